@@ -1,4 +1,131 @@
-fn main() {
-    eprintln!("xtask: no tasks yet");
-    std::process::exit(2);
+//! `cargo xtask`: project automation for netcrab (the cargo-xtask pattern). This file only
+//! parses arguments and dispatches; each task lives in its own module.
+
+mod build;
+mod dist;
+mod setup;
+mod sha256;
+mod target;
+mod test;
+mod util;
+mod verify;
+
+use std::process::ExitCode;
+
+use target::Target;
+use util::{err, Result};
+
+const HELP: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  setup   install what the targets need: apt packages, rustup targets and
+          components, the Wine prefix (idempotent; safe to re-run)
+  dist    size-optimised release builds, verified static, copied to dist/
+          with SHA256SUMS; prints a size table for full and minimal builds
+  test    build netcrab for a target and run the host suite (tests/main.rs)
+          against it through the target's runner
+  bench   (reserved; not implemented yet)
+
+options:
+  --target T   one target (repeatable); T is a file name in targets/
+  --all        every target in targets/ (the default)
+  --minimal    dist: only the --no-default-features build
+  --compare-opt-levels
+               dist: also build with opt-level \"s\" and \"z\" and print both sizes
+  -- ARGS      test: passed to the test binary (filters, --nocapture, ...)
+";
+
+/// Options shared by the tasks.
+#[derive(Debug, Default)]
+pub struct Opts {
+    /// The selected targets.
+    pub targets: Vec<Target>,
+    /// `dist --minimal`.
+    pub minimal: bool,
+    /// `dist --compare-opt-levels`.
+    pub compare_opt_levels: bool,
+    /// Everything after `--`.
+    pub passthrough: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<ExitCode> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    match task.as_deref() {
+        None | Some("help" | "-h" | "--help") => {
+            print!("{HELP}");
+            list_targets()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("setup") => setup::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
+        Some("dist") => dist::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
+        Some("test") => test::task(&parse_opts(&rest)?),
+        Some("bench") => {
+            eprintln!("xtask: bench: not implemented yet");
+            Ok(ExitCode::from(2))
+        }
+        Some(other) => {
+            eprint!("xtask: unknown task `{other}`\n\n{HELP}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// Prints the targets found in targets/.
+fn list_targets() -> Result<()> {
+    println!("\ntargets (targets/*.target):");
+    for t in Target::all()? {
+        let runner = if t.runner.is_empty() {
+            "native".to_string()
+        } else {
+            t.runner.join(" ")
+        };
+        println!("  {:<30} {:<38} runner: {runner}", t.triple, t.title);
+    }
+    Ok(())
+}
+
+/// Parses `--target T`, `--all`, `--minimal`, `--compare-opt-levels` and `-- ARGS`.
+fn parse_opts(args: &[String]) -> Result<Opts> {
+    let mut opts = Opts::default();
+    let mut all = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--all" => all = true,
+            "--minimal" => opts.minimal = true,
+            "--compare-opt-levels" => opts.compare_opt_levels = true,
+            "--target" => {
+                let t = it.next().ok_or_else(|| err("--target needs a value"))?;
+                opts.targets.push(Target::named(t)?);
+            }
+            "--" => {
+                opts.passthrough = it.cloned().collect();
+                break;
+            }
+            s if s.starts_with("--target=") => {
+                opts.targets.push(Target::named(&s["--target=".len()..])?);
+            }
+            other => return Err(err(format!("unknown option `{other}` (see `cargo xtask`)"))),
+        }
+    }
+    if all && !opts.targets.is_empty() {
+        return Err(err("give either --all or --target, not both"));
+    }
+    if opts.targets.is_empty() {
+        opts.targets = Target::all()?;
+    }
+    Ok(opts)
 }

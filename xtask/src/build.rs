@@ -1,0 +1,103 @@
+//! Building netcrab for a target with the `dist` profile. `test` and `dist` share these
+//! artifacts, so CI builds each target's full binary once.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::target::Target;
+use crate::util::{cargo, err, project_root, run, Context, Result};
+
+/// The Cargo profile of shipped binaries (see the root Cargo.toml).
+pub const PROFILE: &str = "dist";
+
+/// Which feature set to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// Default features.
+    Full,
+    /// `--no-default-features`.
+    Minimal,
+}
+
+impl Flavor {
+    /// The name used in file names and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Full => "full",
+            Flavor::Minimal => "minimal",
+        }
+    }
+}
+
+/// Where a build should go and with which overrides (defaults: the workspace target dir).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    /// `CARGO_TARGET_DIR`, when not the default.
+    pub target_dir: Option<PathBuf>,
+    /// `CARGO_PROFILE_DIST_OPT_LEVEL`, when measuring.
+    pub opt_level: Option<&'static str>,
+}
+
+/// The `cargo build` command for `target`, with the target's linker, flags and build-std.
+pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "netcrab", "--bin", "netcrab"]);
+    cmd.args(["--profile", PROFILE, "--target", &target.triple]);
+    if flavor == Flavor::Minimal {
+        cmd.arg("--no-default-features");
+    }
+    if let Some(crates) = &target.build_std {
+        cmd.arg(format!("-Zbuild-std={crates}"));
+    }
+    // Per-target env rather than RUSTFLAGS: it doesn't touch host build scripts or proc macros.
+    let prefix = target.cargo_env_prefix();
+    if let Some(linker) = &target.linker {
+        cmd.env(format!("{prefix}LINKER"), linker);
+    }
+    if let Some(flags) = &target.rustflags {
+        cmd.env(format!("{prefix}RUSTFLAGS"), flags);
+    }
+    if target.rustc_bootstrap {
+        // Lets stable cargo accept -Z build-std; scoped to this one command.
+        cmd.env("RUSTC_BOOTSTRAP", "1");
+    }
+    if let Some(dir) = &o.target_dir {
+        cmd.env("CARGO_TARGET_DIR", dir);
+    }
+    if let Some(level) = o.opt_level {
+        cmd.env("CARGO_PROFILE_DIST_OPT_LEVEL", level);
+    }
+    cmd
+}
+
+/// Builds netcrab and returns a private copy of the binary, so a later build with other
+/// features (which cargo writes to the same output path) can't swap it underneath us.
+pub fn build(target: &Target, flavor: Flavor, o: &Overrides) -> Result<PathBuf> {
+    run(&mut command(target, flavor, o)).context(|| {
+        format!(
+            "building netcrab ({}) for {} (did `cargo xtask setup --target {}` run?)",
+            flavor.name(),
+            target.triple,
+            target.triple
+        )
+    })?;
+    let target_dir = o
+        .target_dir
+        .clone()
+        .unwrap_or_else(|| project_root().join("target"));
+    let out = target_dir.join(&target.triple).join(PROFILE);
+    let built = out.join(format!("netcrab{}", target.exe_suffix));
+    let copy = out.join(format!("netcrab-{}{}", flavor.name(), target.exe_suffix));
+    copy_file(&built, &copy)?;
+    Ok(copy)
+}
+
+/// Copies a file, naming both ends on failure.
+pub fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_file() {
+        return Err(err(format!("expected a binary at {}", from.display())));
+    }
+    std::fs::copy(from, to)
+        .map(drop)
+        .context(|| format!("copying {} to {}", from.display(), to.display()))
+}

@@ -1,0 +1,198 @@
+//! `cargo xtask dist`: size-optimised builds, proved self-contained, copied to `dist/` as
+//! `netcrab-<version>-<triple>[-minimal][.exe]` with a `SHA256SUMS`, plus a size table.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::build::{build, copy_file, Flavor, Overrides};
+use crate::sha256::hex_digest;
+use crate::target::Target;
+use crate::util::{err, kib, project_root, Context, Result};
+use crate::verify::verify;
+use crate::Opts;
+
+/// Size budgets (stripped, static) from the project's goals.
+const BUDGET_FULL: u64 = 900 * 1024;
+const BUDGET_MINIMAL: u64 = 450 * 1024;
+
+/// One built, verified binary.
+struct Artifact {
+    triple: String,
+    flavor: Flavor,
+    size: u64,
+    file: PathBuf,
+}
+
+/// Builds, verifies and publishes the selected targets.
+pub fn task(opts: &Opts) -> Result<()> {
+    let version = package_version()?;
+    let dist = project_root().join("dist");
+    fs::create_dir_all(&dist).context(|| format!("creating {}", dist.display()))?;
+    let flavors: &[Flavor] = if opts.minimal {
+        &[Flavor::Minimal]
+    } else {
+        &[Flavor::Full, Flavor::Minimal]
+    };
+
+    let mut artifacts = Vec::new();
+    for t in &opts.targets {
+        for &flavor in flavors {
+            artifacts.push(publish(t, flavor, &version, &dist)?);
+        }
+    }
+    write_sums(&dist, &version)?;
+    print_table(&artifacts, &opts.targets);
+    if opts.compare_opt_levels {
+        compare_opt_levels(&opts.targets, flavors)?;
+    }
+
+    let over: Vec<String> = artifacts
+        .iter()
+        .filter(|a| a.size > budget(a.flavor))
+        .map(|a| format!("{} {} ({})", a.triple, a.flavor.name(), kib(a.size)))
+        .collect();
+    if !over.is_empty() {
+        return Err(err(format!("over the size budget: {}", over.join(", "))));
+    }
+    Ok(())
+}
+
+fn budget(flavor: Flavor) -> u64 {
+    match flavor {
+        Flavor::Full => BUDGET_FULL,
+        Flavor::Minimal => BUDGET_MINIMAL,
+    }
+}
+
+/// Builds one flavor for one target, checks it, and copies it into `dist/`.
+fn publish(t: &Target, flavor: Flavor, version: &str, dist: &Path) -> Result<Artifact> {
+    let bin = build(t, flavor, &Overrides::default())?;
+    let bytes = fs::read(&bin).context(|| format!("reading {}", bin.display()))?;
+    let summary =
+        verify(&bytes, &t.check).context(|| format!("{} is not self-contained", bin.display()))?;
+    let suffix = match flavor {
+        Flavor::Full => "",
+        Flavor::Minimal => "-minimal",
+    };
+    let name = format!("netcrab-{version}-{}{suffix}{}", t.triple, t.exe_suffix);
+    let file = dist.join(&name);
+    copy_file(&bin, &file)?;
+    eprintln!("dist: {name}: {summary}");
+    Ok(Artifact {
+        triple: t.triple.clone(),
+        flavor,
+        size: bytes.len() as u64,
+        file,
+    })
+}
+
+/// Writes `dist/SHA256SUMS` over every binary of this version in `dist/`.
+fn write_sums(dist: &Path, version: &str) -> Result<()> {
+    let prefix = format!("netcrab-{version}-");
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dist).context(|| format!("listing {}", dist.display()))? {
+        let entry = entry.context(|| format!("listing {}", dist.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut sums = String::new();
+    for name in &names {
+        let path = dist.join(name);
+        let bytes = fs::read(&path).context(|| format!("reading {}", path.display()))?;
+        // Two spaces: the text-mode format `sha256sum -c` reads.
+        sums.push_str(&format!("{}  {name}\n", hex_digest(&bytes)));
+    }
+    let path = dist.join("SHA256SUMS");
+    fs::write(&path, sums).context(|| format!("writing {}", path.display()))
+}
+
+/// Prints target | full | minimal, with the budgets.
+fn print_table(artifacts: &[Artifact], targets: &[Target]) {
+    let cell = |triple: &str, flavor: Flavor| {
+        artifacts
+            .iter()
+            .find(|a| a.triple == triple && a.flavor == flavor)
+            .map(|a| {
+                let mark = if a.size > budget(flavor) { " OVER" } else { "" };
+                format!("{}{mark}", kib(a.size))
+            })
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "\n{:<30} {:>14} {:>14}   (budget: full {}, minimal {})",
+        "target",
+        "full",
+        "minimal",
+        kib(BUDGET_FULL),
+        kib(BUDGET_MINIMAL)
+    );
+    for t in targets {
+        println!(
+            "{:<30} {:>14} {:>14}",
+            t.triple,
+            cell(&t.triple, Flavor::Full),
+            cell(&t.triple, Flavor::Minimal)
+        );
+    }
+    for a in artifacts {
+        println!("  {}", a.file.display());
+    }
+}
+
+/// Builds with opt-level "s" and "z" in separate target dirs and prints both sizes.
+fn compare_opt_levels(targets: &[Target], flavors: &[Flavor]) -> Result<()> {
+    let mut rows = Vec::new();
+    for t in targets {
+        for &flavor in flavors {
+            let mut sizes = Vec::new();
+            for level in ["s", "z"] {
+                let o = Overrides {
+                    target_dir: Some(project_root().join(format!("target/opt-level-{level}"))),
+                    opt_level: Some(level),
+                };
+                let bin = build(t, flavor, &o)?;
+                let len = fs::metadata(&bin)
+                    .context(|| format!("reading {}", bin.display()))?
+                    .len();
+                sizes.push(len);
+            }
+            rows.push((t.triple.clone(), flavor, sizes));
+        }
+    }
+    println!("\nopt-level comparison (bytes):");
+    println!(
+        "{:<30} {:<8} {:>10} {:>10}",
+        "target", "flavor", "\"s\"", "\"z\""
+    );
+    for (triple, flavor, sizes) in rows {
+        println!(
+            "{triple:<30} {:<8} {:>10} {:>10}",
+            flavor.name(),
+            sizes[0],
+            sizes[1]
+        );
+    }
+    Ok(())
+}
+
+/// The `version` of the `[package]` table in the root Cargo.toml.
+fn package_version() -> Result<String> {
+    let path = project_root().join("Cargo.toml");
+    let text = fs::read_to_string(&path).context(|| format!("reading {}", path.display()))?;
+    let mut in_package = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim() == "version" {
+                    return Ok(value.trim().trim_matches('"').to_string());
+                }
+            }
+        }
+    }
+    Err(err(format!("no [package] version in {}", path.display())))
+}

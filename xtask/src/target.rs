@@ -1,0 +1,306 @@
+//! One cross target, loaded from `targets/<triple>.target` (cross's `targets.toml` idea, one file
+//! per target, so adding a target is adding a file).
+//!
+//! The format is `key = value` lines; `#` starts a comment line; blank lines are ignored; a value
+//! may be empty. Lists are space-separated. In `runner` and `runner-env`, `$HOME` and `$ROOT` (the
+//! project root) are expanded. Keys (all but `triple` and `check` are optional):
+//!
+//! | key                 | meaning                                                          |
+//! |---------------------|------------------------------------------------------------------|
+//! | `triple`            | the rustc target; must match the file name                       |
+//! | `title`             | a few words for listings ("Linux aarch64, static")               |
+//! | `linker`            | passed as `CARGO_TARGET_<T>_LINKER`                              |
+//! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
+//! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
+//! | `rustc-bootstrap`   | `yes` to set `RUSTC_BOOTSTRAP=1` (needed for `-Z` on stable)      |
+//! | `runner`            | words put before the binary to run it; empty runs it natively    |
+//! | `runner-env`        | `KEY=VALUE` words the runner needs                               |
+//! | `wineserver`        | the wineserver of the runner: setup boots `WINEPREFIX` with it   |
+//! | `exe-suffix`        | `.exe` on Windows                                                |
+//! | `check`             | `elf-static` or `pe-dlls`                                        |
+//! | `dll-allow`         | for `pe-dlls`: the DLLs the binary may import (case-insensitive) |
+//! | `apt`               | Debian packages setup installs                                   |
+//! | `rustup-targets`    | `rustup target add` (tier 2 targets)                             |
+//! | `rustup-components` | `rustup component add` (e.g. `rust-src` for build-std)          |
+//! | `test-threads`      | `RUST_TEST_THREADS` for the host suite under this runner         |
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::util::{err, project_root, Context, Result};
+
+/// How `dist` proves a binary is self-contained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// ELF: no PT_INTERP and no DT_NEEDED.
+    ElfStatic,
+    /// PE: every imported DLL is on the allowlist (lower-case names).
+    PeDlls(Vec<String>),
+}
+
+/// A target as described by its file.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The rustc target triple.
+    pub triple: String,
+    /// Short human description.
+    pub title: String,
+    /// Linker program, if not rustc's default.
+    pub linker: Option<String>,
+    /// Extra rustc flags for this target only.
+    pub rustflags: Option<String>,
+    /// `-Z build-std=` value, for targets without a prebuilt std.
+    pub build_std: Option<String>,
+    /// Whether cargo needs `RUSTC_BOOTSTRAP=1` (for `-Z` flags on stable).
+    pub rustc_bootstrap: bool,
+    /// Words to put before the binary; empty runs natively.
+    pub runner: Vec<String>,
+    /// Environment the runner needs.
+    pub runner_env: Vec<(String, String)>,
+    /// The wineserver binary, when the runner is Wine.
+    pub wineserver: Option<String>,
+    /// `.exe` or empty.
+    pub exe_suffix: String,
+    /// The self-containment check.
+    pub check: Check,
+    /// Debian packages.
+    pub apt: Vec<String>,
+    /// Rustup targets.
+    pub rustup_targets: Vec<String>,
+    /// Rustup components.
+    pub rustup_components: Vec<String>,
+    /// `RUST_TEST_THREADS` for the host suite.
+    pub test_threads: Option<u32>,
+}
+
+impl Target {
+    /// The directory holding the target files.
+    pub fn dir() -> PathBuf {
+        project_root().join("targets")
+    }
+
+    /// Every target, sorted by triple.
+    pub fn all() -> Result<Vec<Target>> {
+        let dir = Self::dir();
+        let entries = fs::read_dir(&dir).context(|| format!("listing {}", dir.display()))?;
+        let mut targets = Vec::new();
+        for entry in entries {
+            let path = entry
+                .context(|| format!("listing {}", dir.display()))?
+                .path();
+            if path.extension().is_some_and(|e| e == "target") {
+                targets.push(Self::load(&path)?);
+            }
+        }
+        targets.sort_by(|a, b| a.triple.cmp(&b.triple));
+        Ok(targets)
+    }
+
+    /// One target by triple.
+    pub fn named(triple: &str) -> Result<Target> {
+        let path = Self::dir().join(format!("{triple}.target"));
+        if !path.is_file() {
+            let known: Vec<String> = Self::all()?.into_iter().map(|t| t.triple).collect();
+            return Err(err(format!(
+                "no target file {} (known: {})",
+                path.display(),
+                known.join(", ")
+            )));
+        }
+        Self::load(&path)
+    }
+
+    /// Reads and parses one target file.
+    pub fn load(path: &Path) -> Result<Target> {
+        let text = fs::read_to_string(path).context(|| format!("reading {}", path.display()))?;
+        let target = Self::parse(&text).context(|| format!("in {}", path.display()))?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if stem != target.triple {
+            return Err(err(format!(
+                "{}: triple `{}` does not match the file name",
+                path.display(),
+                target.triple
+            )));
+        }
+        Ok(target)
+    }
+
+    /// Parses the `key = value` text.
+    pub fn parse(text: &str) -> Result<Target> {
+        let mut map = BTreeMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, value) = line
+                .split_once('=')
+                .context(|| format!("line {}: expected `key = value`", n + 1))?;
+            let key = key.trim().to_string();
+            if map.insert(key.clone(), value.trim().to_string()).is_some() {
+                return Err(err(format!("line {}: `{key}` given twice", n + 1)));
+            }
+        }
+        Fields(map).into_target()
+    }
+
+    /// The `CARGO_TARGET_<TRIPLE>_` prefix of cargo's per-target env vars.
+    pub fn cargo_env_prefix(&self) -> String {
+        let upper: String = self
+            .triple
+            .chars()
+            .map(|c| match c {
+                '-' | '.' => '_',
+                c => c.to_ascii_uppercase(),
+            })
+            .collect();
+        format!("CARGO_TARGET_{upper}_")
+    }
+
+    /// The WINEPREFIX from the runner env, if any.
+    pub fn wineprefix(&self) -> Option<&str> {
+        self.runner_env
+            .iter()
+            .find(|(k, _)| k == "WINEPREFIX")
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The parsed keys, consumed one by one so leftovers can be reported as unknown.
+struct Fields(BTreeMap<String, String>);
+
+impl Fields {
+    /// Takes a key; an empty value counts as absent.
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key).filter(|v| !v.is_empty())
+    }
+
+    /// Takes a space-separated list.
+    fn list(&mut self, key: &str) -> Vec<String> {
+        self.take(key)
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// Takes a `yes`/`no` flag (absent = no).
+    fn flag(&mut self, key: &str) -> Result<bool> {
+        match self.take(key).as_deref() {
+            None | Some("no") => Ok(false),
+            Some("yes") => Ok(true),
+            Some(other) => Err(err(format!("`{key}` must be yes or no, not `{other}`"))),
+        }
+    }
+
+    fn into_target(mut self) -> Result<Target> {
+        let triple = self.take("triple").context(|| "missing `triple`".into())?;
+        let check = match self.take("check").as_deref() {
+            Some("elf-static") => Check::ElfStatic,
+            Some("pe-dlls") => {
+                let allow: Vec<String> = self
+                    .list("dll-allow")
+                    .iter()
+                    .map(|d| d.to_ascii_lowercase())
+                    .collect();
+                if allow.is_empty() {
+                    return Err(err("`check = pe-dlls` needs a `dll-allow` list"));
+                }
+                Check::PeDlls(allow)
+            }
+            Some(other) => return Err(err(format!("unknown check `{other}`"))),
+            None => return Err(err("missing `check` (elf-static or pe-dlls)")),
+        };
+        let runner = self
+            .list("runner")
+            .iter()
+            .map(|w| expand(w))
+            .collect::<Result<_>>()?;
+        let runner_env = self
+            .list("runner-env")
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv
+                    .split_once('=')
+                    .context(|| format!("runner-env: `{kv}` is not KEY=VALUE"))?;
+                Ok((k.to_string(), expand(v)?))
+            })
+            .collect::<Result<_>>()?;
+        let test_threads = match self.take("test-threads") {
+            Some(n) => Some(
+                n.parse()
+                    .context(|| format!("test-threads: `{n}` is not a number"))?,
+            ),
+            None => None,
+        };
+        let target = Target {
+            title: self.take("title").unwrap_or_else(|| triple.clone()),
+            triple,
+            linker: self.take("linker"),
+            rustflags: self.take("rustflags"),
+            build_std: self.take("build-std"),
+            rustc_bootstrap: self.flag("rustc-bootstrap")?,
+            runner,
+            runner_env,
+            wineserver: self.take("wineserver"),
+            exe_suffix: self.take("exe-suffix").unwrap_or_default(),
+            check,
+            apt: self.list("apt"),
+            rustup_targets: self.list("rustup-targets"),
+            rustup_components: self.list("rustup-components"),
+            test_threads,
+        };
+        if let Some(key) = self.0.keys().next() {
+            return Err(err(format!("unknown key `{key}`")));
+        }
+        Ok(target)
+    }
+}
+
+/// Expands `$HOME` and `$ROOT` in a value.
+fn expand(value: &str) -> Result<String> {
+    let mut out = value.replace("$ROOT", &project_root().to_string_lossy());
+    if out.contains("$HOME") {
+        let home = std::env::var("HOME").context(|| format!("`{value}` needs $HOME"))?;
+        out = out.replace("$HOME", &home);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_wine_target() -> Result<()> {
+        let t = Target::parse(
+            "# comment\ntriple = x-win\ncheck = pe-dlls\ndll-allow = KERNEL32.dll ntdll.dll\n\
+             runner = /usr/lib/wine/wine64\nrunner-env = WINEPREFIX=$ROOT/p WINEDEBUG=-all\n\
+             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\n",
+        )?;
+        assert_eq!(t.triple, "x-win");
+        assert_eq!(
+            t.check,
+            Check::PeDlls(vec!["kernel32.dll".into(), "ntdll.dll".into()])
+        );
+        assert!(t.rustc_bootstrap);
+        assert_eq!(t.linker, None);
+        assert_eq!(t.test_threads, Some(4));
+        assert_eq!(t.runner_env[1], ("WINEDEBUG".into(), "-all".into()));
+        assert!(t.wineprefix().is_some_and(|p| p.ends_with("/p")));
+        assert_eq!(t.cargo_env_prefix(), "CARGO_TARGET_X_WIN_");
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_duplicates() {
+        assert!(Target::parse("triple = a\ncheck = elf-static\nlinkr = x\n").is_err());
+        assert!(Target::parse("triple = a\ntriple = b\ncheck = elf-static\n").is_err());
+        assert!(Target::parse("triple = a\n").is_err());
+    }
+
+    #[test]
+    fn every_target_file_loads() -> Result<()> {
+        assert!(!Target::all()?.is_empty());
+        Ok(())
+    }
+}
