@@ -1,0 +1,66 @@
+//! The help text, grouped for people (argh's generated list cannot group).
+
+pub const TEXT: &str = "\
+netcrab: a netcat-style TCP/UDP tool that holds many sockets and routes data between them.
+
+Usage:
+  netcrab [options] [SRC=]HOST:PORT[xN] ...      connect to one or more targets
+  netcrab [options] -l ADDR:PORT ...             listen for one connection per address, then exit
+  netcrab [options] -L ADDR:PORT ...             keep listening
+  netcrab HOST PORT | netcrab -l -p PORT | netcrab -l PORT   classic netcat forms
+
+Addresses:
+  HOST:PORT, [v6]:PORT     a name (every address it resolves to) or a literal
+  SRC=HOST:PORT            bind the outbound socket to SRC first (IP, IP:PORT or :PORT)
+  HOST:PORTxN              open N connections to the target
+  :PORT                    (listen) every address of every local interface, each listed
+  *:PORT, PORT             (listen) 0.0.0.0:PORT and [::]:PORT side by side
+  *                        (listen) both wildcards on an ephemeral port
+
+Connections:
+  -l ADDR:PORT             listen; exit when the accepted connections end (repeatable)
+  -L ADDR:PORT             listen and keep accepting (repeatable); -k turns -l into -L
+  -m N                     most inbound connections at once, over all listeners (0 = no limit
+                           with -L); default: 1 per listen address, 10 with --fm hub/channels.
+                           Further clients wait in the backlog until one leaves.
+  -p PORT                  local port for outbound connections
+  -w SECS                  connect timeout (default: the OS's); with -l also the accept timeout
+  -z                       zero-I/O: connect (or accept), report, close
+  -r / -R                  reconnect a target after it closes / also after an error
+  -4 / -6                  IPv4 / IPv6 addresses only
+  -n                       numeric addresses only (no name lookups)
+  --sb N / --rb N          SO_SNDBUF / SO_RCVBUF
+  --ttl N                  IP TTL / hop limit (1-255)
+
+Data:
+  -i MODE                  local input: stdin (default), stdin-nochar (same), none, echo
+                           (send each socket's data back to it)
+  -o MODE                  local output: stdout (default), none
+  --ss N                   bytes per read of local input (default 65536)
+  -f, --fm MODE            forwarding: none (default), hub, channels, linger-channels
+                           none: input to every socket, every socket to output
+                           hub: as none, and every socket to every other socket
+
+End of input (half-close):
+  When input ends, netcrab sends FIN (shutdown of the write side) to every socket and keeps
+  reading until the peers close, so a request/response exchange completes. A peer's FIN ends
+  that direction only: netcrab keeps sending input to it (unless stdin is a terminal).
+  -N                       send FIN when input ends (the default; accepted for netcat scripts)
+  --no-shutdown            do not send FIN when input ends
+  -q SECS                  after input ends, exit SECS seconds later even if peers stay open
+  --exit-after-input       exit as soon as input has ended and been sent
+
+Output and status:
+  Received data goes to stdout and nothing else does: status, -v lines and errors go to stderr.
+  -v                       more status (repeat for more)
+  -V, --version            print the version
+  -h, --help               print this help
+
+Exit codes: 0 success, 1 runtime failure (refused, reset, bind failed), 2 bad command line.
+
+Examples:
+  printf 'GET / HTTP/1.0\\r\\n\\r\\n' | netcrab example.com:80
+  netcrab -l 127.0.0.1:9000 > received.bin         (and: netcrab 127.0.0.1:9000 < file.bin)
+  netcrab -L '*:7000' -m 0 --fm hub                 a chat hub for any number of clients
+  netcrab 127.0.0.5:0=127.0.0.1:7000x3              three connections from 127.0.0.5
+";

@@ -1,0 +1,43 @@
+//! Command line: normalise netcat spellings, parse with argh, validate.
+
+mod args;
+mod config;
+mod help;
+mod normalize;
+
+pub use args::{FwdMode, InputMode, OutputMode};
+pub use config::{Config, Family};
+
+use crate::error::{usage, Result};
+use argh::FromArgs;
+
+/// What `main` should do.
+#[derive(Debug)]
+pub enum Command {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+/// The help text shown by `-h` / `--help`.
+pub fn help_text() -> &'static str {
+    help::TEXT
+}
+
+/// Parse a command line (without the program name).
+pub fn parse(argv: &[String]) -> Result<Command> {
+    let argv = match normalize::normalize(argv) {
+        normalize::Normalized::Help => return Ok(Command::Help),
+        normalize::Normalized::Args(a) => a,
+    };
+    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let args = args::Args::from_args(&["netcrab"], &refs).map_err(|e| {
+        // argh's message can run to several lines; the first names the problem.
+        let first = e.output.lines().next().unwrap_or("invalid arguments").trim();
+        usage(first.to_string())
+    })?;
+    if args.version {
+        return Ok(Command::Version);
+    }
+    config::Config::try_from(args).map(|c| Command::Run(Box::new(c)))
+}

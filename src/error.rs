@@ -1,0 +1,55 @@
+//! One error type for the whole program, and the exit code each kind maps to.
+
+use std::fmt;
+
+/// What went wrong, already phrased for a person: the text names the bad part
+/// (an argument) or the operation and address (a runtime failure).
+#[derive(Debug)]
+pub enum Error {
+    /// A bad command line: exit code 2.
+    Usage(String),
+    /// A failure while running (bind, connect, I/O): exit code 1.
+    Runtime(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Runtime(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Shorthand for a usage error.
+pub fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+/// Describe an I/O error briefly: "connection refused" rather than the OS's
+/// full sentence with an error number, which differs per platform.
+pub fn describe(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    let short = match e.kind() {
+        ConnectionRefused => "connection refused",
+        ConnectionReset => "connection reset by peer",
+        ConnectionAborted => "connection aborted",
+        AddrInUse => "address already in use",
+        AddrNotAvailable => "address not available on this machine",
+        PermissionDenied => "permission denied",
+        TimedOut => "timed out",
+        BrokenPipe => "broken pipe",
+        _ => return e.to_string(),
+    };
+    short.to_string()
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,3 @@
+//! The local endpoint: where local input comes from and received data goes.
+
+pub mod stdio;

@@ -1,0 +1,92 @@
+//! stdin and stdout on their own threads, joined to the async side by small
+//! bounded channels (so a slow stdout or a fast stdin never grows memory).
+//! Blocking reads never run on the executor (the original's W14).
+
+use bytes::Bytes;
+use smol::channel::{bounded, Receiver, Sender};
+use std::io::{self, Read, Write};
+use std::thread;
+
+/// Chunks in flight between a stdio thread and the async side.
+const DEPTH: usize = 4;
+
+/// Read stdin in blocks of up to `block` bytes. The channel closes at EOF;
+/// a read error is reported once on stderr and ends input (no busy retry).
+pub fn spawn_stdin(block: usize) -> Receiver<Bytes> {
+    let (tx, rx) = bounded::<Bytes>(DEPTH);
+    let spawned = thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; block];
+            let stdin = io::stdin();
+            let mut lock = stdin.lock();
+            loop {
+                match lock.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if tx.send_blocking(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        eprintln!("netcrab: reading stdin: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("netcrab: cannot start the stdin reader: {e}");
+    }
+    rx
+}
+
+/// The stdout writer: send chunks into `tx`; `done` yields once everything
+/// sent has been written and flushed, or stdout has closed.
+pub struct Stdout {
+    pub tx: Sender<Bytes>,
+    pub done: Receiver<StdoutEnd>,
+}
+
+/// How the stdout thread ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdoutEnd {
+    /// Every chunk was written.
+    Drained,
+    /// stdout was closed by its reader (`| head`): not an error.
+    Closed,
+}
+
+pub fn spawn_stdout() -> Stdout {
+    let (tx, rx) = bounded::<Bytes>(DEPTH);
+    let (done_tx, done) = bounded::<StdoutEnd>(1);
+    let spawned = thread::Builder::new()
+        .name("stdout".into())
+        .spawn(move || {
+            let out = io::stdout();
+            let mut lock = out.lock();
+            let mut end = StdoutEnd::Drained;
+            while let Ok(chunk) = rx.recv_blocking() {
+                let mut r = lock.write_all(&chunk);
+                // Flush when nothing else is waiting, so interactive output shows.
+                if r.is_ok() && rx.is_empty() {
+                    r = lock.flush();
+                }
+                if r.is_err() {
+                    end = StdoutEnd::Closed;
+                    break;
+                }
+            }
+            if end == StdoutEnd::Drained && lock.flush().is_err() {
+                end = StdoutEnd::Closed;
+            }
+            // Dropping `rx` here makes further sends fail: the sign that output is gone.
+            drop(rx);
+            let _ = done_tx.send_blocking(end);
+        });
+    if let Err(e) = spawned {
+        eprintln!("netcrab: cannot start the stdout writer: {e}");
+    }
+    Stdout { tx, done }
+}

@@ -1,0 +1,111 @@
+//! Outbound connections: try each resolved address, report, serve, and
+//! reconnect with back-off when asked (`-r`, `-R`).
+
+use super::plan::TargetPlan;
+use super::route;
+use super::shared::Shared;
+use crate::net::{self, tcp};
+use crate::router::Origin;
+use smol::Timer;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Start one connection task per copy (`xN`) of a target. Copies connect at
+/// the same time, not one after another.
+pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
+    let plan = Rc::new(plan);
+    for _ in 0..plan.spec.count {
+        shared.dialing.set(shared.dialing.get() + 1);
+        let s = shared.clone();
+        let p = plan.clone();
+        shared.spawn(async move {
+            dial_loop(&s, idx, &p).await;
+            s.dialing.set(s.dialing.get() - 1);
+            s.changed.notify();
+        });
+    }
+}
+
+async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
+    let cfg = &shared.cfg;
+    let mut backoff = BACKOFF_START;
+    let mut reconnecting = false;
+    loop {
+        let stream = match connect_any(shared, plan).await {
+            Ok(s) => s,
+            Err(e) => {
+                if cfg.reconnect_on_error {
+                    if cfg.verbose > 0 || !reconnecting {
+                        eprintln!("Retrying {} in {} ms", plan.spec.dest, backoff.as_millis());
+                    }
+                    reconnecting = true;
+                    Timer::after(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+                eprintln!("netcrab: connect to {}: {}", plan.spec.dest, crate::error::describe(&e));
+                shared.fail();
+                return;
+            }
+        };
+        backoff = BACKOFF_START;
+        let (local, peer) = match (stream.local_addr(), stream.peer_addr()) {
+            (Ok(l), Ok(p)) => (l, p),
+            _ => continue,
+        };
+        eprintln!(
+            "Connected from {local} to {peer}, protocol TCP, family {}",
+            net::family_name(&peer)
+        );
+        if cfg.zero_io {
+            return;
+        }
+        let ended = route::serve(shared.clone(), stream, Origin::Target(idx), local, peer).await;
+        let again = match &ended.error {
+            None => {
+                eprintln!("Connection {local}<->{peer} finished gracefully.");
+                cfg.reconnect
+            }
+            Some(e) => {
+                eprintln!("Connection {local}<->{peer} ended with result {}", crate::error::describe(e));
+                if !cfg.reconnect_on_error {
+                    shared.fail();
+                }
+                cfg.reconnect_on_error
+            }
+        };
+        if !again {
+            return;
+        }
+        eprintln!("Reconnecting to {}", plan.spec.dest);
+        reconnecting = true;
+        Timer::after(BACKOFF_START).await;
+    }
+}
+
+/// Try the target's addresses in resolver order; the first that connects wins.
+async fn connect_any(shared: &Shared, plan: &TargetPlan) -> io::Result<async_net::TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to");
+    for (dest, src) in &plan.addrs {
+        if shared.cfg.verbose > 0 {
+            match src {
+                Some(s) => eprintln!("Connecting from {s} to {dest}"),
+                None => eprintln!("Connecting to {dest}"),
+            }
+        }
+        match tcp::connect(*dest, *src, &shared.opts, shared.cfg.connect_timeout).await {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                if plan.addrs.len() > 1 {
+                    eprintln!("Failed to connect to {dest}: {}", crate::error::describe(&e));
+                }
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}

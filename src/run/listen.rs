@@ -1,0 +1,111 @@
+//! Accepting inbound connections, within the `-m` limit.
+//!
+//! Over the limit, netcrab stops accepting but keeps its listeners open:
+//! further clients wait in the kernel's backlog until a slot frees (the
+//! original closed and re-bound its listeners, which failed with
+//! EADDRINUSE: W9, W31).
+
+use super::plan::BoundListener;
+use super::route;
+use super::shared::Shared;
+use crate::net;
+use crate::router::Origin;
+use smol::lock::Semaphore;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Start one accept loop per bound listener. The tasks are returned so the
+/// supervisor can close the listeners once `-l` has its clients.
+pub fn start(shared: &Rc<Shared>, listeners: Vec<BoundListener>) -> Vec<smol::Task<()>> {
+    if listeners.is_empty() {
+        return Vec::new();
+    }
+    shared.listening.set(true);
+    let max = shared.cfg.max_inbound;
+    let slots = (max > 0).then(|| Arc::new(Semaphore::new(max)));
+    // -l: this many clients in all, then stop listening.
+    let quota = (!shared.cfg.keep_listening).then_some(max);
+    let accepted = Rc::new(std::cell::Cell::new(0usize));
+    if let Some(t) = shared.cfg.connect_timeout.filter(|_| quota.is_some()) {
+        let s = shared.clone();
+        let acc = accepted.clone();
+        shared.spawn(async move {
+            smol::Timer::after(t).await;
+            if acc.get() == 0 && s.listening.get() {
+                eprintln!("netcrab: no connection within {:.1}s (-w)", t.as_secs_f64());
+                s.fail();
+                s.listening.set(false);
+                s.changed.notify();
+            }
+        });
+    }
+    listeners
+        .into_iter()
+        .map(|l| {
+            let s = shared.clone();
+            let slots = slots.clone();
+            let accepted = accepted.clone();
+            shared.spawn_task(async move {
+                accept_loop(s, l, slots, quota, accepted).await;
+            })
+        })
+        .collect()
+}
+
+async fn accept_loop(
+    shared: Rc<Shared>,
+    l: BoundListener,
+    slots: Option<Arc<Semaphore>>,
+    quota: Option<usize>,
+    accepted: Rc<std::cell::Cell<usize>>,
+) {
+    loop {
+        let permit = match &slots {
+            Some(s) => Some(s.acquire_arc().await),
+            None => None,
+        };
+        if quota.is_some_and(|q| accepted.get() >= q) {
+            return;
+        }
+        let (stream, peer) = match l.socket.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors or a client that vanished: keep serving.
+                eprintln!("netcrab: accept on {}: {}", l.local, crate::error::describe(&e));
+                smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        accepted.set(accepted.get() + 1);
+        if quota.is_some_and(|q| accepted.get() >= q) {
+            shared.listening.set(false);
+            shared.changed.notify();
+        }
+        let local = stream.local_addr().unwrap_or(l.local);
+        eprintln!(
+            "Accepted connection from {peer}, protocol TCP, family {}",
+            net::family_name(&peer)
+        );
+        if shared.cfg.zero_io {
+            // -z: accept and close at once.
+            drop(stream);
+            continue;
+        }
+        let s = shared.clone();
+        let origin = Origin::Listener(l.origin);
+        shared.spawn(async move {
+            let ended = route::serve(s.clone(), stream, origin, local, peer).await;
+            match ended.error {
+                None => eprintln!("Connection {local}<->{peer} closed gracefully."),
+                Some(e) => {
+                    eprintln!(
+                        "Connection {local}<->{peer} closed with result: {}",
+                        crate::error::describe(&e)
+                    );
+                    s.fail();
+                }
+            }
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,124 @@
+//! Before anything runs: resolve every target and bind every listener, so
+//! bad names and busy ports fail fast with the address in the message.
+
+use super::runtime;
+use crate::addr::{ListenSpec, TargetSpec};
+use crate::cli::Config;
+use crate::error::{Error, Result};
+use crate::net::{self, resolve, sockopt::SockOpts, tcp};
+use async_net::TcpListener;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// A target with its resolved (destination, source) pairs, in resolver order.
+pub struct TargetPlan {
+    pub spec: TargetSpec,
+    pub addrs: Vec<(SocketAddr, Option<SocketAddr>)>,
+}
+
+/// A bound listener and the index of the `-l`/`-L` address it came from.
+pub struct BoundListener {
+    pub origin: usize,
+    pub socket: TcpListener,
+    pub local: SocketAddr,
+}
+
+pub struct Plan {
+    pub targets: Vec<TargetPlan>,
+    pub listeners: Vec<BoundListener>,
+}
+
+impl Plan {
+    pub fn new(cfg: &Config) -> Result<Plan> {
+        let targets = cfg
+            .targets
+            .iter()
+            .map(|t| plan_target(cfg, t))
+            .collect::<Result<Vec<_>>>()?;
+        let opts = SockOpts::from_config(cfg);
+        let mut listeners = Vec::new();
+        for (origin, spec) in cfg.listeners.iter().enumerate() {
+            for socket in bind_all(cfg, spec, &opts)? {
+                let local = socket
+                    .local_addr()
+                    .map_err(|e| runtime(format!("listen on '{spec}'"), &e))?;
+                eprintln!(
+                    "Listening on {local}, protocol TCP, family {}",
+                    net::family_name(&local)
+                );
+                listeners.push(BoundListener { origin, socket, local });
+            }
+        }
+        Ok(Plan { targets, listeners })
+    }
+}
+
+fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
+    let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
+    let sources: Option<Vec<SocketAddr>> = match &t.source {
+        Some(s) => match &s.host {
+            Some(h) => Some(resolve::host(h, s.port, cfg.family, cfg.numeric)?),
+            None => Some(wildcards(s.port)),
+        },
+        None => cfg.source_port.map(wildcards),
+    };
+    let addrs: Vec<(SocketAddr, Option<SocketAddr>)> = dests
+        .iter()
+        .filter_map(|d| match &sources {
+            None => Some((*d, None)),
+            Some(list) => list
+                .iter()
+                .find(|s| s.is_ipv4() == d.is_ipv4())
+                .map(|s| (*d, Some(*s))),
+        })
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::Runtime(format!(
+            "no source address in '{t}' has the same family as its destination"
+        )));
+    }
+    Ok(TargetPlan { spec: t.clone(), addrs })
+}
+
+fn wildcards(port: u16) -> Vec<SocketAddr> {
+    vec![
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+    ]
+}
+
+/// Bind every socket a listen spec stands for. For the multi-address forms
+/// (`*:P`, `:P`) an address that cannot be bound (no IPv6 on this machine, a
+/// tentative address) is skipped with a note, as long as one binds.
+fn bind_all(cfg: &Config, spec: &ListenSpec, opts: &SockOpts) -> Result<Vec<TcpListener>> {
+    let addrs = resolve::listen(spec, cfg.family, cfg.numeric)?;
+    let tolerant = !matches!(spec, ListenSpec::Addr(_));
+    let mut out = Vec::new();
+    let mut first_err = None;
+    for a in addrs {
+        match tcp::listen(a, opts) {
+            Ok(l) => out.push(l),
+            Err(e) if tolerant && family_missing(&e) =>
+            {
+                if cfg.verbose > 0 {
+                    eprintln!("Skipping {a}: {}", crate::error::describe(&e));
+                }
+                first_err.get_or_insert((a, e));
+            }
+            Err(e) => return Err(runtime(format!("listen on {a}"), &e)),
+        }
+    }
+    match (out.is_empty(), first_err) {
+        (true, Some((a, e))) => Err(runtime(format!("listen on {a}"), &e)),
+        _ => Ok(out),
+    }
+}
+
+/// The error a machine without this address (or address family) gives.
+fn family_missing(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EAFNOSUPPORT) {
+        return true;
+    }
+    matches!(e.kind(), ErrorKind::AddrNotAvailable | ErrorKind::Unsupported)
+}

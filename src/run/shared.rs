@@ -1,0 +1,88 @@
+//! State shared by the tasks of one run (single-threaded executor).
+
+use crate::cli::Config;
+use crate::net::sockopt::SockOpts;
+use crate::router::Router;
+use smol::channel::{bounded, Receiver, Sender};
+use smol::LocalExecutor;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+
+/// A wake-up signal that coalesces: many `notify`s before a `wait` count
+/// once. One waiter per `Notify`.
+pub struct Notify {
+    tx: Sender<()>,
+    rx: Receiver<()>,
+}
+
+impl Notify {
+    pub fn new() -> Notify {
+        let (tx, rx) = bounded(1);
+        Notify { tx, rx }
+    }
+    pub fn notify(&self) {
+        let _ = self.tx.try_send(());
+    }
+    pub async fn wait(&self) {
+        let _ = self.rx.recv().await;
+    }
+}
+
+pub struct Shared {
+    pub cfg: Config,
+    pub opts: SockOpts,
+    pub router: RefCell<Router>,
+    /// Something the supervisor looks at changed.
+    pub changed: Notify,
+    /// A route was added (wakes the stdin pump).
+    pub route_added: Notify,
+    /// Outbound connections being made or waiting to reconnect.
+    pub dialing: Cell<usize>,
+    /// Listeners still accepting.
+    pub listening: Cell<bool>,
+    /// Route writers still running.
+    pub writers: Cell<usize>,
+    /// Runtime failures seen (failed connects, resets): any makes exit code 1.
+    pub failures: Cell<u32>,
+    ex: Rc<LocalExecutor<'static>>,
+}
+
+impl Shared {
+    pub fn new(cfg: Config, router: Router, ex: Rc<LocalExecutor<'static>>) -> Shared {
+        Shared {
+            opts: SockOpts::from_config(&cfg),
+            cfg,
+            router: RefCell::new(router),
+            changed: Notify::new(),
+            route_added: Notify::new(),
+            dialing: Cell::new(0),
+            listening: Cell::new(false),
+            writers: Cell::new(0),
+            failures: Cell::new(0),
+            ex,
+        }
+    }
+
+    /// Run a task on this run's executor; it lives until it finishes or
+    /// the run ends.
+    pub fn spawn(&self, f: impl Future<Output = ()> + 'static) {
+        self.ex.spawn(f).detach();
+    }
+
+    pub fn spawn_task(&self, f: impl Future<Output = ()> + 'static) -> smol::Task<()> {
+        self.ex.spawn(f)
+    }
+
+    pub fn fail(&self) {
+        self.failures.set(self.failures.get() + 1);
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        if self.failures.get() > 0 {
+            1
+        } else {
+            0
+        }
+    }
+}
