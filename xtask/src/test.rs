@@ -31,7 +31,12 @@ pub fn task(opts: &Opts) -> Result<ExitCode> {
         eprintln!("  {triple:<30} {verdict:<7} {:>6.1}s", took.as_secs_f64());
     }
     let failed = results.iter().filter(|r| !r.1).count();
-    eprintln!("{} passed, {failed} failed", results.len() - failed);
+    // Worded so it can't be mistaken for a test runner's "N passed, N failed" closing line.
+    if failed == 0 {
+        eprintln!("all {} target(s) ok", results.len());
+    } else {
+        eprintln!("{failed} of {} target(s) FAILED", results.len());
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
