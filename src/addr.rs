@@ -163,9 +163,13 @@ fn parse_bracketed(inner: &str, whole: &str) -> Result<Host, String> {
         Some((a, z)) => (a, Some(z)),
         None => (inner, None),
     };
-    let ip: Ipv6Addr = addr
-        .parse()
-        .map_err(|_| format!("invalid IPv6 address '{}' in '{}'", clip(inner), clip(whole)))?;
+    let ip: Ipv6Addr = addr.parse().map_err(|_| {
+        format!(
+            "invalid IPv6 address '{}' in '{}'",
+            clip(inner),
+            clip(whole)
+        )
+    })?;
     match zone {
         None => Ok(Host::Ip(IpAddr::V6(ip))),
         Some(z)
@@ -215,10 +219,7 @@ fn split_host_port(s: &str) -> Result<(Option<Host>, Option<&str>), String> {
             if h.contains(':') {
                 // A bare IPv6 literal with the port after the last colon: `::1:80`.
                 let ip: Ipv6Addr = h.parse().map_err(|_| {
-                    format!(
-                        "invalid address '{}' (write IPv6 as [addr]:port)",
-                        clip(s)
-                    )
+                    format!("invalid address '{}' (write IPv6 as [addr]:port)", clip(s))
                 })?;
                 return Ok((Some(Host::Ip(IpAddr::V6(ip))), Some(p)));
             }
@@ -235,7 +236,10 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
             port: parse_port(p, s)?,
         }),
         (None, _) => Err(format!("missing host in '{}'", clip(s))),
-        (Some(_), None) => Err(format!("missing port in '{}' (expected HOST:PORT)", clip(s))),
+        (Some(_), None) => Err(format!(
+            "missing port in '{}' (expected HOST:PORT)",
+            clip(s)
+        )),
     }
 }
 
@@ -273,7 +277,10 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
         return Err("empty source address before '='".into());
     }
     if s == "*" {
-        return Ok(SourceSpec { host: None, port: 0 });
+        return Ok(SourceSpec {
+            host: None,
+            port: 0,
+        });
     }
     if let Some(p) = s.strip_prefix("*:") {
         return Ok(SourceSpec {
@@ -322,7 +329,11 @@ fn split_multiplier(s: &str) -> Result<(&str, u32), String> {
             .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if after_port && head.contains(':') {
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("invalid multiplier 'x{}' in '{}'", clip(digits), clip(s)));
+                return Err(format!(
+                    "invalid multiplier 'x{}' in '{}'",
+                    clip(digits),
+                    clip(s)
+                ));
             }
             let n: u32 = digits.parse().unwrap_or(0);
             if n == 0 || n > MAX_MULTIPLIER {

@@ -131,7 +131,10 @@ impl FromStr for FwdMode {
                 (&["none"], FwdMode::None),
                 (&["hub", "h"], FwdMode::Hub),
                 (&["channels", "c"], FwdMode::Channels),
-                (&["linger-channels", "lc", "linger_channels"], FwdMode::LingerChannels),
+                (
+                    &["linger-channels", "lc", "linger_channels"],
+                    FwdMode::LingerChannels,
+                ),
             ],
             "forwarding mode",
         )
@@ -167,7 +170,10 @@ impl FromStr for InputMode {
             s,
             &[
                 (&["stdin"], InputMode::Stdin),
-                (&["stdin-nochar", "snc", "stdin_nochar"], InputMode::StdinNochar),
+                (
+                    &["stdin-nochar", "snc", "stdin_nochar"],
+                    InputMode::StdinNochar,
+                ),
                 (&["none", "n"], InputMode::None),
                 (&["echo", "e"], InputMode::Echo),
                 (&["rand", "r"], InputMode::Rand),

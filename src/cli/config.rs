@@ -41,7 +41,6 @@ pub struct Config {
     /// Most inbound connections open at once; 0 = no limit.
     pub max_inbound: usize,
     pub mode: FwdMode,
-    pub udp: bool,
     pub zero_io: bool,
     pub reconnect: bool,
     pub reconnect_on_error: bool,
@@ -92,7 +91,9 @@ fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>> {
     let secs = number::<f64>(flag, v)?;
     match secs {
         None => Ok(None),
-        Some(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) if s.is_finite() && (0.0..=1e9).contains(&s) => {
+            Ok(Some(Duration::from_secs_f64(s)))
+        }
         Some(_) => Err(usage(format!(
             "invalid value '{}' for {flag} (expected seconds, 0 or more)",
             v.as_deref().unwrap_or("")
@@ -105,7 +106,9 @@ impl TryFrom<Args> for Config {
 
     fn try_from(a: Args) -> Result<Config> {
         if !a.listen.is_empty() && !a.listen_harder.is_empty() {
-            return Err(usage("-l and -L cannot be used together (use -L, or -l with -k)"));
+            return Err(usage(
+                "-l and -L cannot be used together (use -L, or -l with -k)",
+            ));
         }
         if a.ipv4 && a.ipv6 {
             return Err(usage("-4 and -6 cannot be used together"));
@@ -124,12 +127,12 @@ impl TryFrom<Args> for Config {
         }
         let listeners = listen_strs
             .iter()
-            .map(|s| addr::parse_listen(s).map_err(|e| usage(e)))
+            .map(|s| addr::parse_listen(s).map_err(usage))
             .collect::<Result<Vec<_>>>()?;
         let targets = a
             .targets
             .iter()
-            .map(|s| addr::parse_target(s).map_err(|e| usage(e)))
+            .map(|s| addr::parse_target(s).map_err(usage))
             .collect::<Result<Vec<_>>>()?;
         if targets.is_empty() && listeners.is_empty() {
             return Err(usage(
@@ -147,7 +150,9 @@ impl TryFrom<Args> for Config {
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
         if max_inbound == 0 && !listeners.is_empty() && !keep_listening {
-            return Err(usage("-m 0 (no limit) needs -L; -l accepts a fixed number of clients"));
+            return Err(usage(
+                "-m 0 (no limit) needs -L; -l accepts a fixed number of clients",
+            ));
         }
         let send_size = in_range("--ss", number::<usize>("--ss", &a.ss)?, 1, MAX_SEND_SIZE)?
             .unwrap_or(DEFAULT_SEND_SIZE);
@@ -156,7 +161,9 @@ impl TryFrom<Args> for Config {
         let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
         let source_port = number::<u16>("-p", &a.port)?;
         if source_port.is_some() && targets.is_empty() {
-            return Err(usage("-p gives the local port of outbound connections; with -l write -l ADDR:PORT"));
+            return Err(usage(
+                "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
+            ));
         }
         let input = a.input.unwrap_or_default();
         match input {
@@ -174,7 +181,6 @@ impl TryFrom<Args> for Config {
             keep_listening,
             max_inbound,
             mode,
-            udp: a.udp,
             zero_io: a.zero_io,
             reconnect: a.reconnect,
             reconnect_on_error: a.reconnect_on_error,

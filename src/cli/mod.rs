@@ -33,7 +33,12 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let args = args::Args::from_args(&["netcrab"], &refs).map_err(|e| {
         // argh's message can run to several lines; the first names the problem.
-        let first = e.output.lines().next().unwrap_or("invalid arguments").trim();
+        let first = e
+            .output
+            .lines()
+            .next()
+            .unwrap_or("invalid arguments")
+            .trim();
         usage(first.to_string())
     })?;
     if args.version {

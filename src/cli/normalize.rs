@@ -130,7 +130,10 @@ fn expand(args: &[String]) -> Vec<String> {
         }
         let chars: Vec<char> = a.chars().skip(1).collect();
         if a.starts_with('-') && chars.len() > 1 && chars[0] != '-' {
-            let (last, init) = chars.split_last().map(|(l, i)| (*l, i)).unwrap_or((' ', &[]));
+            let (last, init) = chars
+                .split_last()
+                .map(|(l, i)| (*l, i))
+                .unwrap_or((' ', &[]));
             if init.iter().all(|c| SWITCHES.contains(c))
                 && (SWITCHES.contains(&last) || VALUED.contains(&last))
             {
@@ -284,7 +287,8 @@ pub fn normalize(args: &[String]) -> Normalized {
 fn is_port_list(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().any(|b| b.is_ascii_digit())
-        && s.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
         && !s.starts_with('-')
 }
 

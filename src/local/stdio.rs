@@ -14,28 +14,26 @@ const DEPTH: usize = 4;
 /// a read error is reported once on stderr and ends input (no busy retry).
 pub fn spawn_stdin(block: usize) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
-    let spawned = thread::Builder::new()
-        .name("stdin".into())
-        .spawn(move || {
-            let mut buf = vec![0u8; block];
-            let stdin = io::stdin();
-            let mut lock = stdin.lock();
-            loop {
-                match lock.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if tx.send_blocking(Bytes::copy_from_slice(&buf[..n])).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        eprintln!("netcrab: reading stdin: {e}");
+    let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
+        let mut buf = vec![0u8; block];
+        let stdin = io::stdin();
+        let mut lock = stdin.lock();
+        loop {
+            match lock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.send_blocking(Bytes::copy_from_slice(&buf[..n])).is_err() {
                         break;
                     }
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    eprintln!("netcrab: reading stdin: {e}");
+                    break;
+                }
             }
-        });
+        }
+    });
     if let Err(e) = spawned {
         eprintln!("netcrab: cannot start the stdin reader: {e}");
     }
@@ -61,30 +59,28 @@ pub enum StdoutEnd {
 pub fn spawn_stdout() -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let (done_tx, done) = bounded::<StdoutEnd>(1);
-    let spawned = thread::Builder::new()
-        .name("stdout".into())
-        .spawn(move || {
-            let out = io::stdout();
-            let mut lock = out.lock();
-            let mut end = StdoutEnd::Drained;
-            while let Ok(chunk) = rx.recv_blocking() {
-                let mut r = lock.write_all(&chunk);
-                // Flush when nothing else is waiting, so interactive output shows.
-                if r.is_ok() && rx.is_empty() {
-                    r = lock.flush();
-                }
-                if r.is_err() {
-                    end = StdoutEnd::Closed;
-                    break;
-                }
+    let spawned = thread::Builder::new().name("stdout".into()).spawn(move || {
+        let out = io::stdout();
+        let mut lock = out.lock();
+        let mut end = StdoutEnd::Drained;
+        while let Ok(chunk) = rx.recv_blocking() {
+            let mut r = lock.write_all(&chunk);
+            // Flush when nothing else is waiting, so interactive output shows.
+            if r.is_ok() && rx.is_empty() {
+                r = lock.flush();
             }
-            if end == StdoutEnd::Drained && lock.flush().is_err() {
+            if r.is_err() {
                 end = StdoutEnd::Closed;
+                break;
             }
-            // Dropping `rx` here makes further sends fail: the sign that output is gone.
-            drop(rx);
-            let _ = done_tx.send_blocking(end);
-        });
+        }
+        if end == StdoutEnd::Drained && lock.flush().is_err() {
+            end = StdoutEnd::Closed;
+        }
+        // Dropping `rx` here makes further sends fail: the sign that output is gone.
+        drop(rx);
+        let _ = done_tx.send_blocking(end);
+    });
     if let Err(e) = spawned {
         eprintln!("netcrab: cannot start the stdout writer: {e}");
     }

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 /// One address of one interface.
 #[derive(Debug, Clone)]
 pub struct IfAddr {
-    pub name: String,
     pub ip: IpAddr,
     /// IPv6 scope (interface index) for link-local addresses, else 0.
     pub scope: u32,
@@ -14,7 +13,6 @@ pub struct IfAddr {
 /// Every address of every interface that is up.
 #[cfg(unix)]
 pub fn local_addrs() -> std::io::Result<Vec<IfAddr>> {
-    use std::ffi::CStr;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -31,10 +29,6 @@ pub fn local_addrs() -> std::io::Result<Vec<IfAddr>> {
         if ifa.ifa_addr.is_null() || ifa.ifa_flags & (libc::IFF_UP as libc::c_uint) == 0 {
             continue;
         }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
         // SAFETY: ifa_addr is non-null; its family says which struct it is.
         let family = unsafe { (*ifa.ifa_addr).sa_family } as libc::c_int;
         match family {
@@ -42,13 +36,19 @@ pub fn local_addrs() -> std::io::Result<Vec<IfAddr>> {
                 // SAFETY: family AF_INET means a sockaddr_in.
                 let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
                 let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                out.push(IfAddr { name, ip: IpAddr::V4(ip), scope: 0 });
+                out.push(IfAddr {
+                    ip: IpAddr::V4(ip),
+                    scope: 0,
+                });
             }
             libc::AF_INET6 => {
                 // SAFETY: family AF_INET6 means a sockaddr_in6.
                 let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
                 let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-                out.push(IfAddr { name, ip: IpAddr::V6(ip), scope: sin6.sin6_scope_id });
+                out.push(IfAddr {
+                    ip: IpAddr::V6(ip),
+                    scope: sin6.sin6_scope_id,
+                });
             }
             _ => {}
         }

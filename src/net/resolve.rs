@@ -8,12 +8,20 @@ use crate::error::Error;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 
 /// Resolve a host and port; `numeric` forbids name lookups (`-n`).
-pub fn host(host: &Host, port: u16, family: Family, numeric: bool) -> Result<Vec<SocketAddr>, Error> {
+pub fn host(
+    host: &Host,
+    port: u16,
+    family: Family,
+    numeric: bool,
+) -> Result<Vec<SocketAddr>, Error> {
     let all: Vec<SocketAddr> = match host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         Host::Scoped(ip, zone) => {
             let scope = ifaces::scope_id(zone).ok_or_else(|| {
-                Error::Usage(format!("unknown network interface '{}' in '{host}'", clip(zone)))
+                Error::Usage(format!(
+                    "unknown network interface '{}' in '{host}'",
+                    clip(zone)
+                ))
             })?;
             vec![SocketAddr::V6(SocketAddrV6::new(*ip, port, 0, scope))]
         }
@@ -72,7 +80,9 @@ pub fn listen(spec: &ListenSpec, family: Family, numeric: bool) -> Result<Vec<So
     };
     let kept: Vec<SocketAddr> = addrs.into_iter().filter(|a| family.allows(a)).collect();
     if kept.is_empty() {
-        return Err(Error::Runtime(format!("listen address '{spec}' leaves nothing to listen on")));
+        return Err(Error::Runtime(format!(
+            "listen address '{spec}' leaves nothing to listen on"
+        )));
     }
     Ok(kept)
 }

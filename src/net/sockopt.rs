@@ -43,7 +43,11 @@ impl SockOpts {
 
 /// A TCP socket for `addr`'s family with the options applied.
 pub fn tcp_socket(addr: &SocketAddr, opts: &SockOpts) -> io::Result<Socket> {
-    let s = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+    let s = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     opts.apply(&s, addr.is_ipv6())?;
     Ok(s)
 }

@@ -61,7 +61,10 @@ impl Router {
         if self.verbose > 0 {
             if let Some(p) = self.routes.get(&id).and_then(|r| r.partner) {
                 if let Some(pr) = self.routes.get(&p) {
-                    eprintln!("Channel partner {} finished sending; forwarding the half-close", pr.peer);
+                    eprintln!(
+                        "Channel partner {} finished sending; forwarding the half-close",
+                        pr.peer
+                    );
                 }
             }
         }

@@ -102,7 +102,13 @@ impl Router {
 
     /// Register a connected socket; returns its id. Its writer reads `tx`'s
     /// other end.
-    pub fn add(&mut self, tx: Sender<Bytes>, origin: Origin, local: SocketAddr, peer: SocketAddr) -> RouteId {
+    pub fn add(
+        &mut self,
+        tx: Sender<Bytes>,
+        origin: Origin,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> RouteId {
         let id = self.next_id;
         self.next_id += 1;
         self.routes.insert(
@@ -128,11 +134,21 @@ impl Router {
     pub fn dests(&self, from: RouteId) -> Dests {
         let mut routes = Vec::new();
         if from == LOCAL {
-            routes.extend(self.routes.iter().filter_map(|(id, r)| r.tx.clone().map(|t| (*id, t))));
-            return Dests { local: None, routes };
+            routes.extend(
+                self.routes
+                    .iter()
+                    .filter_map(|(id, r)| r.tx.clone().map(|t| (*id, t))),
+            );
+            return Dests {
+                local: None,
+                routes,
+            };
         }
         let Some(src) = self.routes.get(&from) else {
-            return Dests { local: None, routes };
+            return Dests {
+                local: None,
+                routes,
+            };
         };
         let mut push = |id: RouteId| {
             if let Some(t) = self.routes.get(&id).and_then(|r| r.tx.clone()) {
@@ -174,7 +190,11 @@ impl Router {
         match self.mode {
             FwdMode::None => {}
             FwdMode::Hub => {
-                if self.routes.iter().any(|(o, other)| *o != id && other.read_open) {
+                if self
+                    .routes
+                    .iter()
+                    .any(|(o, other)| *o != id && other.read_open)
+                {
                     return true;
                 }
             }

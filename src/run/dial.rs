@@ -20,6 +20,7 @@ pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
     let plan = Rc::new(plan);
     for _ in 0..plan.spec.count {
         shared.dialing.set(shared.dialing.get() + 1);
+        shared.first_dials.set(shared.first_dials.get() + 1);
         let s = shared.clone();
         let p = plan.clone();
         shared.spawn(async move {
@@ -34,8 +35,14 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
     let cfg = &shared.cfg;
     let mut backoff = BACKOFF_START;
     let mut reconnecting = false;
+    let mut first = true;
     loop {
-        let stream = match connect_any(shared, plan).await {
+        let attempt = connect_any(shared, plan).await;
+        if std::mem::take(&mut first) {
+            shared.first_dials.set(shared.first_dials.get() - 1);
+            shared.route_added.notify();
+        }
+        let stream = match attempt {
             Ok(s) => s,
             Err(e) => {
                 if cfg.reconnect_on_error {
@@ -47,7 +54,11 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
-                eprintln!("netcrab: connect to {}: {}", plan.spec.dest, crate::error::describe(&e));
+                eprintln!(
+                    "netcrab: connect to {}: {}",
+                    plan.spec.dest,
+                    crate::error::describe(&e)
+                );
                 shared.fail();
                 return;
             }
@@ -71,7 +82,10 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
                 cfg.reconnect
             }
             Some(e) => {
-                eprintln!("Connection {local}<->{peer} ended with result {}", crate::error::describe(e));
+                eprintln!(
+                    "Connection {local}<->{peer} ended with result {}",
+                    crate::error::describe(e)
+                );
                 if !cfg.reconnect_on_error {
                     shared.fail();
                 }
@@ -101,7 +115,10 @@ async fn connect_any(shared: &Shared, plan: &TargetPlan) -> io::Result<async_net
             Ok(s) => return Ok(s),
             Err(e) => {
                 if plan.addrs.len() > 1 {
-                    eprintln!("Failed to connect to {dest}: {}", crate::error::describe(&e));
+                    eprintln!(
+                        "Failed to connect to {dest}: {}",
+                        crate::error::describe(&e)
+                    );
                 }
                 last = e;
             }

@@ -71,7 +71,11 @@ async fn accept_loop(
             Ok(x) => x,
             Err(e) => {
                 // Out of descriptors or a client that vanished: keep serving.
-                eprintln!("netcrab: accept on {}: {}", l.local, crate::error::describe(&e));
+                eprintln!(
+                    "netcrab: accept on {}: {}",
+                    l.local,
+                    crate::error::describe(&e)
+                );
                 smol::Timer::after(std::time::Duration::from_millis(100)).await;
                 continue;
             }

@@ -133,10 +133,11 @@ enum Wake {
 }
 
 /// Feed stdin to the sockets. Input is only read while some socket can
-/// take it: data read with nobody to send it to would be lost (W35).
+/// take it (data read with nobody to send it to would be lost, W35), and
+/// only once every target has had its first try at connecting.
 async fn pump_stdin(shared: Rc<Shared>, rx: smol::channel::Receiver<bytes::Bytes>) {
     loop {
-        while shared.router.borrow().route_count() == 0 {
+        while shared.router.borrow().route_count() == 0 || shared.first_dials.get() > 0 {
             shared.route_added.wait().await;
         }
         match rx.recv().await {

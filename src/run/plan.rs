@@ -46,7 +46,11 @@ impl Plan {
                     "Listening on {local}, protocol TCP, family {}",
                     net::family_name(&local)
                 );
-                listeners.push(BoundListener { origin, socket, local });
+                listeners.push(BoundListener {
+                    origin,
+                    socket,
+                    local,
+                });
             }
         }
         Ok(Plan { targets, listeners })
@@ -77,7 +81,10 @@ fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
             "no source address in '{t}' has the same family as its destination"
         )));
     }
-    Ok(TargetPlan { spec: t.clone(), addrs })
+    Ok(TargetPlan {
+        spec: t.clone(),
+        addrs,
+    })
 }
 
 fn wildcards(port: u16) -> Vec<SocketAddr> {
@@ -98,8 +105,7 @@ fn bind_all(cfg: &Config, spec: &ListenSpec, opts: &SockOpts) -> Result<Vec<TcpL
     for a in addrs {
         match tcp::listen(a, opts) {
             Ok(l) => out.push(l),
-            Err(e) if tolerant && family_missing(&e) =>
-            {
+            Err(e) if tolerant && family_missing(&e) => {
                 if cfg.verbose > 0 {
                     eprintln!("Skipping {a}: {}", crate::error::describe(&e));
                 }
@@ -120,5 +126,8 @@ fn family_missing(e: &std::io::Error) -> bool {
     if e.raw_os_error() == Some(libc::EAFNOSUPPORT) {
         return true;
     }
-    matches!(e.kind(), ErrorKind::AddrNotAvailable | ErrorKind::Unsupported)
+    matches!(
+        e.kind(),
+        ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
+    )
 }

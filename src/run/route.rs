@@ -24,7 +24,13 @@ pub struct Ended {
 }
 
 /// Serve a connected socket until both directions are finished.
-pub async fn serve(shared: Rc<Shared>, stream: TcpStream, origin: Origin, local: SocketAddr, peer: SocketAddr) -> Ended {
+pub async fn serve(
+    shared: Rc<Shared>,
+    stream: TcpStream,
+    origin: Origin,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Ended {
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
     let id = shared.router.borrow_mut().add(tx, origin, local, peer);
     shared.writers.set(shared.writers.get() + 1);
@@ -41,7 +47,9 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream, origin: Origin, local:
     let (r, w) = futures_lite::future::zip(reader, writer).await;
     shared.router.borrow_mut().remove(id);
     shared.changed.notify();
-    Ended { error: r.err().or(w.err()) }
+    Ended {
+        error: r.err().or(w.err()),
+    }
 }
 
 async fn read_side(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Result<()> {
@@ -84,7 +92,12 @@ async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
     }
 }
 
-async fn write_side(shared: &Shared, id: RouteId, stream: &TcpStream, rx: Receiver<Bytes>) -> io::Result<()> {
+async fn write_side(
+    shared: &Shared,
+    id: RouteId,
+    stream: &TcpStream,
+    rx: Receiver<Bytes>,
+) -> io::Result<()> {
     let mut s = stream.clone();
     while let Ok(chunk) = rx.recv().await {
         if let Err(e) = s.write_all(&chunk).await {

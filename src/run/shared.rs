@@ -39,6 +39,9 @@ pub struct Shared {
     pub route_added: Notify,
     /// Outbound connections being made or waiting to reconnect.
     pub dialing: Cell<usize>,
+    /// Targets whose first connection attempt has not finished. Local input
+    /// waits for them, so every target gets the input from its start.
+    pub first_dials: Cell<usize>,
     /// Listeners still accepting.
     pub listening: Cell<bool>,
     /// Route writers still running.
@@ -57,6 +60,7 @@ impl Shared {
             changed: Notify::new(),
             route_added: Notify::new(),
             dialing: Cell::new(0),
+            first_dials: Cell::new(0),
             listening: Cell::new(false),
             writers: Cell::new(0),
             failures: Cell::new(0),

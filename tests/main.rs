@@ -1,0 +1,8 @@
+//! netcrab's black-box suite: every test drives the real binary (set
+//! NETCRAB_BIN and NETCRAB_RUNNER to test a cross-built one under an
+//! emulator; `cargo xtask test --target T` does that).
+
+mod util;
+
+mod cli;
+mod tcp;
