@@ -34,6 +34,9 @@ fn main() -> ExitCode {
             println!("netcrab {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        cli::Command::Ifaces => net::ifaces::print_all()
+            .map(|_| 0)
+            .map_err(|e| error::Error::Runtime(format!("listing interfaces: {e}"))),
         cli::Command::Run(cfg) => run::run(*cfg),
     });
     match result {

@@ -34,6 +34,21 @@ pub struct Args {
     /// use UDP
     #[argh(switch, short = 'u')]
     pub udp: bool,
+    /// UDP: set SO_BROADCAST (send to broadcast addresses)
+    #[argh(switch, short = 'b')]
+    pub broadcast: bool,
+    /// UDP: join the targets (or multicast listen addresses) as multicast groups
+    #[argh(switch)]
+    pub mc: bool,
+    /// UDP: do not loop our own multicast back
+    #[argh(switch)]
+    pub mc_no_loop: bool,
+    /// UDP: interface for multicast (address or name)
+    #[argh(option)]
+    pub mc_if: Option<String>,
+    /// UDP: forget a peer after this many idle seconds (default 60)
+    #[argh(option)]
+    pub udp_idle: Option<String>,
     /// zero-I/O: connect or accept, then close
     #[argh(switch, short = 'z')]
     pub zero_io: bool,
@@ -88,6 +103,9 @@ pub struct Args {
     /// more status output (repeat for more)
     #[argh(switch, short = 'v')]
     pub verbose: u8,
+    /// list local interfaces and addresses, then exit
+    #[argh(switch)]
+    pub ifaces: bool,
     /// print the version
     #[argh(switch, short = 'V')]
     pub version: bool,

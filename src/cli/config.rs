@@ -12,6 +12,11 @@ use std::time::Duration;
 pub const DEFAULT_SEND_SIZE: usize = 64 * 1024;
 /// Largest send size accepted.
 pub const MAX_SEND_SIZE: usize = 16 * 1024 * 1024;
+/// UDP: one datagram per read of local input; this fits an Ethernet MTU
+/// (1500 - 20 IPv4 - 8 UDP) so it is never fragmented on common links.
+pub const DEFAULT_DATAGRAM: usize = 1472;
+/// The largest UDP payload over IPv4.
+pub const MAX_DATAGRAM: usize = 65_507;
 
 /// Which address families to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,14 @@ pub struct Config {
     /// Most inbound connections open at once; 0 = no limit.
     pub max_inbound: usize,
     pub mode: FwdMode,
+    pub udp: bool,
+    pub broadcast: bool,
+    pub multicast: bool,
+    pub mc_no_loop: bool,
+    /// `--mc-if`: an interface address or name.
+    pub mc_if: Option<String>,
+    /// UDP: learned peers idle this long are forgotten.
+    pub udp_idle: Duration,
     pub zero_io: bool,
     pub reconnect: bool,
     pub reconnect_on_error: bool,
@@ -143,9 +156,7 @@ impl TryFrom<Args> for Config {
         if (a.reconnect || a.reconnect_on_error) && targets.is_empty() {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
-        if a.udp {
-            return Err(usage("-u (UDP) is not available in this build yet"));
-        }
+        check_udp_rules(&a, &targets, &listeners)?;
         let max_arg = in_range("-m", number::<usize>("-m", &a.max_clients)?, 0, 1_000_000)?;
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
@@ -154,8 +165,19 @@ impl TryFrom<Args> for Config {
                 "-m 0 (no limit) needs -L; -l accepts a fixed number of clients",
             ));
         }
-        let send_size = in_range("--ss", number::<usize>("--ss", &a.ss)?, 1, MAX_SEND_SIZE)?
-            .unwrap_or(DEFAULT_SEND_SIZE);
+        let (max_ss, default_ss) = if a.udp {
+            (MAX_DATAGRAM, DEFAULT_DATAGRAM)
+        } else {
+            (MAX_SEND_SIZE, DEFAULT_SEND_SIZE)
+        };
+        let send_size =
+            in_range("--ss", number::<usize>("--ss", &a.ss)?, 1, max_ss)?.unwrap_or(default_ss);
+        let udp_idle = seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
+        if udp_idle.is_zero() {
+            return Err(usage(
+                "invalid value '0' for --udp-idle (expected seconds above 0)",
+            ));
+        }
         let sndbuf = in_range("--sb", number::<usize>("--sb", &a.sb)?, 1, 1 << 30)?;
         let rcvbuf = in_range("--rb", number::<usize>("--rb", &a.rb)?, 1, 1 << 30)?;
         let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
@@ -181,6 +203,12 @@ impl TryFrom<Args> for Config {
             keep_listening,
             max_inbound,
             mode,
+            udp: a.udp,
+            broadcast: a.broadcast,
+            multicast: a.mc,
+            mc_no_loop: a.mc_no_loop,
+            mc_if: a.mc_if.clone(),
+            udp_idle,
             zero_io: a.zero_io,
             reconnect: a.reconnect,
             reconnect_on_error: a.reconnect_on_error,
@@ -206,4 +234,41 @@ impl TryFrom<Args> for Config {
             source_port,
         })
     }
+}
+
+/// Flags that only make sense with UDP, or never with it.
+fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -> Result<()> {
+    if a.udp {
+        let tcp_only = [
+            (a.max_clients.is_some(), "-m"),
+            (a.zero_io, "-z"),
+            (a.reconnect, "-r"),
+            (a.reconnect_on_error, "-R"),
+        ];
+        if let Some((_, flag)) = tcp_only.iter().find(|(set, _)| *set) {
+            return Err(usage(format!(
+                "{flag} is for TCP and cannot be used with -u"
+            )));
+        }
+    } else {
+        let udp_only = [
+            (a.broadcast, "-b"),
+            (a.mc, "--mc"),
+            (a.mc_no_loop, "--mc-no-loop"),
+            (a.mc_if.is_some(), "--mc-if"),
+            (a.udp_idle.is_some(), "--udp-idle"),
+        ];
+        if let Some((_, flag)) = udp_only.iter().find(|(set, _)| *set) {
+            return Err(usage(format!("{flag} needs -u (UDP)")));
+        }
+    }
+    if (a.mc_no_loop || a.mc_if.is_some()) && !a.mc {
+        return Err(usage("--mc-no-loop and --mc-if need --mc"));
+    }
+    if a.mc && targets.is_empty() && listeners.is_empty() {
+        return Err(usage(
+            "--mc needs a group: a target GROUP:PORT or -L GROUP:PORT",
+        ));
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub enum Command {
     Run(Box<Config>),
     Help,
     Version,
+    Ifaces,
 }
 
 /// The help text shown by `-h` / `--help`.
@@ -43,6 +44,9 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     })?;
     if args.version {
         return Ok(Command::Version);
+    }
+    if args.ifaces {
+        return Ok(Command::Ifaces);
     }
     config::Config::try_from(args).map(|c| Command::Run(Box::new(c)))
 }

@@ -60,8 +60,7 @@ pub fn spawn_stdout() -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let (done_tx, done) = bounded::<StdoutEnd>(1);
     let spawned = thread::Builder::new().name("stdout".into()).spawn(move || {
-        let out = io::stdout();
-        let mut lock = out.lock();
+        let mut lock = raw_stdout();
         let mut end = StdoutEnd::Drained;
         while let Ok(chunk) = rx.recv_blocking() {
             let mut r = lock.write_all(&chunk);
@@ -85,4 +84,30 @@ pub fn spawn_stdout() -> Stdout {
         eprintln!("netcrab: cannot start the stdout writer: {e}");
     }
     Stdout { tx, done }
+}
+
+/// stdout without std's line buffering, so each chunk (a UDP datagram, say)
+/// is one write. Falls back to std's handle if the descriptor can't be
+/// duplicated.
+fn raw_stdout() -> Box<dyn Write> {
+    #[cfg(unix)]
+    let dup = {
+        use std::os::fd::AsFd;
+        io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+    };
+    #[cfg(windows)]
+    let dup = {
+        use std::os::windows::io::AsHandle;
+        io::stdout()
+            .as_handle()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+    };
+    match dup {
+        Ok(f) => Box::new(f),
+        Err(_) => Box::new(io::stdout()),
+    }
 }

@@ -4,6 +4,7 @@ pub mod ifaces;
 pub mod resolve;
 pub mod sockopt;
 pub mod tcp;
+pub mod udp;
 
 use std::net::SocketAddr;
 

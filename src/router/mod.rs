@@ -17,6 +17,9 @@ use std::net::SocketAddr;
 /// Identifies a route. 0 is the local endpoint (stdin/stdout).
 pub type RouteId = u64;
 pub const LOCAL: RouteId = 0;
+/// A sender that is not a route (an unlearned multicast sender): its data
+/// goes to local output only.
+pub const UNKNOWN: RouteId = RouteId::MAX;
 
 /// Which command-line endpoint produced a socket: listener or target
 /// number. Channels pair sockets from different origins.
@@ -190,10 +193,12 @@ impl Router {
         match self.mode {
             FwdMode::None => {}
             FwdMode::Hub => {
-                if self
-                    .routes
-                    .iter()
-                    .any(|(o, other)| *o != id && other.read_open)
+                // While this socket still talks, others may join and answer.
+                if (!live_only && r.read_open)
+                    || self
+                        .routes
+                        .iter()
+                        .any(|(o, other)| *o != id && other.read_open)
                 {
                     return true;
                 }

@@ -6,6 +6,7 @@ mod listen;
 mod plan;
 mod route;
 mod shared;
+mod udp;
 
 use crate::cli::{Config, InputMode, OutputMode};
 use crate::error::{Error, Result};
@@ -21,7 +22,15 @@ use std::rc::Rc;
 pub fn run(cfg: Config) -> Result<u8> {
     // Resolve and bind before anything moves, so a bad address or a busy port
     // is reported at once.
-    let plan = plan::Plan::new(&cfg)?;
+    enum Plan {
+        Tcp(plan::Plan),
+        Udp(udp::UdpPlan),
+    }
+    let plan = if cfg.udp {
+        Plan::Udp(udp::UdpPlan::new(&cfg)?)
+    } else {
+        Plan::Tcp(plan::Plan::new(&cfg)?)
+    };
 
     let stdout = match cfg.output {
         OutputMode::Stdout => Some(stdio::spawn_stdout()),
@@ -48,10 +57,18 @@ pub fn run(cfg: Config) -> Result<u8> {
     drop(stdout);
 
     let code = future::block_on(ex.run(async {
-        let listeners = listen::start(&shared, plan.listeners);
-        for (idx, t) in plan.targets.into_iter().enumerate() {
-            dial::start(&shared, idx, t);
-        }
+        let listeners = match plan {
+            Plan::Tcp(plan) => {
+                for (idx, t) in plan.targets.into_iter().enumerate() {
+                    dial::start(&shared, idx, t);
+                }
+                listen::start(&shared, plan.listeners)
+            }
+            Plan::Udp(plan) => {
+                udp::start(&shared, plan);
+                Vec::new()
+            }
+        };
         if let Some(rx) = stdin {
             shared.spawn(pump_stdin(shared.clone(), rx));
         }

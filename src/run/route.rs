@@ -75,7 +75,7 @@ async fn read_side(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Resu
 
 /// Hand one chunk to every destination the router names, waiting on each
 /// (a full queue slows this reader: backpressure).
-async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
+pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
     if shared.cfg.verbose > 2 {
         eprintln!("Route {from}: received {} bytes", chunk.len());
     }

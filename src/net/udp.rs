@@ -1,0 +1,153 @@
+//! UDP sockets: options, multicast membership, and the Windows reset quirk.
+
+use super::sockopt::{self, SockOpts};
+use async_net::UdpSocket;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// What a UDP socket needs beyond the common options.
+#[derive(Debug, Clone, Default)]
+pub struct UdpOpts {
+    pub broadcast: bool,
+    /// Share the port with other members of the group (several netcrabs
+    /// on one host can listen to one group).
+    pub multicast: bool,
+    pub mc_loop: bool,
+}
+
+/// Bind a UDP socket with the options applied.
+pub fn bind(addr: SocketAddr, opts: &SockOpts, u: &UdpOpts) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `*:PORT` binds 0.0.0.0 and [::] side by side.
+        s.set_only_v6(true)?;
+    }
+    if u.multicast {
+        sockopt::reuse_addr(&s)?;
+        #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+        s.set_reuse_port(true)?;
+    }
+    // Unicast TTL only without multicast: there --ttl is the multicast TTL.
+    let common = SockOpts {
+        ttl: if u.multicast { None } else { opts.ttl },
+        ..*opts
+    };
+    common.apply(&s, addr.is_ipv6())?;
+    if u.broadcast {
+        s.set_broadcast(true)?;
+    }
+    if addr.is_ipv4() {
+        s.set_multicast_loop_v4(u.mc_loop)?;
+        s.set_multicast_ttl_v4(opts.ttl.unwrap_or(1))?;
+    } else {
+        s.set_multicast_loop_v6(u.mc_loop)?;
+        s.set_multicast_hops_v6(opts.ttl.unwrap_or(1))?;
+    }
+    s.bind(&addr.into())?;
+    disable_connreset(&s);
+    UdpSocket::try_from(std::net::UdpSocket::from(s))
+}
+
+/// Join `group` on socket `s`. IPv4 uses `ip_mreq` with an interface
+/// address (qemu-user mistranslates `ip_mreqn`), IPv6 an interface index.
+pub fn join(s: &UdpSocket, group: IpAddr, iface: &McIface) -> io::Result<()> {
+    let sock = socket2::SockRef::from(s);
+    match group {
+        IpAddr::V4(g) => {
+            let ifaddr = match iface {
+                McIface::V4(a) => *a,
+                _ => Ipv4Addr::UNSPECIFIED,
+            };
+            if !ifaddr.is_unspecified() {
+                sock.set_multicast_if_v4(&ifaddr)?;
+            }
+            sock.join_multicast_v4(&g, &ifaddr)
+        }
+        IpAddr::V6(g) => {
+            let idx = match iface {
+                McIface::Index(i) => *i,
+                _ => 0,
+            };
+            if idx != 0 {
+                sock.set_multicast_if_v6(idx)?;
+            }
+            sock.join_multicast_v6(&g, idx)
+        }
+    }
+}
+
+/// The interface multicast uses (`--mc-if`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McIface {
+    Default,
+    V4(Ipv4Addr),
+    Index(u32),
+}
+
+/// Resolve `--mc-if`: an IPv4 address, or an interface name / index (for
+/// IPv4 the name is turned into that interface's first IPv4 address).
+pub fn mc_iface(spec: Option<&str>, v4: bool) -> Result<McIface, String> {
+    let Some(spec) = spec else {
+        return Ok(McIface::Default);
+    };
+    if let Ok(a) = spec.parse::<Ipv4Addr>() {
+        return Ok(McIface::V4(a));
+    }
+    let idx = super::ifaces::scope_id(spec)
+        .ok_or_else(|| format!("unknown interface '{spec}' for --mc-if"))?;
+    if !v4 {
+        return Ok(McIface::Index(idx));
+    }
+    let addrs = super::ifaces::local_addrs().map_err(|e| format!("--mc-if '{spec}': {e}"))?;
+    addrs
+        .iter()
+        .find_map(|i| match i.ip {
+            IpAddr::V4(a) if i.name == spec => Some(McIface::V4(a)),
+            _ => None,
+        })
+        .ok_or_else(|| format!("interface '{spec}' has no IPv4 address for --mc-if"))
+}
+
+/// Windows reports an ICMP port-unreachable from an earlier send as
+/// WSAECONNRESET on the next receive, which would end a UDP listener.
+/// SIO_UDP_CONNRESET turns that off.
+#[cfg(windows)]
+fn disable_connreset(s: &Socket) {
+    use std::os::windows::io::AsRawSocket;
+    const SIO_UDP_CONNRESET: u32 = 0x9800_000C;
+    #[link(name = "ws2_32")]
+    extern "system" {
+        fn WSAIoctl(
+            s: usize,
+            code: u32,
+            inbuf: *const core::ffi::c_void,
+            inlen: u32,
+            outbuf: *mut core::ffi::c_void,
+            outlen: u32,
+            returned: *mut u32,
+            overlapped: *mut core::ffi::c_void,
+            completion: *mut core::ffi::c_void,
+        ) -> i32;
+    }
+    let off: u32 = 0;
+    let mut returned: u32 = 0;
+    // SAFETY: a valid socket handle and buffers that outlive the call. A
+    // failure only leaves the default on, which the receive loop tolerates.
+    unsafe {
+        WSAIoctl(
+            s.as_raw_socket() as usize,
+            SIO_UDP_CONNRESET,
+            &off as *const u32 as *const _,
+            4,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+    }
+}
+
+#[cfg(not(windows))]
+fn disable_connreset(_: &Socket) {}

@@ -1,0 +1,327 @@
+//! UDP: bound sockets, one route per (socket, peer), peers learned from the
+//! datagrams they send and forgotten after `--udp-idle` seconds of silence.
+//! Routes live in a map, so a scan or many peers cost O(1) per datagram.
+
+use super::route::deliver;
+use super::runtime;
+use super::shared::Shared;
+use crate::addr::ListenSpec;
+use crate::cli::Config;
+use crate::error::{Error, Result};
+use crate::net::udp::{self as nudp, McIface, UdpOpts};
+use crate::net::{self, resolve, sockopt::SockOpts};
+use crate::router::{Origin, RouteId, UNKNOWN};
+use async_net::UdpSocket;
+use bytes::Bytes;
+use smol::channel::{bounded, Receiver};
+use smol::Timer;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Datagrams queued per peer before the sender waits.
+const QUEUE_DEPTH: usize = 8;
+
+/// A bound socket.
+pub struct BoundUdp {
+    sock: Rc<UdpSocket>,
+    local: SocketAddr,
+    origin: Origin,
+}
+
+/// Sockets, initial routes (targets) and multicast groups, before running.
+pub struct UdpPlan {
+    sockets: Vec<BoundUdp>,
+    /// (socket index, destination, target index)
+    initial: Vec<(usize, SocketAddr, usize)>,
+    listens: bool,
+}
+
+struct Peer {
+    id: RouteId,
+    last_seen: Instant,
+    learned: bool,
+}
+
+/// The route map shared by the receive loops, writers and the sweeper.
+struct Peers {
+    map: RefCell<HashMap<(usize, SocketAddr), Peer>>,
+}
+
+fn wildcard(v4: bool, port: u16) -> SocketAddr {
+    if v4 {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+    } else {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
+    }
+}
+
+impl UdpPlan {
+    /// Resolve and bind everything; fail fast with the address named.
+    pub fn new(cfg: &Config) -> Result<UdpPlan> {
+        let opts = SockOpts::from_config(cfg);
+        let uopts = UdpOpts {
+            broadcast: cfg.broadcast,
+            multicast: cfg.multicast,
+            mc_loop: !cfg.mc_no_loop,
+        };
+        let mut plan = UdpPlan {
+            sockets: Vec::new(),
+            initial: Vec::new(),
+            listens: !cfg.listeners.is_empty(),
+        };
+        let mut groups: Vec<IpAddr> = Vec::new();
+        let bind =
+            |plan: &mut UdpPlan, want: SocketAddr, origin: Origin, share: bool| -> Result<usize> {
+                if share && want.port() != 0 {
+                    if let Some(i) = plan.sockets.iter().position(|s| s.local == want) {
+                        return Ok(i);
+                    }
+                }
+                let sock = nudp::bind(want, &opts, &uopts)
+                    .map_err(|e| runtime(format!("bind UDP {want}"), &e))?;
+                let local = sock
+                    .local_addr()
+                    .map_err(|e| runtime(format!("bind UDP {want}"), &e))?;
+                match origin {
+                    Origin::Listener(_) => eprintln!(
+                        "Listening on {local}, protocol UDP, family {}",
+                        net::family_name(&local)
+                    ),
+                    Origin::Target(_) => {
+                        eprintln!(
+                            "Bound UDP address {local}, family {}",
+                            net::family_name(&local)
+                        )
+                    }
+                }
+                plan.sockets.push(BoundUdp {
+                    sock: Rc::new(sock),
+                    local,
+                    origin,
+                });
+                Ok(plan.sockets.len() - 1)
+            };
+        for (idx, spec) in cfg.listeners.iter().enumerate() {
+            for a in resolve::listen(spec, cfg.family, cfg.numeric)? {
+                let want = if cfg.multicast && a.ip().is_multicast() {
+                    // Listen on the group's port; the group is joined below.
+                    groups.push(a.ip());
+                    wildcard(a.is_ipv4(), a.port())
+                } else {
+                    a
+                };
+                match bind(&mut plan, want, Origin::Listener(idx), true) {
+                    Ok(_) => {}
+                    // `*:P` on a machine without IPv6: the IPv4 socket is enough.
+                    Err(_) if matches!(spec, ListenSpec::Wildcard(_)) && a.is_ipv6() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        for (idx, t) in cfg.targets.iter().enumerate() {
+            let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
+            let explicit: Option<Vec<SocketAddr>> = match &t.source {
+                Some(s) => match &s.host {
+                    Some(h) => Some(resolve::host(h, s.port, cfg.family, cfg.numeric)?),
+                    None => Some(vec![wildcard(true, s.port), wildcard(false, s.port)]),
+                },
+                None => None,
+            };
+            // The first destination that has a source of its family.
+            let pick = dests.iter().find_map(|d| {
+                let src = match &explicit {
+                    Some(list) => *list.iter().find(|s| s.is_ipv4() == d.is_ipv4())?,
+                    None => {
+                        let port =
+                            cfg.source_port
+                                .unwrap_or(if cfg.multicast { d.port() } else { 0 });
+                        wildcard(d.is_ipv4(), port)
+                    }
+                };
+                Some((*d, src))
+            });
+            let Some((dest, src)) = pick else {
+                return Err(Error::Runtime(format!(
+                    "no source address in '{t}' has the same family as its destination"
+                )));
+            };
+            if cfg.multicast {
+                groups.push(dest.ip());
+            }
+            // Each copy of `xN` is its own flow: its own socket, unless the
+            // source port is fixed (then the copies share it).
+            for copy in 0..t.count {
+                let sock = bind(
+                    &mut plan,
+                    src,
+                    Origin::Target(idx),
+                    copy == 0 || src.port() != 0,
+                )?;
+                if !plan
+                    .initial
+                    .iter()
+                    .any(|(s, d, _)| *s == sock && *d == dest)
+                {
+                    plan.initial.push((sock, dest, idx));
+                }
+            }
+        }
+        for g in &groups {
+            if !g.is_multicast() {
+                return Err(Error::Usage(format!(
+                    "'{g}' is not a multicast address (--mc)"
+                )));
+            }
+            let iface = nudp::mc_iface(cfg.mc_if.as_deref(), g.is_ipv4()).map_err(Error::Usage)?;
+            for s in plan
+                .sockets
+                .iter()
+                .filter(|s| s.local.is_ipv4() == g.is_ipv4())
+            {
+                let iface = match (iface, s.local.ip()) {
+                    (McIface::Default, IpAddr::V4(a)) if !a.is_unspecified() => McIface::V4(a),
+                    (i, _) => i,
+                };
+                nudp::join(&s.sock, *g, &iface)
+                    .map_err(|e| runtime(format!("join multicast group {g} on {}", s.local), &e))?;
+                eprintln!("Joining multicast group {} <-> {g}", s.local);
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// Start the receive loops, the initial routes and the idle sweeper.
+pub fn start(shared: &Rc<Shared>, plan: UdpPlan) {
+    let peers = Rc::new(Peers {
+        map: RefCell::new(HashMap::new()),
+    });
+    if plan.listens {
+        shared.listening.set(true);
+    }
+    let sockets: Rc<Vec<BoundUdp>> = Rc::new(plan.sockets);
+    for (sock, dest, _) in &plan.initial {
+        add_route(shared, &peers, &sockets, *sock, *dest, false);
+    }
+    for idx in 0..sockets.len() {
+        let (s, p, socks) = (shared.clone(), peers.clone(), sockets.clone());
+        shared.spawn(async move { receive(s, p, socks, idx).await });
+    }
+    let (s, p) = (shared.clone(), peers.clone());
+    shared.spawn(async move { sweep(s, p).await });
+}
+
+/// Make a route for `peer` on socket `idx`, with its writer.
+fn add_route(
+    shared: &Rc<Shared>,
+    peers: &Rc<Peers>,
+    sockets: &Rc<Vec<BoundUdp>>,
+    idx: usize,
+    peer: SocketAddr,
+    learned: bool,
+) -> RouteId {
+    let s = &sockets[idx];
+    let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
+    let id = shared.router.borrow_mut().add(tx, s.origin, s.local, peer);
+    peers.map.borrow_mut().insert(
+        (idx, peer),
+        Peer {
+            id,
+            last_seen: Instant::now(),
+            learned,
+        },
+    );
+    eprintln!(
+        "Associating {}<->{peer}, family {}",
+        s.local,
+        net::family_name(&peer)
+    );
+    shared.writers.set(shared.writers.get() + 1);
+    let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
+    shared.spawn(async move {
+        let failed = write(&sock, peer, rx).await;
+        sh.writers.set(sh.writers.get() - 1);
+        if let Err(e) = failed {
+            eprintln!("Error forwarding to {peer}: {}", crate::error::describe(&e));
+            forget(&sh, &pe, idx, peer);
+        }
+        sh.changed.notify();
+    });
+    shared.route_added.notify();
+    shared.changed.notify();
+    id
+}
+
+async fn write(sock: &UdpSocket, peer: SocketAddr, rx: Receiver<Bytes>) -> io::Result<()> {
+    while let Ok(d) = rx.recv().await {
+        sock.send_to(&d, peer).await?;
+    }
+    Ok(())
+}
+
+/// Drop a route (failed send or idle); the peer is learned again if it
+/// sends again.
+fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
+    if let Some(p) = peers.map.borrow_mut().remove(&(idx, peer)) {
+        shared.router.borrow_mut().remove(p.id);
+    }
+}
+
+async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>>, idx: usize) {
+    let mut buf = vec![0u8; 65_536];
+    let sock = sockets[idx].sock.clone();
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // An ICMP unreachable for an earlier send (Windows): not fatal.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
+            Err(e) => {
+                eprintln!("Ignoring failed receive on {}: {e}", sockets[idx].local);
+                Timer::after(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if n == 0 {
+            // An empty datagram carries nothing to print or forward.
+            continue;
+        }
+        let known = peers.map.borrow_mut().get_mut(&(idx, peer)).map(|p| {
+            p.last_seen = Instant::now();
+            p.id
+        });
+        let id = match known {
+            Some(id) => id,
+            // Multicast: replies go to the group, senders are not learned.
+            None if shared.cfg.multicast => UNKNOWN,
+            None => add_route(&shared, &peers, &sockets, idx, peer, true),
+        };
+        deliver(&shared, id, Bytes::copy_from_slice(&buf[..n])).await;
+    }
+}
+
+/// Forget learned peers that have been quiet for `--udp-idle`.
+async fn sweep(shared: Rc<Shared>, peers: Rc<Peers>) {
+    let idle = shared.cfg.udp_idle;
+    let every = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    loop {
+        Timer::after(every).await;
+        let now = Instant::now();
+        let stale: Vec<(usize, SocketAddr)> = peers
+            .map
+            .borrow()
+            .iter()
+            .filter(|(_, p)| p.learned && now.duration_since(p.last_seen) >= idle)
+            .map(|(k, _)| *k)
+            .collect();
+        for (idx, peer) in stale {
+            if shared.cfg.verbose > 0 {
+                eprintln!("Forgetting idle peer {peer}");
+            }
+            forget(&shared, &peers, idx, peer);
+        }
+    }
+}
