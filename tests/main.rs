@@ -7,3 +7,4 @@ mod util;
 mod cli;
 mod router;
 mod tcp;
+mod udp;

@@ -1,0 +1,161 @@
+//! UDP: datagram boundaries, learned peers, hub over UDP, idle expiry,
+//! end of input.
+
+use crate::util::{random_bytes, sha256, start, start_no_input};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+fn peer() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    s.set_read_timeout(Some(crate::util::patience())).unwrap();
+    s
+}
+
+fn peer_on(ip: &str) -> UdpSocket {
+    let s = UdpSocket::bind(format!("{ip}:0")).expect("bind udp");
+    s.set_read_timeout(Some(crate::util::patience())).unwrap();
+    s
+}
+
+fn recv(s: &UdpSocket) -> Vec<u8> {
+    let mut buf = vec![0u8; 70_000];
+    match s.recv_from(&mut buf) {
+        Ok((n, _)) => buf[..n].to_vec(),
+        Err(e) => panic!("no datagram from netcrab: {e}"),
+    }
+}
+
+/// Nothing arrives within a short while.
+fn quiet(s: &UdpSocket) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 100];
+    let r = s.recv_from(&mut buf).is_err();
+    s.set_read_timeout(Some(crate::util::patience())).unwrap();
+    r
+}
+
+#[test]
+fn datagrams_keep_their_boundaries_both_ways() {
+    // -i echo sends each datagram back: checks receive-whole and send-whole.
+    let mut p = start_no_input(&["-u", "-L", "127.0.0.1:0", "-i", "echo"]);
+    let addr = p.listen_addr();
+    let s = peer();
+    let mut all = Vec::new();
+    for (i, size) in [1usize, 512, 1472, 8000, 65507].into_iter().enumerate() {
+        let d = random_bytes(size, 100 + i as u64);
+        s.send_to(&d, addr).unwrap();
+        let back = recv(&s);
+        assert_eq!(
+            (back.len(), sha256::hex(&back)),
+            (size, sha256::hex(&d)),
+            "datagram of {size}"
+        );
+        all.extend_from_slice(&d);
+    }
+    let out = p.wait_stdout_len(all.len());
+    assert_eq!(sha256::hex(&out), sha256::hex(&all));
+}
+
+#[test]
+fn stdin_becomes_datagrams_of_at_most_the_send_size() {
+    let s = peer();
+    let addr = s.local_addr().unwrap();
+    let mut p = start(&["-u", "--ss", "1000", &addr.to_string()]);
+    let data = random_bytes(5000, 7);
+    p.write_stdin(&data);
+    let mut got = Vec::new();
+    while got.len() < data.len() {
+        let d = recv(&s);
+        assert!(
+            !d.is_empty() && d.len() <= 1000,
+            "datagram of {} bytes",
+            d.len()
+        );
+        got.extend_from_slice(&d);
+    }
+    assert_eq!(got, data);
+    // The end of input sends no empty datagram (the original did: W6).
+    p.close_stdin();
+    assert!(quiet(&s), "a datagram arrived after the input ended");
+}
+
+#[test]
+fn exit_after_input_sends_everything_first() {
+    let s = peer();
+    let addr = s.local_addr().unwrap();
+    let mut p = start(&["-u", "--exit-after-input", &addr.to_string()]);
+    p.write_stdin(b"hello");
+    p.close_stdin();
+    assert_eq!(recv(&s), b"hello");
+    p.expect_exit(0);
+}
+
+#[test]
+fn a_failing_target_does_not_stop_the_others() {
+    let s = peer();
+    let addr = s.local_addr().unwrap();
+    let mut p = start(&["-u", "127.0.0.1:0", &addr.to_string()]);
+    p.write_stdin(b"abc");
+    assert_eq!(recv(&s), b"abc");
+    p.wait_for("Error forwarding to 127.0.0.1:0");
+    p.write_stdin(b"def");
+    assert_eq!(recv(&s), b"def");
+}
+
+#[test]
+fn listener_learns_peers_and_replies_to_them() {
+    let mut p = start(&["-u", "-L", "127.0.0.1:0"]);
+    let addr = p.listen_addr();
+    let a = peer_on("127.0.0.1");
+    let b = peer_on("127.0.0.2");
+    a.send_to(b"from a", addr).unwrap();
+    b.send_to(b"from b", addr).unwrap();
+    p.wait_stdout_len(12);
+    p.write_stdin(b"XY");
+    assert_eq!(recv(&a), b"XY");
+    assert_eq!(recv(&b), b"XY");
+}
+
+#[test]
+fn hub_over_udp_forwards_to_the_other_learned_peers() {
+    let mut p = start_no_input(&["-u", "-L", "127.0.0.1:0", "--fm", "hub", "-i", "none"]);
+    let addr = p.listen_addr();
+    let (a, b, c) = (peer(), peer(), peer());
+    a.send_to(b"a1", addr).unwrap();
+    p.wait_stdout_len(2);
+    b.send_to(b"b1", addr).unwrap();
+    assert_eq!(recv(&a), b"b1");
+    c.send_to(b"c1", addr).unwrap();
+    assert_eq!(recv(&a), b"c1");
+    assert_eq!(recv(&b), b"c1");
+    a.send_to(b"a2", addr).unwrap();
+    assert_eq!(recv(&b), b"a2");
+    assert_eq!(recv(&c), b"a2");
+    assert!(quiet(&a), "the sender got its own datagram back");
+    let out = p.wait_stdout_len(8);
+    assert_eq!(out, b"a1b1c1a2");
+}
+
+#[test]
+fn idle_peers_are_forgotten() {
+    let mut p = start_no_input(&[
+        "-u",
+        "-L",
+        "127.0.0.1:0",
+        "-i",
+        "none",
+        "--udp-idle",
+        "0.3",
+        "-v",
+    ]);
+    let addr = p.listen_addr();
+    let a = peer();
+    let me: SocketAddr = a.local_addr().unwrap();
+    a.send_to(b"x", addr).unwrap();
+    p.wait_for(&format!("Forgetting idle peer {me}"));
+    a.send_to(b"y", addr).unwrap();
+    p.wait_stderr("a second Associating line", |s| {
+        (s.matches(&format!("<->{me},")).count() >= 2).then_some(())
+    });
+}
