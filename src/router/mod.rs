@@ -148,8 +148,9 @@ impl Router {
             };
         }
         let Some(src) = self.routes.get(&from) else {
+            // Not a route (an unlearned multicast sender): local output only.
             return Dests {
-                local: None,
+                local: self.local_out.clone(),
                 routes,
             };
         };

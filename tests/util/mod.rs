@@ -62,7 +62,19 @@ fn binary() -> String {
 
 /// Build the command: runner words, then the binary, then `args`.
 pub fn command(args: &[&str]) -> Command {
-    let mut words = runner_words();
+    command_in(None, args)
+}
+
+/// The same, run inside network namespace `ns` when given.
+pub fn command_in(ns: Option<&str>, args: &[&str]) -> Command {
+    let mut words: Vec<String> = match ns {
+        Some(ns) => ["ip", "netns", "exec", ns]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        None => Vec::new(),
+    };
+    words.extend(runner_words());
     words.push(binary());
     let mut c = Command::new(&words[0]);
     c.args(&words[1..]).args(args);
@@ -102,6 +114,8 @@ pub struct Spawn<'a> {
     pub stdin: bool,
     /// Collect stdout (otherwise discard it).
     pub stdout: bool,
+    /// Run inside this network namespace.
+    pub ns: Option<&'a str>,
 }
 
 pub fn start(args: &[&str]) -> Proc {
@@ -109,6 +123,7 @@ pub fn start(args: &[&str]) -> Proc {
         args,
         stdin: true,
         stdout: true,
+        ns: None,
     })
 }
 
@@ -118,11 +133,12 @@ pub fn start_no_input(args: &[&str]) -> Proc {
         args,
         stdin: false,
         stdout: true,
+        ns: None,
     })
 }
 
 pub fn spawn(s: Spawn) -> Proc {
-    let mut c = command(s.args);
+    let mut c = command_in(s.ns, s.args);
     c.stdin(if s.stdin {
         Stdio::piped()
     } else {
