@@ -349,6 +349,41 @@ fn split_multiplier(s: &str) -> Result<(&str, u32), String> {
     Ok((s, 1))
 }
 
+/// Most ports one `-z` target may list.
+const MAX_SCAN_PORTS: usize = 65_536;
+
+/// `-z`: expand `HOST:20-25,80` into one `HOST:PORT` string per port.
+/// Strings without a list are returned as they are.
+pub fn expand_port_list(s: &str) -> Result<Vec<String>, String> {
+    let Some(i) = s.rfind(':') else {
+        return Ok(vec![s.to_string()]);
+    };
+    let (head, list) = (&s[..i], &s[i + 1..]);
+    if !list.contains(['-', ',']) {
+        return Ok(vec![s.to_string()]);
+    }
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (parse_port(a, s)?, parse_port(b, s)?),
+            None => {
+                let p = parse_port(part, s)?;
+                (p, p)
+            }
+        };
+        if lo > hi {
+            return Err(format!("invalid port range '{part}' in '{}'", clip(s)));
+        }
+        for p in lo..=hi {
+            out.push(format!("{head}:{p}"));
+        }
+        if out.len() > MAX_SCAN_PORTS {
+            return Err(format!("too many ports in '{}'", clip(s)));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +404,15 @@ mod tests {
             assert_eq!(t.to_string(), s);
             assert_eq!(parse_target(&t.to_string()).unwrap(), t);
         }
+    }
+
+    #[test]
+    fn port_lists() {
+        let v = expand_port_list("h:20-22,80").unwrap();
+        assert_eq!(v, ["h:20", "h:21", "h:22", "h:80"]);
+        assert_eq!(expand_port_list("h:80").unwrap(), ["h:80"]);
+        assert!(expand_port_list("h:25-20").is_err());
+        assert!(expand_port_list("h:1-70000").unwrap_err().contains("70000"));
     }
 
     #[test]

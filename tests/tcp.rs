@@ -389,3 +389,19 @@ fn memory_stays_flat_with_a_paused_reader() {
     assert!(peak < 32 * 1024, "peak RSS {peak} KiB is over 32 MiB");
     eprintln!("peak RSS {peak} KiB");
 }
+
+#[test]
+fn zero_io_scans_a_port_list() {
+    let (l1, a1) = listener();
+    let (l2, a2) = listener();
+    let closed = util::free_port();
+    let list = format!("{},{}-{},{closed}", a1.port(), a2.port(), a2.port());
+    let mut p = start_no_input(&["-z", "-w", "2", "127.0.0.1", &list]);
+    let out = p.expect_exit(1);
+    assert!(out.stderr.contains(&format!("{a1} open")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("{a2} open")), "{}", out.stderr);
+    assert!(out.stderr.contains(&format!("127.0.0.1:{closed} closed")), "{}", out.stderr);
+    let mut p = start_no_input(&["-z", "127.0.0.1", &format!("{},{}", a1.port(), a2.port())]);
+    p.expect_exit(0);
+    drop((l1, l2));
+}

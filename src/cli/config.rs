@@ -142,8 +142,16 @@ impl TryFrom<Args> for Config {
             .iter()
             .map(|s| addr::parse_listen(s).map_err(usage))
             .collect::<Result<Vec<_>>>()?;
-        let targets = a
-            .targets
+        let expanded: Vec<String> = if a.zero_io {
+            let mut v = Vec::new();
+            for t in &a.targets {
+                v.extend(addr::expand_port_list(t).map_err(usage)?);
+            }
+            v
+        } else {
+            a.targets.clone()
+        };
+        let targets = expanded
             .iter()
             .map(|s| addr::parse_target(s).map_err(usage))
             .collect::<Result<Vec<_>>>()?;

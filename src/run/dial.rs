@@ -54,11 +54,24 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
-                eprintln!(
-                    "netcrab: connect to {}: {}",
-                    plan.spec.dest,
-                    crate::error::describe(&e)
-                );
+                if cfg.zero_io {
+                    let state = match e.kind() {
+                        io::ErrorKind::TimedOut => "timeout",
+                        io::ErrorKind::ConnectionRefused => "closed",
+                        _ => "failed",
+                    };
+                    eprintln!(
+                        "{} {state} ({})",
+                        plan.spec.dest,
+                        crate::error::describe(&e)
+                    );
+                } else {
+                    eprintln!(
+                        "netcrab: connect to {}: {}",
+                        plan.spec.dest,
+                        crate::error::describe(&e)
+                    );
+                }
                 shared.fail();
                 return;
             }
@@ -73,6 +86,7 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
             net::family_name(&peer)
         );
         if cfg.zero_io {
+            eprintln!("{} open", plan.spec.dest);
             return;
         }
         let ended = route::serve(shared.clone(), stream, Origin::Target(idx), local, peer).await;
