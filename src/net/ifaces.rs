@@ -108,19 +108,202 @@ pub fn all_addrs() -> std::io::Result<Vec<IfAddr>> {
     Ok(out)
 }
 
-/// Windows: not listed yet; the caller reports that it is unavailable.
-#[cfg(not(unix))]
+/// Every address of every adapter, from GetAdaptersAddresses (iphlpapi).
+#[cfg(windows)]
+pub fn all_addrs() -> std::io::Result<Vec<IfAddr>> {
+    windows::all_addrs()
+}
+
+#[cfg(not(any(unix, windows)))]
 pub fn all_addrs() -> std::io::Result<Vec<IfAddr>> {
     Err(std::io::Error::new(
         std::io::ErrorKind::Unsupported,
-        "listing local interfaces is not supported on this platform yet (use *:PORT)",
+        "listing local interfaces is not supported on this platform",
     ))
+}
+
+/// Subnet broadcast of an IPv4 address with a prefix length.
+#[cfg(any(windows, test))]
+fn v4_broadcast(ip: std::net::Ipv4Addr, prefix: u8) -> std::net::Ipv4Addr {
+    let host_bits = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+    std::net::Ipv4Addr::from(u32::from(ip) | host_bits)
+}
+
+#[cfg(windows)]
+mod windows {
+    //! The few fields of the Windows adapter structures netcrab reads,
+    //! laid out as in iptypes.h (64-bit and 32-bit alike via repr(C)).
+    use super::{v4_broadcast, IfAddr};
+    use std::ffi::c_void;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[repr(C)]
+    struct SocketAddress {
+        sockaddr: *const u8,
+        len: i32,
+    }
+
+    #[repr(C)]
+    struct Unicast {
+        length: u32,
+        flags: u32,
+        next: *const Unicast,
+        address: SocketAddress,
+        prefix_origin: i32,
+        suffix_origin: i32,
+        dad_state: i32,
+        valid_lifetime: u32,
+        preferred_lifetime: u32,
+        lease_lifetime: u32,
+        on_link_prefix_length: u8,
+    }
+
+    #[repr(C)]
+    struct Adapter {
+        length: u32,
+        if_index: u32,
+        next: *const Adapter,
+        adapter_name: *const u8,
+        first_unicast: *const Unicast,
+        first_anycast: *const c_void,
+        first_multicast: *const c_void,
+        first_dns: *const c_void,
+        dns_suffix: *const u16,
+        description: *const u16,
+        friendly_name: *const u16,
+        physical: [u8; 8],
+        physical_len: u32,
+        flags: u32,
+        mtu: u32,
+        if_type: u32,
+        oper_status: i32,
+        ipv6_if_index: u32,
+    }
+
+    #[link(name = "iphlpapi")]
+    extern "system" {
+        fn GetAdaptersAddresses(
+            family: u32,
+            flags: u32,
+            reserved: *mut c_void,
+            out: *mut u8,
+            size: *mut u32,
+        ) -> u32;
+    }
+
+    const SKIP_ANYCAST_MULTICAST_DNS: u32 = 0x2 | 0x4 | 0x8;
+    const ERROR_BUFFER_OVERFLOW: u32 = 111;
+    const IF_TYPE_SOFTWARE_LOOPBACK: u32 = 24;
+    const NO_MULTICAST: u32 = 0x10;
+
+    fn wide(p: *const u16) -> String {
+        if p.is_null() {
+            return String::new();
+        }
+        let mut n = 0;
+        // SAFETY: a NUL-terminated UTF-16 string owned by the adapter list.
+        while unsafe { *p.add(n) } != 0 {
+            n += 1;
+        }
+        // SAFETY: `n` code units were just read.
+        String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(p, n) })
+    }
+
+    fn ip_of(sa: *const u8) -> Option<(IpAddr, u32)> {
+        if sa.is_null() {
+            return None;
+        }
+        // SAFETY: a sockaddr from the adapter list; the family says its size.
+        unsafe {
+            match u16::from_ne_bytes([*sa, *sa.add(1)]) {
+                2 => {
+                    let b = std::slice::from_raw_parts(sa.add(4), 4);
+                    Some((IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])), 0))
+                }
+                23 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(std::slice::from_raw_parts(sa.add(8), 16));
+                    let s = std::slice::from_raw_parts(sa.add(24), 4);
+                    Some((
+                        IpAddr::V6(Ipv6Addr::from(a)),
+                        u32::from_ne_bytes([s[0], s[1], s[2], s[3]]),
+                    ))
+                }
+                _ => None,
+            }
+        }
+    }
+
+    pub fn all_addrs() -> std::io::Result<Vec<IfAddr>> {
+        let mut size: u32 = 16 * 1024;
+        let mut buf: Vec<u64>;
+        loop {
+            // u64 elements keep the buffer aligned for the structures.
+            buf = vec![0u64; (size as usize).div_ceil(8)];
+            // SAFETY: `buf` has room for `size` bytes.
+            let r = unsafe {
+                GetAdaptersAddresses(
+                    0,
+                    SKIP_ANYCAST_MULTICAST_DNS,
+                    std::ptr::null_mut(),
+                    buf.as_mut_ptr() as *mut u8,
+                    &mut size,
+                )
+            };
+            match r {
+                0 => break,
+                ERROR_BUFFER_OVERFLOW => continue,
+                e => return Err(std::io::Error::from_raw_os_error(e as i32)),
+            }
+        }
+        let mut out = Vec::new();
+        let mut ad = buf.as_ptr() as *const Adapter;
+        while !ad.is_null() {
+            // SAFETY: a node of the list GetAdaptersAddresses wrote into `buf`.
+            let a = unsafe { &*ad };
+            ad = a.next;
+            let name = wide(a.friendly_name);
+            let loopback = a.if_type == IF_TYPE_SOFTWARE_LOOPBACK;
+            let mut u = a.first_unicast;
+            while !u.is_null() {
+                // SAFETY: a node of the unicast list inside `buf`.
+                let ua = unsafe { &*u };
+                u = ua.next;
+                let Some((ip, scope)) = ip_of(ua.address.sockaddr) else {
+                    continue;
+                };
+                let prefix = ua.on_link_prefix_length;
+                let broadcast = match ip {
+                    IpAddr::V4(v4) if !loopback => Some(IpAddr::V4(v4_broadcast(v4, prefix))),
+                    _ => None,
+                };
+                out.push(IfAddr {
+                    name: name.clone(),
+                    ip,
+                    prefix: Some(prefix),
+                    broadcast,
+                    scope,
+                    up: a.oper_status == 1,
+                    loopback,
+                    can_broadcast: broadcast.is_some(),
+                    can_multicast: a.flags & NO_MULTICAST == 0,
+                });
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The interface index of a zone name (`eth0`) or number (`2`).
 pub fn scope_id(zone: &str) -> Option<u32> {
     if let Ok(n) = zone.parse::<u32>() {
         return Some(n);
+    }
+    #[cfg(windows)]
+    if let Ok(list) = all_addrs() {
+        if let Some(a) = list.iter().find(|a| a.name == zone && a.scope != 0) {
+            return Some(a.scope);
+        }
     }
     #[cfg(unix)]
     {
@@ -178,4 +361,21 @@ pub fn print_all() -> std::io::Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn broadcast_from_prefix() {
+        let b = super::v4_broadcast("10.1.2.3".parse().unwrap(), 24);
+        assert_eq!(b.to_string(), "10.1.2.255");
+        assert_eq!(
+            super::v4_broadcast("10.1.2.3".parse().unwrap(), 0).to_string(),
+            "255.255.255.255"
+        );
+        assert_eq!(
+            super::v4_broadcast("10.1.2.3".parse().unwrap(), 32).to_string(),
+            "10.1.2.3"
+        );
+    }
 }
