@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Default size of one read of local input. Large blocks keep the syscall
 /// count low; the original's 1-byte default was a defect (W3).
-pub const DEFAULT_SEND_SIZE: usize = 64 * 1024;
+pub const DEFAULT_SEND_SIZE: usize = 128 * 1024;
 /// Largest send size accepted.
 pub const MAX_SEND_SIZE: usize = 16 * 1024 * 1024;
 /// UDP: one datagram per read of local input; this fits an Ethernet MTU

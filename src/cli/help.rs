@@ -36,7 +36,7 @@ Data:
   -i MODE                  local input: stdin (default), stdin-nochar (same), none, echo
                            (send each socket's data back to it)
   -o MODE                  local output: stdout (default), none
-  --ss N                   bytes per read of local input (default 65536)
+  --ss N                   bytes per read of local input (default 131072)
   -f, --fm MODE            forwarding: none (default), hub, channels, linger-channels
                            none: input to every socket, every socket to output
                            hub: as none, and every socket to every other socket
