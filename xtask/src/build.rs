@@ -48,6 +48,9 @@ pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
     }
     if let Some(crates) = &target.build_std {
         cmd.arg(format!("-Zbuild-std={crates}"));
+        if let Some(features) = &target.build_std_features {
+            cmd.arg(format!("-Zbuild-std-features={features}"));
+        }
     }
     // Per-target env rather than RUSTFLAGS: it doesn't touch host build scripts or proc macros.
     let prefix = target.cargo_env_prefix();

@@ -12,6 +12,7 @@
 //! | `linker`            | passed as `CARGO_TARGET_<T>_LINKER`                              |
 //! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
 //! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
+//! | `build-std-features`| `-Z build-std-features=`; replaces std's defaults (backtrace, …)  |
 //! | `rustc-bootstrap`   | `yes` to set `RUSTC_BOOTSTRAP=1` (needed for `-Z` on stable)      |
 //! | `runner`            | words put before the binary to run it; empty runs it natively    |
 //! | `runner-env`        | `KEY=VALUE` words the runner needs                               |
@@ -52,6 +53,8 @@ pub struct Target {
     pub rustflags: Option<String>,
     /// `-Z build-std=` value, for targets without a prebuilt std.
     pub build_std: Option<String>,
+    /// `-Z build-std-features=` value (only with `build_std`).
+    pub build_std_features: Option<String>,
     /// Whether cargo needs `RUSTC_BOOTSTRAP=1` (for `-Z` flags on stable).
     pub rustc_bootstrap: bool,
     /// Words to put before the binary; empty runs natively.
@@ -238,6 +241,7 @@ impl Fields {
             linker: self.take("linker"),
             rustflags: self.take("rustflags"),
             build_std: self.take("build-std"),
+            build_std_features: self.take("build-std-features"),
             rustc_bootstrap: self.flag("rustc-bootstrap")?,
             runner,
             runner_env,
@@ -251,6 +255,16 @@ impl Fields {
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));
+        }
+        if target.build_std_features.is_some() && target.build_std.is_none() {
+            return Err(err("`build-std-features` needs `build-std`"));
+        }
+        if target.build_std.is_some() && !target.rustc_bootstrap {
+            // Harmless on nightly; without it stable cargo refuses -Z.
+            eprintln!(
+                "note: {}: build-std without rustc-bootstrap needs a nightly toolchain",
+                target.triple
+            );
         }
         Ok(target)
     }

@@ -2,13 +2,15 @@
 //! (`cargo test --test main`) against that binary through the target's runner. The suite runs at
 //! native speed; only netcrab itself is emulated, and nothing is wrapped twice.
 
-use std::process::{Command, ExitCode, Stdio};
-use std::time::Instant;
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::build::{build, Flavor, Overrides};
 use crate::setup::{stop_wineserver, wine_prefix};
 use crate::target::Target;
-use crate::util::{cargo, err, have_program, project_root, show, Context, Result};
+use crate::util::{
+    cargo, err, have_program, project_root, run_bounded, show, wait_bounded, Context, Result,
+};
 use crate::Opts;
 
 /// Runs the suite for every selected target and prints a summary; fails if any failed.
@@ -79,38 +81,103 @@ fn test_target(t: &Target, passthrough: &[String]) -> Result<()> {
         }
     }
 
-    // Under Wine: make sure the prefix exists, and keep one wineserver alive for the whole run,
-    // started here with no stdio, so no netcrab start spawns one that holds the tests' pipes.
+    // Under Wine, start the wineserver and Wine's own services before the suite, with no stdio.
+    // Otherwise the first netcrab start spawns them (services.exe, rpcss, ...) and they inherit
+    // the test's stdout/stderr pipes and outlive netcrab, so reading to EOF never ends.
     let wine = t.wineserver.as_deref();
     if let Some(server) = wine {
         wine_prefix(t)?;
-        let mut persist = Command::new(server);
-        persist
-            .arg("-p")
-            .envs(t.runner_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // wineserver forks into the background and the parent exits at once.
-        persist
-            .status()
-            .context(|| format!("starting `{}`", show(&persist)))?;
+        if let Err(e) = warm_up_wine(t, server) {
+            stop_wineserver(t, server);
+            return Err(e);
+        }
     }
 
-    eprintln!("$ {}", show(&cmd));
-    let status = cmd
-        .status()
-        .context(|| format!("starting `{}`", show(&cmd)));
+    let status = run_suite(&mut cmd);
     if let Some(server) = wine {
         stop_wineserver(t, server);
     }
-    let status = status?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(err(format!(
+    match status? {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(err(format!(
             "host suite failed against {}: {status}",
             bin.display()
-        )))
+        ))),
+        None => Err(err(format!(
+            "host suite did not finish in {} minutes (killed)",
+            SUITE_LIMIT.as_secs() / 60
+        ))),
+    }
+}
+
+/// A hung suite must fail CI, not eat its whole time budget.
+const SUITE_LIMIT: Duration = Duration::from_secs(25 * 60);
+
+/// Runs `cargo test`; on timeout kills it and everything under it (the test binary, netcrab,
+/// the runner), not just cargo.
+fn run_suite(cmd: &mut Command) -> Result<Option<ExitStatus>> {
+    eprintln!("$ {}", show(cmd));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .context(|| format!("starting `{}`", show(cmd)))?;
+    let pid = child.id();
+    let status = wait_bounded(&mut child, SUITE_LIMIT, || kill_descendants(pid));
+    status.context(|| format!("waiting for `{}`", show(cmd)))
+}
+
+/// SIGKILLs every descendant of `pid`, found through /proc (best effort; Linux only).
+fn kill_descendants(pid: u32) {
+    let mut stack = vec![pid];
+    let mut found = Vec::new();
+    while let Some(p) = stack.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                stack.push(child);
+            }
+        }
+    }
+    for p in found {
+        // Best effort: a process may have exited meanwhile.
+        Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status()
+            .ok();
+    }
+}
+
+/// Starts a persistent wineserver and Wine's services with stdio detached.
+fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
+    let detached = |program: &str| {
+        let mut c = Command::new(program);
+        c.envs(t.runner_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    // `-p`: stay up between netcrab runs (it forks into the background; the parent exits).
+    let mut persist = detached(server);
+    persist.arg("-p");
+    persist
+        .status()
+        .context(|| format!("starting `{}`", show(&persist)))?;
+    // A plain `wineboot` on an existing prefix starts the services and returns.
+    let loader = t
+        .runner
+        .first()
+        .context(|| format!("{}: `wineserver` set but no runner", t.triple))?;
+    let mut boot = detached(loader);
+    boot.arg("wineboot");
+    match run_bounded(&mut boot, Duration::from_secs(120))? {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(err(format!("`{}` failed: {status}", show(&boot)))),
+        None => Err(err(format!("`{}` did not finish in 120s", show(&boot)))),
     }
 }

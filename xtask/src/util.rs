@@ -103,17 +103,23 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Option<ExitStat
         .stdin(Stdio::null())
         .spawn()
         .context(|| format!("cannot start `{}`", show(cmd)))?;
-    wait_bounded(&mut child, limit).context(|| format!("waiting for `{}`", show(cmd)))
+    wait_bounded(&mut child, limit, || {}).context(|| format!("waiting for `{}`", show(cmd)))
 }
 
-/// Polls a child until it exits or `limit` passes; kills it on timeout.
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
+/// Polls a child until it exits or `limit` passes; on timeout calls `on_timeout` (to kill what
+/// the child started), then kills the child.
+pub fn wait_bounded(
+    child: &mut Child,
+    limit: Duration,
+    on_timeout: impl FnOnce(),
+) -> std::io::Result<Option<ExitStatus>> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
         }
         if Instant::now() >= deadline {
+            on_timeout();
             // Best effort: the child may have exited between the poll and the kill.
             child.kill().ok();
             child.wait().ok();
