@@ -3,10 +3,17 @@
 mod addr;
 mod cli;
 mod error;
+mod faults;
+#[cfg(feature = "hexdump")]
+mod hexdump;
 mod local;
 mod net;
+#[cfg(feature = "qos")]
+mod qos;
 mod router;
 mod run;
+#[cfg(feature = "stats")]
+mod stats;
 
 use std::process::ExitCode;
 

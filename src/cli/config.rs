@@ -2,7 +2,7 @@
 //! several flags, and derive defaults. Every failure is a usage error that
 //! names the bad part.
 
-use super::args::{Args, FwdMode, InputMode, OutputMode};
+use super::args::{Args, FwdMode, InputMode, OutputMode, RandVals};
 use crate::addr::{self, ListenSpec, TargetSpec};
 use crate::error::{usage, Result};
 use std::time::Duration;
@@ -34,6 +34,41 @@ impl Family {
             Family::V6 => a.is_ipv6(),
         }
     }
+}
+
+/// `-i rand`, `-i fixed` and the QoS pings: chunk sizes and byte values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GenSpec {
+    pub min: usize,
+    pub max: usize,
+    pub vals: RandVals,
+}
+
+/// `-e` / `--exec-each`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub cmd: String,
+    /// One child per connection (`--exec-each`) instead of one shared child.
+    pub each: bool,
+}
+
+/// `--stats`, `--stats-time`, `--stats-json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSpec {
+    /// Print totals at exit.
+    pub at_exit: bool,
+    /// Print a report this often.
+    pub every: Option<Duration>,
+    pub json: bool,
+}
+
+/// Fault injection: delays in milliseconds (min, max) and drop chances.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FaultSpec {
+    pub send_delay: (u64, u64),
+    pub recv_delay: (u64, u64),
+    pub send_drop: f64,
+    pub recv_drop: f64,
 }
 
 /// Everything a run needs, validated.
@@ -73,6 +108,20 @@ pub struct Config {
     pub verbose: u8,
     /// Local port for outbound sockets without an explicit source.
     pub source_port: Option<u16>,
+    #[cfg_attr(not(feature = "exec"), allow(dead_code))]
+    pub exec: Option<ExecSpec>,
+    #[cfg_attr(not(any(feature = "gen", feature = "qos")), allow(dead_code))]
+    pub gen: GenSpec,
+    /// `-C`: `\n` in local input becomes `\r\n`.
+    pub crlf: bool,
+    #[cfg_attr(not(feature = "stats"), allow(dead_code))]
+    pub stats: StatsSpec,
+    /// `--stats-time`: the report period, also the QoS ping period.
+    #[cfg_attr(not(any(feature = "stats", feature = "qos")), allow(dead_code))]
+    pub stats_time: Duration,
+    pub faults: FaultSpec,
+    #[cfg_attr(not(feature = "hexdump"), allow(dead_code))]
+    pub hexdump: bool,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
@@ -196,15 +245,34 @@ impl TryFrom<Args> for Config {
             ));
         }
         let input = a.input.unwrap_or_default();
-        match input {
-            InputMode::Stdin | InputMode::StdinNochar | InputMode::None | InputMode::Echo => {}
-            other => {
-                return Err(usage(format!(
-                    "input mode '{}' is not available in this build yet",
-                    format!("{other:?}").to_lowercase()
-                )))
-            }
+        check_features(&a, input)?;
+        if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
+            return Err(usage(format!(
+                "-i {} is for UDP: add -u",
+                format!("{input:?}").to_lowercase()
+            )));
         }
+        let exec = exec_spec(&a, mode)?;
+        let stats_ms = in_range(
+            "--stats-time",
+            number::<u64>("--stats-time", &a.stats_time)?,
+            1,
+            86_400_000,
+        )?;
+        let stats = StatsSpec {
+            at_exit: a.stats || a.stats_json,
+            every: stats_ms
+                .filter(|_| input != InputMode::PfQosCli)
+                .map(Duration::from_millis),
+            json: a.stats_json,
+        };
+        let gen = gen_spec(&a, input, max_ss)?;
+        let faults = FaultSpec {
+            send_delay: delay_pair("--sdmin", &a.sdmin, "--sdmax", &a.sdmax)?,
+            recv_delay: delay_pair("--rdmin", &a.rdmin, "--rdmax", &a.rdmax)?,
+            send_drop: chance("--sdrop", &a.sdrop)?,
+            recv_drop: chance("--rdrop", &a.rdrop)?,
+        };
         Ok(Config {
             targets,
             listeners,
@@ -240,7 +308,197 @@ impl TryFrom<Args> for Config {
             numeric: a.numeric,
             verbose: a.verbose,
             source_port,
+            exec,
+            gen,
+            crlf: a.crlf,
+            stats,
+            stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
+            faults,
+            hexdump: a.hexdump,
         })
+    }
+}
+
+/// A flag of a feature this build leaves out is a usage error that names it.
+fn check_features(a: &Args, input: InputMode) -> Result<()> {
+    let wanted: &[(bool, &str, &str)] = &[
+        (a.exec.is_some(), "-e", "exec"),
+        (a.exec_each.is_some(), "--exec-each", "exec"),
+        (input == InputMode::Rand, "-i rand", "gen"),
+        (input == InputMode::Fixed, "-i fixed", "gen"),
+        (a.rsizemin.is_some(), "--rsizemin", "gen"),
+        (a.rsizemax.is_some(), "--rsizemax", "gen"),
+        (a.rvals.is_some(), "--rvals", "gen"),
+        (a.sdmin.is_some(), "--sdmin", "faults"),
+        (a.sdmax.is_some(), "--sdmax", "faults"),
+        (a.rdmin.is_some(), "--rdmin", "faults"),
+        (a.rdmax.is_some(), "--rdmax", "faults"),
+        (a.sdrop.is_some(), "--sdrop", "faults"),
+        (a.rdrop.is_some(), "--rdrop", "faults"),
+        (a.stats, "--stats", "stats"),
+        (a.stats_json, "--stats-json", "stats"),
+        (
+            a.stats_time.is_some() && input != InputMode::PfQosCli,
+            "--stats-time",
+            "stats",
+        ),
+        (input == InputMode::PfQosCli, "-i pfqoscli", "qos"),
+        (input == InputMode::PfQosSrv, "-i pfqossrv", "qos"),
+        (a.hexdump, "--hexdump", "hexdump"),
+    ];
+    for (set, flag, feature) in wanted {
+        if *set && !feature_enabled(feature) {
+            return Err(usage(format!(
+                "{flag} needs the '{feature}' feature, which this build leaves out"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The optional features compiled into this binary.
+const ENABLED: &[&str] = &[
+    #[cfg(feature = "exec")]
+    "exec",
+    #[cfg(feature = "gen")]
+    "gen",
+    #[cfg(feature = "faults")]
+    "faults",
+    #[cfg(feature = "stats")]
+    "stats",
+    #[cfg(feature = "qos")]
+    "qos",
+    #[cfg(feature = "hexdump")]
+    "hexdump",
+];
+
+fn feature_enabled(name: &str) -> bool {
+    ENABLED.contains(&name)
+}
+
+fn exec_spec(a: &Args, mode: FwdMode) -> Result<Option<ExecSpec>> {
+    let spec = match (&a.exec, &a.exec_each) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(usage("-e and --exec-each cannot be used together"));
+        }
+        (Some(c), None) => ExecSpec {
+            cmd: c.clone(),
+            each: false,
+        },
+        (None, Some(c)) => ExecSpec {
+            cmd: c.clone(),
+            each: true,
+        },
+    };
+    if spec.cmd.trim().is_empty() {
+        return Err(usage("-e needs a command"));
+    }
+    if a.input.is_some() || a.output.is_some() {
+        return Err(usage(
+            "-e and --exec-each replace -i and -o: the command is the local input and output",
+        ));
+    }
+    if spec.each {
+        if a.udp {
+            return Err(usage("--exec-each is for TCP and cannot be used with -u"));
+        }
+        if mode != FwdMode::None {
+            return Err(usage(
+                "--exec-each wires each connection to its own command; it cannot be used with --fm",
+            ));
+        }
+    }
+    Ok(Some(spec))
+}
+
+fn gen_spec(a: &Args, input: InputMode, max_ss: usize) -> Result<GenSpec> {
+    let qos = input == InputMode::PfQosCli;
+    let uses = matches!(input, InputMode::Rand | InputMode::PfQosCli);
+    if !uses && (a.rsizemin.is_some() || a.rsizemax.is_some()) {
+        return Err(usage(
+            "--rsizemin and --rsizemax need -i rand or -i pfqoscli",
+        ));
+    }
+    if a.rvals.is_some()
+        && !matches!(
+            input,
+            InputMode::Rand | InputMode::Fixed | InputMode::PfQosCli
+        )
+    {
+        return Err(usage("--rvals needs -i rand, -i fixed or -i pfqoscli"));
+    }
+    // A QoS ping carries 2 header bytes.
+    let (lo, hi) = if qos {
+        (0, MAX_DATAGRAM - 2)
+    } else {
+        (1, max_ss)
+    };
+    let min = in_range(
+        "--rsizemin",
+        number::<usize>("--rsizemin", &a.rsizemin)?,
+        lo,
+        hi,
+    )?;
+    let max = in_range(
+        "--rsizemax",
+        number::<usize>("--rsizemax", &a.rsizemax)?,
+        lo,
+        hi,
+    )?;
+    let (min, max) = match (min, max) {
+        (Some(a), Some(b)) => (a, b),
+        (Some(a), None) => (a, a.max(1450.min(hi))),
+        (None, Some(b)) => (lo.max(1).min(b), b),
+        (None, None) => (1, 1450.min(hi)),
+    };
+    if min > max {
+        return Err(usage(format!(
+            "--rsizemin {min} is larger than --rsizemax {max}"
+        )));
+    }
+    Ok(GenSpec {
+        min,
+        max,
+        vals: a.rvals.unwrap_or_default(),
+    })
+}
+
+/// A (min, max) delay pair in milliseconds; one alone sets both ends as
+/// far as it can (`--sdmin 5` is 5..5, `--sdmax 5` is 0..5).
+fn delay_pair(
+    min_flag: &str,
+    min: &Option<String>,
+    max_flag: &str,
+    max: &Option<String>,
+) -> Result<(u64, u64)> {
+    const LIMIT: u64 = 3_600_000;
+    let lo = in_range(min_flag, number::<u64>(min_flag, min)?, 0, LIMIT)?;
+    let hi = in_range(max_flag, number::<u64>(max_flag, max)?, 0, LIMIT)?;
+    let pair = match (lo, hi) {
+        (Some(a), Some(b)) => (a, b),
+        (Some(a), None) => (a, a),
+        (None, Some(b)) => (0, b),
+        (None, None) => (0, 0),
+    };
+    if pair.0 > pair.1 {
+        return Err(usage(format!(
+            "{min_flag} {} is larger than {max_flag} {}",
+            pair.0, pair.1
+        )));
+    }
+    Ok(pair)
+}
+
+/// A probability in [0, 1]; NaN and anything outside are rejected.
+fn chance(flag: &str, v: &Option<String>) -> Result<f64> {
+    match number::<f64>(flag, v)? {
+        None => Ok(0.0),
+        Some(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        Some(_) => Err(usage(format!(
+            "invalid value '{}' for {flag} (expected a probability from 0 to 1)",
+            addr::clip(v.as_deref().unwrap_or(""))
+        ))),
     }
 }
 

@@ -5,8 +5,12 @@ mod config;
 mod help;
 mod normalize;
 
+#[cfg(any(feature = "gen", feature = "faults", feature = "qos"))]
+pub use args::RandVals;
 pub use args::{FwdMode, InputMode, OutputMode};
-pub use config::{Config, Family};
+#[cfg(any(feature = "gen", feature = "qos"))]
+pub use config::GenSpec;
+pub use config::{Config, Family, FaultSpec};
 
 use crate::error::{usage, Result};
 use argh::FromArgs;

@@ -33,6 +33,7 @@ const VALUED_LONG: &[&str] = &[
     "--input",
     "--output",
     "--exec",
+    "--exec-each",
     "--ss",
     "--sb",
     "--rb",

@@ -86,18 +86,25 @@ async fn accept_loop(
             shared.changed.notify();
         }
         let local = stream.local_addr().unwrap_or(l.local);
-        eprintln!(
-            "Accepted connection from {peer}, protocol TCP, family {}",
-            net::family_name(&peer)
-        );
+        let accepted_line = move || {
+            eprintln!(
+                "Accepted connection from {peer}, protocol TCP, family {}",
+                net::family_name(&peer)
+            )
+        };
         if shared.cfg.zero_io {
             // -z: accept and close at once.
+            accepted_line();
             drop(stream);
             continue;
         }
         let s = shared.clone();
         let origin = Origin::Listener(l.origin);
         shared.spawn(async move {
+            // Said in the same step as the route joins the router (serve adds
+            // it before its first wait), so a client announced as accepted
+            // never misses data sent after the announcement.
+            accepted_line();
             let ended = route::serve(s.clone(), stream, origin, local, peer).await;
             match ended.error {
                 None => eprintln!("Connection {local}<->{peer} closed gracefully."),

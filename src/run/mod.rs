@@ -2,7 +2,11 @@
 //! to do, and say how it ended.
 
 mod dial;
+#[cfg(feature = "exec")]
+mod exec_route;
+mod input;
 mod listen;
+mod observe;
 mod plan;
 mod route;
 mod shared;
@@ -12,7 +16,7 @@ use crate::cli::{Config, InputMode, OutputMode};
 use crate::error::{Error, Result};
 use crate::local::stdio::{self, StdoutEnd};
 
-use crate::router::{LocalInput, Router, LOCAL};
+use crate::router::{LocalInput, Router};
 use shared::Shared;
 use smol::{future, LocalExecutor, Timer};
 use std::io::IsTerminal;
@@ -32,20 +36,13 @@ pub fn run(cfg: Config) -> Result<u8> {
         Plan::Tcp(plan::Plan::new(&cfg)?)
     };
 
-    let stdout = match cfg.output {
-        OutputMode::Stdout => Some(stdio::spawn_stdout()),
-        OutputMode::None => None,
-    };
-    let (local_in, stdin) = match cfg.input {
-        InputMode::Stdin | InputMode::StdinNochar => {
-            (LocalInput::Live, Some(stdio::spawn_stdin(cfg.send_size)))
-        }
-        _ => (LocalInput::Silent, None),
-    };
+    let local = local_endpoint(&cfg);
+    let stdout = local.stdout;
+    let (local_in, source) = (local.input, local.source);
     let router = Router::new(
         cfg.mode,
-        cfg.input == InputMode::Echo,
-        stdout.as_ref().map(|s| s.tx.clone()),
+        matches!(cfg.input, InputMode::Echo | InputMode::PfQosSrv),
+        local.output,
         local_in,
         !std::io::stdin().is_terminal(),
         cfg.shutdown_on_eof,
@@ -69,14 +66,37 @@ pub fn run(cfg: Config) -> Result<u8> {
                 Vec::new()
             }
         };
-        if let Some(rx) = stdin {
-            shared.spawn(pump_stdin(shared.clone(), rx));
+        if let Some(src) = source {
+            shared.spawn(input::pump(shared.clone(), src));
+        }
+        #[cfg(feature = "qos")]
+        if shared.cfg.input == InputMode::PfQosCli {
+            shared.spawn(udp::qos_pinger(shared.clone()));
+        }
+        #[cfg(feature = "stats")]
+        if let Some(every) = shared.cfg.stats.every {
+            let s = shared.clone();
+            shared.spawn(async move {
+                loop {
+                    Timer::after(every).await;
+                    if let Some(st) = &s.observer.stats {
+                        let text = st.borrow_mut().periodic(s.cfg.stats.json);
+                        eprint!("{text}");
+                    }
+                }
+            });
         }
         let code = supervise(&shared, listeners, stdout_done.clone()).await;
         // Let the stdout thread write what it was given, then stop.
         shared.router.borrow_mut().local_output_closed();
         code
     }));
+    #[cfg(feature = "stats")]
+    if shared.cfg.stats.at_exit {
+        if let Some(st) = &shared.observer.stats {
+            eprint!("{}", st.borrow().totals(shared.cfg.stats.json));
+        }
+    }
     // Tasks still holding stdout's sender end with the executor.
     drop(ex);
     if let Some(done) = stdout_done {
@@ -149,31 +169,69 @@ enum Wake {
     Quit,
 }
 
-/// Feed stdin to the sockets. Input is only read while some socket can
-/// take it (data read with nobody to send it to would be lost, W35), and
-/// only once every target has had its first try at connecting.
-async fn pump_stdin(shared: Rc<Shared>, rx: smol::channel::Receiver<bytes::Bytes>) {
-    loop {
-        while shared.router.borrow().route_count() == 0 || shared.first_dials.get() > 0 {
-            shared.route_added.wait().await;
+/// Where local input comes from and received data goes.
+struct LocalEnd {
+    stdout: Option<stdio::Stdout>,
+    output: Option<smol::channel::Sender<bytes::Bytes>>,
+    input: LocalInput,
+    source: Option<input::Source>,
+}
+
+fn local_endpoint(cfg: &Config) -> LocalEnd {
+    #[cfg(feature = "exec")]
+    if let Some(e) = &cfg.exec {
+        if e.each {
+            // Each connection has its own child; nothing is local.
+            return LocalEnd {
+                stdout: None,
+                output: None,
+                input: LocalInput::Silent,
+                source: None,
+            };
         }
-        match rx.recv().await {
-            Ok(chunk) => {
-                let dests = shared.router.borrow().dests(LOCAL);
-                for (_, tx) in dests.routes {
-                    // A closed queue means that socket is gone; the others still get it.
-                    let _ = tx.send(chunk.clone()).await;
-                }
-            }
-            Err(_) => {
-                if shared.cfg.verbose > 0 {
-                    eprintln!("End of outbound data from local machine reached.");
-                }
-                shared.router.borrow_mut().local_ended();
-                shared.changed.notify();
-                return;
-            }
-        }
+        let (tx, rx) = smol::channel::bounded(4);
+        return LocalEnd {
+            stdout: None,
+            output: Some(tx),
+            input: LocalInput::Live,
+            source: Some(input::Source::Exec {
+                cmd: e.cmd.clone(),
+                feed: rx,
+            }),
+        };
+    }
+    // QoS probes are not payload: they never go to stdout.
+    let qos = matches!(cfg.input, InputMode::PfQosCli | InputMode::PfQosSrv);
+    let stdout = (cfg.output == OutputMode::Stdout && !qos).then(stdio::spawn_stdout);
+    let output = stdout.as_ref().map(|s| s.tx.clone());
+    let (input, source) = match cfg.input {
+        InputMode::Stdin | InputMode::StdinNochar => (
+            LocalInput::Live,
+            Some(input::Source::Channel(stdio::spawn_stdin(cfg.send_size))),
+        ),
+        #[cfg(feature = "gen")]
+        InputMode::Rand => (
+            LocalInput::Live,
+            Some(input::Source::Gen(crate::local::generate::Generator::rand(
+                cfg.gen,
+            ))),
+        ),
+        #[cfg(feature = "gen")]
+        InputMode::Fixed => (
+            LocalInput::Live,
+            Some(input::Source::Gen(
+                crate::local::generate::Generator::fixed(cfg.send_size, cfg.gen.vals),
+            )),
+        ),
+        // Endless pings from their own task.
+        InputMode::PfQosCli => (LocalInput::Live, None),
+        _ => (LocalInput::Silent, None),
+    };
+    LocalEnd {
+        stdout,
+        output,
+        input,
+        source,
     }
 }
 

@@ -31,8 +31,14 @@ pub async fn serve(
     local: SocketAddr,
     peer: SocketAddr,
 ) -> Ended {
+    #[cfg(feature = "exec")]
+    if let Some(e) = shared.cfg.exec.as_ref().filter(|e| e.each) {
+        let cmd = e.cmd.clone();
+        return super::exec_route::serve(shared, stream, origin, local, peer, &cmd).await;
+    }
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
     let id = shared.router.borrow_mut().add(tx, origin, local, peer);
+    shared.observer.open(id, local, peer);
     shared.writers.set(shared.writers.get() + 1);
     shared.route_added.notify();
     shared.changed.notify();
@@ -46,6 +52,7 @@ pub async fn serve(
     };
     let (r, w) = futures_lite::future::zip(reader, writer).await;
     shared.router.borrow_mut().remove(id);
+    shared.observer.close(id);
     shared.changed.notify();
     Ended {
         error: r.err().or(w.err()),
@@ -62,7 +69,10 @@ async fn read_side(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Resu
                 shared.changed.notify();
                 return Ok(());
             }
-            Ok(n) => deliver(shared, id, Bytes::copy_from_slice(&buf[..n])).await,
+            Ok(n) => {
+                shared.observer.received(id, &buf[..n]);
+                deliver(shared, id, Bytes::copy_from_slice(&buf[..n])).await
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 shared.router.borrow_mut().read_ended(id, true);
@@ -73,9 +83,13 @@ async fn read_side(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Resu
     }
 }
 
-/// Hand one chunk to every destination the router names, waiting on each
-/// (a full queue slows this reader: backpressure).
+/// Hand one chunk received from a socket to every destination the router
+/// names, waiting on each (a full queue slows this reader: backpressure).
+/// Receive faults (delay, drop) apply here.
 pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
+    if !shared.faults.recv_gate().await {
+        return;
+    }
     if shared.cfg.verbose > 2 {
         eprintln!("Route {from}: received {} bytes", chunk.len());
     }
@@ -104,6 +118,7 @@ async fn write_side(
             shared.router.borrow_mut().write_failed(id);
             return Err(e);
         }
+        shared.observer.sent(id, &chunk);
     }
     // Nothing can send to this socket any more: half-close it (FIN).
     // The peer may already be gone; that is not news worth reporting.

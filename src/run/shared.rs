@@ -48,6 +48,11 @@ pub struct Shared {
     pub writers: Cell<usize>,
     /// Runtime failures seen (failed connects, resets): any makes exit code 1.
     pub failures: Cell<u32>,
+    /// Statistics and hex dump of socket traffic.
+    pub observer: super::observe::Observer,
+    pub faults: crate::faults::Faults,
+    #[cfg(feature = "qos")]
+    pub qos: RefCell<crate::qos::Client>,
     ex: Rc<LocalExecutor<'static>>,
 }
 
@@ -55,7 +60,6 @@ impl Shared {
     pub fn new(cfg: Config, router: Router, ex: Rc<LocalExecutor<'static>>) -> Shared {
         Shared {
             opts: SockOpts::from_config(&cfg),
-            cfg,
             router: RefCell::new(router),
             changed: Notify::new(),
             route_added: Notify::new(),
@@ -64,7 +68,12 @@ impl Shared {
             listening: Cell::new(false),
             writers: Cell::new(0),
             failures: Cell::new(0),
+            observer: super::observe::Observer::new(&cfg),
+            faults: crate::faults::Faults::new(cfg.faults),
+            #[cfg(feature = "qos")]
+            qos: RefCell::new(crate::qos::Client::new(cfg.gen, cfg.stats_time)),
             ex,
+            cfg,
         }
     }
 

@@ -227,6 +227,7 @@ fn add_route(
     let s = &sockets[idx];
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
     let id = shared.router.borrow_mut().add(tx, s.origin, s.local, peer);
+    shared.observer.open(id, s.local, peer);
     peers.map.borrow_mut().insert(
         (idx, peer),
         Peer {
@@ -243,7 +244,7 @@ fn add_route(
     shared.writers.set(shared.writers.get() + 1);
     let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
     shared.spawn(async move {
-        let failed = write(&sock, peer, rx).await;
+        let failed = write(&sh, id, &sock, peer, rx).await;
         sh.writers.set(sh.writers.get() - 1);
         if let Err(e) = failed {
             eprintln!("Error forwarding to {peer}: {}", crate::error::describe(&e));
@@ -256,9 +257,16 @@ fn add_route(
     id
 }
 
-async fn write(sock: &UdpSocket, peer: SocketAddr, rx: Receiver<Bytes>) -> io::Result<()> {
+async fn write(
+    shared: &Shared,
+    id: RouteId,
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    rx: Receiver<Bytes>,
+) -> io::Result<()> {
     while let Ok(d) = rx.recv().await {
         sock.send_to(&d, peer).await?;
+        shared.observer.sent(id, &d);
     }
     Ok(())
 }
@@ -268,6 +276,9 @@ async fn write(sock: &UdpSocket, peer: SocketAddr, rx: Receiver<Bytes>) -> io::R
 fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
     if let Some(p) = peers.map.borrow_mut().remove(&(idx, peer)) {
         shared.router.borrow_mut().remove(p.id);
+        shared.observer.close(p.id);
+        #[cfg(feature = "qos")]
+        shared.qos.borrow_mut().forget(p.id);
     }
 }
 
@@ -299,7 +310,55 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
             None if shared.cfg.multicast => UNKNOWN,
             None => add_route(&shared, &peers, &sockets, idx, peer, true),
         };
-        deliver(&shared, id, Bytes::copy_from_slice(&buf[..n])).await;
+        shared.observer.received(id, &buf[..n]);
+        let data = &buf[..n];
+        #[cfg(feature = "qos")]
+        match shared.cfg.input {
+            crate::cli::InputMode::PfQosSrv => {
+                match crate::qos::answer(data) {
+                    Some(reply) => deliver(&shared, id, reply).await,
+                    None if shared.cfg.verbose > 0 => {
+                        eprintln!("Ignoring a datagram from {peer} that is not a QoS request")
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            crate::cli::InputMode::PfQosCli => {
+                if shared.faults.recv_gate().await {
+                    let route = format!("{}<->{peer}", sockets[idx].local);
+                    let r = shared.qos.borrow_mut().reply(id, &route, data);
+                    match r {
+                        crate::qos::Reply::Matched(line) => eprintln!("{line}"),
+                        crate::qos::Reply::Ignored(why) if shared.cfg.verbose > 0 => {
+                            eprintln!("Ignoring a datagram from {peer}: {why}")
+                        }
+                        crate::qos::Reply::Ignored(_) => {}
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        deliver(&shared, id, Bytes::copy_from_slice(data)).await;
+    }
+}
+
+/// `-i pfqoscli`: ping every route each `--stats-time`; the wait comes
+/// before each ping. A full queue skips that route's ping rather than
+/// shifting the schedule.
+#[cfg(feature = "qos")]
+pub async fn qos_pinger(shared: Rc<Shared>) {
+    loop {
+        Timer::after(shared.cfg.stats_time).await;
+        let dests = shared.router.borrow().dests(crate::router::LOCAL);
+        for (id, tx) in dests.routes {
+            let ping = shared.qos.borrow_mut().ping(id);
+            if shared.faults.send_drop() {
+                continue;
+            }
+            let _ = tx.try_send(ping);
+        }
     }
 }
 

@@ -1,0 +1,123 @@
+//! `--exec-each CMD`: every connection gets its own child, wired to that
+//! connection only (like `ncat -e`). The socket's data goes to the child's
+//! stdin and the child's stdout to the socket.
+//!
+//! Half-close: the socket's EOF closes the child's stdin; the child's stdout
+//! EOF shuts the socket's write side (FIN). Once the child has exited, the
+//! connection is closed even if the peer still has its side open.
+
+use super::input::Crlf;
+use super::route::{Ended, READ_CHUNK};
+use super::shared::Shared;
+use crate::local::exec;
+use crate::router::{Origin, RouteId};
+use async_net::TcpStream;
+use bytes::Bytes;
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use smol::channel::{bounded, Receiver, Sender};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+
+pub async fn serve(
+    shared: Rc<Shared>,
+    stream: TcpStream,
+    origin: Origin,
+    local: SocketAddr,
+    peer: SocketAddr,
+    cmd: &str,
+) -> Ended {
+    // The route is registered for bookkeeping (the exit rules count routes);
+    // nothing local ever sends to it.
+    let (tx, _unused) = bounded::<Bytes>(1);
+    let id = shared.router.borrow_mut().add(tx, origin, local, peer);
+    shared.observer.open(id, local, peer);
+    shared.writers.set(shared.writers.get() + 1);
+    shared.route_added.notify();
+    shared.changed.notify();
+
+    let (feed_tx, feed_rx) = bounded::<Bytes>(4);
+    let ended = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {
+        Ok(child) => {
+            let reader = async {
+                future::or(read_side(&shared, id, &stream, feed_tx), async {
+                    // The child has gone: nothing will read what the peer sends.
+                    let _ = child.exited.recv().await;
+                    Ok(())
+                })
+                .await
+            };
+            let writer = write_side(&shared, id, &stream, child.output);
+            let (r, w) = future::zip(reader, writer).await;
+            Ended {
+                error: r.err().or(w.err()),
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "netcrab: cannot run command '{cmd}': {}",
+                crate::error::describe(&e)
+            );
+            Ended { error: Some(e) }
+        }
+    };
+    shared.writers.set(shared.writers.get() - 1);
+    shared.router.borrow_mut().remove(id);
+    shared.observer.close(id);
+    shared.changed.notify();
+    ended
+}
+
+async fn read_side(
+    shared: &Shared,
+    id: RouteId,
+    stream: &TcpStream,
+    feed: Sender<Bytes>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut s = stream.clone();
+    let mut feed = Some(feed);
+    loop {
+        match s.read(&mut buf).await {
+            // Dropping `feed` closes the child's stdin.
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                shared.observer.received(id, &buf[..n]);
+                if !shared.faults.recv_gate().await {
+                    continue;
+                }
+                let chunk = Bytes::copy_from_slice(&buf[..n]);
+                if let Some(f) = &feed {
+                    if f.send(chunk).await.is_err() {
+                        // The child closed its stdin: discard the rest.
+                        feed = None;
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn write_side(
+    shared: &Shared,
+    id: RouteId,
+    stream: &TcpStream,
+    output: Receiver<Bytes>,
+) -> io::Result<()> {
+    let mut s = stream.clone();
+    let mut crlf = shared.cfg.crlf.then(Crlf::default);
+    while let Ok(mut chunk) = output.recv().await {
+        if let Some(c) = crlf.as_mut() {
+            chunk = c.apply(chunk);
+        }
+        if !shared.faults.send_gate().await {
+            continue;
+        }
+        s.write_all(&chunk).await?;
+        shared.observer.sent(id, &chunk);
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    Ok(())
+}

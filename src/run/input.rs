@@ -1,0 +1,129 @@
+//! The local input pump: stdin, a shared `-e` child, or generated data
+//! (`-i rand`, `-i fixed`) to every socket the router names. Send faults
+//! (`--sdmin/--sdmax/--sdrop`) and `-C` apply here.
+
+use super::shared::Shared;
+use crate::router::LOCAL;
+use bytes::Bytes;
+use smol::channel::Receiver;
+use std::rc::Rc;
+
+pub enum Source {
+    /// Chunks from a thread (stdin).
+    Channel(Receiver<Bytes>),
+    /// `-i rand`, `-i fixed`: endless.
+    #[cfg(feature = "gen")]
+    Gen(crate::local::generate::Generator),
+    /// `-e`: the shared child, started when the first route appears; `feed`
+    /// becomes its stdin.
+    #[cfg(feature = "exec")]
+    Exec { cmd: String, feed: Receiver<Bytes> },
+}
+
+/// `-C`: `\n` becomes `\r\n` (a `\n` already after `\r` is left alone).
+#[derive(Default)]
+pub struct Crlf {
+    prev_cr: bool,
+}
+
+impl Crlf {
+    pub fn apply(&mut self, chunk: Bytes) -> Bytes {
+        let mut prev = self.prev_cr;
+        let needs = chunk.iter().any(|&b| {
+            let lone = b == b'\n' && !prev;
+            prev = b == b'\r';
+            lone
+        });
+        if !needs {
+            self.prev_cr = prev;
+            return chunk;
+        }
+        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 8 + 1);
+        for &b in chunk.iter() {
+            if b == b'\n' && !self.prev_cr {
+                out.push(b'\r');
+            }
+            out.push(b);
+            self.prev_cr = b == b'\r';
+        }
+        Bytes::from(out)
+    }
+}
+
+/// Feed local input to the sockets. Input is only read while some socket
+/// can take it (data read with nobody to send it to would be lost, W35), and
+/// only once every target has had its first try at connecting.
+pub async fn pump(shared: Rc<Shared>, mut source: Source) {
+    let mut crlf = shared.cfg.crlf.then(Crlf::default);
+    #[cfg(feature = "gen")]
+    let mut since_yield = 0u32;
+    loop {
+        while shared.router.borrow().route_count() == 0 || shared.first_dials.get() > 0 {
+            shared.route_added.wait().await;
+        }
+        let next = match &mut source {
+            Source::Channel(rx) => rx.recv().await.ok(),
+            #[cfg(feature = "gen")]
+            Source::Gen(g) => {
+                // Queues with room never make this task wait: let others run.
+                since_yield += 1;
+                if since_yield >= 64 {
+                    since_yield = 0;
+                    futures_lite::future::yield_now().await;
+                }
+                Some(g.next_chunk())
+            }
+            #[cfg(feature = "exec")]
+            Source::Exec { cmd, feed } => {
+                let v = shared.cfg.verbose;
+                match crate::local::exec::spawn(cmd, shared.cfg.send_size, feed.clone(), v) {
+                    Ok(child) => {
+                        source = Source::Channel(child.output);
+                        continue;
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "netcrab: cannot run command '{cmd}': {}",
+                            crate::error::describe(&e)
+                        );
+                        shared.fail();
+                        None
+                    }
+                }
+            }
+        };
+        let Some(mut chunk) = next else {
+            if shared.cfg.verbose > 0 {
+                eprintln!("End of outbound data from local machine reached.");
+            }
+            shared.router.borrow_mut().local_ended();
+            shared.changed.notify();
+            return;
+        };
+        if let Some(c) = crlf.as_mut() {
+            chunk = c.apply(chunk);
+        }
+        if !shared.faults.send_gate().await {
+            continue;
+        }
+        let dests = shared.router.borrow().dests(LOCAL);
+        for (_, tx) in dests.routes {
+            // A closed queue means that socket is gone; the others still get it.
+            let _ = tx.send(chunk.clone()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crlf_across_chunks() {
+        let mut c = Crlf::default();
+        assert_eq!(&c.apply(Bytes::from_static(b"a\nb"))[..], b"a\r\nb");
+        assert_eq!(&c.apply(Bytes::from_static(b"x\r"))[..], b"x\r");
+        assert_eq!(&c.apply(Bytes::from_static(b"\ny\n\n"))[..], b"\ny\r\n\r\n");
+        assert_eq!(&c.apply(Bytes::from_static(b"plain"))[..], b"plain");
+    }
+}
