@@ -56,6 +56,22 @@ impl Router {
         }
     }
 
+    /// linger-channels: route `id` has stopped sending, so its partner is
+    /// freed to pair with the next socket (and `id` itself, with nothing
+    /// left to send to it, gets its FIN and leaves).
+    pub(super) fn release_partner(&mut self, id: RouteId) {
+        let Some(p) = self.routes.get_mut(&id).and_then(|r| r.partner.take()) else {
+            return;
+        };
+        if let Some(pr) = self.routes.get_mut(&p) {
+            pr.partner = None;
+        }
+        if self.verbose > 0 {
+            eprintln!("Removing channel; its other end lingers for a new partner");
+        }
+        self.pair(p);
+    }
+
     /// Route `id`'s peer has finished sending.
     pub(super) fn channel_peer_gone(&mut self, id: RouteId) {
         if self.verbose > 0 {

@@ -259,6 +259,9 @@ impl Router {
             }
         }
         self.channel_peer_gone(id);
+        if self.mode == FwdMode::LingerChannels {
+            self.release_partner(id);
+        }
         self.update_all();
     }
 
