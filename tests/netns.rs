@@ -84,6 +84,23 @@ impl Pair {
             sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
             sh(&["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
         }
+        // Packets sent before the link has carrier are dropped: wait for it.
+        for (ns, dev) in [(&p.a, "va"), (&p.b, "vb")] {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let out = Command::new("ip")
+                    .args(["-n", ns, "-o", "link", "show", "dev", dev])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{dev} in {ns} did not come up"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         Ok(p)
     }
 
