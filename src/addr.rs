@@ -432,6 +432,97 @@ mod tests {
         assert!(parse_listen("localhost").is_err());
     }
 
+    /// A small deterministic generator for the fuzz-style tests.
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        /// A random string from characters the grammar cares about, or a
+        /// mutation of a valid example.
+        fn input(&mut self) -> String {
+            const SEEDS: &[&str] = &[
+                "127.0.0.1:80",
+                "[::1]:80",
+                "host.example:443x3",
+                "127.0.0.5:0=127.0.0.1:9",
+                "[fe80::1%eth0]:22",
+                ":5000",
+                "*:7",
+                "::1:80",
+                "a=b:1",
+            ];
+            const ALPHABET: &[u8] = b"0123456789abcdefx:[]%=*.-_ /\\\0";
+            if self.below(2) == 0 {
+                let len = self.below(24);
+                (0..len)
+                    .map(|_| ALPHABET[self.below(ALPHABET.len())] as char)
+                    .collect()
+            } else {
+                let mut v: Vec<char> = SEEDS[self.below(SEEDS.len())].chars().collect();
+                for _ in 0..=self.below(3) {
+                    let c = ALPHABET[self.below(ALPHABET.len())] as char;
+                    match self.below(3) {
+                        0 if !v.is_empty() => {
+                            let i = self.below(v.len());
+                            v.remove(i);
+                        }
+                        1 => {
+                            let i = self.below(v.len() + 1);
+                            v.insert(i, c);
+                        }
+                        _ if !v.is_empty() => {
+                            let i = self.below(v.len());
+                            v[i] = c;
+                        }
+                        _ => v.push(c),
+                    }
+                }
+                v.into_iter().collect()
+            }
+        }
+    }
+
+    #[test]
+    fn fuzzed_addresses_never_panic_and_print_back_equal() {
+        let mut g = Gen(0x5eed_1234_abcd_0001);
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            let s = g.input();
+            if let Ok(t) = parse_target(&s) {
+                accepted += 1;
+                assert_eq!(
+                    parse_target(&t.to_string()).as_ref(),
+                    Ok(&t),
+                    "{s:?} -> {t}"
+                );
+            }
+            if let Ok(l) = parse_listen(&s) {
+                assert_eq!(
+                    parse_listen(&l.to_string()).as_ref(),
+                    Ok(&l),
+                    "{s:?} -> {l}"
+                );
+            }
+            if let Ok(src) = parse_source(&s) {
+                assert_eq!(
+                    parse_source(&src.to_string()).as_ref(),
+                    Ok(&src),
+                    "{s:?} -> {src}"
+                );
+            }
+            let _ = expand_port_list(&s);
+        }
+        // The generator must reach the accepting paths too, or this proves little.
+        assert!(accepted > 1_000, "only {accepted} inputs parsed");
+    }
+
     #[test]
     fn bad_inputs_name_the_part() {
         let e = parse_target("127.0.0.1:70000").unwrap_err();
