@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod local;
 mod netns;
 mod router;
 mod tcp;
