@@ -34,12 +34,50 @@ Connections:
 
 Data:
   -i MODE                  local input: stdin (default), stdin-nochar (same), none, echo
-                           (send each socket's data back to it)
+                           (send each socket's data back to it), rand, fixed (see
+                           Generated input), pfqoscli, pfqossrv (see QoS probes)
   -o MODE                  local output: stdout (default), none
   --ss N                   bytes per read of local input (default 131072)
   -f, --fm MODE            forwarding: none (default), hub, channels, linger-channels
                            none: input to every socket, every socket to output
                            hub: as none, and every socket to every other socket
+  -C                       send CRLF: a \\n of local input becomes \\r\\n
+
+Generated input (feature \"gen\"):
+  -i rand                  endless random chunks, each of a random size in [--rsizemin, --rsizemax]
+  -i fixed                 one random buffer of --ss bytes, sent over and over
+  --rsizemin N / --rsizemax N
+                           chunk sizes for -i rand, payload sizes for pfqoscli (default 1 to 1450)
+  --rvals binary|ascii     byte values: any (default) or printable ASCII 0x20-0x7E
+
+Commands (feature \"exec\"; they replace -i and -o):
+  -e, --exec CMD           run CMD (sh -c on Unix, cmd /C on Windows) once, when the first
+                           connection appears; its stdout is local input (to every socket) and
+                           everything received goes to its stdin. Its stderr is netcrab's.
+  --exec-each CMD          run CMD for each connection, wired to that connection only (TCP,
+                           like ncat -e). The peer's FIN closes CMD's stdin, CMD's stdout EOF
+                           sends FIN, and CMD's exit closes the connection.
+
+Statistics and tracing (features \"stats\", \"hexdump\"; all on stderr):
+  --stats                  totals at exit (bytes and messages in and out)
+  --stats-time MS, --st MS report every MS ms, per connection and in total, with per-second
+                           rates; also the pfqoscli ping period (default 1000)
+  --stats-json             reports as one JSON object per line (implies --stats)
+  --hexdump                hex dump of every chunk sent to or received from a socket
+
+Fault injection, for testing (feature \"faults\"):
+  --sdmin MS / --sdmax MS  delay each chunk of local input by a random time in [min, max]
+  --rdmin MS / --rdmax MS  delay each chunk received from a socket (not local input)
+  --sdrop P / --rdrop P    drop a chunk of local input / a received chunk with probability P
+                           (0 to 1). On TCP a dropped chunk is missing from the stream, which
+                           corrupts it; on UDP a chunk is one datagram.
+
+QoS probes (UDP, feature \"qos\"; probes are never written to stdout):
+  -i pfqossrv              answer each request FF FF + payload with 00 00 + the same payload
+  -i pfqoscli              ping every peer each --stats-time ms with FF FF + a random payload
+                           (--rsizemin/--rsizemax/--rvals); print each round-trip time, the
+                           loss and the jitter
+  A build without a feature rejects its flags with a usage error naming the feature.
 
 End of input (half-close):
   When input ends, netcrab sends FIN (shutdown of the write side) to every socket and keeps
@@ -63,4 +101,6 @@ Examples:
   netcrab -l 127.0.0.1:9000 > received.bin         (and: netcrab 127.0.0.1:9000 < file.bin)
   netcrab -L '*:7000' -m 0 --fm hub                 a chat hub for any number of clients
   netcrab 127.0.0.5:0=127.0.0.1:7000x3              three connections from 127.0.0.5
+  netcrab -L 127.0.0.1:7000 -m 0 --exec-each 'tr a-z A-Z'   an upper-casing service
+  netcrab -u -i pfqoscli beacon.example:3075         QoS round trips to a beacon
 ";
