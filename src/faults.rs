@@ -42,6 +42,7 @@ impl Faults {
     }
 
     /// Only the drop part of the send faults (QoS pings keep their period).
+    #[cfg_attr(not(feature = "qos"), allow(dead_code))]
     pub fn send_drop(&self) -> bool {
         self.rng.borrow_mut().chance(self.spec.send_drop)
     }

@@ -117,7 +117,7 @@ pub struct Config {
     #[cfg_attr(not(feature = "stats"), allow(dead_code))]
     pub stats: StatsSpec,
     /// `--stats-time`: the report period, also the QoS ping period.
-    #[cfg_attr(not(any(feature = "stats", feature = "qos")), allow(dead_code))]
+    #[cfg_attr(not(feature = "qos"), allow(dead_code))]
     pub stats_time: Duration,
     pub faults: FaultSpec,
     #[cfg_attr(not(feature = "hexdump"), allow(dead_code))]

@@ -55,6 +55,7 @@ impl Rng {
     }
 
     /// True with probability `p` (0 never, 1 always).
+    #[cfg_attr(not(feature = "faults"), allow(dead_code))]
     pub fn chance(&mut self, p: f64) -> bool {
         if p <= 0.0 {
             return false;
@@ -66,6 +67,7 @@ impl Rng {
     }
 
     /// Fill `buf` with random bytes, 8 at a time.
+    #[cfg_attr(not(any(feature = "gen", feature = "qos")), allow(dead_code))]
     pub fn fill(&mut self, buf: &mut [u8]) {
         let mut chunks = buf.chunks_exact_mut(8);
         for c in &mut chunks {
@@ -79,6 +81,7 @@ impl Rng {
     }
 
     /// Fill `buf` with bytes of the given kind.
+    #[cfg_attr(not(any(feature = "gen", feature = "qos")), allow(dead_code))]
     pub fn fill_vals(&mut self, buf: &mut [u8], vals: RandVals) {
         self.fill(buf);
         if vals == RandVals::Ascii {
@@ -89,6 +92,7 @@ impl Rng {
 
 /// Map every byte onto 0x20..=0x7E (95 values) with a multiply and shift,
 /// which the compiler vectorises.
+#[cfg_attr(not(any(feature = "gen", feature = "qos")), allow(dead_code))]
 pub fn to_printable(buf: &mut [u8]) {
     for b in buf.iter_mut() {
         *b = 0x20 + ((u16::from(*b) * 95) >> 8) as u8;
