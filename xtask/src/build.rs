@@ -67,7 +67,8 @@ pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
     if let Some(dir) = &o.target_dir {
         cmd.env("CARGO_TARGET_DIR", dir);
     }
-    if let Some(level) = o.opt_level {
+    // A measurement's level wins over the target's own choice.
+    if let Some(level) = o.opt_level.or(target.opt_level.as_deref()) {
         cmd.env("CARGO_PROFILE_DIST_OPT_LEVEL", level);
     }
     cmd
@@ -78,7 +79,7 @@ pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
 pub fn build(target: &Target, flavor: Flavor, o: &Overrides) -> Result<PathBuf> {
     run(&mut command(target, flavor, o)).context(|| {
         format!(
-            "building netcrab ({}) for {} (did `cargo xtask setup --target {}` run?)",
+            "building netcrab ({}) for {} (toolchain pieces missing? `cargo xtask setup --target {}`)",
             flavor.name(),
             target.triple,
             target.triple

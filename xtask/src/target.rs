@@ -13,6 +13,7 @@
 //! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
 //! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
 //! | `build-std-features`| `-Z build-std-features=`; replaces std's defaults (backtrace, …)  |
+//! | `opt-level`         | overrides the `dist` profile's opt-level for this target         |
 //! | `rustc-bootstrap`   | `yes` to set `RUSTC_BOOTSTRAP=1` (needed for `-Z` on stable)      |
 //! | `runner`            | words put before the binary to run it; empty runs it natively    |
 //! | `runner-env`        | `KEY=VALUE` words the runner needs                               |
@@ -55,6 +56,8 @@ pub struct Target {
     pub build_std: Option<String>,
     /// `-Z build-std-features=` value (only with `build_std`).
     pub build_std_features: Option<String>,
+    /// `CARGO_PROFILE_DIST_OPT_LEVEL` for this target, when it differs from Cargo.toml's.
+    pub opt_level: Option<String>,
     /// Whether cargo needs `RUSTC_BOOTSTRAP=1` (for `-Z` flags on stable).
     pub rustc_bootstrap: bool,
     /// Words to put before the binary; empty runs natively.
@@ -242,6 +245,7 @@ impl Fields {
             rustflags: self.take("rustflags"),
             build_std: self.take("build-std"),
             build_std_features: self.take("build-std-features"),
+            opt_level: self.take("opt-level"),
             rustc_bootstrap: self.flag("rustc-bootstrap")?,
             runner,
             runner_env,

@@ -43,9 +43,12 @@ impl<T> Context<T> for Option<T> {
     }
 }
 
-/// The workspace root: the parent of xtask's manifest directory.
+/// The workspace root: the parent of xtask's manifest directory. `cargo run` sets
+/// CARGO_MANIFEST_DIR at run time too; that one wins over the compile-time copy.
 pub fn project_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 

@@ -37,7 +37,11 @@ pub fn verify(bytes: &[u8], check: &Check) -> Result<String> {
                     allow.join(", ")
                 )));
             }
-            Ok(format!("PE imports only {}", dlls.join(", ")))
+            // The same DLL can have several descriptors (mingw's and std's raw-dylib ones).
+            let mut names: Vec<String> = dlls.iter().map(|d| d.to_ascii_lowercase()).collect();
+            names.sort();
+            names.dedup();
+            Ok(format!("PE imports only {}", names.join(", ")))
         }
     }
 }
