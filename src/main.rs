@@ -12,6 +12,7 @@ mod net;
 mod qos;
 mod router;
 mod run;
+mod signal;
 #[cfg(feature = "stats")]
 mod stats;
 

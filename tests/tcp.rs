@@ -400,8 +400,33 @@ fn zero_io_scans_a_port_list() {
     let out = p.expect_exit(1);
     assert!(out.stderr.contains(&format!("{a1} open")), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("{a2} open")), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("127.0.0.1:{closed} closed")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{closed} closed")),
+        "{}",
+        out.stderr
+    );
     let mut p = start_no_input(&["-z", "127.0.0.1", &format!("{},{}", a1.port(), a2.port())]);
     p.expect_exit(0);
     drop((l1, l2));
+}
+
+#[test]
+fn ctrl_c_flushes_what_arrived_and_exits_130() {
+    if runner_kind() == Runner::Wine {
+        return skip("Ctrl-C is a console event under Windows; `kill -INT` does not reach it");
+    }
+    let mut p = start_no_input(&["-l", "127.0.0.1:0"]);
+    let addr = p.listen_addr();
+    let mut c = peers::connect(addr);
+    c.write_all(b"partial data").unwrap();
+    p.wait_stdout_len(12);
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &p.pid().to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -INT failed");
+    let out = p.expect_exit(130);
+    assert_eq!(out.stdout, b"partial data");
+    drop(c);
 }

@@ -5,6 +5,9 @@ mod config;
 mod help;
 mod normalize;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 #[cfg(any(feature = "gen", feature = "faults", feature = "qos"))]
 pub use args::RandVals;
 pub use args::{FwdMode, InputMode, OutputMode};

@@ -41,7 +41,7 @@ pub fn start(shared: &Rc<Shared>, listeners: Vec<BoundListener>) -> Vec<smol::Ta
     }
     listeners
         .into_iter()
-        .map(|l| {
+        .filter_map(|l| {
             let s = shared.clone();
             let slots = slots.clone();
             let accepted = accepted.clone();

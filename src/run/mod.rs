@@ -49,7 +49,7 @@ pub fn run(cfg: Config) -> Result<u8> {
         cfg.verbose,
     );
     let ex = Rc::new(LocalExecutor::new());
-    let shared = Rc::new(Shared::new(cfg, router, ex.clone()));
+    let shared = Rc::new(Shared::new(cfg, router, &ex));
     let stdout_done = stdout.as_ref().map(|s| s.done.clone());
     drop(stdout);
 
@@ -86,7 +86,8 @@ pub fn run(cfg: Config) -> Result<u8> {
                 }
             });
         }
-        let code = supervise(&shared, listeners, stdout_done.clone()).await;
+        let interrupted = crate::signal::ctrl_c();
+        let code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
         // Let the stdout thread write what it was given, then stop.
         shared.router.borrow_mut().local_output_closed();
         code
@@ -97,8 +98,10 @@ pub fn run(cfg: Config) -> Result<u8> {
             eprint!("{}", st.borrow().totals(shared.cfg.stats.json));
         }
     }
-    // Tasks still holding stdout's sender end with the executor.
+    // Tasks still holding stdout's sender end with the executor (the only
+    // strong reference), then the shared state with them.
     drop(ex);
+    drop(shared);
     if let Some(done) = stdout_done {
         let _ = done.recv_blocking();
     }
@@ -110,6 +113,7 @@ async fn supervise(
     shared: &Rc<Shared>,
     mut listeners: Vec<smol::Task<()>>,
     stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
+    interrupted: Option<smol::channel::Receiver<()>>,
 ) -> u8 {
     let quit_at = shared.cfg.quit_after;
     let mut quit_timer: Option<Timer> = None;
@@ -154,8 +158,20 @@ async fn supervise(
                 None => future::pending().await,
             }
         };
-        match future::or(changed, future::or(stdout_closed, quit)).await {
+        let ctrl_c = async {
+            match &interrupted {
+                Some(rx) => {
+                    let _ = rx.recv().await;
+                    Wake::Interrupted
+                }
+                None => future::pending().await,
+            }
+        };
+        let wake = future::or(changed, future::or(stdout_closed, future::or(quit, ctrl_c)));
+        match wake.await {
             Wake::Changed => {}
+            // Ctrl-C: write out what was received, then exit 130 as shells do.
+            Wake::Interrupted => return 130,
             // stdout's reader went away (`| head`): end quietly.
             Wake::StdoutClosed => return 0,
             Wake::Quit => return shared.exit_code(),
@@ -165,6 +181,7 @@ async fn supervise(
 
 enum Wake {
     Changed,
+    Interrupted,
     StdoutClosed,
     Quit,
 }

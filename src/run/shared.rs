@@ -7,7 +7,7 @@ use smol::channel::{bounded, Receiver, Sender};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 /// A wake-up signal that coalesces: many `notify`s before a `wait` count
 /// once. One waiter per `Notify`.
@@ -53,11 +53,13 @@ pub struct Shared {
     pub faults: crate::faults::Faults,
     #[cfg(feature = "qos")]
     pub qos: RefCell<crate::qos::Client>,
-    ex: Rc<LocalExecutor<'static>>,
+    /// Weak: tasks hold `Rc<Shared>`, so a strong reference here would
+    /// keep the executor, and every task on it, alive forever.
+    ex: Weak<LocalExecutor<'static>>,
 }
 
 impl Shared {
-    pub fn new(cfg: Config, router: Router, ex: Rc<LocalExecutor<'static>>) -> Shared {
+    pub fn new(cfg: Config, router: Router, ex: &Rc<LocalExecutor<'static>>) -> Shared {
         Shared {
             opts: SockOpts::from_config(&cfg),
             router: RefCell::new(router),
@@ -72,7 +74,7 @@ impl Shared {
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]
             qos: RefCell::new(crate::qos::Client::new(cfg.gen, cfg.stats_time)),
-            ex,
+            ex: Rc::downgrade(ex),
             cfg,
         }
     }
@@ -80,11 +82,15 @@ impl Shared {
     /// Run a task on this run's executor; it lives until it finishes or
     /// the run ends.
     pub fn spawn(&self, f: impl Future<Output = ()> + 'static) {
-        self.ex.spawn(f).detach();
+        if let Some(t) = self.spawn_task(f) {
+            t.detach();
+        }
     }
 
-    pub fn spawn_task(&self, f: impl Future<Output = ()> + 'static) -> smol::Task<()> {
-        self.ex.spawn(f)
+    /// As `spawn`, keeping the handle (dropping it cancels the task).
+    /// `None` once the run has ended.
+    pub fn spawn_task(&self, f: impl Future<Output = ()> + 'static) -> Option<smol::Task<()>> {
+        self.ex.upgrade().map(|ex| ex.spawn(f))
     }
 
     pub fn fail(&self) {
