@@ -151,12 +151,50 @@ pub struct Args {
     /// more status output (repeat for more)
     #[argh(switch, short = 'v')]
     pub verbose: u8,
+    /// close a TCP connection idle (no data either way) this many seconds
+    #[argh(option)]
+    pub idle_timeout: Option<String>,
+    /// hub: drop a client whose queue stays full this many seconds (default 10)
+    #[argh(option)]
+    pub hub_wait: Option<String>,
+    /// accept only peers in this address or CIDR block (repeatable)
+    #[argh(option)]
+    pub allow: Vec<String>,
+    /// refuse peers in this address or CIDR block (repeatable; deny wins)
+    #[argh(option)]
+    pub deny: Vec<String>,
+    /// read --allow entries from a file (one per line, # comments)
+    #[argh(option)]
+    pub allow_file: Vec<String>,
+    /// read --deny entries from a file (one per line, # comments)
+    #[argh(option)]
+    pub deny_file: Vec<String>,
     /// list local interfaces and addresses, then exit
     #[argh(switch)]
     pub ifaces: bool,
     /// print the version
     #[argh(switch, short = 'V')]
     pub version: bool,
+
+    // Two-ended network check (feature "probe"): see src/cli/probe.rs.
+    /// run a probe responder on ADDR (TCP control + UDP, many clients at once)
+    #[argh(option)]
+    pub probe_server: Option<String>,
+    /// check the network against a probe responder at HOST:PORT
+    #[argh(option)]
+    pub probe: Option<String>,
+    /// probe server: exit after one client
+    #[argh(switch)]
+    pub once: bool,
+    /// probe: print the report as one JSON object
+    #[argh(switch)]
+    pub json: bool,
+    /// probe: seconds of each TCP throughput run (default 2)
+    #[argh(option)]
+    pub probe_time: Option<String>,
+    /// probe: multicast group (default 239.255.77.77)
+    #[argh(option)]
+    pub probe_group: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

@@ -108,6 +108,12 @@ pub struct Config {
     pub verbose: u8,
     /// Local port for outbound sockets without an explicit source.
     pub source_port: Option<u16>,
+    /// `--idle-timeout`: per TCP connection.
+    pub idle_timeout: Option<Duration>,
+    /// Hub mode: how long a full client queue may hold up a sender.
+    pub hub_wait: Duration,
+    /// `--allow` / `--deny` for inbound peers.
+    pub acl: crate::net::acl::Acl,
     #[cfg_attr(not(feature = "exec"), allow(dead_code))]
     pub exec: Option<ExecSpec>,
     #[cfg_attr(not(any(feature = "gen", feature = "qos")), allow(dead_code))]
@@ -308,6 +314,9 @@ impl TryFrom<Args> for Config {
             numeric: a.numeric,
             verbose: a.verbose,
             source_port,
+            idle_timeout: seconds("--idle-timeout", &a.idle_timeout)?.filter(|d| !d.is_zero()),
+            hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(10)),
+            acl: access_rules(&a)?,
             exec,
             gen,
             crlf: a.crlf,
@@ -537,4 +546,26 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
         ));
     }
     Ok(())
+}
+
+/// `--allow`, `--deny` and their files.
+fn access_rules(a: &Args) -> Result<crate::net::acl::Acl> {
+    use crate::net::acl::{parse_file, Cidr};
+    let mut acl = crate::net::acl::Acl::default();
+    for (list, files, out) in [
+        (&a.allow, &a.allow_file, &mut acl.allow),
+        (&a.deny, &a.deny_file, &mut acl.deny),
+    ] {
+        for s in list {
+            out.push(Cidr::parse(s).map_err(usage)?);
+        }
+        for f in files {
+            out.extend(parse_file(f).map_err(usage)?);
+        }
+    }
+    let has_listener = !a.listen.is_empty() || !a.listen_harder.is_empty();
+    if !acl.is_empty() && !has_listener {
+        return Err(usage("--allow/--deny apply to listeners: add -l or -L"));
+    }
+    Ok(acl)
 }

@@ -57,7 +57,12 @@ const VALUED_LONG: &[&str] = &[
     "--deny",
     "--allow-file",
     "--deny-file",
+    "--hub-wait",
     "--hexdump-file",
+    "--probe-server",
+    "--probe",
+    "--probe-time",
+    "--probe-group",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

@@ -1,5 +1,6 @@
 //! Sockets: name resolution, local interfaces, socket options, TCP.
 
+pub mod acl;
 pub mod ifaces;
 pub mod resolve;
 pub mod sockopt;

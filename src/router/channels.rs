@@ -37,6 +37,11 @@ impl Router {
         if let Some(r) = self.routes.get_mut(&other) {
             r.partner = Some(id);
         }
+        for r in [id, other] {
+            if let Some(sig) = self.routes.get(&r).and_then(|r| r.pair_signal.as_ref()) {
+                let _ = sig.try_send(());
+            }
+        }
         if let (Some(a), Some(b)) = (self.routes.get(&other), self.routes.get(&id)) {
             eprintln!(
                 "Creating channel {} <-> ({} <-> {}) <-> {}",

@@ -48,6 +48,8 @@ struct Route {
     peer: SocketAddr,
     local: SocketAddr,
     partner: Option<RouteId>,
+    /// Told when the route gets a channel partner (its reader waits for one).
+    pair_signal: Option<Sender<()>>,
 }
 
 /// A chunk's destinations.
@@ -95,6 +97,22 @@ impl Router {
         }
     }
 
+    /// Whether a socket's reader must wait for a channel partner before
+    /// reading: in channel modes an unpaired socket is not read, so what its
+    /// peer sends waits in the kernel until the tunnel exists instead of
+    /// being dropped.
+    pub fn awaits_partner(&self, id: RouteId) -> bool {
+        matches!(self.mode, FwdMode::Channels | FwdMode::LingerChannels)
+            && self.routes.get(&id).is_some_and(|r| r.partner.is_none())
+    }
+
+    /// Register the channel that `awaits_partner`'s waiter listens on.
+    pub fn on_paired(&mut self, id: RouteId, signal: Sender<()>) {
+        if let Some(r) = self.routes.get_mut(&id) {
+            r.pair_signal = Some(signal);
+        }
+    }
+
     pub fn route_count(&self) -> usize {
         self.routes.len()
     }
@@ -123,6 +141,7 @@ impl Router {
                 peer,
                 local,
                 partner: None,
+                pair_signal: None,
             },
         );
         if matches!(self.mode, FwdMode::Channels | FwdMode::LingerChannels) {

@@ -80,6 +80,14 @@ async fn accept_loop(
                 continue;
             }
         };
+        if !shared.cfg.acl.permits(peer.ip()) {
+            // Closed at once; it does not count against -m or -l's quota.
+            if shared.cfg.verbose > 0 {
+                eprintln!("Refused connection from {peer} (--allow/--deny)");
+            }
+            drop(stream);
+            continue;
+        }
         accepted.set(accepted.get() + 1);
         if quota.is_some_and(|q| accepted.get() >= q) {
             shared.listening.set(false);

@@ -2,14 +2,18 @@
 //! destinations and a writer that drains the socket's own bounded queue.
 
 use super::shared::Shared;
+use crate::cli::FwdMode;
 use crate::router::{Origin, RouteId};
 use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use smol::channel::{bounded, Receiver};
+use smol::channel::{bounded, Receiver, TrySendError};
+use smol::Timer;
+use std::cell::Cell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// Bytes asked for per socket read.
 pub const READ_CHUNK: usize = 128 * 1024;
@@ -43,14 +47,34 @@ pub async fn serve(
     shared.route_added.notify();
     shared.changed.notify();
 
-    let reader = read_side(&shared, id, &stream);
+    let (abort_tx, abort_rx) = bounded::<String>(1);
+    shared.aborts.borrow_mut().insert(id, abort_tx);
+    let activity = Cell::new(Instant::now());
+
+    let reader = read_side(&shared, id, &stream, &activity);
     let writer = async {
-        let r = write_side(&shared, id, &stream, rx).await;
-        shared.writers.set(shared.writers.get() - 1);
-        shared.changed.notify();
-        r
+        let _counted = WriterCount(&shared);
+        write_side(&shared, id, &stream, rx, &activity).await
     };
-    let (r, w) = futures_lite::future::zip(reader, writer).await;
+    let both = async { Ok(futures_lite::future::zip(reader, writer).await) };
+    let stop = async {
+        let why = futures_lite::future::or(
+            async { abort_rx.recv().await.unwrap_or_default() },
+            idle_watch(shared.cfg.idle_timeout, &activity),
+        )
+        .await;
+        Err(why)
+    };
+    let (r, w) = match futures_lite::future::or(both, stop).await {
+        Ok(rw) => rw,
+        Err(why) => {
+            // Ended from outside: close both ways now.
+            let _ = stream.shutdown(Shutdown::Both);
+            shared.router.borrow_mut().read_ended(id, true);
+            (Err(io::Error::new(io::ErrorKind::TimedOut, why)), Ok(()))
+        }
+    };
+    shared.aborts.borrow_mut().remove(&id);
     shared.router.borrow_mut().remove(id);
     shared.observer.close(id);
     shared.changed.notify();
@@ -59,9 +83,41 @@ pub async fn serve(
     }
 }
 
-async fn read_side(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Result<()> {
+/// Counts a running writer for `--exit-after-input`; uncounts it however
+/// the writer ends (finished, failed, or dropped by an abort).
+struct WriterCount<'a>(&'a Shared);
+
+impl Drop for WriterCount<'_> {
+    fn drop(&mut self) {
+        self.0.writers.set(self.0.writers.get().saturating_sub(1));
+        self.0.changed.notify();
+    }
+}
+
+/// Resolves when the route has seen no data either way for `limit`.
+async fn idle_watch(limit: Option<Duration>, activity: &Cell<Instant>) -> String {
+    let Some(limit) = limit else {
+        return futures_lite::future::pending().await;
+    };
+    loop {
+        let due = activity.get() + limit;
+        if Instant::now() >= due {
+            return format!("idle for {:.1} s (--idle-timeout)", limit.as_secs_f64());
+        }
+        Timer::at(due).await;
+    }
+}
+
+async fn read_side(
+    shared: &Shared,
+    id: RouteId,
+    stream: &TcpStream,
+    activity: &Cell<Instant>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut s = stream.clone();
+    let (pair_tx, pair_rx) = bounded::<()>(1);
+    shared.router.borrow_mut().on_paired(id, pair_tx);
     loop {
         match s.read(&mut buf).await {
             Ok(0) => {
@@ -70,6 +126,15 @@ async fn read_side(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Resu
                 return Ok(());
             }
             Ok(n) => {
+                // Channels: a socket without a partner keeps this one chunk
+                // and reads no more until it is paired, so what its peer
+                // sends waits (in the kernel) for the tunnel instead of being
+                // dropped. Its EOF is still seen, so a peer that gives up
+                // while waiting is closed.
+                while shared.router.borrow().awaits_partner(id) {
+                    let _ = pair_rx.recv().await;
+                }
+                activity.set(Instant::now());
                 shared.observer.received(id, &buf[..n]);
                 deliver(shared, id, Bytes::copy_from_slice(&buf[..n])).await
             }
@@ -100,9 +165,42 @@ pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
             shared.changed.notify();
         }
     }
-    for (_, tx) in dests.routes {
-        // A closed queue means that socket has gone; the others still get it.
-        let _ = tx.send(chunk.clone()).await;
+    if shared.cfg.mode != FwdMode::Hub {
+        for (_, tx) in dests.routes {
+            // A closed queue means that socket has gone; the others still get it.
+            let _ = tx.send(chunk.clone()).await;
+        }
+        return;
+    }
+    // Hub: one client that does not read must not hold up the others for
+    // long. Queues with room take the chunk at once; a full one may hold
+    // this sender up to --hub-wait in all, then that client is dropped.
+    let deadline = Instant::now() + shared.cfg.hub_wait;
+    for (id, tx) in dests.routes {
+        match tx.try_send(chunk.clone()) {
+            Ok(()) | Err(TrySendError::Closed(_)) => continue,
+            Err(TrySendError::Full(c)) => {
+                let sent = futures_lite::future::or(
+                    async {
+                        // Closed meanwhile: gone, nothing to wait for.
+                        let _ = tx.send(c).await;
+                        true
+                    },
+                    async {
+                        Timer::at(deadline).await;
+                        false
+                    },
+                )
+                .await;
+                if !sent {
+                    eprintln!(
+                        "Dropping a hub client that stopped reading (queue full for {:.1} s, --hub-wait)",
+                        shared.cfg.hub_wait.as_secs_f64()
+                    );
+                    shared.abort(id, "stopped reading (--hub-wait)".into());
+                }
+            }
+        }
     }
 }
 
@@ -111,6 +209,7 @@ async fn write_side(
     id: RouteId,
     stream: &TcpStream,
     rx: Receiver<Bytes>,
+    activity: &Cell<Instant>,
 ) -> io::Result<()> {
     let mut s = stream.clone();
     while let Ok(chunk) = rx.recv().await {
@@ -118,6 +217,7 @@ async fn write_side(
             shared.router.borrow_mut().write_failed(id);
             return Err(e);
         }
+        activity.set(Instant::now());
         shared.observer.sent(id, &chunk);
     }
     // Nothing can send to this socket any more: half-close it (FIN).

@@ -48,6 +48,8 @@ pub struct Shared {
     pub writers: Cell<usize>,
     /// Runtime failures seen (failed connects, resets): any makes exit code 1.
     pub failures: Cell<u32>,
+    /// How to end a TCP route from outside its task (idle, slow in hub).
+    pub aborts: RefCell<std::collections::HashMap<crate::router::RouteId, Sender<String>>>,
     /// Statistics and hex dump of socket traffic.
     pub observer: super::observe::Observer,
     pub faults: crate::faults::Faults,
@@ -70,6 +72,7 @@ impl Shared {
             listening: Cell::new(false),
             writers: Cell::new(0),
             failures: Cell::new(0),
+            aborts: RefCell::new(std::collections::HashMap::new()),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]
@@ -91,6 +94,13 @@ impl Shared {
     /// `None` once the run has ended.
     pub fn spawn_task(&self, f: impl Future<Output = ()> + 'static) -> Option<smol::Task<()>> {
         self.ex.upgrade().map(|ex| ex.spawn(f))
+    }
+
+    /// End route `id` now (its socket is closed), saying why.
+    pub fn abort(&self, id: crate::router::RouteId, why: String) {
+        if let Some(tx) = self.aborts.borrow().get(&id) {
+            let _ = tx.try_send(why);
+        }
     }
 
     pub fn fail(&self) {

@@ -300,6 +300,12 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
             // An empty datagram carries nothing to print or forward.
             continue;
         }
+        if !shared.cfg.acl.permits(peer.ip()) {
+            if shared.cfg.verbose > 1 {
+                eprintln!("Dropped a datagram from {peer} (--allow/--deny)");
+            }
+            continue;
+        }
         let known = peers.map.borrow_mut().get_mut(&(idx, peer)).map(|p| {
             p.last_seen = Instant::now();
             p.id

@@ -1,0 +1,353 @@
+//! Reliability and access control: refused peers, idle timeouts, slow hub
+//! clients, resets, running out of descriptors, and a bounded soak.
+
+use crate::util::peers::{self, read_to_end};
+use crate::util::{self, random_bytes, runner_kind, sha256, skip, start_no_input, Runner};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Connect from a chosen loopback source address.
+fn connect_from(src: &str, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let src: SocketAddr = format!("{src}:0").parse().unwrap();
+    s.bind(&src.into()).unwrap();
+    s.connect(&to.into()).unwrap();
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(util::patience())).unwrap();
+    s
+}
+
+fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+#[test]
+fn allow_and_deny_decide_who_gets_in() {
+    let dir = std::env::temp_dir().join(format!("netcrab-acl-{}", std::process::id()));
+    std::fs::write(&dir, "# refused ones\n127.0.0.9   # this one\n\n").unwrap();
+    let deny_file = dir.to_string_lossy().to_string();
+    let mut p = start_no_input(&[
+        "-L",
+        "127.0.0.1:0",
+        "-m",
+        "0",
+        "-i",
+        "none",
+        "-v",
+        "--allow",
+        "127.0.0.0/8",
+        "--deny-file",
+        &deny_file,
+    ]);
+    let addr = p.listen_addr();
+    let mut refused = connect_from("127.0.0.9", addr);
+    let _ = refused.write_all(b"refused\n");
+    // Closed at once by netcrab: EOF or a reset, never data.
+    let mut buf = [0u8; 16];
+    assert!(matches!(refused.read(&mut buf), Ok(0) | Err(_)));
+    p.wait_for("Refused connection from 127.0.0.9");
+    let mut ok = connect_from("127.0.0.7", addr);
+    ok.write_all(b"allowed\n").unwrap();
+    let out = p.wait_stdout_len(8);
+    assert_eq!(out, b"allowed\n");
+    let _ = std::fs::remove_file(dir);
+}
+
+#[test]
+fn udp_datagrams_from_refused_peers_are_dropped() {
+    let mut p = start_no_input(&[
+        "-u",
+        "-L",
+        "127.0.0.1:0",
+        "-i",
+        "none",
+        "--deny",
+        "127.0.0.9",
+    ]);
+    let addr = p.listen_addr();
+    let bad = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
+    let good = std::net::UdpSocket::bind("127.0.0.7:0").unwrap();
+    bad.send_to(b"bad", addr).unwrap();
+    good.send_to(b"good", addr).unwrap();
+    assert_eq!(p.wait_stdout_len(4), b"good");
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(p.stdout(), b"good");
+}
+
+#[test]
+fn idle_timeout_closes_only_the_idle_connection() {
+    let mut p = start_no_input(&[
+        "-L",
+        "127.0.0.1:0",
+        "-m",
+        "0",
+        "-i",
+        "none",
+        "--idle-timeout",
+        "0.5",
+    ]);
+    let addr = p.listen_addr();
+    let mut idle = peers::connect(addr);
+    let mut busy = peers::connect(addr);
+    let started = Instant::now();
+    // The busy one talks every 100 ms for 1.5 s: it must stay open.
+    for i in 0..15 {
+        busy.write_all(format!("{i:02}").as_bytes()).unwrap();
+        thread::sleep(Duration::from_millis(100));
+    }
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        idle.read(&mut buf).unwrap_or(0),
+        0,
+        "idle connection not closed"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    busy.write_all(b"ok").unwrap();
+    let out = p.wait_stdout_len(32);
+    assert!(out.ends_with(b"14ok"), "{}", String::from_utf8_lossy(&out));
+    assert!(p.running());
+}
+
+#[test]
+fn hub_drops_a_client_that_stops_reading() {
+    let mut p = start_no_input(&[
+        "-L",
+        "127.0.0.1:0",
+        "--fm",
+        "hub",
+        "-m",
+        "0",
+        "-i",
+        "none",
+        "-o",
+        "none",
+        "--hub-wait",
+        "1",
+    ]);
+    let addr = p.listen_addr();
+    let stuck = peers::connect(addr);
+    socket2::SockRef::from(&stuck)
+        .set_recv_buffer_size(4096)
+        .unwrap();
+    let mut reader = peers::connect(addr);
+    let writer = peers::connect(addr);
+    p.wait_stderr("3 accepted clients", |s| {
+        (s.matches("Accepted connection").count() >= 3).then_some(())
+    });
+    const TOTAL: usize = 24 * 1024 * 1024;
+    let data = random_bytes(TOTAL, 42);
+    let want = sha256::hex(&data);
+    let w = thread::spawn(move || {
+        let mut writer = writer;
+        writer.write_all(&data).unwrap();
+        writer
+    });
+    let got = peers::read_n(&mut reader, TOTAL);
+    assert_eq!(sha256::hex(&got), want, "the reading client lost data");
+    p.wait_for("Dropping a hub client that stopped reading");
+    let _writer = w.join().unwrap();
+    drop(stuck);
+}
+
+#[test]
+fn a_reset_in_a_hub_ends_only_that_client() {
+    let mut p = start_no_input(&["-L", "127.0.0.1:0", "--fm", "hub", "-m", "0", "-i", "none"]);
+    let addr = p.listen_addr();
+    let mut a = peers::connect(addr);
+    let mut b = peers::connect(addr);
+    let c = peers::connect(addr);
+    p.wait_stderr("3 accepted clients", |s| {
+        (s.matches("Accepted connection").count() >= 3).then_some(())
+    });
+    reset(c);
+    p.wait_for("closed with result");
+    a.write_all(b"still here").unwrap();
+    assert_eq!(peers::read_n(&mut b, 10), b"still here");
+    b.write_all(b"me too").unwrap();
+    assert_eq!(peers::read_n(&mut a, 6), b"me too");
+    assert!(p.running());
+}
+
+#[test]
+fn running_out_of_descriptors_does_not_stop_the_listener() {
+    if runner_kind() != Runner::Native || !cfg!(unix) {
+        return skip("lowers RLIMIT_NOFILE with the shell's ulimit on the native binary");
+    }
+    let bin =
+        std::env::var("NETCRAB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netcrab").to_string());
+    let script = format!("ulimit -n 24 && exec '{bin}' -L 127.0.0.1:0 -m 0 -i none");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    let addr: SocketAddr = line
+        .strip_prefix("Listening on ")
+        .and_then(|r| r.split(',').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    // More clients than descriptors: some accepts fail with EMFILE.
+    let crowd: Vec<TcpStream> = (0..40).map(|_| peers::connect(addr)).collect();
+    let mut seen_emfile = false;
+    let deadline = Instant::now() + util::patience();
+    while !seen_emfile && Instant::now() < deadline {
+        line.clear();
+        if std::io::BufRead::read_line(&mut err, &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen_emfile =
+            line.contains("accept on") && line.to_lowercase().contains("too many open files");
+    }
+    drop(crowd);
+    assert!(seen_emfile, "no EMFILE report");
+    // Descriptors free up: a new client is served.
+    let mut late = peers::connect(addr);
+    late.write_all(b"served after EMFILE").unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let deadline = Instant::now() + util::patience();
+    while !got.ends_with(b"served after EMFILE") && Instant::now() < deadline {
+        let n = out.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        got.ends_with(b"served after EMFILE"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+fn fd_count(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
+}
+
+/// One client of the soak: send a random amount, half-close, check the
+/// echo; or (every fifth) reset in the middle.
+fn soak_client(addr: SocketAddr, seed: u64) -> bool {
+    let len = (seed as usize * 7919) % (256 * 1024) + 1;
+    let data = random_bytes(len, seed);
+    let s = peers::connect(addr);
+    if seed % 5 == 0 {
+        let mut s = s;
+        let _ = s.write_all(&data[..len / 2]);
+        reset(s);
+        return true;
+    }
+    let mut w = s.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        w.write_all(&data).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+        data
+    });
+    let mut s = s;
+    let got = read_to_end(&mut s);
+    let data = sender.join().unwrap();
+    sha256::hex(&got) == sha256::hex(&data)
+}
+
+#[test]
+fn soak_echo_and_channels_stay_healthy() {
+    let soak_time = Duration::from_secs(if runner_kind() == Runner::Native {
+        8
+    } else {
+        15
+    });
+    let mut echo = start_no_input(&["-L", "127.0.0.1:0", "-m", "0", "-i", "echo", "-o", "none"]);
+    let echo_addr = echo.listen_addr();
+    // Channels: each worker has its own relay, so pairs form in order.
+    let mut relays: Vec<_> = (0..4)
+        .map(|_| {
+            start_no_input(&[
+                "-L",
+                "127.0.0.1:0",
+                "-L",
+                "127.0.0.1:0",
+                "--fm",
+                "channels",
+                "-m",
+                "0",
+                "-o",
+                "none",
+            ])
+        })
+        .collect();
+    let relay_addrs: Vec<Vec<SocketAddr>> = relays.iter_mut().map(|r| r.listening(2)).collect();
+    // Warm up once, then take the baseline of descriptors and memory.
+    assert!(soak_client(echo_addr, 1));
+    thread::sleep(Duration::from_millis(200));
+    let (fd0, rss0) = (fd_count(echo.pid()), util::rss_kib(echo.pid()));
+    let end = Instant::now() + soak_time;
+    let mut workers = Vec::new();
+    for w in 0..200u64 {
+        let relay = relay_addrs[(w % 4) as usize].clone();
+        workers.push(thread::spawn(move || {
+            let mut done = 0u32;
+            let mut seed = w * 1000 + 2;
+            while Instant::now() < end && done < 20 {
+                assert!(soak_client(echo_addr, seed), "echo transfer {seed} differs");
+                seed += 1;
+                done += 1;
+                if w < 4 {
+                    // A tunnel: A on the relay's first listener, B on its second.
+                    let a = peers::connect(relay[0]);
+                    thread::sleep(Duration::from_millis(20));
+                    let b = peers::connect(relay[1]);
+                    let data = random_bytes(64 * 1024, seed);
+                    let mut aw = a.try_clone().unwrap();
+                    let d2 = data.clone();
+                    let t = thread::spawn(move || {
+                        aw.write_all(&d2).unwrap();
+                        aw.shutdown(Shutdown::Write).unwrap();
+                    });
+                    let mut b = b;
+                    let got = read_to_end(&mut b);
+                    t.join().unwrap();
+                    assert_eq!(sha256::hex(&got), sha256::hex(&data), "tunnel {seed}");
+                    drop(b);
+                    let mut a = a;
+                    let _ = read_to_end(&mut a);
+                }
+            }
+            done
+        }));
+    }
+    let total: u32 = workers
+        .into_iter()
+        .map(|w| w.join().expect("soak worker"))
+        .sum();
+    assert!(total >= 200, "only {total} transfers");
+    // Still accepting, and back to the baseline.
+    assert!(soak_client(echo_addr, 999_999));
+    if runner_kind() == Runner::Native {
+        let deadline = Instant::now() + util::patience();
+        while fd_count(echo.pid()) > fd0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(fd_count(echo.pid()), fd0, "descriptors leaked");
+        let rss1 = util::rss_kib(echo.pid()).unwrap_or(0);
+        let grew = rss1.saturating_sub(rss0.unwrap_or(0));
+        eprintln!("soak: {total} transfers, RSS {rss0:?} -> {rss1} KiB");
+        assert!(grew < 16 * 1024, "RSS grew by {grew} KiB");
+    }
+    assert!(echo.running());
+    for r in relays.iter_mut() {
+        assert!(r.running());
+    }
+}
