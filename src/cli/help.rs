@@ -30,7 +30,23 @@ Connections:
   -4 / -6                  IPv4 / IPv6 addresses only
   -n                       numeric addresses only (no name lookups)
   --sb N / --rb N          SO_SNDBUF / SO_RCVBUF
-  --ttl N                  IP TTL / hop limit (1-255)
+  --ttl N                  IP TTL / hop limit (1-255); with --mc the multicast TTL (default 1)
+  --idle-timeout SECS      close a TCP connection with no data either way for SECS
+                           (per connection: one idle client does not end the others)
+  --ifaces                 list local interfaces (flags, addresses, prefix, broadcast) and exit
+
+Access control (listeners; TCP peers are closed at once, UDP datagrams dropped):
+  --allow ADDR[/BITS]      accept only peers in these blocks (repeatable, IPv4 and IPv6)
+  --deny ADDR[/BITS]       refuse peers in these blocks (repeatable); deny wins over allow
+  --allow-file F, --deny-file F   the same, one entry per line, # comments
+
+UDP:
+  -u                       UDP: each read of input is one datagram (--ss, default 1472);
+                           listeners learn peers from their datagrams
+  -b                       SO_BROADCAST (send to a broadcast address)
+  --mc                     join the targets (or -L GROUP:PORT) as multicast groups
+  --mc-if ADDR|NAME        multicast interface;  --mc-no-loop: don't hear yourself
+  --udp-idle SECS          forget a learned peer after SECS of silence (default 60)
 
 Data:
   -i MODE                  local input: stdin (default), stdin-nochar (same), none, echo
@@ -40,7 +56,15 @@ Data:
   --ss N                   bytes per read of local input (default 131072)
   -f, --fm MODE            forwarding: none (default), hub, channels, linger-channels
                            none: input to every socket, every socket to output
-                           hub: as none, and every socket to every other socket
+                           hub: as none, and every socket to every other socket; a client
+                           whose queue stays full --hub-wait SECS (default 10) is dropped
+                           channels: pair sockets into two-way tunnels. A socket pairs with
+                           the oldest unpaired socket from a DIFFERENT endpoint (another -l/-L
+                           address or another target); the same remote IP is fine. Until
+                           paired, a socket is not read further, so nothing is lost. FIN is
+                           forwarded to the partner; the tunnel ends when both sides have.
+                           linger-channels: as channels, but when one side leaves, its
+                           partner stays open and pairs again with the next socket
   -C                       send CRLF: a \\n of local input becomes \\r\\n
 
 Generated input (feature \"gen\"):
@@ -101,6 +125,9 @@ Examples:
   netcrab -l 127.0.0.1:9000 > received.bin         (and: netcrab 127.0.0.1:9000 < file.bin)
   netcrab -L '*:7000' -m 0 --fm hub                 a chat hub for any number of clients
   netcrab 127.0.0.5:0=127.0.0.1:7000x3              three connections from 127.0.0.5
+  Reverse tunnel: relay  netcrab --fm channels -o none -L '*:7001' -L '*:7002'
+                  inside netcrab --fm channels -o none -r relay.example:7001 127.0.0.1:22
+                  then   ssh -p 7002 user@relay.example
   netcrab -L 127.0.0.1:7000 -m 0 --exec-each 'tr a-z A-Z'   an upper-casing service
   netcrab -u -i pfqoscli beacon.example:3075         QoS round trips to a beacon
 ";
