@@ -8,6 +8,8 @@ mod faults;
 mod hexdump;
 mod local;
 mod net;
+#[cfg(feature = "probe")]
+mod probe;
 #[cfg(feature = "qos")]
 mod qos;
 mod router;
@@ -46,6 +48,10 @@ fn main() -> ExitCode {
             .map(|_| 0)
             .map_err(|e| error::Error::Runtime(format!("listing interfaces: {e}"))),
         cli::Command::Run(cfg) => run::run(*cfg),
+        #[cfg(feature = "probe")]
+        cli::Command::Probe(o) => probe::run_client(*o),
+        #[cfg(feature = "probe")]
+        cli::Command::ProbeServer(o) => probe::run_server(*o),
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -4,6 +4,7 @@ mod args;
 mod config;
 mod help;
 mod normalize;
+mod probe;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -14,6 +15,8 @@ pub use args::{FwdMode, InputMode, OutputMode};
 #[cfg(any(feature = "gen", feature = "qos"))]
 pub use config::GenSpec;
 pub use config::{Config, Family, FaultSpec};
+#[cfg(feature = "probe")]
+pub use probe::{ProbeOpts, ProbeServerOpts};
 
 use crate::error::{usage, Result};
 use argh::FromArgs;
@@ -25,6 +28,10 @@ pub enum Command {
     Help,
     Version,
     Ifaces,
+    #[cfg(feature = "probe")]
+    Probe(Box<probe::ProbeOpts>),
+    #[cfg(feature = "probe")]
+    ProbeServer(Box<probe::ProbeServerOpts>),
 }
 
 /// The help text shown by `-h` / `--help`.
@@ -54,6 +61,9 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     }
     if args.ifaces {
         return Ok(Command::Ifaces);
+    }
+    if let Some(cmd) = probe::command(&args) {
+        return cmd;
     }
     config::Config::try_from(args).map(|c| Command::Run(Box::new(c)))
 }

@@ -1,0 +1,161 @@
+//! `--probe` / `--probe-server` and their companions: checked here, before
+//! the ordinary configuration (they take no targets).
+
+use super::args::Args;
+use super::config::Family;
+#[cfg(feature = "probe")]
+use super::Command;
+use crate::addr::{self, HostPort, ListenSpec};
+use crate::error::{usage, Result};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// The default multicast group of the probe.
+pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
+
+/// `netcrab --probe HOST:PORT`.
+#[cfg_attr(not(feature = "probe"), allow(dead_code))]
+#[derive(Debug, Clone)]
+pub struct ProbeOpts {
+    pub server: HostPort,
+    pub json: bool,
+    /// Length of each TCP throughput run.
+    pub time: Duration,
+    pub group: IpAddr,
+    pub family: Family,
+    pub numeric: bool,
+}
+
+/// `netcrab --probe-server ADDR`.
+#[cfg_attr(not(feature = "probe"), allow(dead_code))]
+#[derive(Debug, Clone)]
+pub struct ProbeServerOpts {
+    pub listen: ListenSpec,
+    pub once: bool,
+    pub family: Family,
+    pub numeric: bool,
+}
+
+/// The parsed probe options.
+pub enum Parsed {
+    Client(ProbeOpts),
+    Server(ProbeServerOpts),
+}
+
+/// `None` when no probe flag is given (the ordinary run follows).
+pub fn parse(a: &Args) -> Option<Result<Parsed>> {
+    let companions = [
+        (a.once, "--once"),
+        (a.json, "--json"),
+        (a.probe_time.is_some(), "--probe-time"),
+        (a.probe_group.is_some(), "--probe-group"),
+    ];
+    if a.probe.is_none() && a.probe_server.is_none() {
+        return companions
+            .iter()
+            .find(|(set, _)| *set)
+            .map(|(_, f)| Err(usage(format!("{f} needs --probe or --probe-server"))));
+    }
+    Some(parse_probe(a))
+}
+
+fn parse_probe(a: &Args) -> Result<Parsed> {
+    let flag = if a.probe.is_some() {
+        "--probe"
+    } else {
+        "--probe-server"
+    };
+    if !cfg!(feature = "probe") {
+        return Err(usage(format!(
+            "{flag} needs the 'probe' feature, which this build leaves out"
+        )));
+    }
+    if a.probe.is_some() && a.probe_server.is_some() {
+        return Err(usage("--probe and --probe-server cannot be used together"));
+    }
+    if !a.targets.is_empty() || !a.listen.is_empty() || !a.listen_harder.is_empty() {
+        return Err(usage(format!(
+            "{flag} takes no targets or listen addresses"
+        )));
+    }
+    let family = if a.ipv4 {
+        Family::V4
+    } else if a.ipv6 {
+        Family::V6
+    } else {
+        Family::Any
+    };
+    if let Some(spec) = &a.probe_server {
+        for (set, f) in [
+            (a.json, "--json"),
+            (a.probe_time.is_some(), "--probe-time"),
+            (a.probe_group.is_some(), "--probe-group"),
+        ] {
+            if set {
+                return Err(usage(format!(
+                    "{f} is a --probe option, not --probe-server"
+                )));
+            }
+        }
+        let listen = addr::parse_listen(spec).map_err(usage)?;
+        return Ok(Parsed::Server(ProbeServerOpts {
+            listen,
+            once: a.once,
+            family,
+            numeric: a.numeric,
+        }));
+    }
+    if a.once {
+        return Err(usage("--once is a --probe-server option"));
+    }
+    let server = addr::parse_host_port(a.probe.as_deref().unwrap_or_default()).map_err(usage)?;
+    let time = match &a.probe_time {
+        None => Duration::from_secs(2),
+        Some(s) => match s.parse::<f64>() {
+            Ok(t) if (0.05..=60.0).contains(&t) => Duration::from_secs_f64(t),
+            _ => {
+                return Err(usage(format!(
+                    "invalid --probe-time '{}' (expected seconds from 0.05 to 60)",
+                    addr::clip(s)
+                )))
+            }
+        },
+    };
+    let group = match &a.probe_group {
+        None => IpAddr::V4(DEFAULT_GROUP),
+        Some(s) => match s.parse::<IpAddr>() {
+            Ok(g) if g.is_multicast() => g,
+            _ => {
+                return Err(usage(format!(
+                    "invalid --probe-group '{}' (expected a multicast IP address)",
+                    addr::clip(s)
+                )))
+            }
+        },
+    };
+    Ok(Parsed::Client(ProbeOpts {
+        server,
+        json: a.json,
+        time,
+        group,
+        family,
+        numeric: a.numeric,
+    }))
+}
+
+/// The command for a probe command line, when it is one.
+#[cfg(feature = "probe")]
+pub fn command(a: &Args) -> Option<Result<Command>> {
+    parse(a).map(|r| {
+        r.map(|p| match p {
+            Parsed::Client(o) => Command::Probe(Box::new(o)),
+            Parsed::Server(o) => Command::ProbeServer(Box::new(o)),
+        })
+    })
+}
+
+/// Without the feature, a probe flag is a usage error (parse says so).
+#[cfg(not(feature = "probe"))]
+pub fn command(a: &Args) -> Option<Result<super::Command>> {
+    parse(a).map(|r| r.and_then(|_| Err(usage("the 'probe' feature is left out"))))
+}

@@ -1,0 +1,64 @@
+//! TCP: connect time, then throughput each way over the control connection.
+
+use super::{unexpected, Ctl};
+use crate::probe::proto::{write_raw, Msg, DATA_CHUNK};
+use crate::probe::report::{Check, Val};
+use crate::probe::{ms, timeout};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn mib_s(bytes: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        bytes as f64 / (1024.0 * 1024.0) / secs
+    } else {
+        0.0
+    }
+}
+
+pub async fn run(ctl: &mut Ctl, connect: Duration, time: Duration) -> Result<Check, String> {
+    // Client → server: the server times from its first Data to UploadEnd.
+    ctl.send(&Msg::Upload).await?;
+    let frame = Msg::Data(DATA_CHUNK).encode();
+    let start = Instant::now();
+    while start.elapsed() < time {
+        timeout(WAIT, "the server to read", write_raw(&mut ctl.s, &frame)).await?;
+    }
+    ctl.send(&Msg::UploadEnd).await?;
+    let (up_bytes, up_micros) = match ctl.recv("the upload result", WAIT).await? {
+        Msg::UploadResult { bytes, micros } => (bytes, micros),
+        m => return Err(unexpected(&m, "UploadResult")),
+    };
+    let up = mib_s(up_bytes, up_micros as f64 / 1e6);
+    // Server → client: timed here, from the request to DownloadEnd.
+    let millis = u32::try_from(time.as_millis()).unwrap_or(u32::MAX);
+    ctl.send(&Msg::Download { millis }).await?;
+    let start = Instant::now();
+    let mut down_bytes = 0u64;
+    loop {
+        match ctl.recv("download data", WAIT).await? {
+            Msg::Data(n) => down_bytes += n as u64,
+            Msg::DownloadEnd { bytes } => {
+                if bytes != down_bytes {
+                    return Err(format!("server sent {bytes} bytes, {down_bytes} arrived"));
+                }
+                break;
+            }
+            m => return Err(unexpected(&m, "download data")),
+        }
+    }
+    let down = mib_s(down_bytes, start.elapsed().as_secs_f64());
+    let ok = up_bytes > 0 && down_bytes > 0;
+    let summary = format!(
+        "connect {:.2} ms, up {up:.1} MiB/s, down {down:.1} MiB/s ({:.1} s each way)",
+        ms(connect),
+        time.as_secs_f64()
+    );
+    Ok(Check::new("tcp", ok, summary)
+        .with("connect_ms", Val::Num(ms(connect)))
+        .with("up_mib_s", Val::Num(up))
+        .with("down_mib_s", Val::Num(down))
+        .with("up_bytes", Val::Int(up_bytes))
+        .with("down_bytes", Val::Int(down_bytes))
+        .with("seconds", Val::Num(time.as_secs_f64())))
+}

@@ -1,0 +1,64 @@
+//! The two-ended network check: `--probe-server ADDR` answers, `--probe
+//! HOST:PORT` measures (TCP connect and throughput, UDP round trips and
+//! loss, path MTU, broadcast, multicast, inbound TCP) and reports.
+//!
+//! `proto.rs` is the control protocol, `wire.rs` the UDP datagrams,
+//! `server.rs` + `session.rs` the responder, `client.rs` runs the checks in
+//! `checks/`, `report.rs` prints them.
+
+mod checks;
+mod client;
+mod dontfrag;
+mod mcast;
+mod proto;
+mod report;
+mod server;
+mod session;
+mod wire;
+
+use crate::cli::{ProbeOpts, ProbeServerOpts};
+use crate::error::Result;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Run the probe client; exit code 0 when every applicable check passed.
+pub fn run_client(o: ProbeOpts) -> Result<u8> {
+    client::run(o)
+}
+
+/// Run the responder until killed (or after one client with `--once`).
+pub fn run_server(o: ProbeServerOpts) -> Result<u8> {
+    server::run(o)
+}
+
+/// `f`, or an error naming `what` after `d`.
+pub async fn timeout<T>(
+    d: Duration,
+    what: &str,
+    f: impl Future<Output = std::result::Result<T, String>>,
+) -> std::result::Result<T, String> {
+    futures_lite::future::or(f, async {
+        smol::Timer::after(d).await;
+        Err(format!("timed out after {} s waiting for {what}", secs(d)))
+    })
+    .await
+}
+
+/// `f`'s result, or None when `deadline` passes first.
+pub async fn until<T>(deadline: Instant, f: impl Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(f.await) }, async {
+        smol::Timer::at(deadline).await;
+        None
+    })
+    .await
+}
+
+fn secs(d: Duration) -> String {
+    let s = format!("{:.1}", d.as_secs_f64());
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// Milliseconds as a float.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

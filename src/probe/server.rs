@@ -1,0 +1,208 @@
+//! The responder: per listen address a TCP control listener and a UDP socket
+//! on the same port. Clients are served concurrently (one task each, at most
+//! [`MAX_SESSIONS`] at once); the UDP socket answers pings and path-MTU
+//! probes of known clients only.
+
+use super::proto::{write_msg, Msg};
+use super::session;
+use super::wire::{set_kind, Dgram, Kind};
+use crate::cli::ProbeServerOpts;
+use crate::error::{describe, Error, Result};
+use crate::net::sockopt::SockOpts;
+use crate::net::{family_name, resolve, tcp};
+use async_net::{TcpListener, UdpSocket};
+use smol::LocalExecutor;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Most clients served at once; more are told "busy" and closed.
+const MAX_SESSIONS: usize = 64;
+
+/// What the tasks share: the known clients (token → UDP pings received).
+#[derive(Default)]
+pub struct Shared {
+    sessions: RefCell<HashMap<u64, u32>>,
+    served: Cell<u64>,
+}
+
+impl Shared {
+    /// A fresh random token for a new client.
+    pub fn register(&self) -> u64 {
+        let mut t = [0u8; 8];
+        let mut token = if getrandom::fill(&mut t).is_ok() {
+            u64::from_be_bytes(t)
+        } else {
+            // No OS randomness: a counter still keeps clients apart.
+            0x6e63_7072_0000_0000 | self.served.get()
+        };
+        let mut s = self.sessions.borrow_mut();
+        while s.contains_key(&token) {
+            token = token.wrapping_add(1);
+        }
+        s.insert(token, 0);
+        token
+    }
+
+    pub fn unregister(&self, token: u64) {
+        self.sessions.borrow_mut().remove(&token);
+    }
+
+    /// Count a ping; false for an unknown token.
+    fn ping(&self, token: u64) -> bool {
+        match self.sessions.borrow_mut().get_mut(&token) {
+            Some(n) => {
+                *n = n.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn known(&self, token: u64) -> bool {
+        self.sessions.borrow().contains_key(&token)
+    }
+
+    pub fn pings(&self, token: u64) -> u32 {
+        self.sessions.borrow().get(&token).copied().unwrap_or(0)
+    }
+
+    fn active(&self) -> usize {
+        self.sessions.borrow().len()
+    }
+}
+
+/// Bind everything up front (so errors come before "Listening on"), then
+/// serve.
+pub fn run(o: ProbeServerOpts) -> Result<u8> {
+    let addrs = resolve::listen(&o.listen, o.family, o.numeric)?;
+    let mut bound = Vec::new();
+    for a in addrs {
+        let l = tcp::listen(a, &SockOpts::default())
+            .map_err(|e| Error::Runtime(format!("cannot listen on {a}: {}", describe(&e))))?;
+        let local = l
+            .local_addr()
+            .map_err(|e| Error::Runtime(format!("listener on {a}: {}", describe(&e))))?;
+        let u = bind_udp(local)
+            .map_err(|e| Error::Runtime(format!("cannot bind UDP {local}: {}", describe(&e))))?;
+        eprintln!(
+            "Listening on {local}, protocol TCP+UDP (probe server), family {}",
+            family_name(&local)
+        );
+        bound.push((l, u, local));
+    }
+    let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
+    let shared = Rc::new(Shared::default());
+    let (done_tx, done_rx) = smol::channel::unbounded::<()>();
+    let once = o.once;
+    smol::future::block_on(ex.run(async {
+        for (l, u, local) in bound {
+            ex.spawn(udp_loop(u, shared.clone())).detach();
+            ex.spawn(accept_loop(
+                l,
+                local,
+                ex.clone(),
+                shared.clone(),
+                done_tx.clone(),
+            ))
+            .detach();
+        }
+        if once {
+            let _ = done_rx.recv().await;
+        } else {
+            smol::future::pending::<()>().await;
+        }
+    }));
+    Ok(0)
+}
+
+/// The UDP socket beside a control listener: same address and port, with
+/// don't-fragment so path-MTU echoes are not fragmented either.
+fn bind_udp(local: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    if local.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&local.into())?;
+    let u = UdpSocket::try_from(std::net::UdpSocket::from(s))?;
+    // Where it is not available the client reports the MTU check skipped.
+    let _ = super::dontfrag::set(&u, local.is_ipv6());
+    Ok(u)
+}
+
+async fn accept_loop(
+    l: TcpListener,
+    local: SocketAddr,
+    ex: Rc<LocalExecutor<'static>>,
+    shared: Rc<Shared>,
+    done: smol::channel::Sender<()>,
+) {
+    loop {
+        let (mut stream, peer) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors and the like: wait, then go on.
+                eprintln!("netcrab: probe server {local}: accept: {}", describe(&e));
+                smol::Timer::after(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if shared.active() >= MAX_SESSIONS {
+            eprintln!("netcrab: probe client {peer}: refused, {MAX_SESSIONS} clients already");
+            let busy = Msg::Error(format!("server busy ({MAX_SESSIONS} clients)"));
+            let _ = super::timeout(Duration::from_secs(1), "the busy reply", async {
+                write_msg(&mut stream, &busy).await
+            })
+            .await;
+            continue;
+        }
+        shared.served.set(shared.served.get().wrapping_add(1));
+        let shared = shared.clone();
+        let done = done.clone();
+        ex.spawn(async move {
+            eprintln!("Probe client {peer} connected");
+            match session::serve(&mut stream, peer, local, &shared).await {
+                Ok(()) => eprintln!("Probe client {peer} done"),
+                Err(e) => {
+                    eprintln!("netcrab: probe client {peer}: {e}; connection closed");
+                    let _ = super::timeout(Duration::from_secs(1), "the error reply", async {
+                        write_msg(&mut stream, &Msg::Error(e)).await
+                    })
+                    .await;
+                }
+            }
+            let _ = done.try_send(());
+        })
+        .detach();
+    }
+}
+
+/// Answer pings and path-MTU probes of known clients with a datagram of the
+/// same size. Unknown senders get nothing (no reflection).
+async fn udp_loop(u: UdpSocket, shared: Rc<Shared>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, from) = match u.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(_) => {
+                // ICMP errors from earlier sends surface here on some systems.
+                smol::Timer::after(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(d) = Dgram::decode(&buf[..n]) else {
+            continue;
+        };
+        let reply = match d.kind {
+            Kind::Ping if shared.ping(d.token) => Kind::Pong,
+            Kind::Probe if shared.known(d.token) => Kind::Echo,
+            _ => continue,
+        };
+        set_kind(&mut buf[..n], reply);
+        // Too big for the path (EMSGSIZE) simply means no echo.
+        let _ = u.send_to(&buf[..n], from).await;
+    }
+}

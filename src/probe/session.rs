@@ -1,0 +1,240 @@
+//! One probe client on the server: the Hello, then one request at a time
+//! until Bye. Every wait has a timeout; any protocol error ends the session.
+
+use super::proto::{read_msg, write_msg, write_raw, Msg, DATA_CHUNK, VERSION};
+use super::server::Shared;
+use super::wire::{Dgram, Kind, HEADER};
+use super::{mcast, timeout};
+use crate::error::describe;
+use crate::net::sockopt::SockOpts;
+use async_net::{TcpStream, UdpSocket};
+use futures_lite::io::AsyncWriteExt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// How long the client may take to say Hello.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
+/// How long the client may stay silent between requests.
+const IDLE_WAIT: Duration = Duration::from_secs(30);
+/// Longest pause inside a throughput run.
+const DATA_WAIT: Duration = Duration::from_secs(10);
+/// Longest throughput run served.
+const MAX_RUN: Duration = Duration::from_secs(60);
+/// Connect timeout of the reverse check.
+const REVERSE_WAIT: Duration = Duration::from_secs(3);
+
+/// Removes the client's token when the session ends, however it ends.
+struct Registered<'a>(&'a Shared, u64);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.unregister(self.1);
+    }
+}
+
+pub async fn serve(
+    s: &mut TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    shared: &Shared,
+) -> Result<(), String> {
+    let mut buf = Vec::new();
+    match timeout(HELLO_WAIT, "the client's Hello", read_msg(s, &mut buf)).await? {
+        Msg::Hello { version } if version == VERSION => {}
+        Msg::Hello { version } => {
+            return Err(format!(
+                "client speaks protocol version {version}, this server {VERSION}"
+            ))
+        }
+        m => return Err(format!("expected Hello, got {}", name(&m))),
+    }
+    let token = shared.register();
+    let _reg = Registered(shared, token);
+    let welcome = Msg::Welcome {
+        version: VERSION,
+        token,
+        udp_port: local.port(),
+    };
+    send(s, &welcome).await?;
+    loop {
+        let m = timeout(IDLE_WAIT, "the next request", read_msg(s, &mut buf)).await?;
+        match m {
+            Msg::Upload => upload(s, &mut buf).await?,
+            Msg::Download { millis } => download(s, millis).await?,
+            Msg::UdpStats => {
+                let pings = shared.pings(token);
+                send(s, &Msg::UdpStatsReply { pings }).await?
+            }
+            Msg::Broadcast { port } => {
+                let (sent, detail) = broadcast(peer, port, token).await;
+                send(s, &Msg::BroadcastDone { sent, detail }).await?
+            }
+            Msg::Multicast { group, port } => multicast(s, local, group, port, token).await?,
+            Msg::Reverse { port } => {
+                let (ok, detail) = reverse(peer, port, token).await;
+                send(s, &Msg::ReverseResult { ok, detail }).await?
+            }
+            Msg::Bye => return Ok(()),
+            m => return Err(format!("unexpected {} from the client", name(&m))),
+        }
+    }
+}
+
+async fn send(s: &mut TcpStream, m: &Msg) -> Result<(), String> {
+    timeout(DATA_WAIT, "the client to take a reply", write_msg(s, m)).await
+}
+
+/// A message's name for error lines.
+fn name(m: &Msg) -> String {
+    let d = format!("{m:?}");
+    let end = d.find([' ', '(', '{']).unwrap_or(d.len());
+    d[..end].to_string()
+}
+
+/// Count Data until UploadEnd; report bytes and time since the first Data.
+async fn upload(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+    let mut bytes = 0u64;
+    let mut first: Option<Instant> = None;
+    loop {
+        match timeout(DATA_WAIT, "upload data", read_msg(s, buf)).await? {
+            Msg::Data(n) => {
+                let t = first.get_or_insert_with(Instant::now);
+                bytes += n as u64;
+                if t.elapsed() > MAX_RUN + DATA_WAIT {
+                    return Err("upload ran far longer than allowed".into());
+                }
+            }
+            Msg::UploadEnd => break,
+            m => return Err(format!("unexpected {} during the upload", name(&m))),
+        }
+    }
+    let micros = first.map_or(0, |t| t.elapsed().as_micros() as u64);
+    send(s, &Msg::UploadResult { bytes, micros }).await
+}
+
+/// Send Data for `millis` (at most a minute), then DownloadEnd.
+async fn download(s: &mut TcpStream, millis: u32) -> Result<(), String> {
+    let run = Duration::from_millis(u64::from(millis)).min(MAX_RUN);
+    let frame = Msg::Data(DATA_CHUNK).encode();
+    let start = Instant::now();
+    let mut bytes = 0u64;
+    while start.elapsed() < run {
+        timeout(DATA_WAIT, "the client to read", write_raw(s, &frame)).await?;
+        bytes += DATA_CHUNK as u64;
+    }
+    send(s, &Msg::DownloadEnd { bytes }).await
+}
+
+/// Send to the broadcast address of every local subnet the client is on.
+/// Returns how many datagrams went out and to where (or why none).
+async fn broadcast(peer: SocketAddr, port: u16, token: u64) -> (u16, String) {
+    let client = match peer.ip().to_canonical() {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(_) => return (0, "IPv6 has no broadcast".into()),
+    };
+    let addrs = match crate::net::ifaces::local_addrs() {
+        Ok(a) => a,
+        Err(e) => return (0, format!("cannot list the server's addresses: {e}")),
+    };
+    let mut targets: Vec<Ipv4Addr> = Vec::new();
+    for a in &addrs {
+        if let (IpAddr::V4(ip), Some(IpAddr::V4(b)), Some(p)) = (a.ip, a.broadcast, a.prefix) {
+            let mask = u32::MAX.checked_shl(32 - u32::from(p.min(32))).unwrap_or(0);
+            if u32::from(ip) & mask == u32::from(client) & mask && !targets.contains(&b) {
+                targets.push(b);
+            }
+        }
+    }
+    if targets.is_empty() {
+        return (
+            0,
+            format!("the client {client} is not on a broadcast subnet of the server"),
+        );
+    }
+    let sock = match bcast_socket() {
+        Ok(s) => s,
+        Err(e) => return (0, format!("broadcast socket: {}", describe(&e))),
+    };
+    let mut sent = 0u16;
+    let mut errors = Vec::new();
+    for round in 0..3u32 {
+        for b in &targets {
+            let d = Dgram {
+                kind: Kind::Broadcast,
+                token,
+                seq: round,
+            }
+            .encode(HEADER);
+            match sock
+                .send_to(&d, SocketAddr::new(IpAddr::V4(*b), port))
+                .await
+            {
+                Ok(_) => sent = sent.saturating_add(1),
+                Err(e) => errors.push(format!("{b}: {}", describe(&e))),
+            }
+        }
+        smol::Timer::after(Duration::from_millis(50)).await;
+    }
+    let list: Vec<String> = targets.iter().map(|b| format!("{b}:{port}")).collect();
+    let mut detail = list.join(", ");
+    if let Some(e) = errors.first() {
+        detail.push_str(&format!(" (send failed: {e})"));
+    }
+    (sent, detail)
+}
+
+fn bcast_socket() -> std::io::Result<UdpSocket> {
+    let u = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    u.set_broadcast(true)?;
+    UdpSocket::try_from(u)
+}
+
+/// Join the group the client names, tell it we are ready, exchange
+/// datagrams, report how many of the client's arrived.
+async fn multicast(
+    s: &mut TcpStream,
+    local: SocketAddr,
+    group: IpAddr,
+    port: u16,
+    token: u64,
+) -> Result<(), String> {
+    let sock = match mcast::socket(local.ip(), group, port) {
+        Ok(u) => u,
+        Err(e) => {
+            let detail = format!("server: {e}");
+            return send(s, &Msg::McReady { ok: false, detail }).await;
+        }
+    };
+    let ready = Msg::McReady {
+        ok: true,
+        detail: String::new(),
+    };
+    send(s, &ready).await?;
+    let heard = mcast::exchange(&sock, group, port, token, Kind::McServer, Kind::McClient).await;
+    send(s, &Msg::McResult { heard }).await
+}
+
+/// Connect back to the client's own address at `port` and send the token.
+async fn reverse(peer: SocketAddr, port: u16, token: u64) -> (bool, String) {
+    let dest = SocketAddr::new(peer.ip(), port);
+    let opts = SockOpts::default();
+    match crate::net::tcp::connect(dest, None, &opts, Some(REVERSE_WAIT)).await {
+        Ok(mut c) => {
+            let mut hello = b"NCPR-REV".to_vec();
+            hello.extend_from_slice(&token.to_be_bytes());
+            let sent = timeout(DATA_WAIT, "the reverse connection", async {
+                c.write_all(&hello).await.map_err(|e| describe(&e))?;
+                c.flush().await.map_err(|e| describe(&e))
+            })
+            .await;
+            match sent {
+                Ok(()) => (true, format!("server connected to {dest}")),
+                Err(e) => (false, format!("connected to {dest}, then: {e}")),
+            }
+        }
+        Err(e) => (
+            false,
+            format!("server connecting to {dest}: {}", describe(&e)),
+        ),
+    }
+}
