@@ -7,6 +7,7 @@ mod util;
 mod cli;
 mod local;
 mod netns;
+mod probe;
 mod reliability;
 mod router;
 mod tcp;

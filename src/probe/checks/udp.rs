@@ -30,9 +30,11 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket) -> Result<Check, String> {
                 token: ctl.token,
                 seq: sent,
             };
+            // Timed from before the send: a fast reply can beat its return.
             // A failed send is simply a lost ping.
+            let t = Instant::now();
             if u.send_to(&d.encode(HEADER), ctl.server_udp).await.is_ok() {
-                sent_at[sent as usize] = Some(Instant::now());
+                sent_at[sent as usize] = Some(t);
             }
             sent += 1;
             continue;

@@ -1,0 +1,136 @@
+//! Two network namespaces joined by a veth pair, made and removed by the
+//! test itself (root only). Traffic stays inside these namespaces. Used by
+//! `netns.rs` and `probe.rs`.
+
+use super::{runner_kind, skip, spawn, Proc, Runner, Spawn};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const NET: &str = "10.213.47";
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Two namespaces `a` (10.213.47.1 on `va`) and `b` (10.213.47.2 on `vb`).
+/// Deleted on drop, also when the test fails.
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+}
+
+pub fn sh(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Pair {
+    /// Build the pair, or say why it cannot be built here.
+    pub fn new() -> Result<Pair, String> {
+        if runner_kind() == Runner::Wine {
+            return Err("network namespaces are not used under Wine (wineserver is shared)".into());
+        }
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { geteuid() } != 0 {
+            return Err("needs root to create network namespaces".into());
+        }
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let id = std::process::id();
+        let p = Pair {
+            a: format!("ncrab{id}x{n}a"),
+            b: format!("ncrab{id}x{n}b"),
+        };
+        sh(&["ip", "netns", "add", &p.a])?;
+        sh(&["ip", "netns", "add", &p.b])?;
+        for ns in [&p.a, &p.b] {
+            // No duplicate address detection: IPv6 addresses usable at once.
+            for key in ["all", "default"] {
+                let _ = sh(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv6.conf.{key}.accept_dad=0"),
+                ]);
+            }
+        }
+        sh(&[
+            "ip", "link", "add", "va", "netns", &p.a, "type", "veth", "peer", "name", "vb",
+            "netns", &p.b,
+        ])?;
+        for (ns, dev, host) in [(&p.a, "va", 1), (&p.b, "vb", 2)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{NET}.{host}/24"),
+                "brd",
+                "+",
+                "dev",
+                dev,
+            ])?;
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+            sh(&["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
+        }
+        // Packets sent before the link has carrier are dropped: wait for it.
+        for (ns, dev) in [(&p.a, "va"), (&p.b, "vb")] {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let out = Command::new("ip")
+                    .args(["-n", ns, "-o", "link", "show", "dev", dev])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{dev} in {ns} did not come up"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn run(&self, ns: &str, args: &[&str], stdin: bool) -> Proc {
+        spawn(Spawn {
+            args,
+            stdin,
+            stdout: true,
+            ns: Some(ns),
+        })
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.a]);
+        let _ = sh(&["ip", "netns", "del", &self.b]);
+    }
+}
+
+extern "C" {
+    fn geteuid() -> u32;
+}
+
+pub fn pair_or_skip() -> Option<Pair> {
+    match Pair::new() {
+        Ok(p) => Some(p),
+        Err(why) => {
+            skip(&why);
+            None
+        }
+    }
+}
