@@ -37,6 +37,7 @@ pub struct ProbeServerOpts {
 }
 
 /// The parsed probe options.
+#[cfg_attr(not(feature = "probe"), allow(dead_code))]
 pub enum Parsed {
     Client(ProbeOpts),
     Server(ProbeServerOpts),
