@@ -103,6 +103,18 @@ QoS probes (UDP, feature \"qos\"; probes are never written to stdout):
                            loss and the jitter
   A build without a feature rejects its flags with a usage error naming the feature.
 
+Check a box in one command (feature \"probe\"):
+  --probe-server ADDR      responder: TCP control listener + UDP socket on ADDR's port (:P, *:P,
+                           IP:P); serves many clients at once, runs until killed
+  --once                   (with --probe-server) exit after one client
+  --probe HOST:PORT        check the path to a responder: tcp (connect time, MiB/s each way),
+                           udp (RTT, jitter, loss), pmtu (IP MTU with don't-fragment),
+                           broadcast, multicast, reverse (inbound TCP); one line per check,
+                           exit 0 if every check that applies passed
+  --json                   (with --probe) the report as one JSON object
+  --probe-time SECS        (with --probe) each TCP throughput run (default 2)
+  --probe-group IP         (with --probe) multicast group (default 239.255.77.77)
+
 End of input (half-close):
   When input ends, netcrab sends FIN (shutdown of the write side) to every socket and keeps
   reading until the peers close, so a request/response exchange completes. A peer's FIN ends
