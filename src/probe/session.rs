@@ -128,6 +128,12 @@ async fn download(s: &mut TcpStream, millis: u32) -> Result<(), String> {
 /// Send to the broadcast address of every local subnet the client is on.
 /// Returns how many datagrams went out and to where (or why none).
 async fn broadcast(peer: SocketAddr, port: u16, token: u64) -> (u16, String) {
+    if port < 1024 {
+        return (
+            0,
+            format!("refusing to broadcast to port {port} (below 1024)"),
+        );
+    }
     let client = match peer.ip().to_canonical() {
         IpAddr::V4(a) => a,
         IpAddr::V6(_) => return (0, "IPv6 has no broadcast".into()),
@@ -198,7 +204,15 @@ async fn multicast(
     port: u16,
     token: u64,
 ) -> Result<(), String> {
-    let sock = match mcast::socket(local.ip(), group, port) {
+    // Only a multicast group, and no privileged port to share.
+    let sock = if !group.is_multicast() || port < 1024 {
+        Err(format!(
+            "refusing group {group} port {port} (a multicast group and a port from 1024 please)"
+        ))
+    } else {
+        mcast::socket(local.ip(), group, port)
+    };
+    let sock = match sock {
         Ok(u) => u,
         Err(e) => {
             let detail = format!("server: {e}");
