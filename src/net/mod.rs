@@ -2,6 +2,7 @@
 
 pub mod acl;
 pub mod ifaces;
+pub mod limits;
 pub mod resolve;
 pub mod sockopt;
 pub mod tcp;

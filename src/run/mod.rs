@@ -24,6 +24,7 @@ use std::rc::Rc;
 
 /// Run with a validated config; returns the process exit code.
 pub fn run(cfg: Config) -> Result<u8> {
+    crate::net::limits::raise_nofile();
     // Resolve and bind before anything moves, so a bad address or a busy port
     // is reported at once.
     enum Plan {
