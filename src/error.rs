@@ -38,6 +38,11 @@ pub fn usage(msg: impl Into<String>) -> Error {
 /// full sentence with an error number, which differs per platform.
 pub fn describe(e: &std::io::Error) -> String {
     use std::io::ErrorKind::*;
+    // musl words EMFILE differently from glibc; say it one way everywhere.
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EMFILE) {
+        return "too many open files".to_string();
+    }
     let short = match e.kind() {
         ConnectionRefused => "connection refused",
         ConnectionReset => "connection reset by peer",

@@ -4,7 +4,11 @@
 //! build leaves out prints `SKIPPED: ...` and returns.
 
 use crate::util::peers::{accept, connect, exchange, listener, read_n, read_to_end};
-use crate::util::{random_bytes, sha256, skip, start, start_no_input};
+use crate::util::{random_bytes, sha256, skip, skipped_under_wine, start, start_no_input};
+
+/// Why the Unix-command tests skip under Wine (cmd.exe runs the commands
+/// there: see `exec_runs_through_cmd_under_windows`).
+const UNIX_SHELL: &str = "uses Unix shell commands; under Windows -e runs cmd /C";
 use std::io::{Read, Write};
 use std::net::{Shutdown, UdpSocket};
 use std::thread;
@@ -160,7 +164,7 @@ fn fixed_sends_one_buffer_over_and_over() {
 
 #[test]
 fn exec_shared_child_transforms() {
-    if !has("exec", cfg!(feature = "exec")) || cfg!(windows) {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
         return;
     }
     // A line-at-a-time filter (tr alone would hold its output until EOF).
@@ -176,7 +180,7 @@ fn exec_shared_child_transforms() {
 
 #[test]
 fn exec_each_gives_every_client_its_own_child() {
-    if !has("exec", cfg!(feature = "exec")) || cfg!(windows) {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
         return;
     }
     let mut p = start_no_input(&[
@@ -212,7 +216,7 @@ fn exec_each_gives_every_client_its_own_child() {
 
 #[test]
 fn exec_each_half_close_delivers_the_whole_answer() {
-    if !has("exec", cfg!(feature = "exec")) || cfg!(windows) {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
         return;
     }
     // wc answers only after its stdin ends: the client's FIN must reach it.
@@ -225,7 +229,7 @@ fn exec_each_half_close_delivers_the_whole_answer() {
 
 #[test]
 fn exec_each_child_exit_closes_the_connection() {
-    if !has("exec", cfg!(feature = "exec")) || cfg!(windows) {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
         return;
     }
     let mut p = start_no_input(&["-l", "127.0.0.1:0", "--exec-each", "echo bye"]);
@@ -239,8 +243,23 @@ fn exec_each_child_exit_closes_the_connection() {
 }
 
 #[test]
+fn exec_runs_through_cmd_under_windows() {
+    if !has("exec", cfg!(feature = "exec")) {
+        return;
+    }
+    if crate::util::runner_kind() != crate::util::Runner::Wine {
+        return skip("checks cmd /C, which only the Windows build uses");
+    }
+    let mut p = start_no_input(&["-l", "127.0.0.1:0", "--exec-each", "echo hi from cmd"]);
+    let addr = p.listen_addr();
+    let mut c = connect(addr);
+    assert_eq!(read_to_end(&mut c), b"hi from cmd\r\n");
+    p.expect_exit(0);
+}
+
+#[test]
 fn exec_of_a_missing_command_says_so() {
-    if !has("exec", cfg!(feature = "exec")) || cfg!(windows) {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
         return;
     }
     let mut p = start_no_input(&["-l", "127.0.0.1:0", "--exec-each", "no-such-command-xyz"]);

@@ -57,6 +57,15 @@ pub fn skip(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
+/// Under Wine: print why the test is skipped and return true.
+pub fn skipped_under_wine(why: &str) -> bool {
+    let wine = runner_kind() == Runner::Wine;
+    if wine {
+        skip(why);
+    }
+    wine
+}
+
 fn binary() -> String {
     std::env::var("NETCRAB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netcrab").to_string())
 }
