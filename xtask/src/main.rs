@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation for netcrab (the cargo-xtask pattern). This file only
 //! parses arguments and dispatches; each task lives in its own module.
 
+mod bench;
 mod build;
 mod dist;
 mod setup;
@@ -25,7 +26,9 @@ tasks:
           with SHA256SUMS; prints a size table for full and minimal builds
   test    build netcrab for a target and run the host suite (tests/main.rs)
           against it through the target's runner
-  bench   (reserved; not implemented yet)
+  bench   netcrab vs nc, ncat, socat (and iperf3) on loopback: throughput,
+          relay, UDP, hub, idle connections, memory, start-up; a table
+          [--quick] [--json FILE]
 
 options:
   --target T   one target (repeatable); T is a file name in targets/
@@ -72,10 +75,7 @@ fn try_main() -> Result<ExitCode> {
         Some("setup") => setup::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
         Some("dist") => dist::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
         Some("test") => test::task(&parse_opts(&rest)?),
-        Some("bench") => {
-            eprintln!("xtask: bench: not implemented yet");
-            Ok(ExitCode::from(2))
-        }
+        Some("bench") => bench::task(&rest),
         Some(other) => {
             eprint!("xtask: unknown task `{other}`\n\n{HELP}");
             Ok(ExitCode::from(2))

@@ -1,0 +1,475 @@
+//! `cargo xtask bench [--quick] [--json FILE]`: netcrab against OpenBSD nc, ncat, socat (and
+//! iperf3 as the ceiling) on loopback. Peers are installed with apt-get when missing, netcrab is
+//! built with `cargo build --release`, every workload runs each tool interleaved and keeps the
+//! best run. Goals are printed next to the figures but never enforced: the exit code is non-zero
+//! only when a measurement itself broke.
+
+mod procs;
+mod scale;
+mod tcp;
+mod udp;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use crate::util::{cargo, err, have_program, project_root, run, Context, Result};
+
+/// The command line of the task.
+#[derive(Debug, Default)]
+pub struct Settings {
+    /// Fewer repetitions and smaller sizes (under 5 minutes on 2 cores).
+    pub quick: bool,
+    /// Where to write the rows as JSON.
+    pub json: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Picks the quick or the full value.
+    pub fn pick<T>(&self, quick: T, full: T) -> T {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+}
+
+/// Paths of the programs under test; a peer that could not be installed is `None`.
+#[derive(Debug)]
+pub struct Tools {
+    pub netcrab: PathBuf,
+    pub nc: Option<String>,
+    pub ncat: Option<String>,
+    pub socat: Option<String>,
+    pub iperf3: Option<String>,
+}
+
+/// How a tool's figure takes part in the "vs best peer" ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The subject: its row gets the ratio.
+    Netcrab,
+    /// A competitor: the best of these is the ratio's denominator.
+    Peer,
+    /// A reference (iperf3, a direct connection): shown, not compared.
+    Reference,
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// The figure, in the workload's unit.
+    pub value: f64,
+    /// Peak RSS of the tool's processes, KiB (0: not measured).
+    pub rss_kib: u64,
+}
+
+/// One table row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub workload: String,
+    pub tool: String,
+    pub role: Role,
+    pub value: Option<f64>,
+    pub unit: &'static str,
+    pub rss_kib: Option<u64>,
+    /// netcrab / best peer.
+    pub ratio: Option<f64>,
+    /// Extra facts (loss, counts) or the error of a broken run.
+    pub note: String,
+    pub failed: bool,
+}
+
+/// A goal from the issue and whether the figures meet it.
+#[derive(Debug, Clone)]
+pub struct Goal {
+    pub text: String,
+    pub figure: String,
+    pub met: Option<bool>,
+}
+
+/// Everything measured.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub goals: Vec<Goal>,
+}
+
+impl Report {
+    /// The figure of `tool` in `workload`, if it ran.
+    pub fn value(&self, workload: &str, tool: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == workload && r.tool == tool)
+            .and_then(|r| r.value)
+    }
+
+    /// The peak RSS of `tool` in `workload`, in MiB.
+    pub fn rss_mib(&self, workload: &str, tool: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.workload == workload && r.tool == tool)
+            .and_then(|r| r.rss_kib)
+            .map(|k| k as f64 / 1024.0)
+    }
+
+    /// Records a goal "`a` / `b` >= `min`" (ratio of two rows' figures).
+    pub fn goal_ratio(&mut self, text: &str, a: Option<f64>, b: Option<f64>, min: f64) {
+        let ratio = a.zip(b).filter(|(_, b)| *b > 0.0).map(|(a, b)| a / b);
+        self.goals.push(Goal {
+            text: text.to_string(),
+            figure: ratio.map_or("n/a".into(), |r| format!("{r:.2}x")),
+            met: ratio.map(|r| r >= min),
+        });
+    }
+
+    /// Records a goal "`value` <= `max`" in `unit`.
+    pub fn goal_max(&mut self, text: &str, value: Option<f64>, max: f64, unit: &str) {
+        self.goals.push(Goal {
+            text: text.to_string(),
+            figure: value.map_or("n/a".into(), |v| format!("{v:.2} {unit}")),
+            met: value.map(|v| v <= max),
+        });
+    }
+}
+
+/// A tool taking part in a workload: its name, role and one run.
+pub type Entrant<'a> = (String, Role, Box<dyn Fn() -> Result<Sample> + 'a>);
+
+/// Runs every entrant `reps` times, interleaved (tool A, B, C, A, B, C, ...), and adds one row
+/// per entrant: the best run (highest, or lowest when `lower_is_better`), the highest peak RSS of
+/// all runs, and on the netcrab row the ratio to the best peer. A failed run fails the row.
+pub fn measure(
+    report: &mut Report,
+    workload: &str,
+    unit: &'static str,
+    reps: usize,
+    lower_is_better: bool,
+    entrants: Vec<Entrant<'_>>,
+) {
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); entrants.len()];
+    let mut errors: Vec<Option<String>> = vec![None; entrants.len()];
+    for rep in 0..reps {
+        for (i, (name, _, run)) in entrants.iter().enumerate() {
+            if errors[i].is_some() {
+                continue;
+            }
+            eprintln!("bench: {workload}: {name} (run {}/{reps})", rep + 1);
+            match run() {
+                Ok(s) => samples[i].push(s),
+                Err(e) => {
+                    eprintln!("bench: {workload}: {name}: {e}");
+                    errors[i] = Some(e.to_string());
+                }
+            }
+        }
+    }
+    let best = |s: &[Sample]| {
+        let values = s.iter().map(|s| s.value);
+        if lower_is_better {
+            values.reduce(f64::min)
+        } else {
+            values.reduce(f64::max)
+        }
+    };
+    let best_peer = entrants
+        .iter()
+        .zip(&samples)
+        .zip(&errors)
+        .filter(|(((_, role, _), _), e)| *role == Role::Peer && e.is_none())
+        .filter_map(|(((..), s), _)| best(s))
+        .reduce(|a, b| if lower_is_better { a.min(b) } else { a.max(b) });
+    for (((name, role, _), s), e) in entrants.iter().zip(&samples).zip(errors) {
+        let value = if e.is_none() { best(s) } else { None };
+        let ratio = match (role, value, best_peer) {
+            (Role::Netcrab, Some(v), Some(p)) if p > 0.0 => Some(v / p),
+            _ => None,
+        };
+        let rss = s.iter().map(|s| s.rss_kib).max().filter(|&k| k > 0);
+        report.rows.push(Row {
+            workload: workload.to_string(),
+            tool: name.clone(),
+            role: *role,
+            value,
+            unit,
+            rss_kib: if e.is_none() { rss } else { None },
+            ratio,
+            failed: e.is_some(),
+            note: e.map(|e| format!("FAILED: {e}")).unwrap_or_default(),
+        });
+    }
+}
+
+/// Adds a note to the row of `tool` in `workload`.
+pub fn annotate(report: &mut Report, workload: &str, tool: &str, note: String) {
+    if let Some(row) = report
+        .rows
+        .iter_mut()
+        .find(|r| r.workload == workload && r.tool == tool && !r.failed)
+    {
+        if !row.note.is_empty() {
+            row.note.push_str("; ");
+        }
+        row.note.push_str(&note);
+    }
+}
+
+/// Parses the task's options.
+pub fn parse(args: &[String]) -> Result<Settings> {
+    let mut settings = Settings::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => settings.quick = true,
+            "--json" => {
+                let file = it.next().ok_or_else(|| err("--json needs a file name"))?;
+                settings.json = Some(PathBuf::from(file));
+            }
+            s if s.starts_with("--json=") => settings.json = Some(PathBuf::from(&s[7..])),
+            other => return Err(err(format!("bench: unknown option `{other}`"))),
+        }
+    }
+    Ok(settings)
+}
+
+/// The task.
+pub fn task(args: &[String]) -> Result<ExitCode> {
+    let settings = parse(args)?;
+    let start = Instant::now();
+    raise_nofile();
+    let tools = prepare()?;
+    let mut report = Report::default();
+    tcp::p2p(&settings, &tools, &mut report);
+    tcp::relay(&settings, &tools, &mut report);
+    udp::udp(&settings, &tools, &mut report);
+    scale::hub(&settings, &tools, &mut report);
+    scale::idle(&settings, &tools, &mut report);
+    tcp::slow_reader(&settings, &tools, &mut report);
+    scale::startup(&settings, &tools, &mut report);
+    tcp::rand(&settings, &tools, &mut report);
+
+    let took = start.elapsed().as_secs_f64();
+    let mode = settings.pick("--quick", "full");
+    println!("\nnetcrab bench ({mode}, loopback, {took:.0}s)\n");
+    print!("{}", table(&report));
+    println!();
+    print!("{}", goals(&report));
+    if let Some(path) = &settings.json {
+        std::fs::write(path, json(&report, settings.quick))
+            .context(|| format!("writing {}", path.display()))?;
+        eprintln!("bench: rows written to {}", path.display());
+    }
+    let failed = report.rows.iter().filter(|r| r.failed).count();
+    if failed > 0 {
+        eprintln!("bench: {failed} row(s) FAILED (see the notes)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Raises our RLIMIT_NOFILE soft limit to the hard limit (std has no setrlimit, so through
+/// util-linux `prlimit` on our own pid); children inherit it. Best effort.
+fn raise_nofile() {
+    let pid = std::process::id().to_string();
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            let line = l.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(4).map(str::to_string)
+        });
+    if let Some(hard) = hard {
+        let raised = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={hard}:")])
+            .status();
+        if !matches!(raised, Ok(s) if s.success()) {
+            eprintln!("bench: warning: could not raise RLIMIT_NOFILE to {hard} with prlimit");
+        }
+    }
+}
+
+/// The soft RLIMIT_NOFILE now in force.
+pub fn nofile_soft() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Installs missing peers (Debian packages) and builds netcrab.
+fn prepare() -> Result<Tools> {
+    // (program, Debian package); OpenBSD nc is /bin/nc.openbsd whatever `nc` points at.
+    let wanted = [
+        ("nc.openbsd", "netcat-openbsd"),
+        ("ncat", "ncat"),
+        ("socat", "socat"),
+        ("iperf3", "iperf3"),
+    ];
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(p, _)| !have_program(p))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("bench: installing {}", missing.join(" "));
+        let apt = |args: &[&str]| {
+            let mut cmd = Command::new("apt-get");
+            cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+            run(&mut cmd)
+        };
+        let installed = apt(&["update", "-q"]).and_then(|()| {
+            apt(&[
+                &["install", "-y", "-q", "--no-install-recommends"],
+                &missing[..],
+            ]
+            .concat())
+        });
+        if let Err(e) = installed {
+            eprintln!("bench: warning: {e}; rows of missing peers are left out");
+        }
+    }
+    let find = |p: &str| have_program(p).then(|| p.to_string());
+    let root = project_root();
+    run(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "netcrab",
+        "--bin",
+        "netcrab",
+    ]))
+    .context(|| "building netcrab (release)".to_string())?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let netcrab = target_dir.join("release").join("netcrab");
+    if !netcrab.is_file() {
+        return Err(err(format!("no binary at {}", netcrab.display())));
+    }
+    Ok(Tools {
+        netcrab,
+        nc: find("nc.openbsd"),
+        ncat: find("ncat"),
+        socat: find("socat"),
+        iperf3: find("iperf3"),
+    })
+}
+
+/// Formats a figure with sensible precision.
+fn figure(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The results as a Markdown table (readable in a terminal, pasteable into the README).
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    out.push_str("| workload | tool | result | peak RSS | netcrab / best peer | notes |\n");
+    out.push_str("| --- | --- | ---: | ---: | ---: | --- |\n");
+    for r in &report.rows {
+        let result = r
+            .value
+            .map_or("-".into(), |v| format!("{} {}", figure(v), r.unit));
+        let rss = r
+            .rss_kib
+            .map_or("-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+        let ratio = r.ratio.map_or(String::new(), |x| format!("{x:.2}x"));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {result} | {rss} | {ratio} | {} |",
+            r.workload,
+            r.tool,
+            r.note.replace('|', "/")
+        );
+    }
+    out
+}
+
+/// The goals, one line each.
+pub fn goals(report: &Report) -> String {
+    let mut out = String::from("Goals (not enforced):\n");
+    for g in &report.goals {
+        let verdict = match g.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "n/a",
+        };
+        let _ = writeln!(out, "- {}: {} ({verdict})", g.text, g.figure);
+    }
+    out
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON number, or null.
+fn json_num(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v}"),
+        _ => "null".to_string(),
+    }
+}
+
+/// The report as JSON: `{"quick":..,"rows":[..],"goals":[..]}`.
+pub fn json(report: &Report, quick: bool) -> String {
+    let rows: Vec<String> = report
+        .rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"workload\":{},\"tool\":{},\"role\":{},\"value\":{},\"unit\":{},\"peak_rss_kib\":{},\
+                 \"ratio_vs_best_peer\":{},\"failed\":{},\"note\":{}}}",
+                json_str(&r.workload),
+                json_str(&r.tool),
+                json_str(match r.role {
+                    Role::Netcrab => "netcrab",
+                    Role::Peer => "peer",
+                    Role::Reference => "reference",
+                }),
+                json_num(r.value),
+                json_str(r.unit),
+                r.rss_kib.map_or("null".into(), |k| k.to_string()),
+                json_num(r.ratio),
+                r.failed,
+                json_str(&r.note)
+            )
+        })
+        .collect();
+    let goals: Vec<String> = report
+        .goals
+        .iter()
+        .map(|g| {
+            format!(
+                "{{\"goal\":{},\"figure\":{},\"met\":{}}}",
+                json_str(&g.text),
+                json_str(&g.figure),
+                g.met.map_or("null".into(), |m| m.to_string())
+            )
+        })
+        .collect();
+    format!(
+        "{{\"quick\":{quick},\"rows\":[\n  {}\n],\"goals\":[\n  {}\n]}}\n",
+        rows.join(",\n  "),
+        goals.join(",\n  ")
+    )
+}

@@ -1,0 +1,411 @@
+//! TCP stream workloads: point-to-point pipe, relay in front of iperf3, slow reader, generator.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::procs::{dev_null, free_port, Counter, Proc};
+use super::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
+use crate::util::{err, Context, Result};
+
+/// Bytes in a MiB, for rates.
+pub const MIB: f64 = 1024.0 * 1024.0;
+
+/// How long a listener may take to come up.
+pub const READY: Duration = Duration::from_secs(10);
+
+/// A whole transfer's time limit (generous: 2 GiB through ncat's small buffers).
+const TRANSFER: Duration = Duration::from_secs(120);
+
+/// Workload 1: `head -c SIZE /dev/zero | tool <connect>` into `tool <listen> > /dev/null`.
+pub fn p2p(s: &Settings, t: &Tools, report: &mut Report) {
+    let bytes: u64 = s.pick(512, 2048) << 20;
+    let reps = s.pick(2, 3);
+    let workload = format!("P2P pipe {} MiB", bytes >> 20);
+    let mut entrants: Vec<Entrant> = vec![(
+        "netcrab".into(),
+        Role::Netcrab,
+        Box::new(move || p2p_run(t, "netcrab", bytes)),
+    )];
+    for (name, have) in [("nc", &t.nc), ("ncat", &t.ncat), ("socat", &t.socat)] {
+        if have.is_some() {
+            entrants.push((
+                name.into(),
+                Role::Peer,
+                Box::new(move || p2p_run(t, name, bytes)),
+            ));
+        }
+    }
+    if let Some(iperf) = &t.iperf3 {
+        entrants.push((
+            "iperf3 (ceiling)".into(),
+            Role::Reference,
+            Box::new(move || iperf_run(iperf, None, bytes)),
+        ));
+    }
+    measure(report, &workload, "MiB/s", reps, false, entrants);
+    let (nc, nk) = (
+        report.value(&workload, "nc"),
+        report.value(&workload, "netcrab"),
+    );
+    report.goal_ratio("P2P pipe: netcrab >= 1.3x OpenBSD nc", nk, nc, 1.3);
+}
+
+/// One P2P transfer with `tool`; the figure is size / wall time (sender start to both exits).
+fn p2p_run(t: &Tools, tool: &str, bytes: u64) -> Result<Sample> {
+    let port = free_port(false)?;
+    let p = port.to_string();
+    let addr = format!("127.0.0.1:{port}");
+    let prog = |o: &Option<String>| o.clone().unwrap_or_default();
+    let (mut listen, mut connect) = match tool {
+        "netcrab" => {
+            let mut l = Command::new(&t.netcrab);
+            l.args(["-l", &addr]);
+            let mut c = Command::new(&t.netcrab);
+            c.arg(&addr);
+            (l, c)
+        }
+        "nc" => {
+            let mut l = Command::new(prog(&t.nc));
+            l.args(["-l", "127.0.0.1", &p]);
+            let mut c = Command::new(prog(&t.nc));
+            c.args(["-N", "127.0.0.1", &p]);
+            (l, c)
+        }
+        "ncat" => {
+            let mut l = Command::new(prog(&t.ncat));
+            l.args(["-l", "127.0.0.1", &p]);
+            let mut c = Command::new(prog(&t.ncat));
+            c.args(["--send-only", "127.0.0.1", &p]);
+            (l, c)
+        }
+        "socat" => {
+            let mut l = Command::new(prog(&t.socat));
+            l.args([
+                "-u",
+                &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
+                "STDOUT",
+            ]);
+            let mut c = Command::new(prog(&t.socat));
+            c.args(["-u", "STDIN", &format!("TCP:{addr}")]);
+            (l, c)
+        }
+        other => return Err(err(format!("unknown tool {other}"))),
+    };
+    let mut rx = Proc::spawn(
+        &format!("{tool} (listener)"),
+        listen.stdin(Stdio::null()).stdout(dev_null()?),
+    )?;
+    if tool == "netcrab" {
+        rx.wait_listening(READY)?;
+    } else {
+        rx.wait_port(false, port, READY)?;
+    }
+    let start = Instant::now();
+    let mut head = Proc::spawn(
+        "head",
+        Command::new("head")
+            .args(["-c", &bytes.to_string(), "/dev/zero"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    )?;
+    let feed = head.take_stdout().ok_or_else(|| err("head: no stdout"))?;
+    let mut tx = Proc::spawn(
+        &format!("{tool} (sender)"),
+        connect.stdin(feed).stdout(dev_null()?),
+    )?;
+    rx.wait_success(TRANSFER)?;
+    let secs = start.elapsed().as_secs_f64();
+    tx.wait_success(Duration::from_secs(10))?;
+    head.wait_success(Duration::from_secs(10))?;
+    Ok(Sample {
+        value: bytes as f64 / MIB / secs,
+        rss_kib: rx.peak_kib().max(tx.peak_kib()),
+    })
+}
+
+/// One iperf3 run of `bytes` (client → server, both on loopback); with `via`, the client
+/// connects to that port and the relay `via.1` started by `via.0` forwards to the server.
+/// Returns iperf3's receiver rate in MiB/s and the relay's peak RSS.
+pub fn iperf_run(
+    iperf: &str,
+    via: Option<&dyn Fn(u16) -> Result<(Proc, u16)>>,
+    bytes: u64,
+) -> Result<Sample> {
+    let sport = free_port(false)?;
+    let mut server = Proc::spawn(
+        "iperf3 -s",
+        Command::new(iperf)
+            .args(["-s", "-1", "-B", "127.0.0.1", "-p", &sport.to_string()])
+            .stdin(Stdio::null())
+            .stdout(dev_null()?),
+    )?;
+    server.wait_port(false, sport, READY)?;
+    let relay = via.map(|start| start(sport)).transpose()?;
+    let cport = relay.as_ref().map_or(sport, |r| r.1);
+    let mut client = Proc::spawn(
+        "iperf3 -c",
+        Command::new(iperf)
+            .args(["-c", "127.0.0.1", "-p", &cport.to_string(), "-f", "M"])
+            .args(["-n", &bytes.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped()),
+    )?;
+    let out = client
+        .take_stdout()
+        .ok_or_else(|| err("iperf3: no stdout"))?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut out = out;
+        out.read_to_string(&mut text).map(|_| text)
+    });
+    client.wait_success(TRANSFER)?;
+    let text = reader
+        .join()
+        .map_err(|_| err("iperf3 output reader panicked"))?
+        .context(|| "reading iperf3 output".to_string())?;
+    let rate = text
+        .lines()
+        .find(|l| l.contains("receiver"))
+        .and_then(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let unit = words.iter().position(|w| *w == "MBytes/sec")?;
+            words.get(unit.checked_sub(1)?)?.parse::<f64>().ok()
+        })
+        .ok_or_else(|| err(format!("no receiver rate in iperf3 output: {text}")))?;
+    server.wait_exit(Duration::from_secs(10)).ok();
+    Ok(Sample {
+        value: rate,
+        rss_kib: relay.map_or(server.peak_kib(), |r| r.0.peak_kib()),
+    })
+}
+
+/// Workload 2: iperf3 direct vs through a relay (netcrab channels, socat, ncat --sh-exec).
+pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
+    let Some(iperf) = t.iperf3.as_deref() else {
+        eprintln!("bench: relay: iperf3 missing, skipped");
+        return;
+    };
+    let bytes: u64 = s.pick(1024, 2048) << 20;
+    let reps = s.pick(2, 3);
+    let workload = format!("relay iperf3 {} MiB", bytes >> 20);
+    let netcrab = |server: u16| -> Result<(Proc, u16)> {
+        let port = free_port(false)?;
+        // Two outbound connections made up front pair, in order, with iperf3's control and
+        // data connections (the server accepts the second only after the cookie exchange).
+        let mut p = Proc::spawn(
+            "netcrab relay",
+            Command::new(&t.netcrab)
+                .args(["--fm", "channels", "-o", "none", "-i", "none"])
+                .args(["-L", &format!("127.0.0.1:{port}")])
+                .arg(format!("127.0.0.1:{server}x2"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        )?;
+        p.wait_listening(READY)?;
+        Ok((p, port))
+    };
+    let socat = |server: u16| -> Result<(Proc, u16)> {
+        let port = free_port(false)?;
+        let mut p = Proc::spawn(
+            "socat relay",
+            Command::new(t.socat.as_deref().unwrap_or("socat"))
+                .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
+                .arg(format!("TCP:127.0.0.1:{server}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        )?;
+        p.wait_port(false, port, READY)?;
+        Ok((p, port))
+    };
+    let ncat = |server: u16| -> Result<(Proc, u16)> {
+        let port = free_port(false)?;
+        let prog = t.ncat.as_deref().unwrap_or("ncat");
+        let mut p = Proc::spawn(
+            "ncat relay",
+            Command::new(prog)
+                .args(["-k", "-l", "127.0.0.1", &port.to_string(), "--sh-exec"])
+                .arg(format!("exec {prog} 127.0.0.1 {server}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        )?;
+        p.wait_port(false, port, READY)?;
+        Ok((p, port))
+    };
+    let mut entrants: Vec<Entrant> = vec![
+        (
+            "direct (no relay)".into(),
+            Role::Reference,
+            Box::new(move || iperf_run(iperf, None, bytes)),
+        ),
+        (
+            "netcrab channels".into(),
+            Role::Netcrab,
+            Box::new(move || iperf_run(iperf, Some(&netcrab), bytes)),
+        ),
+    ];
+    if t.socat.is_some() {
+        entrants.push((
+            "socat fork".into(),
+            Role::Peer,
+            Box::new(move || iperf_run(iperf, Some(&socat), bytes)),
+        ));
+    }
+    if t.ncat.is_some() {
+        entrants.push((
+            "ncat --sh-exec".into(),
+            Role::Peer,
+            Box::new(move || iperf_run(iperf, Some(&ncat), bytes)),
+        ));
+    }
+    measure(report, &workload, "MiB/s", reps, false, entrants);
+    annotate(
+        report,
+        &workload,
+        "direct (no relay)",
+        "RSS: iperf3 server".into(),
+    );
+    annotate(
+        report,
+        &workload,
+        "ncat --sh-exec",
+        "RSS: main ncat only".into(),
+    );
+    let nk = report.value(&workload, "netcrab channels");
+    let so = report.value(&workload, "socat fork");
+    let direct = report.value(&workload, "direct (no relay)");
+    report.goal_ratio("relay: netcrab >= 2.5x socat", nk, so, 2.5);
+    report.goal_ratio("relay: netcrab >= 0.8x direct", nk, direct, 0.8);
+}
+
+/// Workload 6: 512 MiB into `netcrab -l` whose stdout reader sleeps 3 s before reading.
+pub fn slow_reader(s: &Settings, t: &Tools, report: &mut Report) {
+    let bytes: u64 = 512 << 20;
+    let workload = "slow reader 512 MiB, 3 s pause";
+    let run = move || -> Result<Sample> {
+        let port = free_port(false)?;
+        let mut p = Proc::spawn(
+            "netcrab -l",
+            Command::new(&t.netcrab)
+                .args(["-l", &format!("127.0.0.1:{port}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped()),
+        )?;
+        p.wait_listening(READY)?;
+        let out = p.take_stdout().ok_or_else(|| err("netcrab: no stdout"))?;
+        let start = Instant::now();
+        let counter = Counter::start(out, Duration::from_secs(3));
+        let sender = std::thread::spawn(move || -> std::io::Result<()> {
+            let mut c = TcpStream::connect(("127.0.0.1", port))?;
+            let block = vec![0u8; 1 << 20];
+            for _ in 0..(bytes >> 20) {
+                c.write_all(&block)?;
+            }
+            c.shutdown(Shutdown::Write)
+        });
+        p.wait_success(TRANSFER)?;
+        let got = counter.finish(Duration::from_secs(10))?;
+        let secs = start.elapsed().as_secs_f64();
+        sender
+            .join()
+            .map_err(|_| err("sender panicked"))?
+            .context(|| "sending".to_string())?;
+        if got != bytes {
+            return Err(err(format!("received {got} of {bytes} bytes")));
+        }
+        Ok(Sample {
+            value: secs,
+            rss_kib: p.peak_kib(),
+        })
+    };
+    measure(
+        report,
+        workload,
+        "s total",
+        s.pick(1, 1),
+        true,
+        vec![("netcrab".into(), Role::Reference, Box::new(run))],
+    );
+    let rss = report.rss_mib(workload, "netcrab");
+    report.goal_max("slow reader: netcrab peak RSS <= 16 MiB", rss, 16.0, "MiB");
+}
+
+/// Workload 8: the generators (`-i rand`, `-i fixed`) into a counting sink for a few seconds.
+pub fn rand(s: &Settings, t: &Tools, report: &mut Report) {
+    let secs = s.pick(1.0, 3.0);
+    let reps = s.pick(2, 3);
+    let variants: [(&str, &[&str]); 3] = [
+        (
+            "-i rand, 64 KiB chunks",
+            &["-i", "rand", "--rsizemin", "65536", "--rsizemax", "65536"],
+        ),
+        ("-i rand, default 1-1450 B", &["-i", "rand"]),
+        ("-i fixed --ss 65536", &["-i", "fixed", "--ss", "65536"]),
+    ];
+    for (name, args) in variants {
+        let workload = format!("generator {name}");
+        let run = move || gen_run(t, args, secs);
+        measure(
+            report,
+            &workload,
+            "MiB/s",
+            reps,
+            false,
+            vec![("netcrab".into(), Role::Reference, Box::new(run))],
+        );
+    }
+}
+
+/// One generator run: netcrab connects to our listener, which counts for `secs`.
+fn gen_run(t: &Tools, args: &[&str], secs: f64) -> Result<Sample> {
+    let sink = TcpListener::bind("127.0.0.1:0").context(|| "binding the sink".to_string())?;
+    let port = sink
+        .local_addr()
+        .context(|| "sink address".to_string())?
+        .port();
+    let mut p = Proc::spawn(
+        "netcrab generator",
+        Command::new(&t.netcrab)
+            .args(args)
+            .args(["-o", "none", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    )?;
+    sink.set_nonblocking(true).context(|| "sink".to_string())?;
+    let deadline = Instant::now() + READY;
+    let mut conn = loop {
+        match sink.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                p.check_alive()?;
+                if Instant::now() >= deadline {
+                    return Err(err("the generator never connected"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(err(format!("accept: {e}"))),
+        }
+    };
+    conn.set_nonblocking(false).context(|| "sink".to_string())?;
+    conn.set_read_timeout(Some(Duration::from_millis(100)))
+        .context(|| "sink".to_string())?;
+    let mut buf = vec![0u8; 1 << 20];
+    let start = Instant::now();
+    let mut total = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        match conn.read(&mut buf) {
+            Ok(0) => return Err(err("the generator closed the connection")),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => return Err(err(format!("sink read: {e}"))),
+        }
+    }
+    let took = start.elapsed().as_secs_f64();
+    p.check_alive()?;
+    Ok(Sample {
+        value: total as f64 / MIB / took,
+        rss_kib: p.peak_kib(),
+    })
+}
