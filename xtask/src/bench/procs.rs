@@ -73,8 +73,14 @@ impl Proc {
         self.child.stdout.take()
     }
 
-    /// The highest VmHWM seen so far, in KiB.
+    /// The highest VmHWM seen so far, in KiB, reading it once more now if the child still runs
+    /// (a short-lived child may be gone before the sampler's next tick).
     pub fn peak_kib(&self) -> u64 {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())) {
+            if let Some(kib) = status_kib(&status, "VmHWM:") {
+                self.peak_kib.fetch_max(kib, Ordering::Relaxed);
+            }
+        }
         self.peak_kib.load(Ordering::Relaxed)
     }
 
