@@ -3,7 +3,10 @@
 //! usage errors of a build without a feature. A test of a feature this
 //! build leaves out prints `SKIPPED: ...` and returns.
 
-use crate::util::peers::{accept, connect, exchange, listener, read_n, read_to_end};
+use crate::util::peers::{
+    accept, connect, exchange, listener, read_n, read_to_end, udp_peer, udp_quiet_for,
+    udp_recv as recv,
+};
 use crate::util::{random_bytes, sha256, skip, skipped_under_wine, start, start_no_input};
 
 /// Why the Unix-command tests skip under Wine (cmd.exe runs the commands
@@ -23,27 +26,8 @@ fn has(feature: &str, on: bool) -> bool {
     on
 }
 
-fn udp_peer() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    s.set_read_timeout(Some(crate::util::patience())).unwrap();
-    s
-}
-
-fn recv(s: &UdpSocket) -> Vec<u8> {
-    let mut buf = vec![0u8; 70_000];
-    match s.recv_from(&mut buf) {
-        Ok((n, _)) => buf[..n].to_vec(),
-        Err(e) => panic!("no datagram from netcrab: {e}"),
-    }
-}
-
-/// No datagram within `ms`.
 fn quiet_for(s: &UdpSocket, ms: u64) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(ms))).unwrap();
-    let mut buf = [0u8; 70_000];
-    let r = s.recv_from(&mut buf).is_err();
-    s.set_read_timeout(Some(crate::util::patience())).unwrap();
-    r
+    udp_quiet_for(s, ms)
 }
 
 #[test]

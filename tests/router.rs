@@ -3,7 +3,8 @@
 
 use crate::util::peers::{self, accept, exchange, listener, read_to_end};
 use crate::util::{
-    self, patience, random_bytes, runner_kind, sha256, skip, start_no_input, Proc, Runner,
+    self, patience, random_bytes, runner_kind, same_content as same, sha256, skip, start_no_input,
+    Proc, Runner,
 };
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -13,14 +14,6 @@ use std::time::{Duration, Instant};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
-
-fn same(what: &str, got: &[u8], want: &[u8]) {
-    assert_eq!(
-        (got.len(), sha256::hex(got)),
-        (want.len(), sha256::hex(want)),
-        "{what}: content differs"
-    );
-}
 
 /// Wait until stderr holds `needle` at least `n` times.
 fn wait_count(p: &mut Proc, needle: &str, n: usize) {

@@ -2,7 +2,8 @@
 
 use crate::util::peers::{self, accept, exchange, listener, read_to_end};
 use crate::util::{
-    self, have_ipv6, random_bytes, runner_kind, sha256, skip, start, start_no_input, Runner,
+    self, have_ipv6, random_bytes, runner_kind, same_content as same, skip, start, start_no_input,
+    Runner,
 };
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -10,14 +11,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const MIB: usize = 1024 * 1024;
-
-fn same(what: &str, got: &[u8], want: &[u8]) {
-    assert_eq!(
-        (got.len(), sha256::hex(got)),
-        (want.len(), sha256::hex(want)),
-        "{what}: content differs"
-    );
-}
 
 #[test]
 fn client_moves_4mib_each_way() {

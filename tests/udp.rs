@@ -1,38 +1,14 @@
 //! UDP: datagram boundaries, learned peers, hub over UDP, idle expiry,
 //! end of input.
 
+use crate::util::peers::{
+    udp_peer as peer, udp_peer_on as peer_on, udp_quiet_for, udp_recv as recv,
+};
 use crate::util::{random_bytes, sha256, start, start_no_input};
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
 
-fn peer() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    s.set_read_timeout(Some(crate::util::patience())).unwrap();
-    s
-}
-
-fn peer_on(ip: &str) -> UdpSocket {
-    let s = UdpSocket::bind(format!("{ip}:0")).expect("bind udp");
-    s.set_read_timeout(Some(crate::util::patience())).unwrap();
-    s
-}
-
-fn recv(s: &UdpSocket) -> Vec<u8> {
-    let mut buf = vec![0u8; 70_000];
-    match s.recv_from(&mut buf) {
-        Ok((n, _)) => buf[..n].to_vec(),
-        Err(e) => panic!("no datagram from netcrab: {e}"),
-    }
-}
-
-/// Nothing arrives within a short while.
 fn quiet(s: &UdpSocket) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let mut buf = [0u8; 100];
-    let r = s.recv_from(&mut buf).is_err();
-    s.set_read_timeout(Some(crate::util::patience())).unwrap();
-    r
+    udp_quiet_for(s, 300)
 }
 
 #[test]

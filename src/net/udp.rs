@@ -60,7 +60,7 @@ pub fn join(s: &UdpSocket, group: IpAddr, iface: &McIface) -> io::Result<()> {
                 _ => Ipv4Addr::UNSPECIFIED,
             };
             if !ifaddr.is_unspecified() {
-                sock.set_multicast_if_v4(&ifaddr)?;
+                tolerate_missing(sock.set_multicast_if_v4(&ifaddr))?;
             }
             sock.join_multicast_v4(&g, &ifaddr)
         }
@@ -70,12 +70,27 @@ pub fn join(s: &UdpSocket, group: IpAddr, iface: &McIface) -> io::Result<()> {
                 _ => 0,
             };
             if idx != 0 {
-                sock.set_multicast_if_v6(idx)?;
+                tolerate_missing(sock.set_multicast_if_v6(idx))?;
             }
             sock.join_multicast_v6(&g, idx)
         }
     }
 }
+
+/// qemu-user does not implement IP_MULTICAST_IF (ENOPROTOOPT). Sending then
+/// follows the routing table, and the join still names the interface for
+/// receiving, so carry on without it.
+fn tolerate_missing(r: io::Result<()>) -> io::Result<()> {
+    match r {
+        Err(e) if e.raw_os_error() == Some(ENOPROTOOPT) => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(unix)]
+const ENOPROTOOPT: i32 = libc::ENOPROTOOPT;
+#[cfg(not(unix))]
+const ENOPROTOOPT: i32 = 10042; // WSAENOPROTOOPT
 
 /// The interface multicast uses (`--mc-if`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

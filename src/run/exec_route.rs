@@ -30,11 +30,7 @@ pub async fn serve(
     // The route is registered for bookkeeping (the exit rules count routes);
     // nothing local ever sends to it.
     let (tx, _unused) = bounded::<Bytes>(1);
-    let id = shared.router.borrow_mut().add(tx, origin, local, peer);
-    shared.observer.open(id, local, peer);
-    shared.writers.set(shared.writers.get() + 1);
-    shared.route_added.notify();
-    shared.changed.notify();
+    let id = super::route::register(&shared, tx, origin, local, peer);
 
     let (feed_tx, feed_rx) = bounded::<Bytes>(4);
     let ended = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {

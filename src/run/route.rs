@@ -7,7 +7,7 @@ use crate::router::{Origin, RouteId};
 use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use smol::channel::{bounded, Receiver, TrySendError};
+use smol::channel::{bounded, Receiver, Sender, TrySendError};
 use smol::Timer;
 use std::cell::Cell;
 use std::io;
@@ -41,11 +41,7 @@ pub async fn serve(
         return super::exec_route::serve(shared, stream, origin, local, peer, &cmd).await;
     }
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
-    let id = shared.router.borrow_mut().add(tx, origin, local, peer);
-    shared.observer.open(id, local, peer);
-    shared.writers.set(shared.writers.get() + 1);
-    shared.route_added.notify();
-    shared.changed.notify();
+    let id = register(&shared, tx, origin, local, peer);
 
     let (abort_tx, abort_rx) = bounded::<String>(1);
     shared.aborts.borrow_mut().insert(id, abort_tx);
@@ -81,6 +77,23 @@ pub async fn serve(
     Ended {
         error: r.err().or(w.err()),
     }
+}
+
+/// Add a connected socket to the router (its writer counted as running)
+/// and wake whoever waits for routes.
+pub fn register(
+    shared: &Shared,
+    tx: Sender<Bytes>,
+    origin: Origin,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> RouteId {
+    let id = shared.router.borrow_mut().add(tx, origin, local, peer);
+    shared.observer.open(id, local, peer);
+    shared.writers.set(shared.writers.get() + 1);
+    shared.route_added.notify();
+    shared.changed.notify();
+    id
 }
 
 /// Counts a running writer for `--exit-after-input`; uncounts it however

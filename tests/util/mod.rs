@@ -424,6 +424,16 @@ pub fn run(args: &[&str]) -> (Proc, Output) {
     (p, out)
 }
 
+/// Assert two byte strings are equal, comparing length and SHA-256 (a diff
+/// of megabytes would be unreadable).
+pub fn same_content(what: &str, got: &[u8], want: &[u8]) {
+    assert_eq!(
+        (got.len(), sha256::hex(got)),
+        (want.len(), sha256::hex(want)),
+        "{what}: content differs"
+    );
+}
+
 /// Deterministic pseudo-random bytes (xorshift), different per seed.
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

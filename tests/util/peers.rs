@@ -2,7 +2,7 @@
 
 use super::patience;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -87,4 +87,35 @@ pub fn exchange(s: TcpStream, data: Vec<u8>) -> Vec<u8> {
     let got = read_to_end(&mut r);
     writer.join().expect("writer thread");
     got
+}
+
+/// A UDP peer on an ephemeral port of `ip`, reads bounded by the patience.
+pub fn udp_peer_on(ip: &str) -> UdpSocket {
+    let s = UdpSocket::bind(format!("{ip}:0")).expect("bind udp");
+    s.set_read_timeout(Some(patience())).expect("timeout");
+    s
+}
+
+/// A UDP peer on 127.0.0.1.
+pub fn udp_peer() -> UdpSocket {
+    udp_peer_on("127.0.0.1")
+}
+
+/// The next datagram, whole.
+pub fn udp_recv(s: &UdpSocket) -> Vec<u8> {
+    let mut buf = vec![0u8; 70_000];
+    match s.recv_from(&mut buf) {
+        Ok((n, _)) => buf[..n].to_vec(),
+        Err(e) => panic!("no datagram from netcrab: {e}"),
+    }
+}
+
+/// No datagram arrives within `ms`.
+pub fn udp_quiet_for(s: &UdpSocket, ms: u64) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(ms)))
+        .expect("timeout");
+    let mut buf = [0u8; 70_000];
+    let quiet = s.recv_from(&mut buf).is_err();
+    s.set_read_timeout(Some(patience())).expect("timeout");
+    quiet
 }
