@@ -4,4 +4,5 @@
 pub mod exec;
 #[cfg(any(feature = "gen", feature = "faults", feature = "qos"))]
 pub mod generate;
+pub mod pool;
 pub mod stdio;

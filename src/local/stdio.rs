@@ -2,27 +2,30 @@
 //! bounded channels (so a slow stdout or a fast stdin never grows memory).
 //! Blocking reads never run on the executor (the original's W14).
 
+use super::pool;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver, Sender};
 use std::io::{self, Read, Write};
 use std::thread;
 
-/// Chunks in flight between a stdio thread and the async side.
-const DEPTH: usize = 4;
+/// Chunks in flight between a stdio thread and the async side: enough that
+/// the threads rarely wait on each other (a wake-up per chunk is costly for
+/// small UDP datagrams), few enough to bound memory (DEPTH x 128 KiB).
+const DEPTH: usize = 32;
 
 /// Read stdin in blocks of up to `block` bytes. The channel closes at EOF;
 /// a read error is reported once on stderr and ends input (no busy retry).
 pub fn spawn_stdin(block: usize) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
-        let mut buf = vec![0u8; block];
         let stdin = io::stdin();
         let mut lock = stdin.lock();
         loop {
-            match lock.read(&mut buf) {
+            let mut buf = pool::take_at_least(block);
+            match lock.read(&mut buf[..block]) {
                 Ok(0) => break,
                 Ok(n) => {
-                    if tx.send_blocking(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                    if tx.send_blocking(pool::freeze(buf, n)).is_err() {
                         break;
                     }
                 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// How many not-yet-accepted connections the kernel may queue. Clients over
 /// the `-m` limit wait here until a slot frees.
-const BACKLOG: i32 = 1024;
+const BACKLOG: i32 = 4096;
 
 /// Bind a listener. IPv6 sockets are IPv6-only so `0.0.0.0:P` and `[::]:P`
 /// can be bound side by side.

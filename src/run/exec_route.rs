@@ -7,13 +7,13 @@
 //! connection is closed even if the peer still has its side open.
 
 use super::input::Crlf;
-use super::route::{Ended, READ_CHUNK};
+use super::route::{read_chunk, Ended};
 use super::shared::Shared;
 use crate::local::exec;
 use crate::router::{Origin, RouteId};
 use async_net::TcpStream;
 use bytes::Bytes;
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncWriteExt};
 use smol::channel::{bounded, Receiver, Sender};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -70,19 +70,17 @@ async fn read_side(
     stream: &TcpStream,
     feed: Sender<Bytes>,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut s = stream.clone();
+    let io: std::sync::Arc<smol::Async<std::net::TcpStream>> = stream.clone().into();
     let mut feed = Some(feed);
     loop {
-        match s.read(&mut buf).await {
+        match read_chunk(&io).await {
             // Dropping `feed` closes the child's stdin.
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                shared.observer.received(id, &buf[..n]);
+            Ok(chunk) if chunk.is_empty() => return Ok(()),
+            Ok(chunk) => {
+                shared.observer.received(id, &chunk);
                 if !shared.faults.recv_gate().await {
                     continue;
                 }
-                let chunk = Bytes::copy_from_slice(&buf[..n]);
                 if let Some(f) = &feed {
                     if f.send(chunk).await.is_err() {
                         // The child closed its stdin: discard the rest.

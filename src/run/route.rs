@@ -3,20 +3,22 @@
 
 use super::shared::Shared;
 use crate::cli::FwdMode;
+use crate::local::pool;
 use crate::router::{Origin, RouteId};
 use async_net::TcpStream;
 use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use smol::channel::{bounded, Receiver, Sender, TrySendError};
+use smol::Async;
 use smol::Timer;
 use std::cell::Cell;
 use std::io;
+use std::io::Read;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Bytes asked for per socket read.
-pub const READ_CHUNK: usize = 128 * 1024;
 /// Chunks queued per socket writer: memory per socket is bounded by
 /// QUEUE_DEPTH x chunk size.
 const QUEUE_DEPTH: usize = 4;
@@ -127,18 +129,17 @@ async fn read_side(
     stream: &TcpStream,
     activity: &Cell<Instant>,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut s = stream.clone();
+    let io: Arc<Async<std::net::TcpStream>> = stream.clone().into();
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
     loop {
-        match s.read(&mut buf).await {
-            Ok(0) => {
+        match read_chunk(&io).await {
+            Ok(chunk) if chunk.is_empty() => {
                 shared.router.borrow_mut().read_ended(id, false);
                 shared.changed.notify();
                 return Ok(());
             }
-            Ok(n) => {
+            Ok(chunk) => {
                 // Channels: a socket without a partner keeps this one chunk
                 // and reads no more until it is paired, so what its peer
                 // sends waits (in the kernel) for the tunnel instead of being
@@ -148,8 +149,8 @@ async fn read_side(
                     let _ = pair_rx.recv().await;
                 }
                 activity.set(Instant::now());
-                shared.observer.received(id, &buf[..n]);
-                deliver(shared, id, Bytes::copy_from_slice(&buf[..n])).await
+                shared.observer.received(id, &chunk);
+                deliver(shared, id, chunk).await
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -159,6 +160,23 @@ async fn read_side(
             }
         }
     }
+}
+
+/// Wait until the socket is readable, then read into a pooled buffer: no
+/// connection holds a buffer while it waits, and the chunk is not copied.
+/// An empty chunk means EOF.
+pub async fn read_chunk(io: &Async<std::net::TcpStream>) -> io::Result<Bytes> {
+    io.read_with(|s| {
+        let mut buf = pool::take();
+        match (&*s).read(&mut buf) {
+            Ok(n) => Ok(pool::freeze(buf, n)),
+            Err(e) => {
+                pool::give_back(buf);
+                Err(e)
+            }
+        }
+    })
+    .await
 }
 
 /// Hand one chunk received from a socket to every destination the router

@@ -8,18 +8,21 @@ use super::shared::Shared;
 use crate::addr::ListenSpec;
 use crate::cli::Config;
 use crate::error::{Error, Result};
+use crate::local::pool;
 use crate::net::udp::{self as nudp, McIface, UdpOpts};
 use crate::net::{self, resolve, sockopt::SockOpts};
 use crate::router::{Origin, RouteId, UNKNOWN};
 use async_net::UdpSocket;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
+use smol::Async;
 use smol::Timer;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Datagrams queued per peer before the sender waits.
@@ -283,10 +286,9 @@ fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
 }
 
 async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>>, idx: usize) {
-    let mut buf = vec![0u8; 65_536];
-    let sock = sockets[idx].sock.clone();
+    let io: Arc<Async<std::net::UdpSocket>> = (*sockets[idx].sock).clone().into();
     loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+        let (chunk, peer) = match recv_chunk(&io).await {
             Ok(x) => x,
             // An ICMP unreachable for an earlier send (Windows): not fatal.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
@@ -296,7 +298,7 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
                 continue;
             }
         };
-        if n == 0 {
+        if chunk.is_empty() {
             // An empty datagram carries nothing to print or forward.
             continue;
         }
@@ -316,8 +318,9 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
             None if shared.cfg.multicast => UNKNOWN,
             None => add_route(&shared, &peers, &sockets, idx, peer, true),
         };
-        shared.observer.received(id, &buf[..n]);
-        let data = &buf[..n];
+        shared.observer.received(id, &chunk);
+        #[cfg(feature = "qos")]
+        let data = &chunk[..];
         #[cfg(feature = "qos")]
         match shared.cfg.input {
             crate::cli::InputMode::PfQosSrv => {
@@ -346,8 +349,24 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
             }
             _ => {}
         }
-        deliver(&shared, id, Bytes::copy_from_slice(data)).await;
+        deliver(&shared, id, chunk).await;
     }
+}
+
+/// Receive one datagram into a pooled buffer (no copy, no buffer held
+/// while waiting).
+async fn recv_chunk(io: &Async<std::net::UdpSocket>) -> io::Result<(Bytes, SocketAddr)> {
+    io.read_with(|s| {
+        let mut buf = pool::take();
+        match s.recv_from(&mut buf) {
+            Ok((n, peer)) => Ok((pool::freeze(buf, n), peer)),
+            Err(e) => {
+                pool::give_back(buf);
+                Err(e)
+            }
+        }
+    })
+    .await
 }
 
 /// `-i pfqoscli`: ping every route each `--stats-time`; the wait comes
