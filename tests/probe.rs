@@ -202,6 +202,15 @@ fn status<'a>(text: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no '{check}' line in:\n{text}"))
 }
 
+/// Whether this build has the probe (a minimal build leaves it out; its
+/// flags then give a usage error, which `probe_usage_errors` still checks).
+fn probe_built() -> bool {
+    if !cfg!(feature = "probe") {
+        util::skip("needs the 'probe' feature");
+    }
+    cfg!(feature = "probe")
+}
+
 fn server_loopback(once: bool) -> (Proc, SocketAddr) {
     let mut args = vec!["--probe-server", "127.0.0.1:0"];
     if once {
@@ -214,6 +223,9 @@ fn server_loopback(once: bool) -> (Proc, SocketAddr) {
 
 #[test]
 fn probe_loopback_text_report() {
+    if !probe_built() {
+        return;
+    }
     let (mut srv, addr) = server_loopback(true);
     let a = addr.to_string();
     let mut cli = start_no_input(&["--probe", &a, "--probe-time", "0.3"]);
@@ -237,6 +249,9 @@ fn probe_loopback_text_report() {
 
 #[test]
 fn probe_loopback_json_report() {
+    if !probe_built() {
+        return;
+    }
     let (mut srv, addr) = server_loopback(true);
     let a = addr.to_string();
     let mut cli = start_no_input(&["--probe", &a, "--probe-time", "0.3", "--json"]);
@@ -278,6 +293,9 @@ fn garbage(addr: SocketAddr, bytes: &[u8], half_close: bool) {
 
 #[test]
 fn probe_server_survives_garbage() {
+    if !probe_built() {
+        return;
+    }
     let (mut srv, addr) = server_loopback(false);
     // Random bytes.
     garbage(addr, &util::random_bytes(3000, 7), false);
@@ -327,6 +345,9 @@ fn probe_usage_errors() {
 
 #[test]
 fn probe_refused_reports_failure() {
+    if !probe_built() {
+        return;
+    }
     let port = util::free_port();
     let a = format!("127.0.0.1:{port}");
     let (_p, out) = util::run(&["--probe", &a, "--json"]);
@@ -352,6 +373,9 @@ fn probe_in(n: &crate::util::netns::Pair, from: &str, server: &str, json: bool) 
 
 #[test]
 fn probe_across_namespaces() {
+    if !probe_built() {
+        return;
+    }
     let Some(n) = pair_or_skip() else { return };
     for (ns, dev) in [(&n.a, "va"), (&n.b, "vb")] {
         sh(&["ip", "-n", ns, "link", "set", dev, "mtu", "1400"]).unwrap();
