@@ -137,8 +137,8 @@ Examples:
   netcrab -l 127.0.0.1:9000 > received.bin         (and: netcrab 127.0.0.1:9000 < file.bin)
   netcrab -L '*:7000' -m 0 --fm hub                 a chat hub for any number of clients
   netcrab 127.0.0.5:0=127.0.0.1:7000x3              three connections from 127.0.0.5
-  Reverse tunnel: relay  netcrab --fm channels -o none -L '*:7001' -L '*:7002'
-                  inside netcrab --fm channels -o none -r relay.example:7001 127.0.0.1:22
+  Reverse tunnel: relay  netcrab --fm channels -o none -i none -L '*:7001' -L '*:7002'
+                  inside netcrab --fm channels -o none -i none -r relay.example:7001 127.0.0.1:22
                   then   ssh -p 7002 user@relay.example
   netcrab -L 127.0.0.1:7000 -m 0 --exec-each 'tr a-z A-Z'   an upper-casing service
   netcrab -u -i pfqoscli beacon.example:3075         QoS round trips to a beacon

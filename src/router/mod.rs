@@ -106,6 +106,23 @@ impl Router {
             && self.routes.get(&id).is_some_and(|r| r.partner.is_none())
     }
 
+    /// Route `id`'s channel partner, if it has one that can still be sent to.
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    pub fn partner_of(&self, id: RouteId) -> Option<RouteId> {
+        let p = self.routes.get(&id)?.partner?;
+        self.routes.get(&p)?.tx.as_ref()?;
+        Some(p)
+    }
+
+    /// Whether chunks wait in route `id`'s queue.
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    pub fn queued_for(&self, id: RouteId) -> bool {
+        self.routes
+            .get(&id)
+            .and_then(|r| r.tx.as_ref())
+            .is_some_and(|t| !t.is_empty())
+    }
+
     /// Register the channel that `awaits_partner`'s waiter listens on.
     pub fn on_paired(&mut self, id: RouteId, signal: Sender<()>) {
         if let Some(r) = self.routes.get_mut(&id) {

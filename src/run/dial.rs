@@ -14,24 +14,41 @@ use std::time::Duration;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Start one connection task per copy (`xN`) of a target. Copies connect at
-/// the same time, not one after another.
+/// Start one connection task per copy (`xN`) of a target. Targets connect
+/// at the same time; the copies of one target connect one after another
+/// (each starts once the one before has had its first try), so their order
+/// is the order the server accepts them in, and channel pairing in order
+/// (a relay in front of a server that expects its connections in turn) is
+/// deterministic.
 pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
     let plan = Rc::new(plan);
+    let mut previous: Option<smol::channel::Receiver<()>> = None;
     for _ in 0..plan.spec.count {
         shared.dialing.set(shared.dialing.get() + 1);
         shared.first_dials.set(shared.first_dials.get() + 1);
+        let (tried_tx, tried_rx) = smol::channel::bounded::<()>(1);
+        let wait_for = previous.replace(tried_rx);
         let s = shared.clone();
         let p = plan.clone();
         shared.spawn(async move {
-            dial_loop(&s, idx, &p).await;
+            if let Some(rx) = wait_for {
+                // Closed (not sent) when the previous copy has tried.
+                let _ = rx.recv().await;
+            }
+            dial_loop(&s, idx, &p, tried_tx).await;
             s.dialing.set(s.dialing.get() - 1);
             s.changed.notify();
         });
     }
 }
 
-async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
+async fn dial_loop(
+    shared: &Rc<Shared>,
+    idx: usize,
+    plan: &TargetPlan,
+    tried: smol::channel::Sender<()>,
+) {
+    let mut tried = Some(tried);
     let cfg = &shared.cfg;
     let mut backoff = BACKOFF_START;
     let mut reconnecting = false;
@@ -41,6 +58,8 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &TargetPlan) {
         if std::mem::take(&mut first) {
             shared.first_dials.set(shared.first_dials.get() - 1);
             shared.route_added.notify();
+            // Let the next copy of this target go.
+            drop(tried.take());
         }
         let stream = match attempt {
             Ok(s) => s,

@@ -10,6 +10,8 @@ mod observe;
 mod plan;
 mod route;
 mod shared;
+#[cfg(all(target_os = "linux", feature = "splice"))]
+mod splice;
 mod udp;
 
 use crate::cli::{Config, InputMode, OutputMode};

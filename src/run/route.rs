@@ -73,6 +73,8 @@ pub async fn serve(
         }
     };
     shared.aborts.borrow_mut().remove(&id);
+    shared.sockets.borrow_mut().remove(&id);
+    shared.writing.borrow_mut().remove(&id);
     shared.router.borrow_mut().remove(id);
     shared.observer.close(id);
     shared.changed.notify();
@@ -130,9 +132,14 @@ async fn read_side(
     activity: &Cell<Instant>,
 ) -> io::Result<()> {
     let io: Arc<Async<std::net::TcpStream>> = stream.clone().into();
+    shared.sockets.borrow_mut().insert(id, io.clone());
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
     loop {
+        #[cfg(all(target_os = "linux", feature = "splice"))]
+        if let Some(done) = try_splice(shared, id, &io).await {
+            return done;
+        }
         match read_chunk(&io).await {
             Ok(chunk) if chunk.is_empty() => {
                 shared.router.borrow_mut().read_ended(id, false);
@@ -158,6 +165,47 @@ async fn read_side(
                 shared.changed.notify();
                 return Err(e);
             }
+        }
+    }
+}
+
+/// The splice fast path, when it applies: `Some` with the read side's end
+/// when the source finished, `None` to carry on with ordinary reads.
+#[cfg(all(target_os = "linux", feature = "splice"))]
+async fn try_splice(
+    shared: &Shared,
+    id: RouteId,
+    io: &Async<std::net::TcpStream>,
+) -> Option<io::Result<()>> {
+    use super::splice::{self, Spliced};
+    let (p, to) = splice::partner(shared, id)?;
+    if shared.writing.borrow().contains(&p) {
+        // The ordinary path is mid-write to the partner: one more ordinary
+        // read, so nothing is overtaken.
+        return None;
+    }
+    let mut moved = 0;
+    let end = splice::run(io, &to, &mut moved).await;
+    if shared.cfg.verbose > 1 {
+        eprintln!("Route {id}: spliced {moved} bytes to route {p}");
+    }
+    match end {
+        Spliced::Eof => {
+            shared.router.borrow_mut().read_ended(id, false);
+            shared.changed.notify();
+            Some(Ok(()))
+        }
+        Spliced::ReadFailed(e) => {
+            shared.router.borrow_mut().read_ended(id, true);
+            shared.changed.notify();
+            Some(Err(e))
+        }
+        Spliced::WriteFailed => {
+            // The partner is gone: stop sending to it, as the ordinary
+            // path would, and keep reading this socket.
+            shared.router.borrow_mut().write_failed(p);
+            shared.changed.notify();
+            None
         }
     }
 }
@@ -244,7 +292,10 @@ async fn write_side(
 ) -> io::Result<()> {
     let mut s = stream.clone();
     while let Ok(chunk) = rx.recv().await {
-        if let Err(e) = s.write_all(&chunk).await {
+        shared.writing.borrow_mut().insert(id);
+        let written = s.write_all(&chunk).await;
+        shared.writing.borrow_mut().remove(&id);
+        if let Err(e) = written {
             shared.router.borrow_mut().write_failed(id);
             return Err(e);
         }

@@ -48,6 +48,15 @@ pub struct Shared {
     pub writers: Cell<usize>,
     /// Runtime failures seen (failed connects, resets): any makes exit code 1.
     pub failures: Cell<u32>,
+    /// Each TCP route's socket (the splice fast path writes to a partner's).
+    pub sockets: RefCell<
+        std::collections::HashMap<
+            crate::router::RouteId,
+            std::sync::Arc<smol::Async<std::net::TcpStream>>,
+        >,
+    >,
+    /// TCP routes whose writer is in the middle of a write.
+    pub writing: RefCell<std::collections::HashSet<crate::router::RouteId>>,
     /// How to end a TCP route from outside its task (idle, slow in hub).
     pub aborts: RefCell<std::collections::HashMap<crate::router::RouteId, Sender<String>>>,
     /// Statistics and hex dump of socket traffic.
@@ -73,6 +82,8 @@ impl Shared {
             writers: Cell::new(0),
             failures: Cell::new(0),
             aborts: RefCell::new(std::collections::HashMap::new()),
+            sockets: RefCell::new(std::collections::HashMap::new()),
+            writing: RefCell::new(std::collections::HashSet::new()),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]
