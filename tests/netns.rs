@@ -115,3 +115,19 @@ fn ifaces_lists_the_namespace_address() {
         "{s}"
     );
 }
+
+#[test]
+fn a_name_that_cannot_be_resolved_is_a_clear_error() {
+    // Inside the namespace no route leads to any name server, so the lookup
+    // fails at once and no query leaves the machine.
+    let Some(n) = pair_or_skip() else { return };
+    let mut p = n.run(&n.a, &["no-such-host.invalid:80"], false);
+    let out = p.expect_exit(1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("netcrab: cannot resolve 'no-such-host.invalid'"),
+        "{}",
+        out.stderr
+    );
+}
