@@ -19,6 +19,7 @@ pub fn ctrl_c() -> Option<Receiver<()>> {
 fn notify() {
     static PRESSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if PRESSED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        crate::local::terminal::restore();
         std::process::exit(130);
     }
     if let Some(tx) = NOTIFY.get() {

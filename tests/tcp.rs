@@ -423,3 +423,52 @@ fn ctrl_c_flushes_what_arrived_and_exits_130() {
     assert_eq!(out.stdout, b"partial data");
     drop(c);
 }
+
+#[test]
+fn character_mode_sends_keys_as_typed_and_restores_the_terminal() {
+    if runner_kind() == Runner::Wine {
+        return skip("character mode is for Unix terminals");
+    }
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        return skip("python3 drives the pseudo-terminal");
+    }
+    let (l, addr) = listener();
+    let mut words: Vec<String> = std::env::var("NETCRAB_RUNNER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    words.push(
+        std::env::var("NETCRAB_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netcrab").to_string()),
+    );
+    // A pseudo-terminal as netcrab's stdin: type "ab" (no Enter), then
+    // Ctrl-D; afterwards report whether line mode (ICANON) is back.
+    let script = format!(
+        "import os, pty, sys, termios, time, subprocess\n\
+         m, s = pty.openpty()\n\
+         p = subprocess.Popen({words:?} + ['-i', 'stdin', '{addr}'], stdin=s, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\
+         time.sleep(1.0)\n\
+         os.write(m, b'ab')\n\
+         time.sleep(1.0)\n\
+         os.write(m, b'\\x04')\n\
+         p.wait(timeout=20)\n\
+         print('icanon', bool(termios.tcgetattr(s)[3] & termios.ICANON), flush=True)\n"
+    );
+    let driver = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let (mut s, _) = accept(&l);
+    // The two keys arrive before any Enter or end of input.
+    assert_eq!(peers::read_n(&mut s, 2), b"ab");
+    // Ctrl-D ends input: netcrab's FIN follows.
+    assert_eq!(read_to_end(&mut s), b"");
+    drop(s);
+    let out = driver.wait_with_output().expect("driver");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "icanon True");
+}

@@ -250,7 +250,9 @@ impl TryFrom<Args> for Config {
                 "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
             ));
         }
-        let input = a.input.unwrap_or_default();
+        // As in the original: line mode unless `-i stdin` asks for
+        // character mode (which only applies at a terminal).
+        let input = a.input.unwrap_or(InputMode::StdinNochar);
         check_features(&a, input)?;
         if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
             return Err(usage(format!(

@@ -49,7 +49,9 @@ UDP:
   --udp-idle SECS          forget a learned peer after SECS of silence (default 60)
 
 Data:
-  -i MODE                  local input: stdin (default), stdin-nochar (same), none, echo
+  -i MODE                  local input: stdin-nochar (default: stdin in blocks), stdin
+                           (at a terminal: each key is sent as typed, Ctrl-D ends input;
+                           Unix), none, echo
                            (send each socket's data back to it), rand, fixed (see
                            Generated input), pfqoscli, pfqossrv (see QoS probes)
   -o MODE                  local output: stdout (default), none

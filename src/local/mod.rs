@@ -6,3 +6,4 @@ pub mod exec;
 pub mod generate;
 pub mod pool;
 pub mod stdio;
+pub mod terminal;

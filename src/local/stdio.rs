@@ -15,8 +15,11 @@ const DEPTH: usize = 32;
 
 /// Read stdin in blocks of up to `block` bytes. The channel closes at EOF;
 /// a read error is reported once on stderr and ends input (no busy retry).
-pub fn spawn_stdin(block: usize) -> Receiver<Bytes> {
+/// With `char_mode` (`-i stdin` at a terminal) keys are sent as typed and
+/// Ctrl-D ends input.
+pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
+    let char_mode = char_mode && super::terminal::enter_char_mode();
     let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
         let stdin = io::stdin();
         let mut lock = stdin.lock();
@@ -25,7 +28,18 @@ pub fn spawn_stdin(block: usize) -> Receiver<Bytes> {
             match lock.read(&mut buf[..block]) {
                 Ok(0) => break,
                 Ok(n) => {
-                    if tx.send_blocking(pool::freeze(buf, n)).is_err() {
+                    let eof_at = char_mode
+                        .then(|| {
+                            buf[..n]
+                                .iter()
+                                .position(|b| *b == super::terminal::END_OF_INPUT)
+                        })
+                        .flatten();
+                    let keep = eof_at.unwrap_or(n);
+                    if keep > 0 && tx.send_blocking(pool::freeze(buf, keep)).is_err() {
+                        break;
+                    }
+                    if eof_at.is_some() {
                         break;
                     }
                 }

@@ -101,6 +101,7 @@ pub fn run(cfg: Config) -> Result<u8> {
             eprint!("{}", st.borrow().totals(shared.cfg.stats.json));
         }
     }
+    crate::local::terminal::restore();
     // Tasks still holding stdout's sender end with the executor (the only
     // strong reference), then the shared state with them.
     drop(ex);
@@ -227,7 +228,10 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
     let (input, source) = match cfg.input {
         InputMode::Stdin | InputMode::StdinNochar => (
             LocalInput::Live,
-            Some(input::Source::Channel(stdio::spawn_stdin(cfg.send_size))),
+            Some(input::Source::Channel(stdio::spawn_stdin(
+                cfg.send_size,
+                cfg.input == InputMode::Stdin,
+            ))),
         ),
         #[cfg(feature = "gen")]
         InputMode::Rand => (
