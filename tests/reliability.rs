@@ -267,10 +267,11 @@ fn soak_client(addr: SocketAddr, seed: u64) -> bool {
 
 #[test]
 fn soak_echo_and_channels_stay_healthy() {
-    let soak_time = Duration::from_secs(if runner_kind() == Runner::Native {
-        8
-    } else {
-        15
+    // 30 s in CI (each worker also stops after 20 transfers), shorter by hand.
+    let soak_time = Duration::from_secs(match (std::env::var_os("CI").is_some(), runner_kind()) {
+        (true, _) => 30,
+        (false, Runner::Native) => 8,
+        (false, _) => 15,
     });
     let mut echo = start_no_input(&["-L", "127.0.0.1:0", "-m", "0", "-i", "echo", "-o", "none"]);
     let echo_addr = echo.listen_addr();
