@@ -36,7 +36,7 @@ pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
                 let _ = rx.recv().await;
             }
             dial_loop(&s, idx, &p, tried_tx).await;
-            s.dialing.set(s.dialing.get() - 1);
+            s.dialing.set(s.dialing.get().saturating_sub(1));
             s.changed.notify();
         });
     }
@@ -56,7 +56,9 @@ async fn dial_loop(
     loop {
         let attempt = connect_any(shared, plan).await;
         if std::mem::take(&mut first) {
-            shared.first_dials.set(shared.first_dials.get() - 1);
+            shared
+                .first_dials
+                .set(shared.first_dials.get().saturating_sub(1));
             shared.route_added.notify();
             // Let the next copy of this target go.
             drop(tried.take());

@@ -57,7 +57,7 @@ pub async fn serve(
             Ended { error: Some(e) }
         }
     };
-    shared.writers.set(shared.writers.get() - 1);
+    shared.writers.set(shared.writers.get().saturating_sub(1));
     shared.router.borrow_mut().remove(id);
     shared.observer.close(id);
     shared.changed.notify();

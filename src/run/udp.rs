@@ -248,7 +248,7 @@ fn add_route(
     let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
     shared.spawn(async move {
         let failed = write(&sh, id, &sock, peer, rx).await;
-        sh.writers.set(sh.writers.get() - 1);
+        sh.writers.set(sh.writers.get().saturating_sub(1));
         if let Err(e) = failed {
             eprintln!("Error forwarding to {peer}: {}", crate::error::describe(&e));
             forget(&sh, &pe, idx, peer);
