@@ -2,7 +2,7 @@
 //! filter, wildcards and the local-interface form.
 
 use super::ifaces;
-use crate::addr::{clip, Host, HostPort, ListenSpec};
+use crate::addr::{clip, Host, HostPort, ListenSpec, SourceSpec};
 use crate::cli::Family;
 use crate::error::Error;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
@@ -56,6 +56,35 @@ pub fn host(
     Ok(kept)
 }
 
+/// The wildcard address of one family (`0.0.0.0:P` or `[::]:P`).
+pub fn wildcard(v4: bool, port: u16) -> SocketAddr {
+    if v4 {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+    } else {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
+    }
+}
+
+/// Both wildcards, IPv4 first.
+pub fn wildcards(port: u16) -> Vec<SocketAddr> {
+    vec![wildcard(true, port), wildcard(false, port)]
+}
+
+/// A target's explicit source (`SRC=`), resolved; `None` when it has none.
+pub fn source(
+    spec: Option<&SourceSpec>,
+    family: Family,
+    numeric: bool,
+) -> Result<Option<Vec<SocketAddr>>, Error> {
+    let Some(s) = spec else {
+        return Ok(None);
+    };
+    Ok(Some(match &s.host {
+        Some(h) => host(h, s.port, family, numeric)?,
+        None => wildcards(s.port),
+    }))
+}
+
 /// Resolve a destination.
 pub fn dest(hp: &HostPort, family: Family, numeric: bool) -> Result<Vec<SocketAddr>, Error> {
     host(&hp.host, hp.port, family, numeric)
@@ -65,10 +94,7 @@ pub fn dest(hp: &HostPort, family: Family, numeric: bool) -> Result<Vec<SocketAd
 pub fn listen(spec: &ListenSpec, family: Family, numeric: bool) -> Result<Vec<SocketAddr>, Error> {
     let addrs: Vec<SocketAddr> = match spec {
         ListenSpec::Addr(hp) => return dest(hp, family, numeric),
-        ListenSpec::Wildcard(port) => vec![
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port),
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port),
-        ],
+        ListenSpec::Wildcard(port) => wildcards(*port),
         ListenSpec::AllLocal(port) => ifaces::local_addrs()
             .map_err(|e| Error::Runtime(format!("cannot list local addresses for ':{port}': {e}")))?
             .into_iter()

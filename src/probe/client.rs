@@ -8,7 +8,7 @@ use crate::cli::ProbeOpts;
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
 use async_net::UdpSocket;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
@@ -132,12 +132,8 @@ async fn hello(s: async_net::TcpStream, peer: SocketAddr) -> std::result::Result
 /// The client's UDP socket: the wildcard of the server's family (so subnet
 /// broadcasts arrive too), with don't-fragment when it can be set.
 fn udp_socket(server: SocketAddr) -> std::io::Result<(UdpSocket, std::result::Result<(), String>)> {
-    let any = if server.is_ipv4() {
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-    };
-    let u = UdpSocket::try_from(std::net::UdpSocket::bind(SocketAddr::new(any, 0))?)?;
+    let any = crate::net::resolve::wildcard(server.is_ipv4(), 0);
+    let u = UdpSocket::try_from(std::net::UdpSocket::bind(any)?)?;
     let df = super::dontfrag::set(&u, server.is_ipv6()).map_err(|e| describe(&e));
     Ok((u, df))
 }

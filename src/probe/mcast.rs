@@ -6,7 +6,7 @@ use super::wire::{Dgram, Kind, HEADER};
 use crate::net::sockopt::SockOpts;
 use crate::net::udp::{self, McIface, UdpOpts};
 use async_net::UdpSocket;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Datagrams each side sends.
@@ -24,10 +24,7 @@ pub fn socket(local: IpAddr, group: IpAddr, port: u16) -> Result<UdpSocket, Stri
             "group {group} and the control connection ({local}) differ in address family"
         ));
     }
-    let any = match group {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-    };
+    let any = crate::net::resolve::wildcard(group.is_ipv4(), 0).ip();
     let opts = UdpOpts {
         broadcast: false,
         multicast: true,

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::net::{self, resolve, sockopt::SockOpts, tcp};
 use async_net::TcpListener;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 /// A target with its resolved (destination, source) pairs, in resolver order.
 pub struct TargetPlan {
@@ -59,13 +59,8 @@ impl Plan {
 
 fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
     let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
-    let sources: Option<Vec<SocketAddr>> = match &t.source {
-        Some(s) => match &s.host {
-            Some(h) => Some(resolve::host(h, s.port, cfg.family, cfg.numeric)?),
-            None => Some(wildcards(s.port)),
-        },
-        None => cfg.source_port.map(wildcards),
-    };
+    let sources = resolve::source(t.source.as_ref(), cfg.family, cfg.numeric)?
+        .or_else(|| cfg.source_port.map(resolve::wildcards));
     let addrs: Vec<(SocketAddr, Option<SocketAddr>)> = dests
         .iter()
         .filter_map(|d| match &sources {
@@ -85,13 +80,6 @@ fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
         spec: t.clone(),
         addrs,
     })
-}
-
-fn wildcards(port: u16) -> Vec<SocketAddr> {
-    vec![
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-    ]
 }
 
 /// Bind every socket a listen spec stands for. For the multi-address forms

@@ -20,7 +20,7 @@ use smol::Timer;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,14 +52,6 @@ struct Peer {
 /// The route map shared by the receive loops, writers and the sweeper.
 struct Peers {
     map: RefCell<HashMap<(usize, SocketAddr), Peer>>,
-}
-
-fn wildcard(v4: bool, port: u16) -> SocketAddr {
-    if v4 {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
-    } else {
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port)
-    }
 }
 
 impl UdpPlan {
@@ -113,7 +105,7 @@ impl UdpPlan {
                 let want = if cfg.multicast && a.ip().is_multicast() {
                     // Listen on the group's port; the group is joined below.
                     groups.push(a.ip());
-                    wildcard(a.is_ipv4(), a.port())
+                    resolve::wildcard(a.is_ipv4(), a.port())
                 } else {
                     a
                 };
@@ -127,13 +119,7 @@ impl UdpPlan {
         }
         for (idx, t) in cfg.targets.iter().enumerate() {
             let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
-            let explicit: Option<Vec<SocketAddr>> = match &t.source {
-                Some(s) => match &s.host {
-                    Some(h) => Some(resolve::host(h, s.port, cfg.family, cfg.numeric)?),
-                    None => Some(vec![wildcard(true, s.port), wildcard(false, s.port)]),
-                },
-                None => None,
-            };
+            let explicit = resolve::source(t.source.as_ref(), cfg.family, cfg.numeric)?;
             // The first destination that has a source of its family.
             let pick = dests.iter().find_map(|d| {
                 let src = match &explicit {
@@ -142,7 +128,7 @@ impl UdpPlan {
                         let port =
                             cfg.source_port
                                 .unwrap_or(if cfg.multicast { d.port() } else { 0 });
-                        wildcard(d.is_ipv4(), port)
+                        resolve::wildcard(d.is_ipv4(), port)
                     }
                 };
                 Some((*d, src))
