@@ -73,8 +73,11 @@ pub async fn serve(
         }
     };
     shared.aborts.borrow_mut().remove(&id);
-    shared.sockets.borrow_mut().remove(&id);
-    shared.writing.borrow_mut().remove(&id);
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    {
+        shared.sockets.borrow_mut().remove(&id);
+        shared.writing.borrow_mut().remove(&id);
+    }
     shared.router.borrow_mut().remove(id);
     shared.observer.close(id);
     shared.changed.notify();
@@ -132,6 +135,7 @@ async fn read_side(
     activity: &Cell<Instant>,
 ) -> io::Result<()> {
     let io: Arc<Async<std::net::TcpStream>> = stream.clone().into();
+    #[cfg(all(target_os = "linux", feature = "splice"))]
     shared.sockets.borrow_mut().insert(id, io.clone());
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
@@ -292,8 +296,11 @@ async fn write_side(
 ) -> io::Result<()> {
     let mut s = stream.clone();
     while let Ok(chunk) = rx.recv().await {
+        // Only the splice fast path needs to know a write is under way.
+        #[cfg(all(target_os = "linux", feature = "splice"))]
         shared.writing.borrow_mut().insert(id);
         let written = s.write_all(&chunk).await;
+        #[cfg(all(target_os = "linux", feature = "splice"))]
         shared.writing.borrow_mut().remove(&id);
         if let Err(e) = written {
             shared.router.borrow_mut().write_failed(id);

@@ -49,6 +49,7 @@ pub struct Shared {
     /// Runtime failures seen (failed connects, resets): any makes exit code 1.
     pub failures: Cell<u32>,
     /// Each TCP route's socket (the splice fast path writes to a partner's).
+    #[cfg(all(target_os = "linux", feature = "splice"))]
     pub sockets: RefCell<
         std::collections::HashMap<
             crate::router::RouteId,
@@ -56,6 +57,7 @@ pub struct Shared {
         >,
     >,
     /// TCP routes whose writer is in the middle of a write.
+    #[cfg(all(target_os = "linux", feature = "splice"))]
     pub writing: RefCell<std::collections::HashSet<crate::router::RouteId>>,
     /// How to end a TCP route from outside its task (idle, slow in hub).
     pub aborts: RefCell<std::collections::HashMap<crate::router::RouteId, Sender<String>>>,
@@ -82,7 +84,9 @@ impl Shared {
             writers: Cell::new(0),
             failures: Cell::new(0),
             aborts: RefCell::new(std::collections::HashMap::new()),
+            #[cfg(all(target_os = "linux", feature = "splice"))]
             sockets: RefCell::new(std::collections::HashMap::new()),
+            #[cfg(all(target_os = "linux", feature = "splice"))]
             writing: RefCell::new(std::collections::HashSet::new()),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
