@@ -25,6 +25,7 @@
 //! | `rustup-targets`    | `rustup target add` (tier 2 targets)                             |
 //! | `rustup-components` | `rustup component add` (e.g. `rust-src` for build-std)          |
 //! | `test-threads`      | `RUST_TEST_THREADS` for the host suite under this runner         |
+//! | `retry-failed`      | run tests that failed once more, at most this many (emulators)  |
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -78,6 +79,9 @@ pub struct Target {
     pub rustup_components: Vec<String>,
     /// `RUST_TEST_THREADS` for the host suite.
     pub test_threads: Option<u32>,
+    /// Up to this many failed tests are run once more, alone, before the suite counts as
+    /// failed: for runners whose own process handling can fail under load (see the Wine file).
+    pub retry_failed: usize,
 }
 
 impl Target {
@@ -238,6 +242,12 @@ impl Fields {
             ),
             None => None,
         };
+        let retry_failed = match self.take("retry-failed") {
+            Some(n) => n
+                .parse()
+                .context(|| format!("retry-failed: `{n}` is not a number"))?,
+            None => 0,
+        };
         let target = Target {
             title: self.take("title").unwrap_or_else(|| triple.clone()),
             triple,
@@ -256,6 +266,7 @@ impl Fields {
             rustup_targets: self.list("rustup-targets"),
             rustup_components: self.list("rustup-components"),
             test_threads,
+            retry_failed,
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));

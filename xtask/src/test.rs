@@ -2,6 +2,8 @@
 //! (`cargo test --test main`) against that binary through the target's runner. The suite runs at
 //! native speed; only netcrab itself is emulated, and nothing is wrapped twice.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,14 +27,20 @@ pub fn task(opts: &Opts) -> Result<ExitCode> {
         if let Err(e) = &outcome {
             eprintln!("xtask: test {}: {e}", t.triple);
         }
-        results.push((t.triple.as_str(), outcome.is_ok(), start.elapsed()));
+        results.push((t.triple.as_str(), outcome, start.elapsed()));
     }
     eprintln!("\ntest summary:");
-    for (triple, ok, took) in &results {
-        let verdict = if *ok { "ok" } else { "FAILED" };
-        eprintln!("  {triple:<30} {verdict:<7} {:>6.1}s", took.as_secs_f64());
+    for (triple, outcome, took) in &results {
+        let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
+        eprint!("  {triple:<30} {verdict:<7} {:>6.1}s", took.as_secs_f64());
+        match outcome {
+            Ok(retried) if !retried.is_empty() => {
+                eprintln!("  (passed only on retry: {})", retried.join(" "))
+            }
+            _ => eprintln!(),
+        }
     }
-    let failed = results.iter().filter(|r| !r.1).count();
+    let failed = results.iter().filter(|r| r.1.is_err()).count();
     // Worded so it can't be mistaken for a test runner's "N passed, N failed" closing line.
     if failed == 0 {
         eprintln!("all {} target(s) ok", results.len());
@@ -46,8 +54,9 @@ pub fn task(opts: &Opts) -> Result<ExitCode> {
     })
 }
 
-/// Builds for one target and runs the host suite against it.
-fn test_target(t: &Target, passthrough: &[String]) -> Result<()> {
+/// Builds for one target and runs the host suite against it. Returns the tests that passed only
+/// on their retry.
+fn test_target(t: &Target, passthrough: &[String]) -> Result<Vec<String>> {
     if let Some(program) = t.runner.first() {
         if !have_program(program) {
             return Err(err(format!(
@@ -61,26 +70,6 @@ fn test_target(t: &Target, passthrough: &[String]) -> Result<()> {
         .canonicalize()
         .context(|| format!("resolving {}", bin.display()))?;
 
-    let mut cmd = cargo();
-    cmd.args(["test", "--package", "netcrab", "--test", "main"]);
-    if !passthrough.is_empty() {
-        cmd.arg("--").args(passthrough);
-    }
-    cmd.env("NETCRAB_BIN", &bin)
-        .env("NETCRAB_TARGET", &t.triple);
-    if t.runner.is_empty() {
-        cmd.env_remove("NETCRAB_RUNNER");
-    } else {
-        cmd.env("NETCRAB_RUNNER", t.runner.join(" "));
-    }
-    cmd.envs(t.runner_env.iter().map(|(k, v)| (k, v)));
-    if let Some(n) = t.test_threads {
-        // An explicit RUST_TEST_THREADS from the caller wins.
-        if std::env::var_os("RUST_TEST_THREADS").is_none() {
-            cmd.env("RUST_TEST_THREADS", n.to_string());
-        }
-    }
-
     // Under Wine, start the wineserver and Wine's own services before the suite, with no stdio.
     // Otherwise the first netcrab start spawns them (services.exe, rpcss, ...) and they inherit
     // the test's stdout/stderr pipes and outlive netcrab, so reading to EOF never ends.
@@ -93,37 +82,130 @@ fn test_target(t: &Target, passthrough: &[String]) -> Result<()> {
         }
     }
 
-    let status = run_suite(&mut cmd);
+    let outcome = run_with_retry(t, &bin, passthrough);
     if let Some(server) = wine {
         stop_wineserver(t, server);
     }
-    match status? {
-        Some(status) if status.success() => Ok(()),
+    outcome
+}
+
+/// Runs the suite; then, where the target allows it, the tests that failed once more, one at a
+/// time. Returns the tests that only passed the second time.
+fn run_with_retry(t: &Target, bin: &Path, passthrough: &[String]) -> Result<Vec<String>> {
+    let first = run_suite(&mut suite_command(t, bin, passthrough))?;
+    let failed = match first.status {
+        Some(status) if status.success() => return Ok(Vec::new()),
+        Some(status) => {
+            let retry = !first.failed.is_empty() && first.failed.len() <= t.retry_failed;
+            if !retry {
+                return Err(err(format!(
+                    "host suite failed against {}: {status}",
+                    bin.display()
+                )));
+            }
+            first.failed
+        }
+        None => {
+            return Err(err(format!(
+                "host suite did not finish in {} minutes (killed)",
+                SUITE_LIMIT.as_secs() / 60
+            )))
+        }
+    };
+    eprintln!(
+        "xtask: {} failed under {}; running once more, alone (retry-failed = {}): {}",
+        plural(failed.len(), "test"),
+        t.runner.join(" "),
+        t.retry_failed,
+        failed.join(" ")
+    );
+    let mut args: Vec<String> = vec!["--exact".into(), "--test-threads=1".into()];
+    args.extend(failed.iter().cloned());
+    let second = run_suite(&mut suite_command(t, bin, &args))?;
+    match second.status {
+        Some(status) if status.success() => Ok(failed),
         Some(status) => Err(err(format!(
-            "host suite failed against {}: {status}",
+            "host suite failed against {} (again on retry): {status}",
             bin.display()
         ))),
-        None => Err(err(format!(
-            "host suite did not finish in {} minutes (killed)",
-            SUITE_LIMIT.as_secs() / 60
-        ))),
+        None => Err(err("the retry did not finish in time (killed)")),
     }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// `cargo test` of the host suite against `bin`, run through the target's runner.
+fn suite_command(t: &Target, bin: &Path, test_args: &[String]) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["test", "--package", "netcrab", "--test", "main"]);
+    if !test_args.is_empty() {
+        cmd.arg("--").args(test_args);
+    }
+    cmd.env("NETCRAB_BIN", bin).env("NETCRAB_TARGET", &t.triple);
+    if t.runner.is_empty() {
+        cmd.env_remove("NETCRAB_RUNNER");
+    } else {
+        cmd.env("NETCRAB_RUNNER", t.runner.join(" "));
+    }
+    cmd.envs(t.runner_env.iter().map(|(k, v)| (k, v)));
+    if let Some(n) = t.test_threads {
+        // An explicit RUST_TEST_THREADS from the caller wins.
+        if std::env::var_os("RUST_TEST_THREADS").is_none() {
+            cmd.env("RUST_TEST_THREADS", n.to_string());
+        }
+    }
+    cmd
 }
 
 /// A hung suite must fail CI, not eat its whole time budget.
 const SUITE_LIMIT: Duration = Duration::from_secs(25 * 60);
 
-/// Runs `cargo test`; on timeout kills it and everything under it (the test binary, netcrab,
-/// the runner), not just cargo.
-fn run_suite(cmd: &mut Command) -> Result<Option<ExitStatus>> {
+/// How one `cargo test` run ended: its status (`None` when killed for taking too long) and the
+/// tests libtest reported as failed.
+struct SuiteRun {
+    status: Option<ExitStatus>,
+    failed: Vec<String>,
+}
+
+/// Runs `cargo test`, passing its output through while noting `test NAME ... FAILED` lines; on
+/// timeout kills it and everything under it (the test binary, netcrab, the runner), not just
+/// cargo.
+fn run_suite(cmd: &mut Command) -> Result<SuiteRun> {
     eprintln!("$ {}", show(cmd));
     let mut child = cmd
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .context(|| format!("starting `{}`", show(cmd)))?;
     let pid = child.id();
-    let status = wait_bounded(&mut child, SUITE_LIMIT, || kill_descendants(pid));
-    status.context(|| format!("waiting for `{}`", show(cmd)))
+    let reader = child.stdout.take().map(|out| {
+        std::thread::spawn(move || {
+            let mut failed = Vec::new();
+            let mut stdout = std::io::stdout();
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                let _ = writeln!(stdout, "{line}");
+                if let Some(name) = failed_test(&line) {
+                    failed.push(name.to_string());
+                }
+            }
+            failed
+        })
+    });
+    let status = wait_bounded(&mut child, SUITE_LIMIT, || kill_descendants(pid))
+        .context(|| format!("waiting for `{}`", show(cmd)))?;
+    let failed = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    Ok(SuiteRun { status, failed })
+}
+
+/// The test's name in libtest's `test NAME ... FAILED` line.
+fn failed_test(line: &str) -> Option<&str> {
+    line.strip_prefix("test ")?.strip_suffix(" ... FAILED")
 }
 
 /// SIGKILLs every descendant of `pid`, found through /proc (best effort; Linux only).
@@ -179,5 +261,21 @@ fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
         Some(status) if status.success() => Ok(()),
         Some(status) => Err(err(format!("`{}` failed: {status}", show(&boot)))),
         None => Err(err(format!("`{}` did not finish in 120s", show(&boot)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failed_test;
+
+    #[test]
+    fn failed_lines_name_the_test() {
+        assert_eq!(
+            failed_test("test tcp::multiplier_opens_n_connections ... FAILED"),
+            Some("tcp::multiplier_opens_n_connections")
+        );
+        assert_eq!(failed_test("test tcp::x ... ok"), None);
+        assert_eq!(failed_test("failures:"), None);
+        assert_eq!(failed_test("    tcp::x ... FAILED"), None);
     }
 }
