@@ -76,8 +76,10 @@ pub enum StdoutEnd {
 pub fn spawn_stdout() -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let (done_tx, done) = bounded::<StdoutEnd>(1);
+    // Duplicated here, not in the thread: the descriptor set is complete
+    // when this returns (a thread that starts late would open it later).
+    let mut lock = raw_stdout();
     let spawned = thread::Builder::new().name("stdout".into()).spawn(move || {
-        let mut lock = raw_stdout();
         let mut end = StdoutEnd::Drained;
         while let Ok(chunk) = rx.recv_blocking() {
             let mut r = lock.write_all(&chunk);
@@ -106,7 +108,7 @@ pub fn spawn_stdout() -> Stdout {
 /// stdout without std's line buffering, so each chunk (a UDP datagram, say)
 /// is one write. Falls back to std's handle if the descriptor can't be
 /// duplicated.
-fn raw_stdout() -> Box<dyn Write> {
+fn raw_stdout() -> Box<dyn Write + Send> {
     #[cfg(unix)]
     let dup = {
         use std::os::fd::AsFd;
