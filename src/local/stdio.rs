@@ -81,8 +81,9 @@ pub fn spawn_stdout() -> Stdout {
     let mut lock = raw_stdout();
     let spawned = thread::Builder::new().name("stdout".into()).spawn(move || {
         let mut end = StdoutEnd::Drained;
+        let mut batch = Vec::new();
         while let Ok(chunk) = rx.recv_blocking() {
-            let mut r = lock.write_all(&chunk);
+            let mut r = write_batched(&mut *lock, chunk, &rx, &mut batch);
             // Flush when nothing else is waiting, so interactive output shows.
             if r.is_ok() && rx.is_empty() {
                 r = lock.flush();
@@ -103,6 +104,36 @@ pub fn spawn_stdout() -> Stdout {
         eprintln!("netcrab: cannot start the stdout writer: {e}");
     }
     Stdout { tx, done }
+}
+
+/// Small chunks (datagrams, typed lines) waiting behind `first` are joined
+/// into one write, up to this many bytes: one syscall, not one per chunk.
+const BATCH: usize = 64 * 1024;
+
+/// Write `first`, and with it the small chunks already queued behind it.
+/// Large chunks are written as they are (no copy).
+fn write_batched(
+    out: &mut dyn Write,
+    first: Bytes,
+    rx: &Receiver<Bytes>,
+    batch: &mut Vec<u8>,
+) -> io::Result<()> {
+    if first.len() >= BATCH / 2 || rx.is_empty() {
+        return out.write_all(&first);
+    }
+    batch.clear();
+    batch.extend_from_slice(&first);
+    while batch.len() < BATCH {
+        let Ok(next) = rx.try_recv() else { break };
+        if batch.len() + next.len() > BATCH {
+            // Too big to join: write what is gathered, then it.
+            out.write_all(batch)?;
+            batch.clear();
+            return out.write_all(&next);
+        }
+        batch.extend_from_slice(&next);
+    }
+    out.write_all(batch)
 }
 
 /// stdout without std's line buffering, so each chunk (a UDP datagram, say)
@@ -128,5 +159,51 @@ fn raw_stdout() -> Box<dyn Write + Send> {
     match dup {
         Ok(f) => Box::new(f),
         Err(_) => Box::new(io::stdout()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each write call.
+    #[derive(Default)]
+    struct Calls(Vec<Vec<u8>>);
+
+    impl Write for Calls {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.push(b.to_vec());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn queued_small_chunks_become_one_write_in_order() {
+        let (tx, rx) = bounded::<Bytes>(8);
+        for c in ["b", "cc", "ddd"] {
+            tx.try_send(Bytes::from(c)).ok();
+        }
+        let mut out = Calls::default();
+        let mut batch = Vec::new();
+        write_batched(&mut out, Bytes::from("a"), &rx, &mut batch).ok();
+        assert_eq!(out.0, vec![b"abccddd".to_vec()]);
+    }
+
+    #[test]
+    fn a_big_chunk_is_written_alone_after_the_gathered_ones() {
+        let (tx, rx) = bounded::<Bytes>(8);
+        let big = Bytes::from(vec![7u8; BATCH]);
+        tx.try_send(Bytes::from("y")).ok();
+        tx.try_send(big.clone()).ok();
+        tx.try_send(Bytes::from("z")).ok();
+        let mut out = Calls::default();
+        let mut batch = Vec::new();
+        write_batched(&mut out, Bytes::from("x"), &rx, &mut batch).ok();
+        assert_eq!(out.0, vec![b"xy".to_vec(), big.to_vec()]);
+        // "z" is still queued for the next round.
+        assert_eq!(rx.try_recv().ok(), Some(Bytes::from("z")));
     }
 }

@@ -16,7 +16,7 @@ const NAMES: [&str; 6] = ["tcp", "udp", "pmtu", "broadcast", "multicast", "rever
 
 pub fn run(o: ProbeOpts) -> Result<u8> {
     let addrs = crate::net::resolve::dest(&o.server, o.family, o.numeric)?;
-    let checks = smol::future::block_on(probe(&o, &addrs));
+    let checks = smol::block_on(probe(&o, &addrs));
     let out = if o.json {
         report::json(&checks)
     } else {

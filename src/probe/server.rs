@@ -97,7 +97,7 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
     let shared = Rc::new(Shared::default());
     let (done_tx, done_rx) = smol::channel::unbounded::<()>();
     let once = o.once;
-    smol::future::block_on(ex.run(async {
+    smol::block_on(ex.run(async {
         for (l, u, local) in bound {
             ex.spawn(udp_loop(u, shared.clone())).detach();
             ex.spawn(accept_loop(
