@@ -88,15 +88,22 @@ fn bad_command_lines_exit_2_naming_the_bad_part() {
         std::time::Duration::from_secs(15)
     };
     for (args, needle) in &table {
-        let started = std::time::Instant::now();
-        let mut p = start_no_input(args);
-        let out = p.finish();
-        if started.elapsed() > limit {
-            p.fail(&format!(
-                "took {:?} to reject the command line",
-                started.elapsed()
-            ));
-        }
+        // A start that the machine's load delays once is retried; netcrab
+        // waiting on something (a lookup, a socket) is slow both times.
+        let mut tries = 0;
+        let (mut p, out) = loop {
+            tries += 1;
+            let started = std::time::Instant::now();
+            let mut p = start_no_input(args);
+            let out = p.finish();
+            let took = started.elapsed();
+            if took <= limit {
+                break (p, out);
+            }
+            if tries == 2 {
+                p.fail(&format!("took {took:?} to reject the command line (twice)"));
+            }
+        };
         let lines: Vec<&str> = out.stderr.lines().collect();
         if out.code != Some(2)
             || lines.len() != 1
