@@ -33,6 +33,67 @@ fn datagrams_keep_their_boundaries_both_ways() {
     assert_eq!(sha256::hex(&out), sha256::hex(&all));
 }
 
+/// Each received datagram is one write to stdout. With a Unix datagram
+/// socket as stdout (where write boundaries survive), every read must give
+/// exactly one datagram, even when many arrive back to back.
+#[cfg(unix)]
+#[test]
+fn each_datagram_is_one_stdout_write() {
+    use std::io::BufRead;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+    use std::process::Stdio;
+    if crate::util::skipped_under_wine("stdout is a Unix datagram socket here") {
+        return;
+    }
+    let (ours, theirs) = UnixDatagram::pair().expect("socketpair");
+    ours.set_read_timeout(Some(crate::util::patience()))
+        .expect("timeout");
+    let mut child = crate::util::command(&["-u", "-l", "127.0.0.1:0", "-i", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(OwnedFd::from(theirs)))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start netcrab");
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            panic!("netcrab ended before listening");
+        }
+        let found = line
+            .strip_prefix("Listening on ")
+            .and_then(|l| l.split(',').next())
+            .and_then(|a| a.trim().parse().ok());
+        if let Some(a) = found {
+            break a;
+        }
+    };
+    let s = peer();
+    let sent: Vec<Vec<u8>> = (1..=64u64)
+        .map(|i| random_bytes(i as usize * 37, 500 + i))
+        .collect();
+    for d in &sent {
+        s.send_to(d, addr).expect("send");
+    }
+    let mut buf = vec![0u8; 65536];
+    for (i, d) in sent.iter().enumerate() {
+        let got = ours.recv(&mut buf).map(|n| buf[..n].to_vec());
+        if got.as_ref().ok() != Some(d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "read {i}: want one datagram of {} bytes, got {:?} bytes",
+                d.len(),
+                got.map(|g| g.len())
+            );
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 #[test]
 fn stdin_becomes_datagrams_of_at_most_the_send_size() {
     let s = peer();

@@ -73,7 +73,10 @@ pub enum StdoutEnd {
     Closed,
 }
 
-pub fn spawn_stdout() -> Stdout {
+/// `join_small`: small chunks already queued may share one write (TCP, a
+/// byte stream). UDP passes false: each datagram is its own write, so a
+/// reader that keeps boundaries (stdout a datagram socket) gets them whole.
+pub fn spawn_stdout(join_small: bool) -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let (done_tx, done) = bounded::<StdoutEnd>(1);
     // Duplicated here, not in the thread: the descriptor set is complete
@@ -83,7 +86,11 @@ pub fn spawn_stdout() -> Stdout {
         let mut end = StdoutEnd::Drained;
         let mut batch = Vec::new();
         while let Ok(chunk) = rx.recv_blocking() {
-            let mut r = write_batched(&mut *lock, chunk, &rx, &mut batch);
+            let mut r = if join_small {
+                write_batched(&mut *lock, chunk, &rx, &mut batch)
+            } else {
+                lock.write_all(&chunk)
+            };
             // Flush when nothing else is waiting, so interactive output shows.
             if r.is_ok() && rx.is_empty() {
                 r = lock.flush();

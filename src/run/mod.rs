@@ -226,7 +226,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
     }
     // QoS probes are not payload: they never go to stdout.
     let qos = matches!(cfg.input, InputMode::PfQosCli | InputMode::PfQosSrv);
-    let stdout = (cfg.output == OutputMode::Stdout && !qos).then(stdio::spawn_stdout);
+    let stdout = (cfg.output == OutputMode::Stdout && !qos).then(|| stdio::spawn_stdout(!cfg.udp));
     let output = stdout.as_ref().map(|s| s.tx.clone());
     let (input, source) = match cfg.input {
         InputMode::Stdin | InputMode::StdinNochar => (
