@@ -39,7 +39,6 @@ fn datagrams_keep_their_boundaries_both_ways() {
 #[cfg(unix)]
 #[test]
 fn each_datagram_is_one_stdout_write() {
-    use std::io::BufRead;
     use std::os::fd::OwnedFd;
     use std::os::unix::net::UnixDatagram;
     use std::process::Stdio;
@@ -49,27 +48,13 @@ fn each_datagram_is_one_stdout_write() {
     let (ours, theirs) = UnixDatagram::pair().expect("socketpair");
     ours.set_read_timeout(Some(crate::util::patience()))
         .expect("timeout");
-    let mut child = crate::util::command(&["-u", "-l", "127.0.0.1:0", "-i", "none"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(OwnedFd::from(theirs)))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start netcrab");
-    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let addr: SocketAddr = loop {
-        let mut line = String::new();
-        if err.read_line(&mut line).unwrap_or(0) == 0 {
-            let _ = child.kill();
-            panic!("netcrab ended before listening");
-        }
-        let found = line
-            .strip_prefix("Listening on ")
-            .and_then(|l| l.split(',').next())
-            .and_then(|a| a.trim().parse().ok());
-        if let Some(a) = found {
-            break a;
-        }
-    };
+    let mut p = crate::util::spawn(crate::util::Spawn {
+        args: &["-u", "-l", "127.0.0.1:0", "-i", "none"],
+        stdin: false,
+        stdout: Some(Stdio::from(OwnedFd::from(theirs))),
+        ns: None,
+    });
+    let addr = p.listen_addr();
     let s = peer();
     let sent: Vec<Vec<u8>> = (1..=64u64)
         .map(|i| random_bytes(i as usize * 37, 500 + i))
@@ -81,17 +66,13 @@ fn each_datagram_is_one_stdout_write() {
     for (i, d) in sent.iter().enumerate() {
         let got = ours.recv(&mut buf).map(|n| buf[..n].to_vec());
         if got.as_ref().ok() != Some(d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
+            p.fail(&format!(
                 "read {i}: want one datagram of {} bytes, got {:?} bytes",
                 d.len(),
                 got.map(|g| g.len())
-            );
+            ));
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

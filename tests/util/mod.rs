@@ -122,8 +122,8 @@ pub struct Spawn<'a> {
     pub args: &'a [&'a str],
     /// Keep stdin open as a pipe (otherwise it reads /dev/null).
     pub stdin: bool,
-    /// Collect stdout (otherwise discard it).
-    pub stdout: bool,
+    /// Where stdout goes instead of being collected (`None`: collect it).
+    pub stdout: Option<Stdio>,
     /// Run inside this network namespace.
     pub ns: Option<&'a str>,
 }
@@ -132,7 +132,7 @@ pub fn start(args: &[&str]) -> Proc {
     spawn(Spawn {
         args,
         stdin: true,
-        stdout: true,
+        stdout: None,
         ns: None,
     })
 }
@@ -142,7 +142,7 @@ pub fn start_no_input(args: &[&str]) -> Proc {
     spawn(Spawn {
         args,
         stdin: false,
-        stdout: true,
+        stdout: None,
         ns: None,
     })
 }
@@ -154,11 +154,7 @@ pub fn spawn(s: Spawn) -> Proc {
     } else {
         Stdio::null()
     })
-    .stdout(if s.stdout {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
+    .stdout(s.stdout.unwrap_or_else(Stdio::piped))
     .stderr(Stdio::piped());
     let argv: Vec<String> = s.args.iter().map(|a| a.to_string()).collect();
     let mut child = c

@@ -108,7 +108,7 @@ impl Pair {
         spawn(Spawn {
             args,
             stdin,
-            stdout: true,
+            stdout: None,
             ns: Some(ns),
         })
     }
