@@ -193,6 +193,21 @@ impl Fields {
             .unwrap_or_default()
     }
 
+    /// Takes a number (absent = `None`).
+    fn number<T>(&mut self, key: &str) -> Result<Option<T>>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.take(key) {
+            Some(n) => Ok(Some(
+                n.parse()
+                    .context(|| format!("{key}: `{n}` is not a number"))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Takes a `yes`/`no` flag (absent = no).
     fn flag(&mut self, key: &str) -> Result<bool> {
         match self.take(key).as_deref() {
@@ -235,19 +250,6 @@ impl Fields {
                 Ok((k.to_string(), expand(v)?))
             })
             .collect::<Result<_>>()?;
-        let test_threads = match self.take("test-threads") {
-            Some(n) => Some(
-                n.parse()
-                    .context(|| format!("test-threads: `{n}` is not a number"))?,
-            ),
-            None => None,
-        };
-        let retry_failed = match self.take("retry-failed") {
-            Some(n) => n
-                .parse()
-                .context(|| format!("retry-failed: `{n}` is not a number"))?,
-            None => 0,
-        };
         let target = Target {
             title: self.take("title").unwrap_or_else(|| triple.clone()),
             triple,
@@ -265,8 +267,8 @@ impl Fields {
             apt: self.list("apt"),
             rustup_targets: self.list("rustup-targets"),
             rustup_components: self.list("rustup-components"),
-            test_threads,
-            retry_failed,
+            test_threads: self.number("test-threads")?,
+            retry_failed: self.number("retry-failed")?.unwrap_or(0),
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));
@@ -308,7 +310,7 @@ mod tests {
         let t = Target::parse(
             "# comment\ntriple = x-win\ncheck = pe-dlls\ndll-allow = KERNEL32.dll ntdll.dll\n\
              runner = /usr/lib/wine/wine64\nrunner-env = WINEPREFIX=$ROOT/p WINEDEBUG=-all\n\
-             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\n",
+             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\nretry-failed = 3\n",
         )?;
         assert_eq!(t.triple, "x-win");
         assert_eq!(
@@ -318,6 +320,7 @@ mod tests {
         assert!(t.rustc_bootstrap);
         assert_eq!(t.linker, None);
         assert_eq!(t.test_threads, Some(4));
+        assert_eq!(t.retry_failed, 3);
         assert_eq!(t.runner_env[1], ("WINEDEBUG".into(), "-all".into()));
         assert!(t.wineprefix().is_some_and(|p| p.ends_with("/p")));
         assert_eq!(t.cargo_env_prefix(), "CARGO_TARGET_X_WIN_");
@@ -329,6 +332,7 @@ mod tests {
         assert!(Target::parse("triple = a\ncheck = elf-static\nlinkr = x\n").is_err());
         assert!(Target::parse("triple = a\ntriple = b\ncheck = elf-static\n").is_err());
         assert!(Target::parse("triple = a\n").is_err());
+        assert!(Target::parse("triple = a\ncheck = elf-static\nretry-failed = x\n").is_err());
     }
 
     #[test]

@@ -93,50 +93,36 @@ fn test_target(t: &Target, passthrough: &[String]) -> Result<Vec<String>> {
 /// time. Returns the tests that only passed the second time.
 fn run_with_retry(t: &Target, bin: &Path, passthrough: &[String]) -> Result<Vec<String>> {
     let first = run_suite(&mut suite_command(t, bin, passthrough))?;
-    let failed = match first.status {
-        Some(status) if status.success() => return Ok(Vec::new()),
-        Some(status) => {
-            let retry = !first.failed.is_empty() && first.failed.len() <= t.retry_failed;
-            if !retry {
-                return Err(err(format!(
-                    "host suite failed against {}: {status}",
-                    bin.display()
-                )));
-            }
-            first.failed
-        }
-        None => {
-            return Err(err(format!(
-                "host suite did not finish in {} minutes (killed)",
-                SUITE_LIMIT.as_secs() / 60
-            )))
-        }
-    };
+    let failed_only_tests = first.status.is_some_and(|s| !s.success())
+        && !first.failed.is_empty()
+        && first.failed.len() <= t.retry_failed;
+    if !failed_only_tests {
+        return verdict(first.status, bin, "").map(|()| Vec::new());
+    }
     eprintln!(
-        "xtask: {} failed under {}; running once more, alone (retry-failed = {}): {}",
-        plural(failed.len(), "test"),
+        "xtask: failed under {}; running once more, alone (retry-failed = {}): {}",
         t.runner.join(" "),
         t.retry_failed,
-        failed.join(" ")
+        first.failed.join(" ")
     );
     let mut args: Vec<String> = vec!["--exact".into(), "--test-threads=1".into()];
-    args.extend(failed.iter().cloned());
+    args.extend(first.failed.iter().cloned());
     let second = run_suite(&mut suite_command(t, bin, &args))?;
-    match second.status {
-        Some(status) if status.success() => Ok(failed),
-        Some(status) => Err(err(format!(
-            "host suite failed against {} (again on retry): {status}",
-            bin.display()
-        ))),
-        None => Err(err("the retry did not finish in time (killed)")),
-    }
+    verdict(second.status, bin, " (again on retry)").map(|()| first.failed)
 }
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
+/// `Ok` when the suite passed; else why not (`None`: killed for taking too long).
+fn verdict(status: Option<ExitStatus>, bin: &Path, when: &str) -> Result<()> {
+    match status {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(err(format!(
+            "host suite failed against {}{when}: {status}",
+            bin.display()
+        ))),
+        None => Err(err(format!(
+            "host suite did not finish in {} minutes{when} (killed)",
+            SUITE_LIMIT.as_secs() / 60
+        ))),
     }
 }
 
