@@ -58,9 +58,7 @@ pub async fn serve(
         }
     };
     shared.writers.set(shared.writers.get().saturating_sub(1));
-    shared.router.borrow_mut().remove(id);
-    shared.observer.close(id);
-    shared.changed.notify();
+    super::route::unregister(&shared, id);
     ended
 }
 

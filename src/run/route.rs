@@ -72,22 +72,14 @@ pub async fn serve(
             (Err(io::Error::new(io::ErrorKind::TimedOut, why)), Ok(()))
         }
     };
-    shared.aborts.borrow_mut().remove(&id);
-    #[cfg(all(target_os = "linux", feature = "splice"))]
-    {
-        shared.sockets.borrow_mut().remove(&id);
-        shared.writing.borrow_mut().remove(&id);
-    }
-    shared.router.borrow_mut().remove(id);
-    shared.observer.close(id);
-    shared.changed.notify();
+    unregister(&shared, id);
     Ended {
         error: r.err().or(w.err()),
     }
 }
 
-/// Add a connected socket to the router (its writer counted as running)
-/// and wake whoever waits for routes.
+/// Add a route (a connected socket or a UDP peer) to the router, its writer
+/// counted as running, and wake whoever waits for routes.
 pub fn register(
     shared: &Shared,
     tx: Sender<Bytes>,
@@ -101,6 +93,20 @@ pub fn register(
     shared.route_added.notify();
     shared.changed.notify();
     id
+}
+
+/// Undo `register` once the socket is done, with whatever else names the
+/// route (abort handle, splice bookkeeping), and wake the supervisor.
+pub fn unregister(shared: &Shared, id: RouteId) {
+    shared.aborts.borrow_mut().remove(&id);
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    {
+        shared.sockets.borrow_mut().remove(&id);
+        shared.writing.borrow_mut().remove(&id);
+    }
+    shared.router.borrow_mut().remove(id);
+    shared.observer.close(id);
+    shared.changed.notify();
 }
 
 /// Counts a running writer for `--exit-after-input`; uncounts it however

@@ -215,8 +215,7 @@ fn add_route(
 ) -> RouteId {
     let s = &sockets[idx];
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
-    let id = shared.router.borrow_mut().add(tx, s.origin, s.local, peer);
-    shared.observer.open(id, s.local, peer);
+    let id = super::route::register(shared, tx, s.origin, s.local, peer);
     peers.map.borrow_mut().insert(
         (idx, peer),
         Peer {
@@ -230,7 +229,6 @@ fn add_route(
         s.local,
         net::family_name(&peer)
     );
-    shared.writers.set(shared.writers.get() + 1);
     let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
     shared.spawn(async move {
         let failed = write(&sh, id, &sock, peer, rx).await;
@@ -241,8 +239,6 @@ fn add_route(
         }
         sh.changed.notify();
     });
-    shared.route_added.notify();
-    shared.changed.notify();
     id
 }
 
