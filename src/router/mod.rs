@@ -63,6 +63,10 @@ pub struct Router {
     /// `-i echo`: a socket's data also goes back to it.
     echo: bool,
     routes: BTreeMap<RouteId, Route>,
+    /// Routes whose `read_open` is true, kept with it: hub mode asks
+    /// "does any other socket still talk?" for every route on every event,
+    /// and a scan there made closing n clients cost n³.
+    open_readers: usize,
     next_id: RouteId,
     local_out: Option<Sender<Bytes>>,
     local_in: LocalInput,
@@ -88,6 +92,7 @@ impl Router {
             mode,
             echo,
             routes: BTreeMap::new(),
+            open_readers: 0,
             next_id: 1,
             local_out,
             local_in,
@@ -161,6 +166,7 @@ impl Router {
                 pair_signal: None,
             },
         );
+        self.open_readers += 1;
         if matches!(self.mode, FwdMode::Channels | FwdMode::LingerChannels) {
             self.pair(id);
         }
@@ -231,12 +237,8 @@ impl Router {
             FwdMode::None => {}
             FwdMode::Hub => {
                 // While this socket still talks, others may join and answer.
-                if (!live_only && r.read_open)
-                    || self
-                        .routes
-                        .iter()
-                        .any(|(o, other)| *o != id && other.read_open)
-                {
+                let others_open = self.open_readers - usize::from(r.read_open);
+                if (!live_only && r.read_open) || others_open > 0 {
                     return true;
                 }
             }
@@ -289,6 +291,9 @@ impl Router {
     /// The peer of `id` has finished sending (EOF or error).
     pub fn read_ended(&mut self, id: RouteId, failed: bool) {
         if let Some(r) = self.routes.get_mut(&id) {
+            if r.read_open {
+                self.open_readers -= 1;
+            }
             r.read_open = false;
             if failed {
                 r.tx = None;
@@ -312,6 +317,9 @@ impl Router {
     /// The route's socket is closed: forget it.
     pub fn remove(&mut self, id: RouteId) {
         if let Some(r) = self.routes.remove(&id) {
+            if r.read_open {
+                self.open_readers -= 1;
+            }
             if let Some(p) = r.partner {
                 if let Some(pr) = self.routes.get_mut(&p) {
                     pr.partner = None;
