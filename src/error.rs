@@ -34,6 +34,11 @@ pub fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
 }
 
+/// A runtime error: what was being done, and the I/O error that stopped it.
+pub fn runtime(what: impl fmt::Display, e: &std::io::Error) -> Error {
+    Error::Runtime(format!("{what}: {}", describe(e)))
+}
+
 /// Describe an I/O error briefly: "connection refused" rather than the OS's
 /// full sentence with an error number, which differs per platform.
 pub fn describe(e: &std::io::Error) -> String {

@@ -20,6 +20,13 @@ mod stats;
 
 use std::process::ExitCode;
 
+/// Print a finished text; exit code 0, or a runtime error.
+fn print(text: &str) -> error::Result<u8> {
+    local::stdio::print_text(text)
+        .map(|()| 0)
+        .map_err(|e| error::runtime("writing to stdout", &e))
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = match std::env::args_os()
         .skip(1)
@@ -36,17 +43,11 @@ fn main() -> ExitCode {
         }
     };
     let result = cli::parse(&argv).and_then(|cmd| match cmd {
-        cli::Command::Help => {
-            print!("{}", cli::help_text());
-            Ok(0)
-        }
-        cli::Command::Version => {
-            println!("netcrab {}", env!("CARGO_PKG_VERSION"));
-            Ok(0)
-        }
-        cli::Command::Ifaces => net::ifaces::print_all()
-            .map(|_| 0)
-            .map_err(|e| error::Error::Runtime(format!("listing interfaces: {e}"))),
+        cli::Command::Help => print(cli::help_text()),
+        cli::Command::Version => print(&format!("netcrab {}\n", env!("CARGO_PKG_VERSION"))),
+        cli::Command::Ifaces => net::ifaces::report()
+            .map_err(|e| error::runtime("listing interfaces", &e))
+            .and_then(|text| print(&text)),
         cli::Command::Run(cfg) => run::run(*cfg),
         #[cfg(feature = "probe")]
         cli::Command::Probe(o) => probe::run_client(*o),

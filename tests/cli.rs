@@ -13,6 +13,34 @@ fn version_prints_name_and_version() {
     }
 }
 
+/// A stdout that cannot be written (a full disk) is a runtime error with one
+/// line, not a panic; a reader that went away (`| head`) is not an error.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_stdout_is_an_error_not_a_panic() {
+    if crate::util::skipped_under_wine("/dev/full is a Linux device") {
+        return;
+    }
+    for flag in ["--version", "--help", "--ifaces"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = crate::util::command(&[flag])
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .expect("run netcrab");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flag}: {err}");
+        assert!(
+            err.starts_with("netcrab: writing to stdout: "),
+            "{flag}: {err}"
+        );
+    }
+}
+
 #[test]
 fn help_is_grouped_and_exits_0() {
     for flag in ["-h", "--help"] {

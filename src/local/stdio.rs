@@ -113,6 +113,17 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
     Stdout { tx, done }
 }
 
+/// Write a finished text (help, `--ifaces`, a probe report) to stdout. A
+/// reader that has gone (`| head`) is not an error: it took what it wanted.
+/// (`print!` would panic there: Rust ignores SIGPIPE.)
+pub fn print_text(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
+}
+
 /// Small chunks (datagrams, typed lines) waiting behind `first` are joined
 /// into one write, up to this many bytes: one syscall, not one per chunk.
 const BATCH: usize = 64 * 1024;

@@ -318,7 +318,7 @@ pub fn scope_id(zone: &str) -> Option<u32> {
 }
 
 /// `--ifaces`: one line per address, grouped by interface.
-pub fn print_all() -> std::io::Result<()> {
+pub fn report() -> std::io::Result<String> {
     use std::fmt::Write;
     let mut addrs = all_addrs()?;
     // Group by interface, keeping the order interfaces first appear in.
@@ -359,8 +359,7 @@ pub fn print_all() -> std::io::Result<()> {
         }
         out.push('\n');
     }
-    print!("{out}");
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

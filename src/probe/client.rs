@@ -5,7 +5,7 @@ use super::checks::{self, Ctl};
 use super::proto::{Msg, VERSION};
 use super::report::{self, Check};
 use crate::cli::ProbeOpts;
-use crate::error::{describe, Error, Result};
+use crate::error::{describe, runtime, Result};
 use crate::net::sockopt::SockOpts;
 use async_net::UdpSocket;
 use std::net::SocketAddr;
@@ -22,11 +22,7 @@ pub fn run(o: ProbeOpts) -> Result<u8> {
     } else {
         report::text(&checks)
     };
-    print!("{out}");
-    use std::io::Write;
-    std::io::stdout()
-        .flush()
-        .map_err(|e| Error::Runtime(format!("writing the report: {}", describe(&e))))?;
+    crate::local::stdio::print_text(&out).map_err(|e| runtime("writing the report", &e))?;
     Ok(if checks.iter().all(Check::acceptable) {
         0
     } else {

@@ -15,7 +15,7 @@ mod splice;
 mod udp;
 
 use crate::cli::{Config, InputMode, OutputMode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::local::stdio::{self, StdoutEnd};
 
 use crate::router::{LocalInput, Router};
@@ -260,9 +260,4 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
         input,
         source,
     }
-}
-
-/// Turn a setup failure into a runtime error with context.
-pub fn runtime(what: impl std::fmt::Display, e: &std::io::Error) -> Error {
-    Error::Runtime(format!("{what}: {}", crate::error::describe(e)))
 }

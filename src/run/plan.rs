@@ -1,9 +1,9 @@
 //! Before anything runs: resolve every target and bind every listener, so
 //! bad names and busy ports fail fast with the address in the message.
 
-use super::runtime;
 use crate::addr::{ListenSpec, TargetSpec};
 use crate::cli::Config;
+use crate::error::runtime;
 use crate::error::{Error, Result};
 use crate::net::{self, resolve, sockopt::SockOpts, tcp};
 use async_net::TcpListener;

@@ -3,10 +3,10 @@
 //! Routes live in a map, so a scan or many peers cost O(1) per datagram.
 
 use super::route::deliver;
-use super::runtime;
 use super::shared::Shared;
 use crate::addr::ListenSpec;
 use crate::cli::Config;
+use crate::error::runtime;
 use crate::error::{Error, Result};
 use crate::local::pool;
 use crate::net::udp::{self as nudp, McIface, UdpOpts};
