@@ -95,7 +95,10 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
     }
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     let shared = Rc::new(Shared::default());
-    let (done_tx, done_rx) = smol::channel::unbounded::<()>();
+    // One slot: `--once` waits for the first session's end; later ones find
+    // it full and leave nothing behind (unbounded, a long-running server
+    // would keep one entry per client forever).
+    let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
     let once = o.once;
     smol::block_on(ex.run(async {
         for (l, u, local) in bound {
