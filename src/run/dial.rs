@@ -8,6 +8,7 @@ use crate::net::{self, tcp};
 use crate::router::Origin;
 use smol::Timer;
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -63,7 +64,7 @@ async fn dial_loop(
             // Let the next copy of this target go.
             drop(tried.take());
         }
-        let stream = match attempt {
+        let (stream, dest) = match attempt {
             Ok(s) => s,
             Err(e) => {
                 if cfg.reconnect_on_error {
@@ -98,10 +99,12 @@ async fn dial_loop(
             }
         };
         backoff = BACKOFF_START;
-        let (local, peer) = match (stream.local_addr(), stream.peer_addr()) {
-            (Ok(l), Ok(p)) => (l, p),
-            _ => continue,
-        };
+        // A peer that resets at once can make these fail; the route then
+        // ends with that reset, under the usual reconnect rules.
+        let peer = stream.peer_addr().unwrap_or(dest);
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| net::resolve::wildcard(dest.is_ipv4(), 0));
         eprintln!(
             "Connected from {local} to {peer}, protocol TCP, family {}",
             net::family_name(&peer)
@@ -136,8 +139,12 @@ async fn dial_loop(
     }
 }
 
-/// Try the target's addresses in resolver order; the first that connects wins.
-async fn connect_any(shared: &Shared, plan: &TargetPlan) -> io::Result<async_net::TcpStream> {
+/// Try the target's addresses in resolver order; the first that connects wins
+/// (returned with the address it was dialled at).
+async fn connect_any(
+    shared: &Shared,
+    plan: &TargetPlan,
+) -> io::Result<(async_net::TcpStream, SocketAddr)> {
     let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to");
     for (dest, src) in &plan.addrs {
         if shared.cfg.verbose > 0 {
@@ -147,7 +154,7 @@ async fn connect_any(shared: &Shared, plan: &TargetPlan) -> io::Result<async_net
             }
         }
         match tcp::connect(*dest, *src, &shared.opts, shared.cfg.connect_timeout).await {
-            Ok(s) => return Ok(s),
+            Ok(s) => return Ok((s, *dest)),
             Err(e) => {
                 if plan.addrs.len() > 1 {
                     eprintln!(
