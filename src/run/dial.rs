@@ -53,16 +53,16 @@ async fn dial_loop(
     let cfg = &shared.cfg;
     let mut backoff = BACKOFF_START;
     let mut reconnecting = false;
-    let mut first = true;
     loop {
         let attempt = connect_any(shared, plan).await;
-        if std::mem::take(&mut first) {
+        // `tried` is still held only before the first attempt has ended.
+        if let Some(first) = tried.take() {
             shared
                 .first_dials
                 .set(shared.first_dials.get().saturating_sub(1));
             shared.route_added.notify();
             // Let the next copy of this target go.
-            drop(tried.take());
+            drop(first);
         }
         let (stream, dest) = match attempt {
             Ok(s) => s,

@@ -31,6 +31,7 @@ pub async fn serve(
     // nothing local ever sends to it.
     let (tx, _unused) = bounded::<Bytes>(1);
     let id = super::route::register(&shared, tx, origin, local, peer);
+    let counted = super::route::WriterCount(&shared);
 
     let (feed_tx, feed_rx) = bounded::<Bytes>(4);
     let ended = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {
@@ -57,7 +58,7 @@ pub async fn serve(
             Ended { error: Some(e) }
         }
     };
-    shared.writers.set(shared.writers.get().saturating_sub(1));
+    drop(counted);
     super::route::unregister(&shared, id);
     ended
 }

@@ -111,7 +111,7 @@ pub fn unregister(shared: &Shared, id: RouteId) {
 
 /// Counts a running writer for `--exit-after-input`; uncounts it however
 /// the writer ends (finished, failed, or dropped by an abort).
-struct WriterCount<'a>(&'a Shared);
+pub(super) struct WriterCount<'a>(pub(super) &'a Shared);
 
 impl Drop for WriterCount<'_> {
     fn drop(&mut self) {

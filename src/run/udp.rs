@@ -231,8 +231,9 @@ fn add_route(
     );
     let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
     shared.spawn(async move {
+        let counted = super::route::WriterCount(&sh);
         let failed = write(&sh, id, &sock, peer, rx).await;
-        sh.writers.set(sh.writers.get().saturating_sub(1));
+        drop(counted);
         if let Err(e) = failed {
             eprintln!("Error forwarding to {peer}: {}", crate::error::describe(&e));
             forget(&sh, &pe, idx, peer);
@@ -260,8 +261,7 @@ async fn write(
 /// sends again.
 fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
     if let Some(p) = peers.map.borrow_mut().remove(&(idx, peer)) {
-        shared.router.borrow_mut().remove(p.id);
-        shared.observer.close(p.id);
+        super::route::unregister(shared, p.id);
         #[cfg(feature = "qos")]
         shared.qos.borrow_mut().forget(p.id);
     }
