@@ -16,6 +16,25 @@ pub struct TargetPlan {
     pub addrs: Vec<(SocketAddr, Option<SocketAddr>)>,
 }
 
+impl TargetPlan {
+    /// The plan for `t`, a target that differs from this one only in its
+    /// port: the same resolved addresses, with `t`'s port.
+    fn with_port(&self, t: &TargetSpec) -> TargetPlan {
+        let addrs = self
+            .addrs
+            .iter()
+            .map(|&(mut d, s)| {
+                d.set_port(t.dest.port);
+                (d, s)
+            })
+            .collect();
+        TargetPlan {
+            spec: t.clone(),
+            addrs,
+        }
+    }
+}
+
 /// A bound listener and the index of the `-l`/`-L` address it came from.
 pub struct BoundListener {
     pub origin: usize,
@@ -30,11 +49,19 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(cfg: &Config) -> Result<Plan> {
-        let targets = cfg
-            .targets
-            .iter()
-            .map(|t| plan_target(cfg, t))
-            .collect::<Result<Vec<_>>>()?;
+        let mut targets: Vec<TargetPlan> = Vec::new();
+        for t in &cfg.targets {
+            let plan = match targets.last() {
+                // `-z HOST:1-1000` is one target per port: look HOST up once.
+                Some(prev)
+                    if prev.spec.dest.host == t.dest.host && prev.spec.source == t.source =>
+                {
+                    prev.with_port(t)
+                }
+                _ => plan_target(cfg, t)?,
+            };
+            targets.push(plan);
+        }
         let opts = SockOpts::from_config(cfg);
         let mut listeners = Vec::new();
         for (origin, spec) in cfg.listeners.iter().enumerate() {
@@ -118,4 +145,27 @@ fn family_missing(e: &std::io::Error) -> bool {
         e.kind(),
         ErrorKind::AddrNotAvailable | ErrorKind::Unsupported
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_sibling_keeps_the_resolved_addresses() {
+        let first = crate::addr::parse_target("[fe80::1%2]:20").unwrap();
+        let next = crate::addr::parse_target("[fe80::1%2]:21").unwrap();
+        let d: SocketAddr = "[fe80::1%2]:20".parse().unwrap();
+        let src: SocketAddr = "[::]:0".parse().unwrap();
+        let plan = TargetPlan {
+            spec: first,
+            addrs: vec![(d, Some(src))],
+        };
+        let p = plan.with_port(&next);
+        assert_eq!(p.spec, next);
+        assert_eq!(
+            p.addrs,
+            vec![("[fe80::1%2]:21".parse().unwrap(), Some(src))]
+        );
+    }
 }
