@@ -334,6 +334,7 @@ fn probe_usage_errors() {
         &["--probe", "127.0.0.1:1", "--probe-time", "abc"],
         &["--probe", "127.0.0.1:1", "--probe-group", "10.0.0.1"],
         &["--probe", "127.0.0.1:1", "--probe-server", ":1"],
+        &["--probe", "127.0.0.1:1", "-4", "-6"],
         &["--probe-server", "127.0.0.1:0", "--json"],
     ] {
         let (mut p, out) = util::run(args);

@@ -27,6 +27,16 @@ pub enum Family {
 }
 
 impl Family {
+    /// From `-4` / `-6`; both at once is a usage error.
+    pub fn from_flags(a: &Args) -> Result<Family> {
+        match (a.ipv4, a.ipv6) {
+            (true, true) => Err(usage("-4 and -6 cannot be used together")),
+            (true, false) => Ok(Family::V4),
+            (false, true) => Ok(Family::V6),
+            (false, false) => Ok(Family::Any),
+        }
+    }
+
     pub fn allows(self, a: &std::net::SocketAddr) -> bool {
         match self {
             Family::Any => true,
@@ -178,9 +188,7 @@ impl TryFrom<Args> for Config {
                 "-l and -L cannot be used together (use -L, or -l with -k)",
             ));
         }
-        if a.ipv4 && a.ipv6 {
-            return Err(usage("-4 and -6 cannot be used together"));
-        }
+        let family = Family::from_flags(&a)?;
         if a.shutdown && a.no_shutdown {
             return Err(usage("-N and --no-shutdown cannot be used together"));
         }
@@ -306,13 +314,7 @@ impl TryFrom<Args> for Config {
             ttl,
             input,
             output: a.output.unwrap_or_default(),
-            family: if a.ipv4 {
-                Family::V4
-            } else if a.ipv6 {
-                Family::V6
-            } else {
-                Family::Any
-            },
+            family,
             numeric: a.numeric,
             verbose: a.verbose,
             source_port,

@@ -79,13 +79,7 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
             "{flag} takes no targets or listen addresses"
         )));
     }
-    let family = if a.ipv4 {
-        Family::V4
-    } else if a.ipv6 {
-        Family::V6
-    } else {
-        Family::Any
-    };
+    let family = Family::from_flags(a)?;
     if let Some(spec) = &a.probe_server {
         for (set, f) in [
             (a.json, "--json"),
