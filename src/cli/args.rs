@@ -6,7 +6,9 @@ use argh::FromArgs;
 use std::str::FromStr;
 
 /// netcrab: a netcat-style TCP/UDP tool.
+// ArgsInfo only for the normaliser's test that its flag tables match.
 #[derive(FromArgs, Debug, Default)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
 #[argh(help_triggers("--argh-help"))]
 pub struct Args {
     /// targets: [SRC=]HOST:PORT[xN]

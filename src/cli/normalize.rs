@@ -22,7 +22,7 @@ const SWITCHES: &[char] = &[
     'l', 'L', 'k', 'u', 'z', 'r', 'R', 'b', 'n', 'v', 'N', 'C', '4', '6', 'V',
 ];
 /// Short flags that take a value.
-const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q', 's'];
+const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q'];
 /// Long flags that take a value (used to skip their values while scanning).
 const VALUED_LONG: &[&str] = &[
     "--listen",
@@ -58,7 +58,6 @@ const VALUED_LONG: &[&str] = &[
     "--allow-file",
     "--deny-file",
     "--hub-wait",
-    "--hexdump-file",
     "--probe-server",
     "--probe",
     "--probe-time",
@@ -103,11 +102,14 @@ fn has_port(tok: &str) -> bool {
 }
 
 /// Step 1: split `--name=value`, fix `_` in long names, expand aliases,
-/// groups (`-lvu`) and attached values (`-w5`).
-fn expand(args: &[String]) -> Vec<String> {
+/// groups (`-lvu`) and attached values (`-w5`). Also says whether help was
+/// asked for: `-h`/`--help` as a flag, not as a value (`-e -h`) or after `--`.
+fn expand(args: &[String]) -> (Vec<String>, bool) {
     let mut out = Vec::with_capacity(args.len());
+    let mut help = false;
     let mut iter = args.iter();
     while let Some(a) = iter.next() {
+        help |= a == "-h" || a == "--help";
         if a == "--" {
             out.push(a.clone());
             out.extend(iter.by_ref().cloned());
@@ -169,17 +171,13 @@ fn expand(args: &[String]) -> Vec<String> {
             }
         }
     }
-    out
+    (out, help)
 }
 
 /// Normalise a command line (without the program name).
 pub fn normalize(args: &[String]) -> Normalized {
-    let expanded = expand(args);
-    if expanded
-        .iter()
-        .take_while(|a| *a != "--")
-        .any(|a| a == "-h" || a == "--help")
-    {
+    let (expanded, help) = expand(args);
+    if help {
         return Normalized::Help;
     }
 
@@ -311,6 +309,44 @@ fn bracket_v6(h: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The tables above are kept by hand; argh's own description of `Args`
+    /// must agree with them, or a value could be read as a flag (or a flag
+    /// swallow the next argument).
+    #[test]
+    fn tables_match_the_argh_struct() {
+        use argh::{ArgsInfo, FlagInfoKind};
+        let info = crate::cli::args::Args::get_args_info();
+        let mut long: Vec<&str> = Vec::new();
+        let mut short_valued: Vec<char> = Vec::new();
+        let mut short_switches: Vec<char> = Vec::new();
+        for f in info.flags {
+            match f.kind {
+                FlagInfoKind::Option { .. } => {
+                    long.push(f.long);
+                    short_valued.extend(f.short);
+                }
+                FlagInfoKind::Switch => short_switches.extend(f.short),
+            }
+        }
+        let mut table: Vec<&str> = VALUED_LONG.to_vec();
+        long.sort_unstable();
+        table.sort_unstable();
+        assert_eq!(long, table, "VALUED_LONG");
+        // `-l`/`-L` take a value in argh but are listed as switches here
+        // (see SWITCHES).
+        short_switches.extend(['l', 'L']);
+        short_valued.retain(|c| !matches!(c, 'l' | 'L'));
+        for (mut argh, table, name) in [
+            (short_valued, VALUED, "VALUED"),
+            (short_switches, SWITCHES, "SWITCHES"),
+        ] {
+            let mut table = table.to_vec();
+            argh.sort_unstable();
+            table.sort_unstable();
+            assert_eq!(argh, table, "{name}");
+        }
+    }
+
     fn norm(s: &str) -> Normalized {
         let v: Vec<String> = s.split_whitespace().map(String::from).collect();
         normalize(&v)
@@ -358,6 +394,10 @@ mod tests {
         assert_eq!(norm("--help"), Normalized::Help);
         assert_eq!(norm("-l 80 -h"), Normalized::Help);
         assert_ne!(norm("-- -h"), Normalized::Help);
+        // An option's value, not a request for help.
+        assert_ne!(norm("-e -h h:1"), Normalized::Help);
+        assert_ne!(norm("--exec -h h:1"), Normalized::Help);
+        assert_ne!(norm("--exec=-h h:1"), Normalized::Help);
         // A host named help is a host, not a request for help.
         assert_eq!(norm("help 80"), args("-- help:80"));
     }
