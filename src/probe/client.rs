@@ -129,7 +129,7 @@ async fn hello(s: async_net::TcpStream, peer: SocketAddr) -> std::result::Result
 /// broadcasts arrive too), with don't-fragment when it can be set.
 fn udp_socket(server: SocketAddr) -> std::io::Result<(UdpSocket, std::result::Result<(), String>)> {
     let any = crate::net::resolve::wildcard(server.is_ipv4(), 0);
-    let u = UdpSocket::try_from(std::net::UdpSocket::bind(any)?)?;
+    let u = crate::net::udp::bind(any, &SockOpts::default(), &Default::default())?;
     let df = super::dontfrag::set(&u, server.is_ipv6()).map_err(|e| describe(&e));
     Ok((u, df))
 }

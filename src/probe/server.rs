@@ -124,13 +124,7 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
 /// The UDP socket beside a control listener: same address and port, with
 /// don't-fragment so path-MTU echoes are not fragmented either.
 fn bind_udp(local: SocketAddr) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let s = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-    if local.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.bind(&local.into())?;
-    let u = UdpSocket::try_from(std::net::UdpSocket::from(s))?;
+    let u = crate::net::udp::bind(local, &SockOpts::default(), &Default::default())?;
     // Where it is not available the client reports the MTU check skipped.
     let _ = super::dontfrag::set(&u, local.is_ipv6());
     Ok(u)

@@ -190,9 +190,12 @@ async fn broadcast(peer: SocketAddr, port: u16, token: u64) -> (u16, String) {
 }
 
 fn bcast_socket() -> std::io::Result<UdpSocket> {
-    let u = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-    u.set_broadcast(true)?;
-    UdpSocket::try_from(u)
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let broadcast = crate::net::udp::UdpOpts {
+        broadcast: true,
+        ..Default::default()
+    };
+    crate::net::udp::bind(any, &SockOpts::default(), &broadcast)
 }
 
 /// Join the group the client names, tell it we are ready, exchange
