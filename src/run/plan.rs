@@ -84,7 +84,10 @@ impl Plan {
     }
 }
 
-fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
+/// Resolve one target's destinations and the source for each, in resolver
+/// order; an error when no destination has a source of its family (so the
+/// list is never empty).
+pub(super) fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
     let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
     let sources = resolve::source(t.source.as_ref(), cfg.family, cfg.numeric)?
         .or_else(|| cfg.source_port.map(resolve::wildcards));

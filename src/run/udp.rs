@@ -118,26 +118,16 @@ impl UdpPlan {
             }
         }
         for (idx, t) in cfg.targets.iter().enumerate() {
-            let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
-            let explicit = resolve::source(t.source.as_ref(), cfg.family, cfg.numeric)?;
-            // The first destination that has a source of its family.
-            let pick = dests.iter().find_map(|d| {
-                let src = match &explicit {
-                    Some(list) => *list.iter().find(|s| s.is_ipv4() == d.is_ipv4())?,
-                    None => {
-                        let port =
-                            cfg.source_port
-                                .unwrap_or(if cfg.multicast { d.port() } else { 0 });
-                        resolve::wildcard(d.is_ipv4(), port)
-                    }
-                };
-                Some((*d, src))
-            });
-            let Some((dest, src)) = pick else {
-                return Err(Error::Runtime(format!(
-                    "no source address in '{t}' has the same family as its destination"
-                )));
+            // The first destination (with the TCP planner's source rules).
+            let planned = super::plan::plan_target(cfg, t)?;
+            let Some(&(dest, src)) = planned.addrs.first() else {
+                continue; // plan_target never returns an empty list
             };
+            // No source given: the wildcard of its family; multicast
+            // listens on the group's port.
+            let src = src.unwrap_or_else(|| {
+                resolve::wildcard(dest.is_ipv4(), if cfg.multicast { dest.port() } else { 0 })
+            });
             if cfg.multicast {
                 groups.push(dest.ip());
             }
