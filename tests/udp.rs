@@ -177,3 +177,32 @@ fn idle_peers_are_forgotten() {
         (s.matches(&format!("<->{me},")).count() >= 2).then_some(())
     });
 }
+
+/// `*:P` skips only an address family the machine lacks; a port that is
+/// taken on one family is an error naming that address, as for TCP (before,
+/// a UDP listener went on silently with IPv4 alone).
+#[test]
+fn wildcard_listener_reports_a_port_taken_on_ipv6() {
+    if !crate::util::have_ipv6() {
+        return crate::util::skip("no IPv6 loopback on this machine");
+    }
+    // Hold [::]:P (IPv6 only), leaving 0.0.0.0:P free.
+    let taken =
+        socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None).expect("socket");
+    taken.set_only_v6(true).expect("v6only");
+    let any6: SocketAddr = "[::]:0".parse().unwrap();
+    taken.bind(&any6.into()).expect("bind [::]:0");
+    let port = taken
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("port");
+    if UdpSocket::bind(("0.0.0.0", port)).is_err() {
+        return crate::util::skip("the IPv4 side of the port is taken too");
+    }
+    let (mut p, out) = crate::util::run(&["-u", "-l", &format!("*:{port}"), "-i", "none"]);
+    if out.code != Some(1) || !out.stderr.contains(&format!("bind UDP [::]:{port}")) {
+        p.fail("expected exit 1 naming [::]:PORT");
+    }
+}

@@ -112,28 +112,42 @@ pub(super) fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
     })
 }
 
-/// Bind every socket a listen spec stands for. For the multi-address forms
-/// (`*:P`, `:P`) an address that cannot be bound (no IPv6 on this machine, a
-/// tentative address) is skipped with a note, as long as one binds.
+/// Bind every TCP socket a listen spec stands for.
 fn bind_all(cfg: &Config, spec: &ListenSpec, opts: &SockOpts) -> Result<Vec<TcpListener>> {
     let addrs = resolve::listen(spec, cfg.family, cfg.numeric)?;
+    bind_each(spec, addrs, cfg.verbose, "listen on", |a| {
+        tcp::listen(a, opts)
+    })
+}
+
+/// Bind each of a listen spec's addresses with `bind` (TCP and UDP). For
+/// the multi-address forms (`*:P`, `:P`) an address that cannot be bound
+/// (no IPv6 on this machine, a tentative address) is skipped with a note, as
+/// long as one binds. `what` names the operation in errors.
+pub(super) fn bind_each<T>(
+    spec: &ListenSpec,
+    addrs: Vec<SocketAddr>,
+    verbose: u8,
+    what: &str,
+    mut bind: impl FnMut(SocketAddr) -> std::io::Result<T>,
+) -> Result<Vec<T>> {
     let tolerant = !matches!(spec, ListenSpec::Addr(_));
     let mut out = Vec::new();
     let mut first_err = None;
     for a in addrs {
-        match tcp::listen(a, opts) {
-            Ok(l) => out.push(l),
+        match bind(a) {
+            Ok(x) => out.push(x),
             Err(e) if tolerant && family_missing(&e) => {
-                if cfg.verbose > 0 {
+                if verbose > 0 {
                     eprintln!("Skipping {a}: {}", crate::error::describe(&e));
                 }
                 first_err.get_or_insert((a, e));
             }
-            Err(e) => return Err(runtime(format!("listen on {a}"), &e)),
+            Err(e) => return Err(runtime(format!("{what} {a}"), &e)),
         }
     }
     match (out.is_empty(), first_err) {
-        (true, Some((a, e))) => Err(runtime(format!("listen on {a}"), &e)),
+        (true, Some((a, e))) => Err(runtime(format!("{what} {a}"), &e)),
         _ => Ok(out),
     }
 }

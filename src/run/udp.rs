@@ -4,7 +4,6 @@
 
 use super::route::deliver;
 use super::shared::Shared;
-use crate::addr::ListenSpec;
 use crate::cli::Config;
 use crate::error::runtime;
 use crate::error::{Error, Result};
@@ -69,53 +68,49 @@ impl UdpPlan {
             listens: !cfg.listeners.is_empty(),
         };
         let mut groups: Vec<IpAddr> = Vec::new();
-        let bind =
-            |plan: &mut UdpPlan, want: SocketAddr, origin: Origin, share: bool| -> Result<usize> {
-                if share && want.port() != 0 {
-                    if let Some(i) = plan.sockets.iter().position(|s| s.local == want) {
-                        return Ok(i);
-                    }
-                }
-                let sock = nudp::bind(want, &opts, &uopts)
-                    .map_err(|e| runtime(format!("bind UDP {want}"), &e))?;
-                let local = sock
-                    .local_addr()
-                    .map_err(|e| runtime(format!("bind UDP {want}"), &e))?;
-                match origin {
-                    Origin::Listener(_) => eprintln!(
-                        "Listening on {local}, protocol UDP, family {}",
-                        net::family_name(&local)
-                    ),
-                    Origin::Target(_) => {
-                        eprintln!(
-                            "Bound UDP address {local}, family {}",
-                            net::family_name(&local)
-                        )
-                    }
-                }
-                plan.sockets.push(BoundUdp {
-                    sock: Rc::new(sock),
-                    local,
-                    origin,
-                });
-                Ok(plan.sockets.len() - 1)
-            };
-        for (idx, spec) in cfg.listeners.iter().enumerate() {
-            for a in resolve::listen(spec, cfg.family, cfg.numeric)? {
-                let want = if cfg.multicast && a.ip().is_multicast() {
-                    // Listen on the group's port; the group is joined below.
-                    groups.push(a.ip());
-                    resolve::wildcard(a.is_ipv4(), a.port())
-                } else {
-                    a
-                };
-                match bind(&mut plan, want, Origin::Listener(idx), true) {
-                    Ok(_) => {}
-                    // `*:P` on a machine without IPv6: the IPv4 socket is enough.
-                    Err(_) if matches!(spec, ListenSpec::Wildcard(_)) && a.is_ipv6() => {}
-                    Err(e) => return Err(e),
+        let bind = |plan: &mut UdpPlan,
+                    want: SocketAddr,
+                    origin: Origin,
+                    share: bool|
+         -> std::io::Result<usize> {
+            if share && want.port() != 0 {
+                if let Some(i) = plan.sockets.iter().position(|s| s.local == want) {
+                    return Ok(i);
                 }
             }
+            let sock = nudp::bind(want, &opts, &uopts)?;
+            let local = sock.local_addr()?;
+            match origin {
+                Origin::Listener(_) => eprintln!(
+                    "Listening on {local}, protocol UDP, family {}",
+                    net::family_name(&local)
+                ),
+                Origin::Target(_) => {
+                    eprintln!(
+                        "Bound UDP address {local}, family {}",
+                        net::family_name(&local)
+                    )
+                }
+            }
+            plan.sockets.push(BoundUdp {
+                sock: Rc::new(sock),
+                local,
+                origin,
+            });
+            Ok(plan.sockets.len() - 1)
+        };
+        for (idx, spec) in cfg.listeners.iter().enumerate() {
+            let mut wants = resolve::listen(spec, cfg.family, cfg.numeric)?;
+            for a in wants.iter_mut() {
+                if cfg.multicast && a.ip().is_multicast() {
+                    // Listen on the group's port; the group is joined below.
+                    groups.push(a.ip());
+                    *a = resolve::wildcard(a.is_ipv4(), a.port());
+                }
+            }
+            super::plan::bind_each(spec, wants, cfg.verbose, "bind UDP", |want| {
+                bind(&mut plan, want, Origin::Listener(idx), true)
+            })?;
         }
         for (idx, t) in cfg.targets.iter().enumerate() {
             // The first destination (with the TCP planner's source rules).
@@ -139,7 +134,8 @@ impl UdpPlan {
                     src,
                     Origin::Target(idx),
                     copy == 0 || src.port() != 0,
-                )?;
+                )
+                .map_err(|e| runtime(format!("bind UDP {src}"), &e))?;
                 if !plan
                     .initial
                     .iter()
