@@ -82,15 +82,14 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
     let reader = thread::Builder::new()
         .name("exec-stdout".into())
         .spawn(move || {
-            let mut buf = vec![0u8; block.max(1)];
+            let block = block.max(1);
             loop {
-                match stdout.read(&mut buf) {
+                // As stdin's reader: straight into a pooled buffer, no copy.
+                let mut buf = super::pool::take_at_least(block);
+                match stdout.read(&mut buf[..block]) {
                     Ok(0) => break,
                     Ok(n) => {
-                        if out_tx
-                            .send_blocking(Bytes::copy_from_slice(&buf[..n]))
-                            .is_err()
-                        {
+                        if out_tx.send_blocking(super::pool::freeze(buf, n)).is_err() {
                             break;
                         }
                     }
