@@ -40,7 +40,7 @@ pub fn run(cfg: Config) -> Result<u8> {
     };
 
     let local = local_endpoint(&cfg);
-    let stdout = local.stdout;
+    let stdout_done = local.stdout_done;
     let (local_in, source) = (local.input, local.source);
     let router = Router::new(
         cfg.mode,
@@ -53,8 +53,6 @@ pub fn run(cfg: Config) -> Result<u8> {
     );
     let ex = Rc::new(LocalExecutor::new());
     let shared = Rc::new(Shared::new(cfg, router, &ex));
-    let stdout_done = stdout.as_ref().map(|s| s.done.clone());
-    drop(stdout);
 
     // smol::block_on, not futures-lite's: this thread waits on the reactor
     // itself, so a ready socket wakes it directly instead of through the
@@ -195,7 +193,8 @@ enum Wake {
 
 /// Where local input comes from and received data goes.
 struct LocalEnd {
-    stdout: Option<stdio::Stdout>,
+    /// Yields once the stdout thread has written everything (or stdout closed).
+    stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
     output: Option<smol::channel::Sender<bytes::Bytes>>,
     input: LocalInput,
     source: Option<input::Source>,
@@ -207,7 +206,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
         if e.each {
             // Each connection has its own child; nothing is local.
             return LocalEnd {
-                stdout: None,
+                stdout_done: None,
                 output: None,
                 input: LocalInput::Silent,
                 source: None,
@@ -215,7 +214,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
         }
         let (tx, rx) = smol::channel::bounded(4);
         return LocalEnd {
-            stdout: None,
+            stdout_done: None,
             output: Some(tx),
             input: LocalInput::Live,
             source: Some(input::Source::Exec {
@@ -227,7 +226,10 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
     // QoS probes are not payload: they never go to stdout.
     let qos = matches!(cfg.input, InputMode::PfQosCli | InputMode::PfQosSrv);
     let stdout = (cfg.output == OutputMode::Stdout && !qos).then(|| stdio::spawn_stdout(!cfg.udp));
-    let output = stdout.as_ref().map(|s| s.tx.clone());
+    let (output, stdout_done) = match stdout {
+        Some(s) => (Some(s.tx), Some(s.done)),
+        None => (None, None),
+    };
     let (input, source) = match cfg.input {
         InputMode::Stdin | InputMode::StdinNochar => (
             LocalInput::Live,
@@ -255,7 +257,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
         _ => (LocalInput::Silent, None),
     };
     LocalEnd {
-        stdout,
+        stdout_done,
         output,
         input,
         source,
