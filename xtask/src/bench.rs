@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-use crate::util::{cargo, err, have_program, project_root, run, Context, Result};
+use crate::util::{cargo, err, have_program, run, target_dir, Context, Result};
 
 /// The command line of the task.
 #[derive(Debug, Default)]
@@ -329,7 +329,6 @@ fn prepare() -> Result<Tools> {
         }
     }
     let find = |p: &str| have_program(p).then(|| p.to_string());
-    let root = project_root();
     run(cargo().args([
         "build",
         "--release",
@@ -339,10 +338,7 @@ fn prepare() -> Result<Tools> {
         "netcrab",
     ]))
     .context(|| "building netcrab (release)".to_string())?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let netcrab = target_dir.join("release").join("netcrab");
+    let netcrab = target_dir().join("release").join("netcrab");
     if !netcrab.is_file() {
         return Err(err(format!("no binary at {}", netcrab.display())));
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::target::Target;
-use crate::util::{cargo, err, project_root, run, Context, Result};
+use crate::util::{cargo, err, run, target_dir, Context, Result};
 
 /// The Cargo profile of shipped binaries (see the root Cargo.toml).
 pub const PROFILE: &str = "dist";
@@ -85,11 +85,8 @@ pub fn build(target: &Target, flavor: Flavor, o: &Overrides) -> Result<PathBuf> 
             target.triple
         )
     })?;
-    let target_dir = o
-        .target_dir
-        .clone()
-        .unwrap_or_else(|| project_root().join("target"));
-    let out = target_dir.join(&target.triple).join(PROFILE);
+    let dir = o.target_dir.clone().unwrap_or_else(target_dir);
+    let out = dir.join(&target.triple).join(PROFILE);
     let built = out.join(format!("netcrab{}", target.exe_suffix));
     let copy = out.join(format!("netcrab-{}{}", flavor.name(), target.exe_suffix));
     copy_file(&built, &copy)?;

@@ -52,6 +52,16 @@ pub fn project_root() -> PathBuf {
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the
+/// project root, where `cargo()` runs), else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    let root = project_root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 /// `cargo`, as the cargo that runs us (`$CARGO`), falling back to the one on PATH.
 pub fn cargo() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
