@@ -312,19 +312,7 @@ fn prepare() -> Result<Tools> {
         .collect();
     if !missing.is_empty() {
         eprintln!("bench: installing {}", missing.join(" "));
-        let apt = |args: &[&str]| {
-            let mut cmd = Command::new("apt-get");
-            cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
-            run(&mut cmd)
-        };
-        let installed = apt(&["update", "-q"]).and_then(|()| {
-            apt(&[
-                &["install", "-y", "-q", "--no-install-recommends"],
-                &missing[..],
-            ]
-            .concat())
-        });
-        if let Err(e) = installed {
+        if let Err(e) = crate::setup::apt_install(&missing) {
             eprintln!("bench: warning: {e}; rows of missing peers are left out");
         }
     }

@@ -44,6 +44,12 @@ fn apt(targets: &[Target]) -> Result<()> {
         return Ok(());
     }
     eprintln!("setup: installing {}", missing.join(" "));
+    apt_install(&missing)
+}
+
+/// `apt-get update` then `apt-get install` of `packages` (through sudo when
+/// not root).
+pub fn apt_install(packages: &[&str]) -> Result<()> {
     let apt_get = |args: &[&str]| -> Command {
         // Not root: go through sudo when there is one (root in CI and on the dev machines).
         let mut cmd = if is_root() {
@@ -58,7 +64,7 @@ fn apt(targets: &[Target]) -> Result<()> {
     };
     run(&mut apt_get(&["update", "-q"]))?;
     let mut install = apt_get(&["install", "-y", "-q", "--no-install-recommends"]);
-    install.args(&missing);
+    install.args(packages);
     run(&mut install)
 }
 
