@@ -11,6 +11,14 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// `net/bits`; `bits` beyond the family's width means the whole address.
+    pub fn new(net: IpAddr, bits: u8) -> Cidr {
+        Cidr {
+            net,
+            bits: bits.min(width(net)),
+        }
+    }
+
     /// `10.0.0.0/8`, `fe80::/10`, or a single address.
     pub fn parse(s: &str) -> Result<Cidr, String> {
         let s = s.trim();
@@ -26,7 +34,7 @@ impl Cidr {
                 crate::addr::clip(s)
             )
         })?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
+        let max = width(net);
         let bits = match bits {
             None => max,
             Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| {
@@ -37,7 +45,7 @@ impl Cidr {
                 )
             })?,
         };
-        Ok(Cidr { net, bits })
+        Ok(Cidr::new(net, bits))
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -54,6 +62,15 @@ impl Cidr {
             }
             _ => false,
         }
+    }
+}
+
+/// Bits in an address of `ip`'s family.
+fn width(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
     }
 }
 

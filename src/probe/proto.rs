@@ -226,6 +226,13 @@ impl<'a> In<'a> {
 }
 
 impl Msg {
+    /// The message's kind (`Hello`, `Data`...), for error lines.
+    pub fn name(&self) -> String {
+        let d = format!("{self:?}");
+        let end = d.find([' ', '(', '{']).unwrap_or(d.len());
+        d[..end].to_string()
+    }
+
     /// The whole frame, length prefix included.
     pub fn encode(&self) -> Vec<u8> {
         match self {

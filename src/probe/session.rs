@@ -46,7 +46,7 @@ pub async fn serve(
                 "client speaks protocol version {version}, this server {VERSION}"
             ))
         }
-        m => return Err(format!("expected Hello, got {}", name(&m))),
+        m => return Err(format!("expected Hello, got {}", m.name())),
     }
     let token = shared.register();
     let _reg = Registered(shared, token);
@@ -75,20 +75,13 @@ pub async fn serve(
                 send(s, &Msg::ReverseResult { ok, detail }).await?
             }
             Msg::Bye => return Ok(()),
-            m => return Err(format!("unexpected {} from the client", name(&m))),
+            m => return Err(format!("unexpected {} from the client", m.name())),
         }
     }
 }
 
 async fn send(s: &mut TcpStream, m: &Msg) -> Result<(), String> {
     timeout(DATA_WAIT, "the client to take a reply", write_msg(s, m)).await
-}
-
-/// A message's name for error lines.
-fn name(m: &Msg) -> String {
-    let d = format!("{m:?}");
-    let end = d.find([' ', '(', '{']).unwrap_or(d.len());
-    d[..end].to_string()
 }
 
 /// Count Data until UploadEnd; report bytes and time since the first Data.
@@ -105,7 +98,7 @@ async fn upload(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
                 }
             }
             Msg::UploadEnd => break,
-            m => return Err(format!("unexpected {} during the upload", name(&m))),
+            m => return Err(format!("unexpected {} during the upload", m.name())),
         }
     }
     let micros = first.map_or(0, |t| t.elapsed().as_micros() as u64);
@@ -145,8 +138,8 @@ async fn broadcast(peer: SocketAddr, port: u16, token: u64) -> (u16, String) {
     let mut targets: Vec<Ipv4Addr> = Vec::new();
     for a in &addrs {
         if let (IpAddr::V4(ip), Some(IpAddr::V4(b)), Some(p)) = (a.ip, a.broadcast, a.prefix) {
-            let mask = u32::MAX.checked_shl(32 - u32::from(p.min(32))).unwrap_or(0);
-            if u32::from(ip) & mask == u32::from(client) & mask && !targets.contains(&b) {
+            let subnet = crate::net::acl::Cidr::new(IpAddr::V4(ip), p);
+            if subnet.contains(IpAddr::V4(client)) && !targets.contains(&b) {
                 targets.push(b);
             }
         }

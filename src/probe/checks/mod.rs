@@ -57,7 +57,5 @@ impl Ctl {
 
 /// The error for a reply of the wrong kind.
 pub fn unexpected(m: &Msg, wanted: &str) -> String {
-    let d = format!("{m:?}");
-    let end = d.find([' ', '(', '{']).unwrap_or(d.len());
-    format!("expected {wanted} from the server, got {}", &d[..end])
+    format!("expected {wanted} from the server, got {}", m.name())
 }
