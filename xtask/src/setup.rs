@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::target::Target;
-use crate::util::{err, output, project_root, run, run_bounded, show, Context, Result};
+use crate::util::{err, output, project_root, run, run_bounded, run_bounded_ok, Result};
 use crate::Opts;
 
 /// wineboot on a fresh prefix takes ~5 s here; allow for a slow CI machine, but never hang.
@@ -126,33 +126,19 @@ pub fn wine_prefix(t: &Target) -> Result<()> {
         eprintln!("setup: Wine prefix {prefix} exists");
         return Ok(());
     }
-    let loader = t
-        .runner
-        .first()
-        .context(|| format!("{}: `wineserver` set but no runner", t.triple))?;
-    let mut boot = Command::new(loader);
+    let mut boot = t.runner_command(t.wine_loader()?);
     boot.args(["wineboot", "--init"])
-        .envs(t.runner_env.iter().map(|(k, v)| (k, v)))
         // No Mono/Gecko: their installers would try to download or ask through a dialog.
         .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
         // Keep our stdout clean; wineboot's chatter goes to stderr.
         .stdout(Stdio::null());
-    match run_bounded(&mut boot, WINEBOOT_LIMIT)? {
-        Some(status) if status.success() => {}
-        Some(status) => return Err(err(format!("`{}` failed: {status}", show(&boot)))),
-        None => {
-            stop_wineserver(t, server);
-            return Err(err(format!(
-                "`{}` did not finish in {}s",
-                show(&boot),
-                WINEBOOT_LIMIT.as_secs()
-            )));
-        }
+    if let Err(e) = run_bounded_ok(&mut boot, WINEBOOT_LIMIT) {
+        stop_wineserver(t, server);
+        return Err(e);
     }
     // wineboot returns before the prefix is flushed; wait for the wineserver to be done.
-    let mut wait = Command::new(server);
-    wait.arg("-w")
-        .envs(t.runner_env.iter().map(|(k, v)| (k, v)));
+    let mut wait = t.runner_command(server);
+    wait.arg("-w");
     if run_bounded(&mut wait, WINESERVER_WAIT_LIMIT)?.is_none() {
         stop_wineserver(t, server);
     }
@@ -167,9 +153,8 @@ pub fn wine_prefix(t: &Target) -> Result<()> {
 
 /// `wineserver -k`: ends every Wine process of the prefix (best effort, bounded).
 pub fn stop_wineserver(t: &Target, server: &str) {
-    let mut kill = Command::new(server);
-    kill.arg("-k")
-        .envs(t.runner_env.iter().map(|(k, v)| (k, v)));
+    let mut kill = t.runner_command(server);
+    kill.arg("-k");
     // Best effort: nothing to do if it's already gone.
     run_bounded(&mut kill, Duration::from_secs(20)).ok();
 }

@@ -168,6 +168,21 @@ impl Target {
         format!("CARGO_TARGET_{upper}_")
     }
 
+    /// `program` (the runner, its wineserver) with the runner's environment.
+    pub fn runner_command(&self, program: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(program);
+        c.envs(self.runner_env.iter().map(|(k, v)| (k, v)));
+        c
+    }
+
+    /// The Wine loader (the runner's program), for targets with a wineserver.
+    pub fn wine_loader(&self) -> Result<&str> {
+        self.runner
+            .first()
+            .map(String::as_str)
+            .context(|| format!("{}: `wineserver` set but no runner", self.triple))
+    }
+
     /// The WINEPREFIX from the runner env, if any.
     pub fn wineprefix(&self) -> Option<&str> {
         self.runner_env

@@ -11,7 +11,7 @@ use crate::build::{build, Flavor, Overrides};
 use crate::setup::{stop_wineserver, wine_prefix};
 use crate::target::Target;
 use crate::util::{
-    cargo, err, have_program, project_root, run_bounded, show, wait_bounded, Context, Result,
+    cargo, err, have_program, project_root, run_bounded_ok, show, wait_bounded, Context, Result,
 };
 use crate::Opts;
 
@@ -223,9 +223,8 @@ fn kill_descendants(pid: u32) {
 /// Starts a persistent wineserver and Wine's services with stdio detached.
 fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
     let detached = |program: &str| {
-        let mut c = Command::new(program);
-        c.envs(t.runner_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+        let mut c = t.runner_command(program);
+        c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         c
@@ -237,17 +236,9 @@ fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
         .status()
         .context(|| format!("starting `{}`", show(&persist)))?;
     // A plain `wineboot` on an existing prefix starts the services and returns.
-    let loader = t
-        .runner
-        .first()
-        .context(|| format!("{}: `wineserver` set but no runner", t.triple))?;
-    let mut boot = detached(loader);
+    let mut boot = detached(t.wine_loader()?);
     boot.arg("wineboot");
-    match run_bounded(&mut boot, Duration::from_secs(120))? {
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(err(format!("`{}` failed: {status}", show(&boot)))),
-        None => Err(err(format!("`{}` did not finish in 120s", show(&boot)))),
-    }
+    run_bounded_ok(&mut boot, Duration::from_secs(120))
 }
 
 #[cfg(test)]

@@ -119,6 +119,19 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Option<ExitStat
     wait_bounded(&mut child, limit, || {}).context(|| format!("waiting for `{}`", show(cmd)))
 }
 
+/// `run_bounded` that must succeed: a failure or a timeout is an error naming the command.
+pub fn run_bounded_ok(cmd: &mut Command, limit: Duration) -> Result<()> {
+    match run_bounded(cmd, limit)? {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => Err(err(format!("`{}` failed: {status}", show(cmd)))),
+        None => Err(err(format!(
+            "`{}` did not finish in {}s",
+            show(cmd),
+            limit.as_secs()
+        ))),
+    }
+}
+
 /// Polls a child until it exits or `limit` passes; on timeout calls `on_timeout` (to kill what
 /// the child started), then kills the child.
 pub fn wait_bounded(
