@@ -1,7 +1,6 @@
 //! The multicast exchange both ends run: join the group on the interface
 //! of the control connection, send a few datagrams, count the other side's.
 
-use super::until;
 use super::wire::{Dgram, Kind, HEADER};
 use crate::net::sockopt::SockOpts;
 use crate::net::udp::{self, McIface, UdpOpts};
@@ -87,18 +86,10 @@ pub async fn exchange(
         } else {
             end
         };
-        match until(wake, sock.recv_from(&mut buf)).await {
-            Some(Ok((n, _))) => {
-                if let Some(d) = Dgram::decode(&buf[..n]) {
-                    if d.kind == theirs && d.token == token {
-                        heard += 1;
-                    }
-                }
+        if let Some((d, _)) = super::recv_until(sock, &mut buf, wake).await {
+            if d.kind == theirs && d.token == token {
+                heard += 1;
             }
-            Some(Err(_)) => {
-                smol::Timer::at(wake).await;
-            }
-            None => {}
         }
     }
 }

@@ -53,6 +53,29 @@ pub async fn until<T>(deadline: Instant, f: impl Future<Output = T>) -> Option<T
     .await
 }
 
+/// The next probe datagram on `u` (with its length), skipping what does
+/// not decode; `None` once `deadline` passes. A receive error waits out the
+/// deadline rather than retrying at once (no busy loop).
+async fn recv_until(
+    u: &async_net::UdpSocket,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Option<(wire::Dgram, usize)> {
+    loop {
+        match until(deadline, u.recv_from(buf)).await? {
+            Ok((n, _)) => {
+                if let Some(d) = wire::Dgram::decode(&buf[..n]) {
+                    return Some((d, n));
+                }
+            }
+            Err(_) => {
+                smol::Timer::at(deadline).await;
+                return None;
+            }
+        }
+    }
+}
+
 fn secs(d: Duration) -> String {
     let s = format!("{:.1}", d.as_secs_f64());
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)

@@ -3,9 +3,9 @@
 
 use super::{unexpected, Ctl};
 use crate::probe::proto::Msg;
+use crate::probe::recv_until;
 use crate::probe::report::{Check, Val};
-use crate::probe::until;
-use crate::probe::wire::{Dgram, Kind};
+use crate::probe::wire::Kind;
 use async_net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -36,14 +36,10 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket) -> Result<Check, String> {
     let deadline = Instant::now() + LISTEN;
     let mut buf = vec![0u8; 65_536];
     let mut arrived = false;
-    while let Some(r) = until(deadline, u.recv_from(&mut buf)).await {
-        if let Ok((n, _)) = r {
-            if let Some(d) = Dgram::decode(&buf[..n]) {
-                if d.kind == Kind::Broadcast && d.token == ctl.token {
-                    arrived = true;
-                    break;
-                }
-            }
+    while let Some((d, _)) = recv_until(u, &mut buf, deadline).await {
+        if d.kind == Kind::Broadcast && d.token == ctl.token {
+            arrived = true;
+            break;
         }
     }
     let summary = if arrived {

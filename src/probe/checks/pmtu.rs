@@ -5,8 +5,8 @@
 use super::Ctl;
 use crate::error::describe;
 use crate::probe::dontfrag::too_big;
+use crate::probe::recv_until;
 use crate::probe::report::{Check, Val};
-use crate::probe::until;
 use crate::probe::wire::{Dgram, Kind, HEADER};
 use async_net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -95,20 +95,9 @@ impl Prober<'_> {
                 Err(e) => return Err(format!("sending a {size}-byte probe: {}", describe(&e))),
             }
             let deadline = Instant::now() + WAIT;
-            while let Some(r) = until(deadline, self.u.recv_from(&mut self.buf)).await {
-                match r {
-                    Ok((n, _)) => {
-                        let echo = Dgram::decode(&self.buf[..n]);
-                        if n == size
-                            && echo.map(|e| (e.kind, e.token, e.seq))
-                                == Some((Kind::Echo, d.token, d.seq))
-                        {
-                            return Ok(true);
-                        }
-                    }
-                    Err(_) => {
-                        smol::Timer::at(deadline).await;
-                    }
+            while let Some((echo, n)) = recv_until(self.u, &mut self.buf, deadline).await {
+                if n == size && (echo.kind, echo.token, echo.seq) == (Kind::Echo, d.token, d.seq) {
+                    return Ok(true);
                 }
             }
         }

@@ -6,7 +6,7 @@ use super::{unexpected, Ctl};
 use crate::probe::proto::Msg;
 use crate::probe::report::{Check, Val};
 use crate::probe::wire::{Dgram, Kind, HEADER};
-use crate::probe::{ms, until};
+use crate::probe::{ms, recv_until};
 use async_net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -44,22 +44,13 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket) -> Result<Check, String> {
             break;
         }
         let wake = if sent < COUNT { next_send } else { end };
-        match until(wake, u.recv_from(&mut buf)).await {
-            Some(Ok((n, _))) => {
-                let Some(d) = Dgram::decode(&buf[..n]) else {
-                    continue;
-                };
-                if d.kind != Kind::Pong || d.token != ctl.token {
-                    continue;
-                }
-                if let Some(t) = sent_at.get_mut(d.seq as usize).and_then(Option::take) {
-                    rtts.push(t.elapsed());
-                }
+        if let Some((d, _)) = recv_until(u, &mut buf, wake).await {
+            if d.kind != Kind::Pong || d.token != ctl.token {
+                continue;
             }
-            Some(Err(_)) => {
-                smol::Timer::at(wake).await;
+            if let Some(t) = sent_at.get_mut(d.seq as usize).and_then(Option::take) {
+                rtts.push(t.elapsed());
             }
-            None => {}
         }
     }
     ctl.send(&Msg::UdpStats).await?;
