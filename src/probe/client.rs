@@ -61,15 +61,9 @@ async fn probe(o: &ProbeOpts, addrs: &[SocketAddr]) -> Vec<Check> {
             return rest_skipped(Check::failed("tcp", &why), "no control connection");
         }
     };
-    let (udp, df) = match udp_socket(ctl.server_udp) {
-        Ok(x) => x,
-        Err(e) => {
-            let why = format!("UDP socket: {}", describe(&e));
-            let tcp = checks::tcp::run(&mut ctl, connect, o.time).await;
-            let tcp = tcp.unwrap_or_else(|e| Check::failed("tcp", &e));
-            return rest_skipped(tcp, &why);
-        }
-    };
+    // Without it only the checks on this socket are skipped (multicast has
+    // its own socket; reverse is TCP).
+    let udp = udp_socket(ctl.server_udp).map_err(|e| format!("UDP socket: {}", describe(&e)));
     let mut out = Vec::new();
     let mut lost: Option<String> = None;
     for name in NAMES {
@@ -80,12 +74,16 @@ async fn probe(o: &ProbeOpts, addrs: &[SocketAddr]) -> Vec<Check> {
             ));
             continue;
         }
-        let r = match name {
-            "tcp" => checks::tcp::run(&mut ctl, connect, o.time).await,
-            "udp" => checks::udp::run(&mut ctl, &udp).await,
-            "pmtu" => checks::pmtu::run(&mut ctl, &udp, &df).await,
-            "broadcast" => checks::broadcast::run(&mut ctl, &udp).await,
-            "multicast" => checks::multicast::run(&mut ctl, o.group).await,
+        let r = match (name, &udp) {
+            ("tcp", _) => checks::tcp::run(&mut ctl, connect, o.time).await,
+            ("udp" | "pmtu" | "broadcast", Err(why)) => {
+                out.push(Check::skipped(name, why));
+                continue;
+            }
+            ("udp", Ok((u, _))) => checks::udp::run(&mut ctl, u).await,
+            ("pmtu", Ok((u, df))) => checks::pmtu::run(&mut ctl, u, df).await,
+            ("broadcast", Ok((u, _))) => checks::broadcast::run(&mut ctl, u).await,
+            ("multicast", _) => checks::multicast::run(&mut ctl, o.group).await,
             _ => checks::reverse::run(&mut ctl).await,
         };
         out.push(r.unwrap_or_else(|e| {
