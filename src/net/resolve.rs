@@ -32,26 +32,27 @@ pub fn host(
             )))
         }
         Host::Name(name) => {
-            let mut v: Vec<SocketAddr> = (name.as_str(), port)
+            let found = (name.as_str(), port)
                 .to_socket_addrs()
-                .map_err(|e| Error::Runtime(format!("cannot resolve '{}': {e}", clip(name))))?
-                .collect();
+                .map_err(|e| Error::Runtime(format!("cannot resolve '{}': {e}", clip(name))))?;
             // Resolvers can repeat an address (one per socket type).
-            let mut seen = Vec::new();
-            v.retain(|a| {
-                let new = !seen.contains(a);
-                seen.push(*a);
-                new
-            });
+            let mut v: Vec<SocketAddr> = Vec::new();
+            for a in found {
+                if !v.contains(&a) {
+                    v.push(a);
+                }
+            }
             v
         }
     };
     let kept: Vec<SocketAddr> = all.into_iter().filter(|a| family.allows(a)).collect();
     if kept.is_empty() {
-        return Err(Error::Runtime(format!(
-            "'{host}' has no {} address",
-            if family == Family::V4 { "IPv4" } else { "IPv6" }
-        )));
+        let which = match family {
+            Family::V4 => "IPv4 ",
+            Family::V6 => "IPv6 ",
+            Family::Any => "",
+        };
+        return Err(Error::Runtime(format!("'{host}' has no {which}address")));
     }
     Ok(kept)
 }
