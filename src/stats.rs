@@ -117,18 +117,11 @@ impl Stats {
         let mut out = String::new();
         let mut items = Vec::new();
         for r in self.routes.values_mut() {
-            items.push(json_counters(
-                &r.label,
-                &r.now,
-                Some((&r.now.minus(&r.last), secs)),
-            ));
-            if !json {
-                let _ = writeln!(
-                    out,
-                    "Stats {}: {}",
-                    r.label,
-                    text(&r.now, &r.now.minus(&r.last), secs)
-                );
+            let delta = r.now.minus(&r.last);
+            if json {
+                items.push(json_counters(&r.label, &r.now, Some((&delta, secs))));
+            } else {
+                let _ = writeln!(out, "Stats {}: {}", r.label, text(&r.now, &delta, secs));
             }
             r.last = r.now;
         }
