@@ -1,5 +1,24 @@
 //! netcrab: parse the command line, run, map the outcome to an exit code.
 
+// `eprintln!`/`eprint!` that never panic. std's versions panic when stderr
+// cannot be written (a pipe whose reader has gone: `netcrab ... 2>&1 | head
+// -1`, or a full disk), and a panic inside a task ends only that task, so a
+// run could hang waiting for it. Defined before the modules, so every module
+// uses these instead of std's.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+#[allow(unused_macros)] // only the `stats` feature prints without a newline
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod addr;
 mod cli;
 mod error;

@@ -355,3 +355,38 @@ fn soak_echo_and_channels_stay_healthy() {
         assert!(r.running());
     }
 }
+
+/// A stderr that cannot be written (a full disk here; a pipe whose reader
+/// has gone behaves alike) must not panic or hang netcrab: a refused
+/// connection still ends the run with exit code 1.
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_stderr_neither_panics_nor_hangs() {
+    if util::skipped_under_wine("/dev/full is a Linux device") {
+        return;
+    }
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let target = format!("127.0.0.1:{}", util::free_port());
+    let mut child = util::command(&[&target])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(full)
+        .spawn()
+        .expect("start netcrab");
+    let deadline = Instant::now() + util::patience();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netcrab did not end with stderr unwritable");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
