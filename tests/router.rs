@@ -16,14 +16,14 @@ const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
 
 /// Wait until stderr holds `needle` at least `n` times.
-fn wait_count(p: &mut Proc, needle: &str, n: usize) {
+pub(crate) fn wait_count(p: &mut Proc, needle: &str, n: usize) {
     p.wait_stderr(&format!("{n} x {needle:?}"), |s| {
         (s.matches(needle).count() >= n).then_some(())
     });
 }
 
 /// Read exactly `n` bytes from `s`; on failure show netcrab's report.
-fn read_exact(p: &mut Proc, s: &mut TcpStream, n: usize, what: &str) -> Vec<u8> {
+pub(crate) fn read_exact(p: &mut Proc, s: &mut TcpStream, n: usize, what: &str) -> Vec<u8> {
     let mut v = vec![0u8; n];
     if let Err(e) = s.read_exact(&mut v) {
         p.fail(&format!("{what}: reading {n} bytes: {e}"));
@@ -33,7 +33,7 @@ fn read_exact(p: &mut Proc, s: &mut TcpStream, n: usize, what: &str) -> Vec<u8> 
 
 /// Expect `s` to stay quiet (no data, no EOF) for a short while: the one
 /// place where a fixed wait is the point.
-fn expect_silence(p: &mut Proc, s: &mut TcpStream, what: &str) {
+pub(crate) fn expect_silence(p: &mut Proc, s: &mut TcpStream, what: &str) {
     s.set_read_timeout(Some(Duration::from_millis(400)))
         .expect("timeout");
     let mut buf = [0u8; 256];
@@ -51,7 +51,7 @@ fn expect_silence(p: &mut Proc, s: &mut TcpStream, what: &str) {
 }
 
 /// Expect EOF (and nothing before it) on `s`.
-fn expect_eof(p: &mut Proc, s: &mut TcpStream, what: &str) {
+pub(crate) fn expect_eof(p: &mut Proc, s: &mut TcpStream, what: &str) {
     let mut v = Vec::new();
     match s.read_to_end(&mut v) {
         Ok(_) if v.is_empty() => {}
@@ -80,7 +80,7 @@ fn channels_created(stderr: &str) -> Vec<(SocketAddr, SocketAddr)> {
 }
 
 /// netcrab's open descriptors (native Linux only).
-fn fd_count(pid: u32) -> Option<usize> {
+pub(crate) fn fd_count(pid: u32) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .ok()
         .map(|d| d.count())
@@ -90,7 +90,7 @@ fn fd_count(pid: u32) -> Option<usize> {
 /// where they cannot be counted. Some (the poller's) are opened only after
 /// "Listening on" is printed, so a first client comes and goes before the
 /// count (callers' counts of "Accepted"/"closed" lines include it).
-fn fd_baseline(p: &mut Proc, addr: SocketAddr) -> Option<usize> {
+pub(crate) fn fd_baseline(p: &mut Proc, addr: SocketAddr) -> Option<usize> {
     let mut c = peers::connect(addr);
     c.shutdown(Shutdown::Write).unwrap();
     expect_eof(p, &mut c, "warm-up client");
@@ -108,7 +108,7 @@ fn fd_baseline(p: &mut Proc, addr: SocketAddr) -> Option<usize> {
 }
 
 /// Wait (bounded) until netcrab's descriptors are back to `base`.
-fn wait_fds(p: &mut Proc, base: Option<usize>) {
+pub(crate) fn wait_fds(p: &mut Proc, base: Option<usize>) {
     let Some(base) = base else { return };
     let deadline = Instant::now() + patience();
     loop {

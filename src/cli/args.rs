@@ -66,15 +66,23 @@ pub struct Args {
     /// after input ends, wait this many seconds, then exit
     #[argh(option, short = 'q', long = "quit-after")]
     pub quit_after: Option<String>,
-    /// shut down the sending side when input ends (the default)
+    /// send FIN to every socket when input ends (by default only to those
+    /// that input was sent to)
     #[argh(switch, short = 'N')]
     pub shutdown: bool,
     /// keep the sending side open when input ends
     #[argh(switch)]
     pub no_shutdown: bool,
-    /// exit once local input has ended and been sent
+    /// when input ends: FIN every socket, accept no more, exit once peers close
     #[argh(switch)]
     pub exit_after_input: bool,
+    /// after a peer's FIN, finish its connection once local input has sent
+    /// nothing for this many seconds (default 1; 0 = at once)
+    #[argh(option)]
+    pub close_grace: Option<String>,
+    /// after a peer's FIN, keep its connection open until local input ends
+    #[argh(switch)]
+    pub half_open: bool,
     /// send size: bytes per read of local input
     #[argh(option)]
     pub ss: Option<String>,
@@ -156,7 +164,7 @@ pub struct Args {
     /// close a TCP connection idle (no data either way) this many seconds
     #[argh(option)]
     pub idle_timeout: Option<String>,
-    /// hub: drop a client whose queue stays full this many seconds (default 10)
+    /// hub: drop a client whose queue stays full this many seconds (default 1)
     #[argh(option)]
     pub hub_wait: Option<String>,
     /// accept only peers in this address or CIDR block (repeatable)

@@ -106,6 +106,11 @@ pub struct Config {
     pub quit_after: Option<Duration>,
     /// Send FIN to the sockets when local input ends.
     pub shutdown_on_eof: bool,
+    /// `-N`: that FIN goes to every socket, not only those input was sent to.
+    pub fin_always: bool,
+    /// After a peer's FIN, how long local input may stay silent before the
+    /// connection is finished; `None` (`--half-open`): until input ends.
+    pub close_grace: Option<Duration>,
     pub exit_after_input: bool,
     pub send_size: usize,
     pub sndbuf: Option<usize>,
@@ -191,6 +196,11 @@ impl TryFrom<Args> for Config {
         let family = Family::from_flags(&a)?;
         if a.shutdown && a.no_shutdown {
             return Err(usage("-N and --no-shutdown cannot be used together"));
+        }
+        if a.half_open && a.close_grace.is_some() {
+            return Err(usage(
+                "--half-open and --close-grace cannot be used together",
+            ));
         }
         let keep_listening = !a.listen_harder.is_empty() || a.keep_open;
         let listen_strs = if a.listen.is_empty() {
@@ -307,6 +317,12 @@ impl TryFrom<Args> for Config {
             connect_timeout: seconds("-w", &a.wait)?,
             quit_after: seconds("-q", &a.quit_after)?,
             shutdown_on_eof: !a.no_shutdown,
+            fin_always: a.shutdown,
+            close_grace: if a.half_open {
+                None
+            } else {
+                Some(seconds("--close-grace", &a.close_grace)?.unwrap_or(Duration::from_secs(1)))
+            },
             exit_after_input: a.exit_after_input,
             send_size,
             sndbuf,
@@ -319,7 +335,7 @@ impl TryFrom<Args> for Config {
             verbose: a.verbose,
             source_port,
             idle_timeout: seconds("--idle-timeout", &a.idle_timeout)?.filter(|d| !d.is_zero()),
-            hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(10)),
+            hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(1)),
             acl: access_rules(&a)?,
             exec,
             gen,

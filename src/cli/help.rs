@@ -59,12 +59,13 @@ Data:
   -f, --fm MODE            forwarding: none (default), hub, channels, linger-channels
                            none: input to every socket, every socket to output
                            hub: as none, and every socket to every other socket; a client
-                           whose queue stays full --hub-wait SECS (default 10) is dropped
+                           whose queue stays full --hub-wait SECS (default 1) is dropped
                            channels: pair sockets into two-way tunnels. A socket pairs with
                            the oldest unpaired socket from a DIFFERENT endpoint (another -l/-L
-                           address or another target); the same remote IP is fine. Until
-                           paired, a socket is not read further, so nothing is lost. FIN is
-                           forwarded to the partner; the tunnel ends when both sides have.
+                           address or another target), or from the SAME listen address with a
+                           different remote IP (as 0.11). Copies of one target (xN) never pair.
+                           Until paired, a socket is not read further, so nothing is lost. FIN
+                           is forwarded to the partner; the tunnel ends when both sides have.
                            linger-channels: as channels, but when one side leaves, its
                            partner stays open and pairs again with the next socket
   -C                       send CRLF: a \\n of local input becomes \\r\\n
@@ -118,13 +119,21 @@ Check a box in one command (feature \"probe\"):
   --probe-group IP         (with --probe) multicast group (default 239.255.77.77)
 
 End of input (half-close):
-  When input ends, netcrab sends FIN (shutdown of the write side) to every socket and keeps
-  reading until the peers close, so a request/response exchange completes. A peer's FIN ends
-  that direction only: netcrab keeps sending input to it (unless stdin is a terminal).
-  -N                       send FIN when input ends (the default; accepted for netcat scripts)
+  When input ends, netcrab sends FIN (shutdown of the write side) to every socket that input
+  was sent to, and keeps reading until the peers close, so a request/response exchange
+  completes. A socket that got no input gets no FIN (a receiver `< /dev/null` does not end its
+  sender's session). A peer's FIN ends that direction only: netcrab keeps sending input to it
+  while input flows; once input has sent nothing for --close-grace SECS (or has ended), the
+  connection is finished: closed, its -m slot freed, counted for -l, -r and the exit.
+  -N                       send that FIN to every socket, input or not
   --no-shutdown            do not send FIN when input ends
+  --close-grace SECS       how long silent input keeps a half-closed peer's connection
+                           (default 1; 0 = at once; at a terminal: at once)
+  --half-open              keep a half-closed peer's connection until input ends
   -q SECS                  after input ends, exit SECS seconds later even if peers stay open
-  --exit-after-input       exit as soon as input has ended and been sent
+  --exit-after-input       when input ends: FIN every socket, accept and dial no more, keep
+                           printing what peers send, exit once they have closed (UDP: once
+                           everything was sent). netcat's -q 0 is: -q 0
 
 Output and status:
   Received data goes to stdout and nothing else does: status, -v lines and errors go to stderr.

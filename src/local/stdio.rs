@@ -71,6 +71,8 @@ pub enum StdoutEnd {
     Drained,
     /// stdout was closed by its reader (`| head`): not an error.
     Closed,
+    /// Writing failed otherwise (a full disk): reported, exit 1.
+    Failed,
 }
 
 /// `join_small`: small chunks already queued may share one write (TCP, a
@@ -95,13 +97,15 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
             if r.is_ok() && rx.is_empty() {
                 r = lock.flush();
             }
-            if r.is_err() {
-                end = StdoutEnd::Closed;
+            if let Err(e) = r {
+                end = write_failed(&e);
                 break;
             }
         }
-        if end == StdoutEnd::Drained && lock.flush().is_err() {
-            end = StdoutEnd::Closed;
+        if end == StdoutEnd::Drained {
+            if let Err(e) = lock.flush() {
+                end = write_failed(&e);
+            }
         }
         // Dropping `rx` here makes further sends fail: the sign that output is gone.
         drop(rx);
@@ -111,6 +115,17 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
         eprintln!("netcrab: cannot start the stdout writer: {e}");
     }
     Stdout { tx, done }
+}
+
+/// A reader that has gone is a quiet end; any other write error (a full
+/// disk, an I/O error) is data lost: one line, and the run exits 1.
+fn write_failed(e: &io::Error) -> StdoutEnd {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        StdoutEnd::Closed
+    } else {
+        eprintln!("netcrab: writing stdout: {}", crate::error::describe(e));
+        StdoutEnd::Failed
+    }
 }
 
 /// Write a finished text (help, `--ifaces`, a probe report) to stdout. A

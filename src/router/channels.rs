@@ -2,10 +2,15 @@
 //!
 //! Rule: a new (or newly unpaired) socket pairs with the oldest unpaired
 //! socket that came from a different endpoint of the command line (another
-//! listener or another target). The original paired by remote IP, so two
-//! ends behind one NAT, or both on 127.0.0.1, never paired (W24).
+//! listener or another target), or from the same listen address with a
+//! different remote IP (0.11's rule, which makes a relay with one listener
+//! work). Sockets from one listener and one IP never pair with each other,
+//! and copies of one target (`xN`) never do. The endpoint rule adds what
+//! 0.11 could not do: two ends behind one NAT, or both on 127.0.0.1, pair
+//! when they came through different endpoints (W24).
 
-use super::{FwdMode, Route, RouteId, Router};
+use super::{FwdMode, Origin, Route, RouteId, Router};
+use std::net::IpAddr;
 
 impl Router {
     /// Try to pair route `id` with a waiting route.
@@ -16,7 +21,7 @@ impl Router {
         if me.partner.is_some() || !me.read_open {
             return;
         }
-        let origin = me.origin;
+        let (origin, ip) = (me.origin, me.peer.ip().to_canonical());
         let candidate = self
             .routes
             .iter()
@@ -25,7 +30,7 @@ impl Router {
                     && r.partner.is_none()
                     && r.read_open
                     && r.tx.is_some()
-                    && r.origin != origin
+                    && may_pair(origin, ip, r.origin, r.peer.ip().to_canonical())
             })
             .map(|(other, _)| *other);
         let Some(other) = candidate else {
@@ -89,5 +94,47 @@ impl Router {
                 }
             }
         }
+    }
+}
+
+/// Whether sockets from these origins and remote IPs may form a channel.
+fn may_pair(a: Origin, a_ip: IpAddr, b: Origin, b_ip: IpAddr) -> bool {
+    match (a, b) {
+        (Origin::Listener(x), Origin::Listener(y)) if x == y => a_ip != b_ip,
+        _ => a != b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairing_rule() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (l0, l1, t0, t1) = (
+            Origin::Listener(0),
+            Origin::Listener(1),
+            Origin::Target(0),
+            Origin::Target(1),
+        );
+        let one = ip("127.0.0.1");
+        let two = ip("127.0.0.2");
+        // Different endpoints pair whatever the IPs.
+        assert!(may_pair(l0, one, l1, one));
+        assert!(may_pair(l0, one, t0, one));
+        assert!(may_pair(t0, one, t1, one));
+        // One listener: only different remote IPs (0.11's rule).
+        assert!(may_pair(l0, one, l0, two));
+        assert!(!may_pair(l0, one, l0, one));
+        // An IPv4-mapped IPv6 peer is the same host as its IPv4 form.
+        assert!(!may_pair(
+            l0,
+            one,
+            l0,
+            ip("::ffff:127.0.0.1").to_canonical()
+        ));
+        // Copies of one target never pair.
+        assert!(!may_pair(t0, one, t0, two));
     }
 }

@@ -32,8 +32,11 @@ pub enum Origin {
 /// The state of local input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalInput {
-    /// Data may still come (stdin open).
+    /// Data may still come (stdin open), and came recently.
     Live,
+    /// Still open, but it has sent nothing for the close grace: it no
+    /// longer keeps a half-closed peer's connection open.
+    Quiet,
     /// Input has ended.
     Ended,
     /// There is no local input (`-i none`, `-i echo`): never sends, never ends.
@@ -50,6 +53,39 @@ struct Route {
     partner: Option<RouteId>,
     /// Told when the route gets a channel partner (its reader waits for one).
     pair_signal: Option<Sender<()>>,
+    /// Local input has sent it bytes (it gets the end-of-input FIN).
+    fed: bool,
+}
+
+/// Which sockets get a FIN when local input ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EofFin {
+    /// Those that local input sent bytes to (the default): a receiver whose
+    /// input is empty (`< /dev/null`) does not end its sender's session.
+    Fed,
+    /// Every socket (`-N`, `--exit-after-input`).
+    All,
+    /// None (`--no-shutdown`).
+    Never,
+}
+
+/// How a router is set up.
+pub struct Options {
+    pub mode: FwdMode,
+    /// `-i echo`: a socket's data also goes back to it.
+    pub echo: bool,
+    /// Where received data goes (stdout, or a shared `-e` child's stdin).
+    pub local_out: Option<Sender<Bytes>>,
+    pub local_in: LocalInput,
+    /// Whether recent local input keeps a half-closed peer's route open
+    /// (not when stdin is a terminal: a person expects the exit).
+    pub local_keeps_open: bool,
+    pub eof_fin: EofFin,
+    /// Local input is what local output feeds (a shared `-e` child): once
+    /// no socket can send it more, its stdin is closed and what it still
+    /// prints is owed to the sockets.
+    pub local_loop: bool,
+    pub verbose: u8,
 }
 
 /// A chunk's destinations.
@@ -60,7 +96,6 @@ pub struct Dests {
 
 pub struct Router {
     mode: FwdMode,
-    /// `-i echo`: a socket's data also goes back to it.
     echo: bool,
     routes: BTreeMap<RouteId, Route>,
     /// Routes whose `read_open` is true, kept with it: hub mode asks
@@ -70,35 +105,29 @@ pub struct Router {
     next_id: RouteId,
     local_out: Option<Sender<Bytes>>,
     local_in: LocalInput,
-    /// Whether live local input keeps a half-closed peer's route open (not
-    /// when stdin is a terminal: a person expects the exit).
     local_keeps_open: bool,
-    /// Whether the end of local input closes write sides (FIN).
-    shutdown_on_eof: bool,
+    eof_fin: EofFin,
+    local_loop: bool,
+    /// No listener or dial can bring another route.
+    no_more_routes: bool,
     verbose: u8,
 }
 
 impl Router {
-    pub fn new(
-        mode: FwdMode,
-        echo: bool,
-        local_out: Option<Sender<Bytes>>,
-        local_in: LocalInput,
-        local_keeps_open: bool,
-        shutdown_on_eof: bool,
-        verbose: u8,
-    ) -> Router {
+    pub fn new(o: Options) -> Router {
         Router {
-            mode,
-            echo,
+            mode: o.mode,
+            echo: o.echo,
             routes: BTreeMap::new(),
             open_readers: 0,
             next_id: 1,
-            local_out,
-            local_in,
-            local_keeps_open,
-            shutdown_on_eof,
-            verbose,
+            local_out: o.local_out,
+            local_in: o.local_in,
+            local_keeps_open: o.local_keeps_open,
+            eof_fin: o.eof_fin,
+            local_loop: o.local_loop,
+            no_more_routes: false,
+            verbose: o.verbose,
         }
     }
 
@@ -164,15 +193,23 @@ impl Router {
                 local,
                 partner: None,
                 pair_signal: None,
+                fed: false,
             },
         );
         self.open_readers += 1;
         if matches!(self.mode, FwdMode::Channels | FwdMode::LingerChannels) {
             self.pair(id);
         }
-        // Input already over: this socket gets its FIN at once.
+        // Input already over: with `-N` this socket gets its FIN at once.
         self.update_write_side(id);
         id
+    }
+
+    /// Local input sent route `id` a chunk.
+    pub fn fed(&mut self, id: RouteId) {
+        if let Some(r) = self.routes.get_mut(&id) {
+            r.fed = true;
+        }
     }
 
     /// Where a chunk from `from` goes.
@@ -249,10 +286,26 @@ impl Router {
             }
         }
         match self.local_in {
-            LocalInput::Live => !live_only || self.local_keeps_open,
+            LocalInput::Live => !live_only || self.local_keeps_open || self.owed_by_child(),
+            LocalInput::Quiet => !live_only || self.owed_by_child(),
             LocalInput::Silent => !live_only,
-            LocalInput::Ended => !self.shutdown_on_eof && !live_only,
+            // Ended: the write side stays open (no FIN) unless the rule
+            // says this socket gets one.
+            LocalInput::Ended => {
+                !live_only
+                    && match self.eof_fin {
+                        EofFin::All => false,
+                        EofFin::Fed => !r.fed,
+                        EofFin::Never => true,
+                    }
+            }
         }
+    }
+
+    /// A shared `-e` child whose stdin was closed still owes the sockets
+    /// what it prints.
+    fn owed_by_child(&self) -> bool {
+        self.local_loop && self.local_out.is_none()
     }
 
     /// Close route `id`'s write side (FIN once its queue drains) when nothing
@@ -280,6 +333,42 @@ impl Router {
         for id in ids {
             self.update_write_side(id);
         }
+        self.update_child_feed();
+    }
+
+    /// After route `id` (and `partner`, its channel partner before the
+    /// event) changed: only the routes whose sources can have changed are
+    /// looked at, so n closes cost O(n), not O(n²). In hub mode every route
+    /// depends on whether any *other* socket still talks, which changes
+    /// only when the open readers drop to one or none.
+    fn update_after(&mut self, id: RouteId, partner: Option<RouteId>) {
+        if self.mode == FwdMode::Hub && self.open_readers <= 1 {
+            return self.update_all();
+        }
+        self.update_write_side(id);
+        if let Some(p) = partner {
+            self.update_write_side(p);
+        }
+        self.update_child_feed();
+    }
+
+    /// A shared `-e` child: once no socket can send it anything more (every
+    /// reader has ended and no new route can come), close its stdin.
+    fn update_child_feed(&mut self) {
+        if self.local_loop
+            && self.no_more_routes
+            && self.open_readers == 0
+            && self.local_out.is_some()
+        {
+            if self.verbose > 0 {
+                eprintln!("No socket can send more: closing the command's stdin");
+            }
+            self.local_out = None;
+            // What the child prints now is owed: nothing is quiet any more.
+            if self.local_in == LocalInput::Quiet {
+                self.local_in = LocalInput::Live;
+            }
+        }
     }
 
     /// Local input has ended.
@@ -288,8 +377,33 @@ impl Router {
         self.update_all();
     }
 
+    /// Local input is open but sent nothing for the close grace (`true`),
+    /// or it sends again (`false`).
+    pub fn local_quiet(&mut self, quiet: bool) {
+        match (self.local_in, quiet) {
+            (LocalInput::Live, true) if !self.owed_by_child() => {
+                self.local_in = LocalInput::Quiet;
+                self.update_all();
+            }
+            (LocalInput::Quiet, false) => self.local_in = LocalInput::Live,
+            _ => {}
+        }
+    }
+
+    /// `--exit-after-input`: the end of input is a FIN for every socket.
+    pub fn fin_every_socket(&mut self) {
+        self.eof_fin = EofFin::All;
+    }
+
+    /// No listener or dial can bring another route.
+    pub fn no_more_routes(&mut self) {
+        self.no_more_routes = true;
+        self.update_child_feed();
+    }
+
     /// The peer of `id` has finished sending (EOF or error).
     pub fn read_ended(&mut self, id: RouteId, failed: bool) {
+        let mut partner = None;
         if let Some(r) = self.routes.get_mut(&id) {
             if r.read_open {
                 self.open_readers -= 1;
@@ -298,24 +412,28 @@ impl Router {
             if failed {
                 r.tx = None;
             }
+            partner = r.partner;
         }
         self.channel_peer_gone(id);
         if self.mode == FwdMode::LingerChannels {
             self.release_partner(id);
         }
-        self.update_all();
+        self.update_after(id, partner);
     }
 
     /// Writing to `id` failed: stop sending to it.
     pub fn write_failed(&mut self, id: RouteId) {
+        let mut partner = None;
         if let Some(r) = self.routes.get_mut(&id) {
             r.tx = None;
+            partner = r.partner;
         }
-        self.update_all();
+        self.update_after(id, partner);
     }
 
     /// The route's socket is closed: forget it.
     pub fn remove(&mut self, id: RouteId) {
+        let mut partner = None;
         if let Some(r) = self.routes.remove(&id) {
             if r.read_open {
                 self.open_readers -= 1;
@@ -329,8 +447,9 @@ impl Router {
                     self.pair(p);
                 }
             }
+            partner = r.partner;
         }
-        self.update_all();
+        self.update_after(id, partner);
     }
 
     /// Local output is gone (stdout closed).

@@ -1,8 +1,8 @@
 //! Outbound connections: try each resolved address, report, serve, and
 //! reconnect with back-off when asked (`-r`, `-R`).
 
+use super::connection;
 use super::plan::TargetPlan;
-use super::route;
 use super::shared::Shared;
 use crate::net::{self, tcp};
 use crate::router::Origin;
@@ -25,8 +25,7 @@ pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
     let plan = Rc::new(plan);
     let mut previous: Option<smol::channel::Receiver<()>> = None;
     for _ in 0..plan.spec.count {
-        shared.dialing.set(shared.dialing.get() + 1);
-        shared.first_dials.set(shared.first_dials.get() + 1);
+        shared.life.dial_started();
         let (tried_tx, tried_rx) = smol::channel::bounded::<()>(1);
         let wait_for = previous.replace(tried_rx);
         let s = shared.clone();
@@ -37,8 +36,7 @@ pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
                 let _ = rx.recv().await;
             }
             dial_loop(&s, idx, &p, tried_tx).await;
-            s.dialing.set(s.dialing.get().saturating_sub(1));
-            s.changed.notify();
+            s.dial_ended();
         });
     }
 }
@@ -57,9 +55,7 @@ async fn dial_loop(
         let attempt = connect_any(shared, plan).await;
         // `tried` is still held only before the first attempt has ended.
         if let Some(first) = tried.take() {
-            shared
-                .first_dials
-                .set(shared.first_dials.get().saturating_sub(1));
+            shared.life.first_dial_done();
             shared.route_added.notify();
             // Let the next copy of this target go.
             drop(first);
@@ -67,12 +63,14 @@ async fn dial_loop(
         let (stream, dest) = match attempt {
             Ok(s) => s,
             Err(e) => {
-                if cfg.reconnect_on_error {
+                if cfg.reconnect_on_error && !shared.life.stopping() {
                     if cfg.verbose > 0 || !reconnecting {
                         eprintln!("Retrying {} in {} ms", plan.spec.dest, backoff.as_millis());
                     }
                     reconnecting = true;
-                    Timer::after(backoff).await;
+                    if !pause(shared, backoff).await {
+                        return;
+                    }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
@@ -113,7 +111,9 @@ async fn dial_loop(
             eprintln!("{} open", plan.spec.dest);
             return;
         }
-        let ended = route::serve(shared.clone(), stream, Origin::Target(idx), local, peer).await;
+        let opened = connection::open(shared, stream, Origin::Target(idx), local, peer);
+        let ended = connection::serve(shared.clone(), opened).await;
+        let clean = ended.error.is_none();
         let again = match &ended.error {
             None => {
                 eprintln!("Connection {local}<->{peer} finished gracefully.");
@@ -130,13 +130,33 @@ async fn dial_loop(
                 cfg.reconnect_on_error
             }
         };
-        if !again {
+        if !again || shared.life.stopping() {
             return;
         }
         eprintln!("Reconnecting to {}", plan.spec.dest);
         reconnecting = true;
-        Timer::after(BACKOFF_START).await;
+        // After a clean close the next session is wanted now (a tunnel's
+        // next client waits for it); after an error, back off first.
+        if !clean && !pause(shared, BACKOFF_START).await {
+            return;
+        }
     }
+}
+
+/// Wait `d` before dialling again; `false` if the run stopped taking new
+/// connections meanwhile (`--exit-after-input`).
+async fn pause(shared: &Shared, d: Duration) -> bool {
+    futures_lite::future::or(
+        async {
+            Timer::after(d).await;
+            true
+        },
+        async {
+            shared.life.stopped().await;
+            false
+        },
+    )
+    .await
 }
 
 /// Try the target's addresses in resolver order; the first that connects wins

@@ -6,32 +6,24 @@
 //! EOF shuts the socket's write side (FIN). Once the child has exited, the
 //! connection is closed even if the peer still has its side open.
 
+use super::deliver::read_chunk;
 use super::input::Crlf;
-use super::route::{read_chunk, Ended};
+use super::registry::{unregister, Ended, WriterCount};
 use super::shared::Shared;
 use crate::local::exec;
-use crate::router::{Origin, RouteId};
+use crate::router::RouteId;
 use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWriteExt};
 use smol::channel::{bounded, Receiver, Sender};
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
 
-pub async fn serve(
-    shared: Rc<Shared>,
-    stream: TcpStream,
-    origin: Origin,
-    local: SocketAddr,
-    peer: SocketAddr,
-    cmd: &str,
-) -> Ended {
-    // The route is registered for bookkeeping (the exit rules count routes);
-    // nothing local ever sends to it.
-    let (tx, _unused) = bounded::<Bytes>(1);
-    let id = super::route::register(&shared, tx, origin, local, peer);
-    let counted = super::route::WriterCount(&shared);
+/// Serve route `id` (registered for bookkeeping: the exit rules count
+/// routes; nothing local ever sends to it) with a child of its own.
+pub async fn serve(shared: Rc<Shared>, stream: TcpStream, id: RouteId, cmd: &str) -> Ended {
+    let counted = WriterCount::new(&shared);
 
     let (feed_tx, feed_rx) = bounded::<Bytes>(4);
     let ended = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {
@@ -59,7 +51,7 @@ pub async fn serve(
         }
     };
     drop(counted);
-    super::route::unregister(&shared, id);
+    unregister(&shared, id);
     ended
 }
 

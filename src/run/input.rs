@@ -5,8 +5,11 @@
 use super::shared::Shared;
 use crate::router::LOCAL;
 use bytes::Bytes;
+use futures_lite::future;
 use smol::channel::Receiver;
+use smol::Timer;
 use std::rc::Rc;
+use std::time::Instant;
 
 pub enum Source {
     /// Chunks from a thread (stdin).
@@ -57,12 +60,14 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
     let mut crlf = shared.cfg.crlf.then(Crlf::default);
     #[cfg(feature = "gen")]
     let mut since_yield = 0u32;
+    // When input last sent something (the close grace counts from here).
+    let mut last_input = Instant::now();
     loop {
-        while shared.router.borrow().route_count() == 0 || shared.first_dials.get() > 0 {
+        while shared.router.borrow().route_count() == 0 || shared.life.first_dials_pending() {
             shared.route_added.wait().await;
         }
         let next = match &mut source {
-            Source::Channel(rx) => rx.recv().await.ok(),
+            Source::Channel(rx) => next_or_quiet(&shared, rx, last_input).await,
             #[cfg(feature = "gen")]
             Source::Gen(g) => {
                 // Queues with room never make this task wait: let others run.
@@ -96,10 +101,10 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
             if shared.cfg.verbose > 0 {
                 eprintln!("End of outbound data from local machine reached.");
             }
-            shared.router.borrow_mut().local_ended();
-            shared.changed.notify();
+            shared.input_ended();
             return;
         };
+        last_input = Instant::now();
         if let Some(c) = crlf.as_mut() {
             chunk = c.apply(chunk);
         }
@@ -107,11 +112,45 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
             continue;
         }
         let dests = shared.router.borrow().dests(LOCAL);
-        for (_, tx) in dests.routes {
+        for (id, tx) in dests.routes {
             // A closed queue means that socket is gone; the others still get it.
-            let _ = tx.send(chunk.clone()).await;
+            if tx.send(chunk.clone()).await.is_ok() {
+                shared.router.borrow_mut().fed(id);
+            }
         }
+        last_input = Instant::now();
     }
+}
+
+/// The next chunk from `rx` (`None` at its end). While none comes, once
+/// input has been silent for the close grace, the router is told it is
+/// quiet: it then no longer keeps half-closed peers' connections open.
+async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> Option<Bytes> {
+    if let Ok(c) = rx.try_recv() {
+        return Some(c);
+    }
+    let quiet_at = shared.cfg.close_grace.map(|g| last + g);
+    let got = match quiet_at {
+        None => rx.recv().await.ok(),
+        Some(at) => {
+            let first = future::or(async { Some(rx.recv().await.ok()) }, async {
+                Timer::at(at).await;
+                None
+            })
+            .await;
+            match first {
+                Some(c) => c,
+                None => {
+                    shared.router.borrow_mut().local_quiet(true);
+                    rx.recv().await.ok()
+                }
+            }
+        }
+    };
+    if got.is_some() {
+        shared.router.borrow_mut().local_quiet(false);
+    }
+    got
 }
 
 #[cfg(test)]

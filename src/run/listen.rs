@@ -5,8 +5,8 @@
 //! original closed and re-bound its listeners, which failed with
 //! EADDRINUSE: W9, W31).
 
+use super::connection;
 use super::plan::BoundListener;
-use super::route;
 use super::shared::Shared;
 use crate::net;
 use crate::router::Origin;
@@ -20,7 +20,7 @@ pub fn start(shared: &Rc<Shared>, listeners: Vec<BoundListener>) -> Vec<smol::Ta
     if listeners.is_empty() {
         return Vec::new();
     }
-    shared.listening.set(true);
+    shared.life.listeners_started();
     let max = shared.cfg.max_inbound;
     let slots = (max > 0).then(|| Arc::new(Semaphore::new(max)));
     // -l: this many clients in all, then stop listening.
@@ -31,11 +31,10 @@ pub fn start(shared: &Rc<Shared>, listeners: Vec<BoundListener>) -> Vec<smol::Ta
         let acc = accepted.clone();
         shared.spawn(async move {
             smol::Timer::after(t).await;
-            if acc.get() == 0 && s.listening.get() {
+            if acc.get() == 0 && s.life.listening() {
                 eprintln!("netcrab: no connection within {:.1}s (-w)", t.as_secs_f64());
                 s.fail();
-                s.listening.set(false);
-                s.changed.notify();
+                s.listeners_stopped();
             }
         });
     }
@@ -59,7 +58,15 @@ async fn accept_loop(
     quota: Option<usize>,
     accepted: Rc<std::cell::Cell<usize>>,
 ) {
+    let io: Arc<smol::Async<std::net::TcpListener>> = l.socket.clone().into();
     loop {
+        // A free -m slot is taken only once a client waits on this
+        // listener: a loop that held the slot while waiting in accept would
+        // starve a client of another listener (`*:P`: an IPv6 client after
+        // an IPv4 one was never served).
+        if slots.is_some() {
+            let _ = io.readable().await;
+        }
         let permit = match &slots {
             Some(s) => Some(s.acquire_arc().await),
             None => None,
@@ -89,10 +96,7 @@ async fn accept_loop(
             continue;
         }
         accepted.set(accepted.get() + 1);
-        if quota.is_some_and(|q| accepted.get() >= q) {
-            shared.listening.set(false);
-            shared.changed.notify();
-        }
+        let quota_reached = quota.is_some_and(|q| accepted.get() >= q);
         let local = stream.local_addr().unwrap_or(l.local);
         let accepted_line = move || {
             eprintln!(
@@ -104,16 +108,23 @@ async fn accept_loop(
             // -z: accept and close at once.
             accepted_line();
             drop(stream);
+            if quota_reached {
+                shared.listeners_stopped();
+            }
             continue;
         }
+        // Announced in the same step as the route joins the router, so a
+        // client announced as accepted never misses data sent after the
+        // announcement; and -l's listener stops only once its last route is
+        // in, so the end-of-run rule never sees a gap between them.
+        accepted_line();
+        let opened = connection::open(&shared, stream, Origin::Listener(l.origin), local, peer);
+        if quota_reached {
+            shared.listeners_stopped();
+        }
         let s = shared.clone();
-        let origin = Origin::Listener(l.origin);
         shared.spawn(async move {
-            // Said in the same step as the route joins the router (serve adds
-            // it before its first wait), so a client announced as accepted
-            // never misses data sent after the announcement.
-            accepted_line();
-            let ended = route::serve(s.clone(), stream, origin, local, peer).await;
+            let ended = connection::serve(s.clone(), opened).await;
             match ended.error {
                 None => eprintln!("Connection {local}<->{peer} closed gracefully."),
                 Some(e) => {

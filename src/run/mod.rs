@@ -1,13 +1,17 @@
 //! One run of netcrab: open the endpoints, move data until nothing is left
 //! to do, and say how it ended.
 
+mod connection;
+mod deliver;
 mod dial;
 #[cfg(feature = "exec")]
 mod exec_route;
 mod input;
+pub mod lifecycle;
 mod listen;
 mod observe;
 mod plan;
+mod registry;
 mod route;
 mod shared;
 #[cfg(all(target_os = "linux", feature = "splice"))]
@@ -18,7 +22,8 @@ use crate::cli::{Config, InputMode, OutputMode};
 use crate::error::Result;
 use crate::local::stdio::{self, StdoutEnd};
 
-use crate::router::{LocalInput, Router};
+use crate::router::{self, EofFin, LocalInput, Router};
+use lifecycle::{Input, Lifecycle};
 use shared::Shared;
 use smol::{future, LocalExecutor, Timer};
 use std::io::IsTerminal;
@@ -42,17 +47,29 @@ pub fn run(cfg: Config) -> Result<u8> {
     let local = local_endpoint(&cfg);
     let stdout_done = local.stdout_done;
     let (local_in, source) = (local.input, local.source);
-    let router = Router::new(
-        cfg.mode,
-        matches!(cfg.input, InputMode::Echo | InputMode::PfQosSrv),
-        local.output,
+    let router = Router::new(router::Options {
+        mode: cfg.mode,
+        echo: matches!(cfg.input, InputMode::Echo | InputMode::PfQosSrv),
+        local_loop: local.is_child,
+        local_out: local.output,
         local_in,
-        !std::io::stdin().is_terminal(),
-        cfg.shutdown_on_eof,
-        cfg.verbose,
-    );
+        local_keeps_open: !std::io::stdin().is_terminal() || local.is_child,
+        eof_fin: if !cfg.shutdown_on_eof {
+            EofFin::Never
+        } else if cfg.fin_always {
+            EofFin::All
+        } else {
+            EofFin::Fed
+        },
+        verbose: cfg.verbose,
+    });
+    let input = match local_in {
+        LocalInput::Silent => Input::Silent,
+        _ => Input::Open,
+    };
+    let life = Lifecycle::new(cfg.udp, cfg.exit_after_input, input);
     let ex = Rc::new(LocalExecutor::new());
-    let shared = Rc::new(Shared::new(cfg, router, &ex));
+    let shared = Rc::new(Shared::new(cfg, router, life, &ex));
 
     // smol::block_on, not futures-lite's: this thread waits on the reactor
     // itself, so a ready socket wakes it directly instead of through the
@@ -107,50 +124,47 @@ pub fn run(cfg: Config) -> Result<u8> {
     // strong reference), then the shared state with them.
     drop(ex);
     drop(shared);
+    let mut code = code;
     if let Some(done) = stdout_done {
-        let _ = done.recv_blocking();
+        // A write that failed at the very end still loses data.
+        if done.recv_blocking() == Ok(StdoutEnd::Failed) && code == 0 {
+            code = 1;
+        }
     }
     Ok(code)
 }
 
-/// Watch the run and decide when it is over.
+/// Watch the run and turn outside events (the end of input's `-q` wait,
+/// stdout's end, Ctrl-C, listeners to close) into lifecycle transitions
+/// until `lifecycle::verdict` says the run is over.
 async fn supervise(
     shared: &Rc<Shared>,
     mut listeners: Vec<smol::Task<()>>,
-    stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
-    interrupted: Option<smol::channel::Receiver<()>>,
+    mut stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
+    mut interrupted: Option<smol::channel::Receiver<()>>,
 ) -> u8 {
-    let quit_at = shared.cfg.quit_after;
+    let life = &shared.life;
     let mut quit_timer: Option<Timer> = None;
     loop {
-        if !shared.listening.get() && !listeners.is_empty() {
+        if !life.listening() && !listeners.is_empty() {
+            // Dropping the accept tasks closes the listening sockets.
             listeners.clear();
         }
-        let input_ended = shared.router.borrow().local_input() == crate::router::LocalInput::Ended;
-        if input_ended && quit_timer.is_none() {
-            if let Some(q) = quit_at {
+        if life.input() == Input::Ended && quit_timer.is_none() {
+            if let Some(q) = shared.cfg.quit_after {
                 quit_timer = Some(Timer::after(q));
             }
         }
-        if input_ended && shared.cfg.exit_after_input && shared.writers.get() == 0 {
-            return shared.exit_code();
-        }
-        if shared.router.borrow().route_count() == 0
-            && shared.dialing.get() == 0
-            && !shared.listening.get()
-        {
-            return shared.exit_code();
+        if let Some(code) = life.verdict() {
+            return code;
         }
         let changed = async {
-            shared.changed.wait().await;
+            life.changed.wait().await;
             Wake::Changed
         };
         let stdout_closed = async {
             match &stdout_done {
-                Some(d) => {
-                    let _ = d.recv().await;
-                    Wake::StdoutClosed
-                }
+                Some(d) => Wake::Stdout(d.recv().await.ok()),
                 None => future::pending().await,
             }
         };
@@ -165,10 +179,7 @@ async fn supervise(
         };
         let ctrl_c = async {
             match &interrupted {
-                Some(rx) => {
-                    let _ = rx.recv().await;
-                    Wake::Interrupted
-                }
+                Some(rx) => Wake::Interrupted(rx.recv().await.is_ok()),
                 None => future::pending().await,
             }
         };
@@ -176,18 +187,26 @@ async fn supervise(
         match wake.await {
             Wake::Changed => {}
             // Ctrl-C: write out what was received, then exit 130 as shells do.
-            Wake::Interrupted => return 130,
-            // stdout's reader went away (`| head`): end quietly.
-            Wake::StdoutClosed => return 0,
-            Wake::Quit => return shared.exit_code(),
+            Wake::Interrupted(true) => life.interrupted(),
+            Wake::Interrupted(false) => interrupted = None,
+            Wake::Stdout(end) => {
+                match end {
+                    // stdout's reader went away (`| head`): end quietly.
+                    Some(StdoutEnd::Closed) => life.stdout_ended(lifecycle::Stdout::Gone),
+                    Some(StdoutEnd::Failed) => life.stdout_ended(lifecycle::Stdout::Failed),
+                    Some(StdoutEnd::Drained) | None => {}
+                }
+                stdout_done = None;
+            }
+            Wake::Quit => life.quit_due(),
         }
     }
 }
 
 enum Wake {
     Changed,
-    Interrupted,
-    StdoutClosed,
+    Interrupted(bool),
+    Stdout(Option<StdoutEnd>),
     Quit,
 }
 
@@ -198,6 +217,8 @@ struct LocalEnd {
     output: Option<smol::channel::Sender<bytes::Bytes>>,
     input: LocalInput,
     source: Option<input::Source>,
+    /// Local input is a shared `-e` child fed by local output.
+    is_child: bool,
 }
 
 fn local_endpoint(cfg: &Config) -> LocalEnd {
@@ -210,6 +231,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
                 output: None,
                 input: LocalInput::Silent,
                 source: None,
+                is_child: false,
             };
         }
         let (tx, rx) = smol::channel::bounded(4);
@@ -221,6 +243,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
                 cmd: e.cmd.clone(),
                 feed: rx,
             }),
+            is_child: true,
         };
     }
     // QoS probes are not payload: they never go to stdout.
@@ -261,5 +284,6 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
         output,
         input,
         source,
+        is_child: false,
     }
 }

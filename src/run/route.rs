@@ -1,57 +1,39 @@
-//! One connected socket: a reader that hands chunks to the router's
-//! destinations and a writer that drains the socket's own bounded queue.
+//! One connected socket (plain serving): a reader that hands chunks to the
+//! router's destinations and a writer that drains the socket's own bounded
+//! queue.
 
+use super::deliver::{deliver, read_chunk};
+use super::registry::{unregister, Ended, WriterCount};
 use super::shared::Shared;
 use crate::cli::FwdMode;
-use crate::local::pool;
-use crate::router::{Origin, RouteId};
+use crate::router::RouteId;
 use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
-use smol::channel::{bounded, Receiver, Sender, TrySendError};
+use smol::channel::{bounded, Receiver};
 use smol::Async;
 use smol::Timer;
 use std::cell::Cell;
 use std::io;
-use std::io::Read;
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Chunks queued per socket writer: memory per socket is bounded by
-/// QUEUE_DEPTH x chunk size.
-const QUEUE_DEPTH: usize = 4;
-
-/// How a route ended.
-pub struct Ended {
-    /// The first error on the socket, if any (reset, write failure).
-    pub error: Option<io::Error>,
-}
 
 /// Serve a connected socket until both directions are finished.
 pub async fn serve(
     shared: Rc<Shared>,
     stream: TcpStream,
-    origin: Origin,
-    local: SocketAddr,
-    peer: SocketAddr,
+    id: RouteId,
+    rx: Receiver<Bytes>,
 ) -> Ended {
-    #[cfg(feature = "exec")]
-    if let Some(e) = shared.cfg.exec.as_ref().filter(|e| e.each) {
-        let cmd = e.cmd.clone();
-        return super::exec_route::serve(shared, stream, origin, local, peer, &cmd).await;
-    }
-    let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
-    let id = register(&shared, tx, origin, local, peer);
-
     let (abort_tx, abort_rx) = bounded::<String>(1);
     shared.aborts.borrow_mut().insert(id, abort_tx);
     let activity = Cell::new(Instant::now());
 
     let reader = read_side(&shared, id, &stream, &activity);
     let writer = async {
-        let _counted = WriterCount(&shared);
+        let _counted = WriterCount::new(&shared);
         write_side(&shared, id, &stream, rx, &activity).await
     };
     let both = async { Ok(futures_lite::future::zip(reader, writer).await) };
@@ -75,48 +57,6 @@ pub async fn serve(
     unregister(&shared, id);
     Ended {
         error: r.err().or(w.err()),
-    }
-}
-
-/// Add a route (a connected socket or a UDP peer) to the router, its writer
-/// counted as running, and wake whoever waits for routes.
-pub fn register(
-    shared: &Shared,
-    tx: Sender<Bytes>,
-    origin: Origin,
-    local: SocketAddr,
-    peer: SocketAddr,
-) -> RouteId {
-    let id = shared.router.borrow_mut().add(tx, origin, local, peer);
-    shared.observer.open(id, local, peer);
-    shared.writers.set(shared.writers.get() + 1);
-    shared.route_added.notify();
-    shared.changed.notify();
-    id
-}
-
-/// Undo `register` once the socket is done, with whatever else names the
-/// route (abort handle, splice bookkeeping), and wake the supervisor.
-pub fn unregister(shared: &Shared, id: RouteId) {
-    shared.aborts.borrow_mut().remove(&id);
-    #[cfg(all(target_os = "linux", feature = "splice"))]
-    {
-        shared.sockets.borrow_mut().remove(&id);
-        shared.writing.borrow_mut().remove(&id);
-    }
-    shared.router.borrow_mut().remove(id);
-    shared.observer.close(id);
-    shared.changed.notify();
-}
-
-/// Counts a running writer for `--exit-after-input`; uncounts it however
-/// the writer ends (finished, failed, or dropped by an abort).
-pub(super) struct WriterCount<'a>(pub(super) &'a Shared);
-
-impl Drop for WriterCount<'_> {
-    fn drop(&mut self) {
-        self.0.writers.set(self.0.writers.get().saturating_sub(1));
-        self.0.changed.notify();
     }
 }
 
@@ -153,7 +93,7 @@ async fn read_side(
         match read_chunk(&io).await {
             Ok(chunk) if chunk.is_empty() => {
                 shared.router.borrow_mut().read_ended(id, false);
-                shared.changed.notify();
+                shared.changed();
                 return Ok(());
             }
             Ok(chunk) => {
@@ -172,7 +112,7 @@ async fn read_side(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 shared.router.borrow_mut().read_ended(id, true);
-                shared.changed.notify();
+                shared.changed();
                 return Err(e);
             }
         }
@@ -202,93 +142,20 @@ async fn try_splice(
     match end {
         Spliced::Eof => {
             shared.router.borrow_mut().read_ended(id, false);
-            shared.changed.notify();
+            shared.changed();
             Some(Ok(()))
         }
         Spliced::ReadFailed(e) => {
             shared.router.borrow_mut().read_ended(id, true);
-            shared.changed.notify();
+            shared.changed();
             Some(Err(e))
         }
         Spliced::WriteFailed => {
             // The partner is gone: stop sending to it, as the ordinary
             // path would, and keep reading this socket.
             shared.router.borrow_mut().write_failed(p);
-            shared.changed.notify();
+            shared.changed();
             None
-        }
-    }
-}
-
-/// Wait until the socket is readable, then read into a pooled buffer: no
-/// connection holds a buffer while it waits, and the chunk is not copied.
-/// An empty chunk means EOF.
-pub async fn read_chunk(io: &Async<std::net::TcpStream>) -> io::Result<Bytes> {
-    io.read_with(|s| {
-        let mut buf = pool::take();
-        match (&*s).read(&mut buf) {
-            Ok(n) => Ok(pool::freeze(buf, n)),
-            Err(e) => {
-                pool::give_back(buf);
-                Err(e)
-            }
-        }
-    })
-    .await
-}
-
-/// Hand one chunk received from a socket to every destination the router
-/// names, waiting on each (a full queue slows this reader: backpressure).
-/// Receive faults (delay, drop) apply here.
-pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
-    if !shared.faults.recv_gate().await {
-        return;
-    }
-    if shared.cfg.verbose > 2 {
-        eprintln!("Route {from}: received {} bytes", chunk.len());
-    }
-    let dests = shared.router.borrow().dests(from);
-    if let Some(out) = dests.local {
-        if out.send(chunk.clone()).await.is_err() {
-            shared.router.borrow_mut().local_output_closed();
-            shared.changed.notify();
-        }
-    }
-    if shared.cfg.mode != FwdMode::Hub {
-        for (_, tx) in dests.routes {
-            // A closed queue means that socket has gone; the others still get it.
-            let _ = tx.send(chunk.clone()).await;
-        }
-        return;
-    }
-    // Hub: one client that does not read must not hold up the others for
-    // long. Queues with room take the chunk at once; a full one may hold
-    // this sender up to --hub-wait in all, then that client is dropped.
-    let deadline = Instant::now() + shared.cfg.hub_wait;
-    for (id, tx) in dests.routes {
-        match tx.try_send(chunk.clone()) {
-            Ok(()) | Err(TrySendError::Closed(_)) => continue,
-            Err(TrySendError::Full(c)) => {
-                let sent = futures_lite::future::or(
-                    async {
-                        // Closed meanwhile: gone, nothing to wait for.
-                        let _ = tx.send(c).await;
-                        true
-                    },
-                    async {
-                        Timer::at(deadline).await;
-                        false
-                    },
-                )
-                .await;
-                if !sent {
-                    eprintln!(
-                        "Dropping a hub client that stopped reading (queue full for {:.1} s, --hub-wait)",
-                        shared.cfg.hub_wait.as_secs_f64()
-                    );
-                    shared.abort(id, "stopped reading (--hub-wait)".into());
-                }
-            }
         }
     }
 }
@@ -305,7 +172,14 @@ async fn write_side(
         // Only the splice fast path needs to know a write is under way.
         #[cfg(all(target_os = "linux", feature = "splice"))]
         shared.writing.borrow_mut().insert(id);
+        let hub = shared.cfg.mode == FwdMode::Hub;
+        if hub {
+            shared.stalls.borrow_mut().insert(id, Instant::now());
+        }
         let written = s.write_all(&chunk).await;
+        if hub {
+            shared.stalls.borrow_mut().remove(&id);
+        }
         #[cfg(all(target_os = "linux", feature = "splice"))]
         shared.writing.borrow_mut().remove(&id);
         if let Err(e) = written {

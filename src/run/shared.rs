@@ -1,11 +1,12 @@
 //! State shared by the tasks of one run (single-threaded executor).
 
+use super::lifecycle::Lifecycle;
 use crate::cli::Config;
 use crate::net::sockopt::SockOpts;
 use crate::router::Router;
 use smol::channel::{bounded, Receiver, Sender};
 use smol::LocalExecutor;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::{Rc, Weak};
 
@@ -33,21 +34,10 @@ pub struct Shared {
     pub cfg: Config,
     pub opts: SockOpts,
     pub router: RefCell<Router>,
-    /// Something the supervisor looks at changed.
-    pub changed: Notify,
+    /// When the run is over: every task reports its transitions here.
+    pub life: Lifecycle,
     /// A route was added (wakes the stdin pump).
     pub route_added: Notify,
-    /// Outbound connections being made or waiting to reconnect.
-    pub dialing: Cell<usize>,
-    /// Targets whose first connection attempt has not finished. Local input
-    /// waits for them, so every target gets the input from its start.
-    pub first_dials: Cell<usize>,
-    /// Listeners still accepting.
-    pub listening: Cell<bool>,
-    /// Route writers still running.
-    pub writers: Cell<usize>,
-    /// Runtime failures seen (failed connects, resets): any makes exit code 1.
-    pub failures: Cell<u32>,
     /// Each TCP route's socket (the splice fast path writes to a partner's).
     #[cfg(all(target_os = "linux", feature = "splice"))]
     pub sockets: RefCell<
@@ -59,6 +49,9 @@ pub struct Shared {
     /// TCP routes whose writer is in the middle of a write.
     #[cfg(all(target_os = "linux", feature = "splice"))]
     pub writing: RefCell<std::collections::HashSet<crate::router::RouteId>>,
+    /// Hub mode: when each route's writer started the socket write it is
+    /// still in (a writer stuck that long has a peer that stopped reading).
+    pub stalls: RefCell<std::collections::HashMap<crate::router::RouteId, std::time::Instant>>,
     /// How to end a TCP route from outside its task (idle, slow in hub).
     pub aborts: RefCell<std::collections::HashMap<crate::router::RouteId, Sender<String>>>,
     /// Statistics and hex dump of socket traffic.
@@ -72,18 +65,19 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Config, router: Router, ex: &Rc<LocalExecutor<'static>>) -> Shared {
+    pub fn new(
+        cfg: Config,
+        router: Router,
+        life: Lifecycle,
+        ex: &Rc<LocalExecutor<'static>>,
+    ) -> Shared {
         Shared {
             opts: SockOpts::from_config(&cfg),
             router: RefCell::new(router),
-            changed: Notify::new(),
+            life,
             route_added: Notify::new(),
-            dialing: Cell::new(0),
-            first_dials: Cell::new(0),
-            listening: Cell::new(false),
-            writers: Cell::new(0),
-            failures: Cell::new(0),
             aborts: RefCell::new(std::collections::HashMap::new()),
+            stalls: RefCell::new(std::collections::HashMap::new()),
             #[cfg(all(target_os = "linux", feature = "splice"))]
             sockets: RefCell::new(std::collections::HashMap::new()),
             #[cfg(all(target_os = "linux", feature = "splice"))]
@@ -118,15 +112,45 @@ impl Shared {
         }
     }
 
+    /// A runtime failure: the exit code will be 1.
     pub fn fail(&self) {
-        self.failures.set(self.failures.get() + 1);
+        self.life.failed();
     }
 
-    pub fn exit_code(&self) -> u8 {
-        if self.failures.get() > 0 {
-            1
-        } else {
-            0
+    /// Wake the supervisor (something it looks at changed).
+    pub fn changed(&self) {
+        self.life.changed.notify();
+    }
+
+    /// Listeners stopped accepting (`-l` has its clients, `-w`, a stop).
+    pub fn listeners_stopped(&self) {
+        self.life.listeners_stopped();
+        self.check_no_more_routes();
+    }
+
+    /// A target's connection task ended for good.
+    pub fn dial_ended(&self) {
+        self.life.dial_ended();
+        self.check_no_more_routes();
+    }
+
+    /// Once nothing can bring a new route, the router may close a shared
+    /// `-e` child's stdin when no socket can send it anything more.
+    fn check_no_more_routes(&self) {
+        if self.life.no_more_routes() {
+            self.router.borrow_mut().no_more_routes();
         }
+    }
+
+    /// Local input has ended: FIN where the rules say, and with
+    /// `--exit-after-input` stop taking new connections.
+    pub fn input_ended(&self) {
+        if self.cfg.exit_after_input {
+            self.life.stop();
+            self.router.borrow_mut().fin_every_socket();
+            self.listeners_stopped();
+        }
+        self.router.borrow_mut().local_ended();
+        self.life.input_ended();
     }
 }

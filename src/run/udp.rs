@@ -2,7 +2,7 @@
 //! datagrams they send and forgotten after `--udp-idle` seconds of silence.
 //! Routes live in a map, so a scan or many peers cost O(1) per datagram.
 
-use super::route::deliver;
+use super::deliver::deliver;
 use super::shared::Shared;
 use crate::cli::Config;
 use crate::error::runtime;
@@ -176,7 +176,7 @@ pub fn start(shared: &Rc<Shared>, plan: UdpPlan) {
         map: RefCell::new(HashMap::new()),
     });
     if plan.listens {
-        shared.listening.set(true);
+        shared.life.listeners_started();
     }
     let sockets: Rc<Vec<BoundUdp>> = Rc::new(plan.sockets);
     for (sock, dest, _) in &plan.initial {
@@ -201,7 +201,7 @@ fn add_route(
 ) -> RouteId {
     let s = &sockets[idx];
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
-    let id = super::route::register(shared, tx, s.origin, s.local, peer);
+    let id = super::registry::register(shared, tx, s.origin, s.local, peer);
     peers.map.borrow_mut().insert(
         (idx, peer),
         Peer {
@@ -217,14 +217,14 @@ fn add_route(
     );
     let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
     shared.spawn(async move {
-        let counted = super::route::WriterCount(&sh);
+        let counted = super::registry::WriterCount::new(&sh);
         let failed = write(&sh, id, &sock, peer, rx).await;
         drop(counted);
         if let Err(e) = failed {
             eprintln!("Error forwarding to {peer}: {}", crate::error::describe(&e));
             forget(&sh, &pe, idx, peer);
         }
-        sh.changed.notify();
+        sh.changed();
     });
     id
 }
@@ -247,7 +247,7 @@ async fn write(
 /// sends again.
 fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
     if let Some(p) = peers.map.borrow_mut().remove(&(idx, peer)) {
-        super::route::unregister(shared, p.id);
+        super::registry::unregister(shared, p.id);
         #[cfg(feature = "qos")]
         shared.qos.borrow_mut().forget(p.id);
     }

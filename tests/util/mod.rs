@@ -153,10 +153,61 @@ pub fn spawn(s: Spawn) -> Proc {
         Stdio::piped()
     } else {
         Stdio::null()
-    })
-    .stdout(s.stdout.unwrap_or_else(Stdio::piped))
-    .stderr(Stdio::piped());
-    let argv: Vec<String> = s.args.iter().map(|a| a.to_string()).collect();
+    });
+    spawn_command(c, s.args, s.stdout)
+}
+
+/// How netcrab's stdin is set up: what unattended runs have (an open pipe
+/// that never sends, as from a script or `sleep | netcrab`), `/dev/null`,
+/// and a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin {
+    Pipe,
+    Null,
+    Tty,
+}
+
+/// The three ways input-dependent behaviour is tested.
+pub const EVERY_STDIN: [Stdin; 3] = [Stdin::Pipe, Stdin::Null, Stdin::Tty];
+
+/// Start with stdin set up as `kind`; `None` (with the reason printed) when
+/// a terminal cannot be had here (no python3 to open a pseudo-terminal, or
+/// Wine, whose console is not a Unix terminal).
+pub fn start_with(kind: Stdin, args: &[&str]) -> Option<Proc> {
+    match kind {
+        Stdin::Pipe => Some(start(args)),
+        Stdin::Null => Some(start_no_input(args)),
+        Stdin::Tty => {
+            if runner_kind() == Runner::Wine {
+                skip("terminal stdin: Wine's console is not a Unix terminal");
+                return None;
+            }
+            if Command::new("python3").arg("-V").output().is_err() {
+                skip("terminal stdin: python3 opens the pseudo-terminal");
+                return None;
+            }
+            // python holds the pseudo-terminal's master open (nobody types)
+            // and exits with netcrab's code; stdout and stderr pass through.
+            const TTY: &str = "import os, pty, subprocess, sys\n\
+                m, s = pty.openpty()\n\
+                p = subprocess.Popen(sys.argv[1:], stdin=s)\n\
+                os.close(s)\n\
+                sys.exit(p.wait())\n";
+            let mut c = Command::new("python3");
+            c.args(["-c", TTY]);
+            c.args(runner_words());
+            c.arg(binary());
+            c.args(args);
+            c.stdin(Stdio::null());
+            Some(spawn_command(c, args, None))
+        }
+    }
+}
+
+fn spawn_command(mut c: Command, args: &[&str], stdout: Option<Stdio>) -> Proc {
+    c.stdout(stdout.unwrap_or_else(Stdio::piped))
+        .stderr(Stdio::piped());
+    let argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let mut child = c
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start netcrab {argv:?}: {e}"));
