@@ -464,3 +464,206 @@ fn reconnect_on_error_retries_until_the_port_opens() {
     assert!(p.running());
     p.kill();
 }
+
+// ------------------------------------------- one listener (0.11's rule)
+
+/// A client of `addr` bound to source IP `ip` (127.0.0.x: Linux answers on
+/// all of 127/8).
+fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let src: SocketAddr = format!("{ip}:0").parse().unwrap();
+    s.bind(&src.into())
+        .unwrap_or_else(|e| panic!("bind {src}: {e}"));
+    s.connect_timeout(&addr.into(), patience())
+        .unwrap_or_else(|e| panic!("connect {addr} from {ip}: {e}"));
+    let s: TcpStream = s.into();
+    s.set_read_timeout(Some(patience())).unwrap();
+    s
+}
+
+/// Send `data` on `from` while reading as much on `to`, in both directions
+/// of a tunnel at once; checked by SHA-256.
+fn both_ways(p: &mut Proc, a: &TcpStream, b: &TcpStream, n: usize, seed: u64) {
+    let jobs: Vec<_> = [(a, b, seed), (b, a, seed + 1)]
+        .into_iter()
+        .map(|(from, to, seed)| {
+            let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+            let data = random_bytes(n, seed);
+            let writer = {
+                let data = data.clone();
+                thread::spawn(move || from.write_all(&data))
+            };
+            let reader = thread::spawn(move || {
+                let mut v = vec![0u8; n];
+                to.read_exact(&mut v).map(|_| v)
+            });
+            (data, writer, reader)
+        })
+        .collect();
+    for (data, w, r) in jobs {
+        if let Err(e) = w.join().unwrap() {
+            p.fail(&format!("tunnel write: {e}"));
+        }
+        match r.join().unwrap() {
+            Ok(got) => assert_eq!(sha256::hex(&got), sha256::hex(&data), "tunnel bytes"),
+            Err(e) => p.fail(&format!("tunnel read: {e}")),
+        }
+    }
+}
+
+fn one_listener_four_clients(mode: &str) {
+    let mut p = start_no_input(&["--fm", mode, "-i", "none", "-L", "127.0.0.1:0"]);
+    let addr = p.listen_addr();
+    let c: Vec<TcpStream> = ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let s = connect_from(ip, addr);
+            wait_count(&mut p, "Accepted connection", i + 1);
+            s
+        })
+        .collect();
+    wait_count(&mut p, "Creating channel", 2);
+    // Oldest first: .11 with .12, .13 with .14.
+    let pairs = channels_created(&p.stderr());
+    let ip_of = |a: &SocketAddr| a.ip().to_string();
+    let mut seen: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(x, y)| {
+            let (mut x, mut y) = (ip_of(x), ip_of(y));
+            if x > y {
+                std::mem::swap(&mut x, &mut y);
+            }
+            (x, y)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("127.0.0.11".to_string(), "127.0.0.12".to_string()),
+            ("127.0.0.13".to_string(), "127.0.0.14".to_string())
+        ],
+        "{}",
+        p.report()
+    );
+    both_ways(&mut p, &c[0], &c[1], 256 * KIB, 21);
+    both_ways(&mut p, &c[2], &c[3], 256 * KIB, 23);
+    // One end leaves.
+    let mut c = c;
+    let gone = c.remove(0);
+    gone.shutdown(Shutdown::Both).unwrap();
+    drop(gone);
+    let mut partner = c.remove(0);
+    if mode == "channels" {
+        expect_eof(&mut p, &mut partner, "the partner of a closed end");
+    } else {
+        expect_silence(&mut p, &mut partner, "linger: the partner stays");
+        // It pairs again with the next client from another IP.
+        let newcomer = connect_from("127.0.0.15", addr);
+        wait_count(&mut p, "Creating channel", 3);
+        both_ways(&mut p, &partner, &newcomer, 64 * KIB, 25);
+    }
+    // The other tunnel is untouched.
+    both_ways(&mut p, &c[0], &c[1], 64 * KIB, 27);
+}
+
+#[test]
+fn channels_on_one_listener_pair_different_ips() {
+    one_listener_four_clients("channels");
+}
+
+#[test]
+fn linger_channels_on_one_listener_pair_again() {
+    one_listener_four_clients("linger-channels");
+}
+
+#[test]
+fn reverse_tunnel_with_the_relay_on_one_listener() {
+    // The relay has one port; the inside end and the client reach it from
+    // different IPs (as across a VPN), and pair by 0.11's rule.
+    let (svc, svc_addr) = listener();
+    let served = service(svc, 1);
+    let mut relay = start_no_input(&[
+        "--fm",
+        "channels",
+        "-o",
+        "none",
+        "-i",
+        "none",
+        "-L",
+        "127.0.0.1:0",
+    ]);
+    let relay_addr = relay.listen_addr();
+    let inside_src = format!("127.0.0.21:0={relay_addr}");
+    let mut inside = start_no_input(&[
+        "--fm",
+        "channels",
+        "-o",
+        "none",
+        "-i",
+        "none",
+        &inside_src,
+        &svc_addr.to_string(),
+    ]);
+    wait_count(&mut inside, "Creating channel", 1);
+    wait_count(&mut relay, "Accepted connection", 1);
+    let client = connect_from("127.0.0.22", relay_addr);
+    wait_count(&mut relay, "Creating channel", 1);
+    let req = random_bytes(300 * KIB, 31);
+    let got = exchange(client, req.clone());
+    let nl = got.iter().position(|b| *b == b'\n').expect("sha line");
+    assert_eq!(String::from_utf8_lossy(&got[..nl]), sha256::hex(&req));
+    same("reply", &got[nl + 1..], &random_bytes(8 * MIB, 100));
+    assert_eq!(served.join().unwrap().len(), 1);
+    inside.expect_exit(0);
+}
+
+#[test]
+fn hub_keeps_readers_moving_past_a_client_that_never_reads() {
+    let mut p = start_no_input(&["-L", "127.0.0.1:0", "--fm", "hub", "-m", "0", "-o", "none"]);
+    let addr = p.listen_addr();
+    // The stuck client: a 4 KiB receive buffer, never read.
+    let stuck = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    stuck.set_recv_buffer_size(4096).unwrap();
+    stuck.connect(&addr.into()).unwrap();
+    wait_count(&mut p, "Accepted connection", 1);
+    let mut reader = peers::connect(addr);
+    wait_count(&mut p, "Accepted connection", 2);
+    let mut writer = peers::connect(addr);
+    wait_count(&mut p, "Accepted connection", 3);
+    const N: usize = 32 * MIB;
+    let data = random_bytes(N, 41);
+    let started = Instant::now();
+    let w = {
+        let data = data.clone();
+        thread::spawn(move || writer.write_all(&data).map(|_| writer))
+    };
+    let mut got = vec![0u8; N];
+    if let Err(e) = reader.read_exact(&mut got) {
+        p.fail(&format!("reading client: {e}"));
+    }
+    let took = started.elapsed();
+    let _writer = w.join().unwrap().expect("writer");
+    same("the reading client", &got, &data);
+    let limit = match runner_kind() {
+        Runner::Native => Duration::from_secs(10),
+        _ => Duration::from_secs(60),
+    };
+    assert!(
+        took < limit,
+        "32 MiB took {took:?} (limit {limit:?})\n{}",
+        p.report()
+    );
+    assert!(
+        p.stderr().contains("Dropping a hub client"),
+        "{}",
+        p.report()
+    );
+    if runner_kind() == Runner::Native {
+        if let Some(kib) = util::rss_kib(p.pid()) {
+            assert!(kib < 64 * 1024, "RSS {kib} KiB");
+        }
+    }
+    drop(stuck);
+}
