@@ -523,3 +523,91 @@ fn flags_of_left_out_features_are_usage_errors() {
         skip("every optional feature is in this build");
     }
 }
+
+/// The pid a child printed as its first line (`echo $$`).
+fn child_pid(c: &mut std::net::TcpStream) -> u32 {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while c.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    String::from_utf8_lossy(&line)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid line: {line:?}"))
+}
+
+/// Wait (bounded) until process `pid` is gone (or a zombie: reaped later).
+fn gone(p: &mut crate::util::Proc, pid: u32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let alive = state.is_some_and(|s| !s.contains(") Z "));
+        if !alive {
+            return;
+        }
+        if Instant::now() > deadline {
+            p.fail(&format!("{what}: child {pid} still runs"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn exec_each_child_that_ignores_eof_is_ended_and_frees_its_slot() {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
+        return;
+    }
+    let cmd = "echo $$; exec sleep 1000";
+    let mut p = start(&["-L", "127.0.0.1:0", "-m", "1", "--exec-each", cmd]);
+    let addr = p.listen_addr();
+    let mut a = connect(addr);
+    let pid_a = child_pid(&mut a);
+    drop(a);
+    gone(&mut p, pid_a, "after its client left");
+    // The slot is free again: the next client gets its own child.
+    let mut b = connect(addr);
+    let pid_b = child_pid(&mut b);
+    assert_ne!(pid_a, pid_b);
+    drop(b);
+    gone(&mut p, pid_b, "the second child");
+    assert!(p.running(), "-L keeps serving");
+}
+
+#[test]
+fn exec_each_honours_idle_timeout() {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
+        return;
+    }
+    let cmd = "echo $$; exec sleep 1000";
+    let mut p = start(&[
+        "-L",
+        "127.0.0.1:0",
+        "--idle-timeout",
+        "1",
+        "--exec-each",
+        cmd,
+    ]);
+    let addr = p.listen_addr();
+    let mut a = connect(addr);
+    let pid = child_pid(&mut a);
+    // The client stays connected and silent: the idle timeout ends it.
+    let rest = read_to_end(&mut a);
+    assert!(rest.is_empty());
+    gone(&mut p, pid, "after --idle-timeout");
+}
+
+#[test]
+fn exec_child_does_not_outlive_netcrab() {
+    if !has("exec", cfg!(feature = "exec")) || skipped_under_wine(UNIX_SHELL) {
+        return;
+    }
+    let cmd = "echo $$; exec sleep 1000";
+    let mut p = start(&["-l", "127.0.0.1:0", "-e", cmd]);
+    let addr = p.listen_addr();
+    let mut a = connect(addr);
+    let pid = child_pid(&mut a);
+    drop(a);
+    p.expect_exit(0);
+    gone(&mut p, pid, "after netcrab exited");
+}

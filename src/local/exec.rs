@@ -6,12 +6,19 @@
 //! Half-close: closing the sender that feeds the child closes its stdin; the
 //! output channel closes at the child's stdout EOF. The reader thread then
 //! waits for the child (no zombies) and reports the exit on `exited`.
+//!
+//! Ending: `Control::end` closes nothing by itself (the caller drops the
+//! feed first), then asks the child to stop (SIGTERM to its process group on
+//! Unix, so `sh -c 'sleep 9'` ends with its sleep) and kills it (SIGKILL,
+//! TerminateProcess) if it has not exited after a grace.
 
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
 use std::io::{self, Read, Write};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// Chunks in flight between a child's pipes and the async side.
 const DEPTH: usize = 4;
@@ -22,6 +29,101 @@ pub struct ChildIo {
     pub output: Receiver<Bytes>,
     /// Yields once the child has exited and been reaped.
     pub exited: Receiver<Option<ExitStatus>>,
+    /// Ends the child from outside.
+    pub control: Control,
+}
+
+/// A handle that can end a child. The `Child` itself is shared with the
+/// thread that reaps it, so a signal never reaches a reaped (and possibly
+/// reused) pid: both look at it under the same lock.
+#[derive(Clone)]
+pub struct Control {
+    child: Arc<Mutex<Child>>,
+}
+
+impl Control {
+    /// Whether the child has exited (and been reaped).
+    pub fn exited(&self) -> bool {
+        let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        !matches!(c.try_wait(), Ok(None))
+    }
+
+    /// Ask the child to stop: SIGTERM to its process group (Unix); on
+    /// Windows there is no gentle ask, so this is `kill`.
+    pub fn terminate(&self) {
+        let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        if !matches!(c.try_wait(), Ok(None)) {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // The child leads its own process group (see `spawn`).
+            let Ok(pgid) = i32::try_from(c.id()) else {
+                return;
+            };
+            // SAFETY: kill(2) takes plain integers; the group is ours and
+            // still alive (not reaped: we hold the lock `try_wait` needs).
+            unsafe {
+                libc::kill(-pgid, libc::SIGTERM);
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = c.kill();
+        }
+    }
+
+    /// End the child now (SIGKILL to its process group; TerminateProcess).
+    pub fn kill(&self) {
+        let mut c = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        if !matches!(c.try_wait(), Ok(None)) {
+            return;
+        }
+        #[cfg(unix)]
+        if let Ok(pgid) = i32::try_from(c.id()) {
+            // SAFETY: as in `terminate`.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+        let _ = c.kill();
+    }
+
+    /// Terminate, then kill if it is still running after `grace`. Blocks
+    /// for at most `grace` (call it off the executor or at exit).
+    pub fn end(&self, grace: Duration) {
+        if self.exited() {
+            return;
+        }
+        self.terminate();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.exited() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+    }
+}
+
+/// End every child still running: SIGTERM to all, then SIGKILL to those
+/// still there after `grace` (waits at most `grace` in all).
+pub fn end_all(children: &[Control], grace: Duration) {
+    let running: Vec<&Control> = children.iter().filter(|c| !c.exited()).collect();
+    if running.is_empty() {
+        return;
+    }
+    for c in &running {
+        c.terminate();
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && running.iter().any(|c| !c.exited()) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    for c in running {
+        c.kill();
+    }
 }
 
 fn shell(cmd: &str) -> Command {
@@ -43,11 +145,15 @@ fn shell(cmd: &str) -> Command {
 /// Start `cmd`; `input` feeds its stdin (closing it closes the child's
 /// stdin). Its stdout is read in blocks of up to `block` bytes.
 pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io::Result<ChildIo> {
-    let mut child = shell(cmd)
+    let mut command = shell(cmd);
+    command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
+        .stderr(Stdio::inherit());
+    // Its own process group, so ending it ends what it started too.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn()?;
     let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
         let _ = child.kill();
         let _ = child.wait();
@@ -76,8 +182,10 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
     }
     let (out_tx, output) = bounded::<Bytes>(DEPTH);
     let (exit_tx, exited) = bounded::<Option<ExitStatus>>(1);
-    // The reader owns the child: after stdout's EOF it reaps it.
-    let (child_slot_tx, child_slot_rx) = std::sync::mpsc::channel();
+    let control = Control {
+        child: Arc::new(Mutex::new(child)),
+    };
+    let reaper = control.clone();
     let cmd_copy = cmd.to_string();
     let reader = thread::Builder::new()
         .name("exec-stdout".into())
@@ -99,12 +207,17 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
             }
             drop(out_tx);
             drop(stdout);
-            let status = match child_slot_rx.recv() {
-                Ok(mut c) => {
-                    let c: &mut std::process::Child = &mut c;
-                    c.wait().ok()
+            // Reap it without holding the lock while it runs, so `Control`
+            // can still signal it.
+            let status = loop {
+                let mut c = reaper.child.lock().unwrap_or_else(|p| p.into_inner());
+                match c.try_wait() {
+                    Ok(Some(s)) => break Some(s),
+                    Ok(None) => {}
+                    Err(_) => break None,
                 }
-                Err(_) => None,
+                drop(c);
+                thread::sleep(Duration::from_millis(20));
             };
             match status {
                 Some(s) if s.success() => {
@@ -121,15 +234,13 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
             }
             let _ = exit_tx.send_blocking(status);
         });
-    match reader {
-        Ok(_) => {
-            let _ = child_slot_tx.send(child);
-        }
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
+    if let Err(e) = reader {
+        control.kill();
+        return Err(e);
     }
-    Ok(ChildIo { output, exited })
+    Ok(ChildIo {
+        output,
+        exited,
+        control,
+    })
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use smol::channel::Sender;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Identifies a route. 0 is the local endpoint (stdin/stdout).
 pub type RouteId = u64;
@@ -82,8 +83,8 @@ pub struct Options {
     pub local_keeps_open: bool,
     pub eof_fin: EofFin,
     /// Local input is what local output feeds (a shared `-e` child): once
-    /// no socket can send it more, its stdin is closed and what it still
-    /// prints is owed to the sockets.
+    /// no socket can send it more, its stdin is closed, and it has the close
+    /// grace from then to answer.
     pub local_loop: bool,
     pub verbose: u8,
 }
@@ -110,6 +111,8 @@ pub struct Router {
     local_loop: bool,
     /// No listener or dial can bring another route.
     no_more_routes: bool,
+    /// When a shared `-e` child's stdin was closed.
+    feed_closed_at: Option<Instant>,
     verbose: u8,
 }
 
@@ -127,6 +130,7 @@ impl Router {
             eof_fin: o.eof_fin,
             local_loop: o.local_loop,
             no_more_routes: false,
+            feed_closed_at: None,
             verbose: o.verbose,
         }
     }
@@ -286,8 +290,8 @@ impl Router {
             }
         }
         match self.local_in {
-            LocalInput::Live => !live_only || self.local_keeps_open || self.owed_by_child(),
-            LocalInput::Quiet => !live_only || self.owed_by_child(),
+            LocalInput::Live => !live_only || self.local_keeps_open,
+            LocalInput::Quiet => !live_only,
             LocalInput::Silent => !live_only,
             // Ended: the write side stays open (no FIN) unless the rule
             // says this socket gets one.
@@ -302,10 +306,11 @@ impl Router {
         }
     }
 
-    /// A shared `-e` child whose stdin was closed still owes the sockets
-    /// what it prints.
-    fn owed_by_child(&self) -> bool {
-        self.local_loop && self.local_out.is_none()
+    /// When a shared `-e` child's stdin was closed: its quiet time (the
+    /// close grace) counts from then at the earliest, so it has that long
+    /// to answer what it was sent.
+    pub fn quiet_floor(&self) -> Option<Instant> {
+        self.feed_closed_at
     }
 
     /// Close route `id`'s write side (FIN once its queue drains) when nothing
@@ -364,7 +369,8 @@ impl Router {
                 eprintln!("No socket can send more: closing the command's stdin");
             }
             self.local_out = None;
-            // What the child prints now is owed: nothing is quiet any more.
+            self.feed_closed_at = Some(Instant::now());
+            // Its answer is still to come: not quiet yet.
             if self.local_in == LocalInput::Quiet {
                 self.local_in = LocalInput::Live;
             }
@@ -381,7 +387,7 @@ impl Router {
     /// or it sends again (`false`).
     pub fn local_quiet(&mut self, quiet: bool) {
         match (self.local_in, quiet) {
-            (LocalInput::Live, true) if !self.owed_by_child() => {
+            (LocalInput::Live, true) => {
                 self.local_in = LocalInput::Quiet;
                 self.update_all();
             }

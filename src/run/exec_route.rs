@@ -4,11 +4,14 @@
 //!
 //! Half-close: the socket's EOF closes the child's stdin; the child's stdout
 //! EOF shuts the socket's write side (FIN). Once the child has exited, the
-//! connection is closed even if the peer still has its side open.
+//! connection is closed even if the peer still has its side open. After the
+//! peer's FIN the child has `--close-grace` of silence to answer; then the
+//! connection is finished and the child ended, so a child that ignores its
+//! stdin's end never holds a `-m` slot for good.
 
 use super::deliver::read_chunk;
 use super::input::Crlf;
-use super::registry::{unregister, Ended, WriterCount};
+use super::registry::{idle_watch, unregister, Ended, WriterCount};
 use super::shared::Shared;
 use crate::local::exec;
 use crate::router::RouteId;
@@ -16,43 +19,125 @@ use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWriteExt};
 use smol::channel::{bounded, Receiver, Sender};
+use smol::Timer;
+use std::cell::Cell;
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// How long an ended connection's child has between SIGTERM and SIGKILL.
+const CHILD_GRACE: Duration = Duration::from_millis(500);
+
+/// Why serving stopped before both directions had finished.
+enum Stop {
+    /// The peer finished sending and the child then printed nothing for the
+    /// close grace: a normal end.
+    Quiet,
+    /// Ended from outside (`--idle-timeout`, an abort).
+    Aborted(String),
+}
 
 /// Serve route `id` (registered for bookkeeping: the exit rules count
-/// routes; nothing local ever sends to it) with a child of its own.
+/// routes; nothing local ever sends to it) with a child of its own. The
+/// child never outlives its connection: however the connection ends, the
+/// child's stdin is closed and it is ended (SIGTERM, then SIGKILL).
 pub async fn serve(shared: Rc<Shared>, stream: TcpStream, id: RouteId, cmd: &str) -> Ended {
     let counted = WriterCount::new(&shared);
-
     let (feed_tx, feed_rx) = bounded::<Bytes>(4);
-    let ended = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {
-        Ok(child) => {
-            let reader = async {
-                future::or(read_side(&shared, id, &stream, feed_tx), async {
-                    // The child has gone: nothing will read what the peer sends.
-                    let _ = child.exited.recv().await;
-                    Ok(())
-                })
-                .await
-            };
-            let writer = write_side(&shared, id, &stream, child.output);
-            let (r, w) = future::zip(reader, writer).await;
-            Ended {
-                error: r.err().or(w.err()),
-            }
-        }
+    let child = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {
+        Ok(c) => c,
         Err(e) => {
             eprintln!(
                 "netcrab: cannot run command '{cmd}': {}",
                 crate::error::describe(&e)
             );
-            Ended { error: Some(e) }
+            drop(counted);
+            unregister(&shared, id);
+            return Ended { error: Some(e) };
         }
     };
+    shared
+        .children
+        .borrow_mut()
+        .insert(id, child.control.clone());
+    let (abort_tx, abort_rx) = bounded::<String>(1);
+    shared.aborts.borrow_mut().insert(id, abort_tx);
+    let activity = Cell::new(Instant::now());
+    let last_out = Cell::new(Instant::now());
+    let (peer_done_tx, peer_done) = bounded::<()>(1);
+
+    let reader = async {
+        let r = future::or(read_side(&shared, id, &stream, feed_tx, &activity), async {
+            // The child has gone: nothing will read what the peer sends.
+            let _ = child.exited.recv().await;
+            Ok(())
+        })
+        .await;
+        let _ = peer_done_tx.try_send(());
+        r
+    };
+    let writer = write_side(&shared, id, &stream, child.output, &activity, &last_out);
+    let both = async { Ok(future::zip(reader, writer).await) };
+    let stop = async {
+        let aborted = async {
+            let why = future::or(
+                async { abort_rx.recv().await.unwrap_or_default() },
+                idle_watch(shared.cfg.idle_timeout, &activity),
+            )
+            .await;
+            Stop::Aborted(why)
+        };
+        let quiet = async {
+            silent_after_peer_eof(shared.cfg.close_grace, &peer_done, &last_out).await;
+            Stop::Quiet
+        };
+        Err(future::or(aborted, quiet).await)
+    };
+    let ended = match future::or(both, stop).await {
+        Ok((r, w)) => Ended {
+            error: r.err().or(w.err()),
+        },
+        Err(Stop::Quiet) => {
+            let _ = stream.shutdown(Shutdown::Write);
+            Ended { error: None }
+        }
+        Err(Stop::Aborted(why)) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            Ended {
+                error: Some(io::Error::new(io::ErrorKind::TimedOut, why)),
+            }
+        }
+    };
+    // The feed (the child's stdin) is closed by now; end the child if it is
+    // still there, off the executor (this may wait for CHILD_GRACE).
+    let control = child.control.clone();
+    smol::unblock(move || control.end(CHILD_GRACE)).await;
+    shared.children.borrow_mut().remove(&id);
     drop(counted);
     unregister(&shared, id);
     ended
+}
+
+/// Resolves once the peer has finished sending and the child has then
+/// printed nothing for `grace` (never with `--half-open`).
+async fn silent_after_peer_eof(
+    grace: Option<Duration>,
+    peer_done: &Receiver<()>,
+    last_out: &Cell<Instant>,
+) {
+    let Some(grace) = grace else {
+        return future::pending().await;
+    };
+    let _ = peer_done.recv().await;
+    let since = Instant::now();
+    loop {
+        let due = last_out.get().max(since) + grace;
+        if Instant::now() >= due {
+            return;
+        }
+        Timer::at(due).await;
+    }
 }
 
 async fn read_side(
@@ -60,6 +145,7 @@ async fn read_side(
     id: RouteId,
     stream: &TcpStream,
     feed: Sender<Bytes>,
+    activity: &Cell<Instant>,
 ) -> io::Result<()> {
     let io: std::sync::Arc<smol::Async<std::net::TcpStream>> = stream.clone().into();
     let mut feed = Some(feed);
@@ -68,6 +154,7 @@ async fn read_side(
             // Dropping `feed` closes the child's stdin.
             Ok(chunk) if chunk.is_empty() => return Ok(()),
             Ok(chunk) => {
+                activity.set(Instant::now());
                 shared.observer.received(id, &chunk);
                 if !shared.faults.recv_gate().await {
                     continue;
@@ -90,6 +177,8 @@ async fn write_side(
     id: RouteId,
     stream: &TcpStream,
     output: Receiver<Bytes>,
+    activity: &Cell<Instant>,
+    last_out: &Cell<Instant>,
 ) -> io::Result<()> {
     let mut s = stream.clone();
     let mut crlf = shared.cfg.crlf.then(Crlf::default);
@@ -100,7 +189,10 @@ async fn write_side(
         if !shared.faults.send_gate().await {
             continue;
         }
+        last_out.set(Instant::now());
         s.write_all(&chunk).await?;
+        activity.set(Instant::now());
+        last_out.set(Instant::now());
         shared.observer.sent(id, &chunk);
     }
     let _ = stream.shutdown(Shutdown::Write);

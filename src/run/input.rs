@@ -3,13 +3,13 @@
 //! (`--sdmin/--sdmax/--sdrop`) and `-C` apply here.
 
 use super::shared::Shared;
-use crate::router::LOCAL;
+use crate::router::{LocalInput, LOCAL};
 use bytes::Bytes;
 use futures_lite::future;
 use smol::channel::Receiver;
 use smol::Timer;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub enum Source {
     /// Chunks from a thread (stdin).
@@ -83,6 +83,7 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
                 let v = shared.cfg.verbose;
                 match crate::local::exec::spawn(cmd, shared.cfg.send_size, feed.clone(), v) {
                     Ok(child) => {
+                        shared.children.borrow_mut().insert(LOCAL, child.control);
                         source = Source::Channel(child.output);
                         continue;
                     }
@@ -129,21 +130,38 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
     if let Ok(c) = rx.try_recv() {
         return Some(c);
     }
-    let quiet_at = shared.cfg.close_grace.map(|g| last + g);
-    let got = match quiet_at {
-        None => rx.recv().await.ok(),
-        Some(at) => {
-            let first = future::or(async { Some(rx.recv().await.ok()) }, async {
-                Timer::at(at).await;
-                None
-            })
-            .await;
-            match first {
-                Some(c) => c,
-                None => {
-                    shared.router.borrow_mut().local_quiet(true);
-                    rx.recv().await.ok()
-                }
+    let Some(grace) = shared.cfg.close_grace else {
+        return rx.recv().await.ok();
+    };
+    let got = loop {
+        let quiet = shared.router.borrow().local_input() == LocalInput::Quiet;
+        let wake_at = if quiet {
+            // Only a shared -e child's input can become un-quiet without
+            // sending (its stdin was closed: it gets the grace to answer);
+            // look again now and then.
+            let child = shared.router.borrow().quiet_floor().is_some() || shared.cfg.exec.is_some();
+            child.then(|| Instant::now() + Duration::from_millis(100))
+        } else {
+            // A child whose stdin was just closed gets the grace from then.
+            let floor = shared.router.borrow().quiet_floor();
+            Some(floor.map_or(last, |f| f.max(last)) + grace)
+        };
+        let first = future::or(async { Some(rx.recv().await.ok()) }, async {
+            match wake_at {
+                Some(at) => Timer::at(at).await,
+                None => future::pending().await,
+            };
+            None
+        })
+        .await;
+        if let Some(got) = first {
+            break got;
+        }
+        if !quiet {
+            let floor = shared.router.borrow().quiet_floor();
+            let due = floor.map_or(last, |f| f.max(last)) + grace;
+            if Instant::now() >= due {
+                shared.router.borrow_mut().local_quiet(true);
             }
         }
     };

@@ -120,10 +120,21 @@ pub fn run(cfg: Config) -> Result<u8> {
         }
     }
     crate::local::terminal::restore();
+    // No child outlives the run: drop the executor's tasks first (that
+    // closes the children's stdin), then end whatever still runs.
+    #[cfg(feature = "exec")]
+    let children: Vec<crate::local::exec::Control> = shared
+        .children
+        .borrow_mut()
+        .drain()
+        .map(|(_, c)| c)
+        .collect();
     // Tasks still holding stdout's sender end with the executor (the only
     // strong reference), then the shared state with them.
     drop(ex);
     drop(shared);
+    #[cfg(feature = "exec")]
+    crate::local::exec::end_all(&children, std::time::Duration::from_millis(500));
     let mut code = code;
     if let Some(done) = stdout_done {
         // A write that failed at the very end still loses data.

@@ -6,8 +6,11 @@ use super::shared::Shared;
 use crate::router::{Origin, RouteId};
 use bytes::Bytes;
 use smol::channel::Sender;
+use smol::Timer;
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// Chunks queued per socket writer: memory per socket is bounded by
 /// QUEUE_DEPTH x chunk size.
@@ -64,5 +67,19 @@ impl<'a> WriterCount<'a> {
 impl Drop for WriterCount<'_> {
     fn drop(&mut self) {
         self.0.life.writer_ended();
+    }
+}
+
+/// Resolves when the route has seen no data either way for `limit`.
+pub async fn idle_watch(limit: Option<Duration>, activity: &Cell<Instant>) -> String {
+    let Some(limit) = limit else {
+        return futures_lite::future::pending().await;
+    };
+    loop {
+        let due = activity.get() + limit;
+        if Instant::now() >= due {
+            return format!("idle for {:.1} s (--idle-timeout)", limit.as_secs_f64());
+        }
+        Timer::at(due).await;
     }
 }

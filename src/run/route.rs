@@ -3,7 +3,7 @@
 //! queue.
 
 use super::deliver::{deliver, read_chunk};
-use super::registry::{unregister, Ended, WriterCount};
+use super::registry::{idle_watch, unregister, Ended, WriterCount};
 use super::shared::Shared;
 use crate::cli::FwdMode;
 use crate::router::RouteId;
@@ -12,13 +12,12 @@ use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use smol::channel::{bounded, Receiver};
 use smol::Async;
-use smol::Timer;
 use std::cell::Cell;
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Serve a connected socket until both directions are finished.
 pub async fn serve(
@@ -57,20 +56,6 @@ pub async fn serve(
     unregister(&shared, id);
     Ended {
         error: r.err().or(w.err()),
-    }
-}
-
-/// Resolves when the route has seen no data either way for `limit`.
-async fn idle_watch(limit: Option<Duration>, activity: &Cell<Instant>) -> String {
-    let Some(limit) = limit else {
-        return futures_lite::future::pending().await;
-    };
-    loop {
-        let due = activity.get() + limit;
-        if Instant::now() >= due {
-            return format!("idle for {:.1} s (--idle-timeout)", limit.as_secs_f64());
-        }
-        Timer::at(due).await;
     }
 }
 

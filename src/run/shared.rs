@@ -52,6 +52,11 @@ pub struct Shared {
     /// Hub mode: when each route's writer started the socket write it is
     /// still in (a writer stuck that long has a peer that stopped reading).
     pub stalls: RefCell<std::collections::HashMap<crate::router::RouteId, std::time::Instant>>,
+    /// Running children (`-e` under LOCAL, `--exec-each` under their route),
+    /// ended when their connection or the run ends.
+    #[cfg(feature = "exec")]
+    pub children:
+        RefCell<std::collections::HashMap<crate::router::RouteId, crate::local::exec::Control>>,
     /// How to end a TCP route from outside its task (idle, slow in hub).
     pub aborts: RefCell<std::collections::HashMap<crate::router::RouteId, Sender<String>>>,
     /// Statistics and hex dump of socket traffic.
@@ -78,6 +83,8 @@ impl Shared {
             route_added: Notify::new(),
             aborts: RefCell::new(std::collections::HashMap::new()),
             stalls: RefCell::new(std::collections::HashMap::new()),
+            #[cfg(feature = "exec")]
+            children: RefCell::new(std::collections::HashMap::new()),
             #[cfg(all(target_os = "linux", feature = "splice"))]
             sockets: RefCell::new(std::collections::HashMap::new()),
             #[cfg(all(target_os = "linux", feature = "splice"))]
