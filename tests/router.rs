@@ -309,7 +309,13 @@ fn channels_reverse_tunnel_carries_8mib_each_way_and_half_close() {
 
 /// A relay with two listeners and a client on each, paired.
 fn channel_pair(mode: &str) -> (Proc, Vec<SocketAddr>, TcpStream, TcpStream) {
-    let mut p = start_no_input(&[
+    channel_pair_with(mode, &[])
+}
+
+/// As `channel_pair`, with more flags (`-o none` makes a pure relay, which
+/// splices on Linux).
+fn channel_pair_with(mode: &str, extra: &[&str]) -> (Proc, Vec<SocketAddr>, TcpStream, TcpStream) {
+    let mut args = vec![
         "--fm",
         mode,
         "-i",
@@ -318,7 +324,9 @@ fn channel_pair(mode: &str) -> (Proc, Vec<SocketAddr>, TcpStream, TcpStream) {
         "127.0.0.1:0",
         "-L",
         "127.0.0.1:0",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let mut p = start_no_input(&args);
     let l = p.listening(2);
     let a = peers::connect(l[0]);
     wait_count(&mut p, "Accepted connection", 1);
@@ -360,6 +368,69 @@ fn linger_channels_keep_the_partner_and_pair_it_again() {
     wait_count(&mut p, "Creating channel", 2);
     pass(&mut p, &mut c, &mut b, "c to b\n");
     pass(&mut p, &mut b, &mut c, "b to c\n");
+}
+
+#[test]
+fn channels_pure_relay_forwards_the_close() {
+    let (mut p, _, mut a, mut b) = channel_pair_with("channels", &["-o", "none"]);
+    pass(&mut p, &mut a, &mut b, "a to b\n");
+    pass(&mut p, &mut b, &mut a, "b to a\n");
+    a.shutdown(Shutdown::Write).unwrap();
+    drop(a);
+    expect_eof(&mut p, &mut b, "B after A closed");
+}
+
+#[test]
+fn linger_channels_pure_relay_re_pairs_without_losing_data() {
+    // The splice path (Linux, -o none -i none) must notice that A left and
+    // send B's next bytes to C, not into A's dead socket.
+    let (mut p, l, mut a, mut b) = channel_pair_with("linger-channels", &["-o", "none"]);
+    pass(&mut p, &mut a, &mut b, "a to b\n");
+    pass(&mut p, &mut b, &mut a, "b to a\n");
+    a.shutdown(Shutdown::Write).unwrap();
+    drop(a);
+    expect_silence(&mut p, &mut b, "B after A left (linger: no EOF)");
+    let mut c = peers::connect(l[0]);
+    wait_count(&mut p, "Creating channel", 2);
+    pass(&mut p, &mut b, &mut c, "b to c\n");
+    pass(&mut p, &mut c, &mut b, "c to b\n");
+    // And big enough to go through the pipe in several steps.
+    both_ways(&mut p, &b, &c, 2 * MIB, 51);
+}
+
+#[test]
+fn a_relay_without_pipes_copies_instead() {
+    // splice(2) needs a pipe; when none can be made (descriptors exhausted,
+    // simulated here) the tunnel copies through user space instead of
+    // treating the partner as failed.
+    let args = [
+        "--fm",
+        "channels",
+        "-o",
+        "none",
+        "-i",
+        "none",
+        "-v",
+        "-L",
+        "127.0.0.1:0",
+        "-L",
+        "127.0.0.1:0",
+    ];
+    let mut cmd = util::command(&args);
+    cmd.env("NETCRAB_TEST_NO_PIPE", "1")
+        .stdin(std::process::Stdio::null());
+    let mut p = util::spawn_command(cmd, &args, None);
+    let l = p.listening(2);
+    let mut a = peers::connect(l[0]);
+    wait_count(&mut p, "Accepted connection", 1);
+    let mut b = peers::connect(l[1]);
+    wait_count(&mut p, "Creating channel", 1);
+    pass(&mut p, &mut a, &mut b, "a to b\n");
+    pass(&mut p, &mut b, &mut a, "b to a\n");
+    both_ways(&mut p, &a, &b, MIB, 61);
+    if cfg!(all(target_os = "linux", feature = "splice")) && runner_kind() != Runner::Wine {
+        assert!(p.stderr().contains("copying instead"), "{}", p.report());
+    }
 }
 
 #[test]

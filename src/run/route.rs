@@ -70,9 +70,11 @@ async fn read_side(
     shared.sockets.borrow_mut().insert(id, io.clone());
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    let no_pipe = Cell::new(false);
     loop {
         #[cfg(all(target_os = "linux", feature = "splice"))]
-        if let Some(done) = try_splice(shared, id, &io).await {
+        if let Some(done) = try_splice(shared, id, &io, &no_pipe).await {
             return done;
         }
         match read_chunk(&io).await {
@@ -87,6 +89,13 @@ async fn read_side(
                 // sends waits (in the kernel) for the tunnel instead of being
                 // dropped. Its EOF is still seen, so a peer that gives up
                 // while waiting is closed.
+                let mut chunk = chunk;
+                if shared.router.borrow().awaits_partner(id) {
+                    // Hold only what arrived, not the pooled read buffer
+                    // it sits in (128 KiB for maybe one byte, times every
+                    // socket waiting with -m 0).
+                    chunk = Bytes::copy_from_slice(&chunk);
+                }
                 while shared.router.borrow().awaits_partner(id) {
                     let _ = pair_rx.recv().await;
                 }
@@ -111,8 +120,12 @@ async fn try_splice(
     shared: &Shared,
     id: RouteId,
     io: &Async<std::net::TcpStream>,
+    no_pipe: &Cell<bool>,
 ) -> Option<io::Result<()>> {
     use super::splice::{self, Spliced};
+    if no_pipe.get() {
+        return None;
+    }
     let (p, to) = splice::partner(shared, id)?;
     if shared.writing.borrow().contains(&p) {
         // The ordinary path is mid-write to the partner: one more ordinary
@@ -120,7 +133,8 @@ async fn try_splice(
         return None;
     }
     let mut moved = 0;
-    let end = splice::run(io, &to, &mut moved).await;
+    let still = || shared.router.borrow().partner_of(id) == Some(p);
+    let end = splice::run(io, &to, &mut moved, still).await;
     if shared.cfg.verbose > 1 {
         eprintln!("Route {id}: spliced {moved} bytes to route {p}");
     }
@@ -135,11 +149,32 @@ async fn try_splice(
             shared.changed();
             Some(Err(e))
         }
-        Spliced::WriteFailed => {
-            // The partner is gone: stop sending to it, as the ordinary
-            // path would, and keep reading this socket.
-            shared.router.borrow_mut().write_failed(p);
-            shared.changed();
+        Spliced::Detour {
+            pending,
+            partner_failed,
+        } => {
+            if partner_failed {
+                // The partner is gone: stop sending to it, as the ordinary
+                // path would, and keep reading this socket.
+                shared.router.borrow_mut().write_failed(p);
+                shared.changed();
+            }
+            // What was read but not written goes where the router now says
+            // (the new partner, or stdout): nothing is dropped.
+            if !pending.is_empty() {
+                deliver(shared, id, pending).await;
+            }
+            None
+        }
+        Spliced::Unavailable(e) => {
+            // Not the partner's fault: copy through user space instead.
+            if shared.cfg.verbose > 0 {
+                eprintln!(
+                    "Route {id}: no pipe for splice ({}); copying instead",
+                    crate::error::describe(&e)
+                );
+            }
+            no_pipe.set(true);
             None
         }
     }

@@ -21,8 +21,15 @@ pub enum Spliced {
     Eof,
     /// Reading the source failed.
     ReadFailed(io::Error),
-    /// The partner can no longer be written: go back to the ordinary path.
-    WriteFailed,
+    /// Back to the ordinary path: the partner left or changed (linger
+    /// re-pairing), or could not be written (`partner_failed`). `pending` is
+    /// what was read but not written: it must still be delivered.
+    Detour {
+        pending: bytes::Bytes,
+        partner_failed: bool,
+    },
+    /// No pipe could be made (descriptors exhausted): copy instead.
+    Unavailable(io::Error),
 }
 
 /// Whether this run's settings allow splicing between paired sockets.
@@ -61,6 +68,11 @@ struct Pipe {
 }
 
 fn pipe() -> io::Result<Pipe> {
+    // Test hook: act as if descriptors had run out, to exercise the
+    // fall-back to copying (tests/router.rs).
+    if std::env::var_os("NETCRAB_TEST_NO_PIPE").is_some() {
+        return Err(io::Error::from_raw_os_error(libc::EMFILE));
+    }
     let mut fds: [libc::c_int; 2] = [-1, -1];
     // SAFETY: pipe2 fills the two descriptors we then own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -98,13 +110,19 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// Move everything `from` sends into `to` until EOF or an error. The pipe
-/// is emptied after every fill, so a splice into it never finds it full
-/// (EAGAIN then always means "socket not ready").
-pub async fn run(from: &Async<TcpStream>, to: &Async<TcpStream>, moved: &mut u64) -> Spliced {
+/// Move everything `from` sends into `to` until EOF, an error, or
+/// `still_partner` says `to` is no longer the partner. The pipe is emptied
+/// after every fill, so a splice into it never finds it full (EAGAIN then
+/// always means "socket not ready"), and nothing in it is ever dropped.
+pub async fn run(
+    from: &Async<TcpStream>,
+    to: &Async<TcpStream>,
+    moved: &mut u64,
+    still_partner: impl Fn() -> bool,
+) -> Spliced {
     let p = match pipe() {
         Ok(p) => p,
-        Err(_) => return Spliced::WriteFailed,
+        Err(e) => return Spliced::Unavailable(e),
     };
     loop {
         let got = from
@@ -116,17 +134,46 @@ pub async fn run(from: &Async<TcpStream>, to: &Async<TcpStream>, moved: &mut u64
             Err(e) => return Spliced::ReadFailed(e),
         };
         while left > 0 {
+            if !still_partner() {
+                return detour(&p, left, false);
+            }
             match to
                 .write_with(|s| splice(p.read.as_raw_fd(), s.as_raw_fd(), left))
                 .await
             {
-                Ok(0) => return Spliced::WriteFailed,
-                Ok(n) => {
+                Ok(n) if n > 0 => {
                     left -= n;
                     *moved += n as u64;
                 }
-                Err(_) => return Spliced::WriteFailed,
+                _ => return detour(&p, left, true),
             }
         }
+    }
+}
+
+/// Take the `left` bytes still in the pipe back into user space.
+fn detour(p: &Pipe, left: usize, partner_failed: bool) -> Spliced {
+    let mut buf = vec![0u8; left];
+    let mut have = 0;
+    while have < left {
+        // SAFETY: reading into our own buffer, within its length.
+        let n = unsafe {
+            libc::read(
+                p.read.as_raw_fd(),
+                buf[have..].as_mut_ptr().cast(),
+                left - have,
+            )
+        };
+        if n <= 0 {
+            // The pipe holds exactly `left` bytes; this cannot stop short
+            // unless the kernel fails, and then nothing more can be had.
+            break;
+        }
+        have += n as usize;
+    }
+    buf.truncate(have);
+    Spliced::Detour {
+        pending: bytes::Bytes::from(buf),
+        partner_failed,
     }
 }

@@ -204,7 +204,7 @@ pub fn start_with(kind: Stdin, args: &[&str]) -> Option<Proc> {
     }
 }
 
-fn spawn_command(mut c: Command, args: &[&str], stdout: Option<Stdio>) -> Proc {
+pub fn spawn_command(mut c: Command, args: &[&str], stdout: Option<Stdio>) -> Proc {
     c.stdout(stdout.unwrap_or_else(Stdio::piped))
         .stderr(Stdio::piped());
     let argv: Vec<String> = args.iter().map(|a| a.to_string()).collect();
