@@ -345,9 +345,10 @@ impl Router {
     /// event) changed: only the routes whose sources can have changed are
     /// looked at, so n closes cost O(n), not O(n²). In hub mode every route
     /// depends on whether any *other* socket still talks, which changes
-    /// only when the open readers drop to one or none.
-    fn update_after(&mut self, id: RouteId, partner: Option<RouteId>) {
-        if self.mode == FwdMode::Hub && self.open_readers <= 1 {
+    /// only when this event made the open readers drop to one or none.
+    fn update_after(&mut self, id: RouteId, partner: Option<RouteId>, readers_before: usize) {
+        if self.mode == FwdMode::Hub && self.open_readers <= 1 && self.open_readers != readers_before
+        {
             return self.update_all();
         }
         self.update_write_side(id);
@@ -409,6 +410,7 @@ impl Router {
 
     /// The peer of `id` has finished sending (EOF or error).
     pub fn read_ended(&mut self, id: RouteId, failed: bool) {
+        let readers_before = self.open_readers;
         let mut partner = None;
         if let Some(r) = self.routes.get_mut(&id) {
             if r.read_open {
@@ -424,7 +426,7 @@ impl Router {
         if self.mode == FwdMode::LingerChannels {
             self.release_partner(id);
         }
-        self.update_after(id, partner);
+        self.update_after(id, partner, readers_before);
     }
 
     /// Writing to `id` failed: stop sending to it.
@@ -434,11 +436,12 @@ impl Router {
             r.tx = None;
             partner = r.partner;
         }
-        self.update_after(id, partner);
+        self.update_after(id, partner, self.open_readers);
     }
 
     /// The route's socket is closed: forget it.
     pub fn remove(&mut self, id: RouteId) {
+        let readers_before = self.open_readers;
         let mut partner = None;
         if let Some(r) = self.routes.remove(&id) {
             if r.read_open {
@@ -455,7 +458,7 @@ impl Router {
             }
             partner = r.partner;
         }
-        self.update_after(id, partner);
+        self.update_after(id, partner, readers_before);
     }
 
     /// Local output is gone (stdout closed).
