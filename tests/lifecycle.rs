@@ -326,3 +326,72 @@ fn close_grace_zero_and_half_open() {
     assert_eq!(read_to_end(&mut c), b"after the grace");
     p.expect_exit(0);
 }
+
+/// A real netcat-family sender: `(echo a; sleep 1; echo b) | TOOL ...`.
+fn real_sender(tool: &str, addr: SocketAddr) -> Option<std::process::Child> {
+    let connect = match tool {
+        "socat" => format!("socat - TCP:{addr}"),
+        "ncat" => format!("ncat {} {}", addr.ip(), addr.port()),
+        _ => unreachable!(),
+    };
+    if std::process::Command::new(tool).arg("-h").output().is_err() {
+        skip(&format!("{tool} is not installed (.ci/run installs it)"));
+        return None;
+    }
+    std::process::Command::new("sh")
+        .args(["-c", &format!("(echo a; sleep 1; echo b) | {connect}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+}
+
+#[test]
+fn a_receiver_with_empty_input_hears_socat_and_ncat_to_the_end() {
+    // ncat's users hit this (nmap issue 142): a FIN from the receiver ends
+    // socat's and ncat's sessions, so only `a` arrived.
+    for tool in ["socat", "ncat"] {
+        let Some(mut p) = start_with(Stdin::Null, &["-l", "127.0.0.1:0"]) else {
+            return;
+        };
+        let addr = p.listen_addr();
+        let Some(mut sender) = real_sender(tool, addr) else {
+            continue;
+        };
+        let out = p.expect_exit(0);
+        let _ = sender.wait();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "a\nb\n",
+            "{tool}: {}",
+            p.report()
+        );
+    }
+}
+
+#[test]
+fn stdout_on_a_full_disk_exits_1_with_one_line() {
+    if crate::util::skipped_under_wine("/dev/full is a Linux device") {
+        return;
+    }
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let args = ["-l", "127.0.0.1:0"];
+    let mut cmd = crate::util::command(&args);
+    cmd.stdin(std::process::Stdio::null());
+    let mut p = crate::util::spawn_command(cmd, &args, Some(full.into()));
+    let addr = p.listen_addr();
+    let mut c = peers::connect(addr);
+    let _ = c.write_all(&random_bytes(100_000, 14));
+    drop(c);
+    let out = p.expect_exit(1);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("stdout"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line about stdout: {}", out.stderr);
+    assert!(lines[0].contains("No space left"), "{}", out.stderr);
+}

@@ -347,7 +347,9 @@ impl Router {
     /// depends on whether any *other* socket still talks, which changes
     /// only when this event made the open readers drop to one or none.
     fn update_after(&mut self, id: RouteId, partner: Option<RouteId>, readers_before: usize) {
-        if self.mode == FwdMode::Hub && self.open_readers <= 1 && self.open_readers != readers_before
+        if self.mode == FwdMode::Hub
+            && self.open_readers <= 1
+            && self.open_readers != readers_before
         {
             return self.update_all();
         }
