@@ -1,5 +1,8 @@
 //! netcrab: parse the command line, run, map the outcome to an exit code.
 
+// Every unsafe block says why it is sound (`-D warnings` makes it an error).
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 // `eprintln!`/`eprint!` that never panic. std's versions panic when stderr
 // cannot be written (a pipe whose reader has gone: `netcrab ... 2>&1 | head
 // -1`, or a full disk), and a panic inside a task ends only that task, so a

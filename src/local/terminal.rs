@@ -15,8 +15,9 @@ pub fn enter_char_mode() -> bool {
     if !std::io::stdin().is_terminal() {
         return false;
     }
-    // SAFETY: termios is plain data; tcgetattr fills it for fd 0.
+    // SAFETY: termios is plain data, for which all-zero bytes are valid.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: tcgetattr fills the termios we own for fd 0.
     if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
         return false;
     }
