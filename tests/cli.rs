@@ -1,7 +1,7 @@
 //! Command-line behaviour: help, version, and bad input (exit 2, one line
 //! naming the bad part, never a panic).
 
-use crate::util::peers::{connect, read_n, udp_peer, udp_recv};
+use crate::util::peers::{connect, read_n, udp_peer};
 use crate::util::{have_ipv6, run, skip, start_no_input};
 use std::io::Write;
 
