@@ -70,7 +70,12 @@ fn main() -> ExitCode {
         cli::Command::Ifaces => net::ifaces::report()
             .map_err(|e| error::runtime("listing interfaces", &e))
             .and_then(|text| print(&text)),
-        cli::Command::Run(cfg) => run::run(*cfg),
+        cli::Command::Run(cfg) => {
+            for w in &cfg.warnings {
+                eprintln!("netcrab: warning: {w}");
+            }
+            run::run(*cfg)
+        }
         #[cfg(feature = "probe")]
         cli::Command::Probe(o) => probe::run_client(*o),
         #[cfg(feature = "probe")]

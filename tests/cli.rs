@@ -1,7 +1,9 @@
 //! Command-line behaviour: help, version, and bad input (exit 2, one line
 //! naming the bad part, never a panic).
 
-use crate::util::{run, start_no_input};
+use crate::util::peers::{connect, read_n, udp_peer};
+use crate::util::{have_ipv6, run, skip, start_no_input};
+use std::io::Write;
 
 #[test]
 fn version_prints_name_and_version() {
@@ -95,7 +97,8 @@ fn bad_command_lines_exit_2_naming_the_bad_part() {
         (vec!["-q", "-5", "h:1"], "'-5'"),
         (vec!["--bogus"], "--bogus"),
         (vec!["-x", "h:1"], "-x"),
-        (vec!["-lx"], "-lx"),
+        (vec!["-lx"], "'x'"),
+        (vec!["-vx", "h:1"], "-vx"),
         (vec![], "nothing to do"),
         (vec!["-r", "-L", "127.0.0.1:1"], "-r"),
         (vec!["-k"], "-k"),
@@ -104,10 +107,41 @@ fn bad_command_lines_exit_2_naming_the_bad_part() {
         (vec!["-n", "localhost:80"], "'localhost'"),
         (vec!["[fe80::1%]:80"], "zone"),
         (vec!["-p", "70000", "h:1"], "'70000'"),
-        (vec!["--sb", "0", "h:1"], "--sb"),
+        (vec!["--sb", "2000000000", "h:1"], "--sb"),
         (vec!["--rb", "lots", "h:1"], "'lots'"),
-        (vec!["--fm"], "--fm"),
+        (vec!["--fm"], "missing value for --fm"),
+        // A flag missing its value, last on the line or before another flag,
+        // is named (it used to connect, or name the value '--').
+        (vec!["127.0.0.1:1", "-e"], "missing value for -e"),
+        (vec!["127.0.0.1:1", "--exec"], "missing value for --exec"),
+        (vec!["127.0.0.1:1", "-i"], "missing value for -i"),
+        (vec!["127.0.0.1:1", "--ss"], "missing value for --ss"),
+        (vec!["-L", "127.0.0.1:1", "-m"], "missing value for -m"),
+        (vec!["127.0.0.1:1", "-p"], "missing value for -p"),
+        (vec!["127.0.0.1:1", "-w"], "missing value for -w"),
+        (vec!["-lvp"], "missing value for -p"),
+        (
+            vec!["-m", "-v", "-L", "127.0.0.1:1"],
+            "missing value for -m",
+        ),
+        (vec!["-e", "--", "127.0.0.1:1"], "missing value for -e"),
+        (
+            vec!["--exec", "-h", "127.0.0.1:1"],
+            "missing value for --exec",
+        ),
+        // A literal address that -4/-6 rules out (was exit 1 at run time).
+        (vec!["-4", "[::1]:80"], "'[::1]'"),
+        (vec!["-6", "127.0.0.1:80"], "'127.0.0.1'"),
+        (vec!["-6", "-l", "127.0.0.1:0"], "'127.0.0.1'"),
+        (vec!["-4", "-L[::1]:0"], "'[::1]'"),
+        (vec!["-6", "[::1]:0=127.0.0.1:80"], "'127.0.0.1'"),
     ];
+    let mut table = table;
+    if cfg!(feature = "qos") {
+        // A QoS ping period of 0 is no period; elsewhere 0 is only ignored.
+        let row = ["-u", "-i", "pfqoscli", "--stats-time", "0", "127.0.0.1:1"];
+        table.push((row.to_vec(), "--stats-time"));
+    }
     assert!(table.len() >= 40);
     // A usage error is immediate; emulators start slowly, so they get more.
     let limit = if crate::util::runner_kind() == crate::util::Runner::Native {
@@ -159,4 +193,132 @@ fn invalid_utf8_argument_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not valid UTF-8"), "{err}");
+}
+
+/// Send `data` to netcrab at `addr` over TCP and check it reaches stdout.
+fn tcp_reaches_stdout(p: &mut crate::util::Proc, addr: std::net::SocketAddr, data: &[u8]) {
+    let mut c = connect(addr);
+    c.write_all(data).expect("write to netcrab");
+    let got = p.wait_stdout_len(data.len());
+    assert_eq!(got, data, "{}", p.report());
+}
+
+/// 0.11 took a value attached to `-l`/`-L`, also at the end of a group
+/// (`-uL127.0.0.1:0`) and after `=`; these listen and carry data.
+#[test]
+fn attached_listen_addresses_listen() {
+    let mut spellings = vec![
+        "-l127.0.0.1:0",
+        "-L127.0.0.1:0",
+        "-l=127.0.0.1:0",
+        "-vL127.0.0.1:0",
+    ];
+    if have_ipv6() {
+        spellings.push("-L[::1]:0");
+    } else {
+        skip("no IPv6 loopback: -L[::1]:0 not tried");
+    }
+    for spelling in spellings {
+        let mut p = start_no_input(&[spelling]);
+        let addr = p.listen_addr();
+        assert!(addr.ip().is_loopback(), "{spelling}: {addr}");
+        tcp_reaches_stdout(&mut p, addr, format!("via {spelling}\n").as_bytes());
+    }
+    // UDP: the grouped form.
+    let mut p = start_no_input(&["-uL127.0.0.1:0"]);
+    let addr = p.listen_addr();
+    let peer = udp_peer();
+    peer.send_to(b"udp via -uL\n", addr).expect("send");
+    assert_eq!(p.wait_stdout_len(12), b"udp via -uL\n");
+}
+
+/// A netcat group ending in a flag with its value attached: `-lvp PORT`
+/// written as one word.
+#[test]
+fn grouped_listen_with_attached_port_listens() {
+    let port = crate::util::free_port();
+    let word = format!("-lvp{port}");
+    let mut p = start_no_input(&[&word]);
+    let addrs = p.listening(1);
+    assert!(addrs.iter().all(|a| a.port() == port), "{addrs:?}");
+    tcp_reaches_stdout(
+        &mut p,
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        b"grouped\n",
+    );
+}
+
+/// `-i=echo`, `-o=none`, `-f=hub`, `-m=3`: the value without the `=`, as
+/// 0.11 read them (netcrab used to read `=echo`).
+#[test]
+fn short_flags_with_equals_take_the_value() {
+    // -i=echo: what a client sends comes back.
+    let mut p = start_no_input(&["-i=echo", "-l", "127.0.0.1:0"]);
+    let mut c = connect(p.listen_addr());
+    c.write_all(b"echo me").unwrap();
+    assert_eq!(read_n(&mut c, 7), b"echo me");
+    drop(p);
+
+    // -f=hub -m=3 -o=none: three clients at once, one's bytes reach the
+    // other two, and nothing reaches stdout.
+    let mut p = start_no_input(&["-f=hub", "-m=3", "-o=none", "-L", "127.0.0.1:0"]);
+    let addr = p.listen_addr();
+    let mut clients: Vec<_> = (0..3).map(|_| connect(addr)).collect();
+    p.wait_stderr("3 accepted clients", |s| {
+        (s.matches("Accepted connection from").count() >= 3).then_some(())
+    });
+    clients[0].write_all(b"to the hub").unwrap();
+    for c in &mut clients[1..] {
+        assert_eq!(read_n(c, 10), b"to the hub");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        p.stdout().is_empty(),
+        "-o=none wrote to stdout{}",
+        p.report()
+    );
+}
+
+/// Flags that do nothing in the chosen mode were taken by 0.11; netcrab
+/// takes them too, with one warning line each, and runs.
+#[test]
+fn flags_without_effect_warn_and_run() {
+    let mut cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["--sb", "0"], vec!["--sb 0"]),
+        (vec!["--rb", "0"], vec!["--rb 0"]),
+    ];
+    if cfg!(feature = "gen") {
+        cases.push((vec!["--rvals", "ascii"], vec!["--rvals"]));
+        cases.push((
+            vec!["--rsizemin", "0", "--rsizemax", "5"],
+            vec!["--rsizemin", "--rsizemax"],
+        ));
+    }
+    if cfg!(feature = "stats") {
+        cases.push((vec!["--stats-time", "0"], vec!["--stats-time 0"]));
+    }
+    if cfg!(feature = "exec") {
+        let flags = vec!["--exec-each", "cat", "-i", "none", "-o", "none"];
+        cases.push((flags, vec!["-i has no effect", "-o has no effect"]));
+    }
+    for (flags, names) in cases {
+        let mut args = flags.clone();
+        args.extend(["-l", "127.0.0.1:0"]);
+        let mut p = start_no_input(&args);
+        let addr = p.listen_addr();
+        let warnings: Vec<String> = p
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("warning"))
+            .map(String::from)
+            .collect();
+        assert_eq!(warnings.len(), names.len(), "{flags:?}: {warnings:?}");
+        for (w, name) in warnings.iter().zip(&names) {
+            assert!(w.starts_with("netcrab: warning: "), "{w}");
+            assert!(w.contains(name), "{flags:?}: {w} should name {name}");
+        }
+        if !flags.contains(&"--exec-each") {
+            tcp_reaches_stdout(&mut p, addr, b"still works\n");
+        }
+    }
 }

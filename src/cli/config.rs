@@ -143,6 +143,9 @@ pub struct Config {
     pub faults: FaultSpec,
     #[cfg_attr(not(feature = "hexdump"), allow(dead_code))]
     pub hexdump: bool,
+    /// Flags accepted (0.11 took them) but without effect here: one line
+    /// each, printed as `netcrab: warning: ...` before the run.
+    pub warnings: Vec<String>,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
@@ -228,6 +231,7 @@ impl TryFrom<Args> for Config {
             .iter()
             .map(|s| addr::parse_target(s).map_err(usage))
             .collect::<Result<Vec<_>>>()?;
+        check_literal_family(family, &targets, &listeners)?;
         if targets.is_empty() && listeners.is_empty() {
             return Err(usage(
                 "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
@@ -259,8 +263,9 @@ impl TryFrom<Args> for Config {
                 "invalid value '0' for --udp-idle (expected seconds above 0)",
             ));
         }
-        let sndbuf = in_range("--sb", number::<usize>("--sb", &a.sb)?, 1, 1 << 30)?;
-        let rcvbuf = in_range("--rb", number::<usize>("--rb", &a.rb)?, 1, 1 << 30)?;
+        let mut warnings = Vec::new();
+        let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
+        let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
         let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
         let source_port = number::<u16>("-p", &a.port)?;
         if source_port.is_some() && targets.is_empty() {
@@ -268,9 +273,17 @@ impl TryFrom<Args> for Config {
                 "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
             ));
         }
+        let exec = exec_spec(&a, mode, &mut warnings)?;
         // As in the original: line mode unless `-i stdin` asks for
-        // character mode (which only applies at a terminal).
-        let input = a.input.unwrap_or(InputMode::StdinNochar);
+        // character mode (which only applies at a terminal). `-e` replaces
+        // `-i` and `-o` (0.11 ignored them too).
+        let (input, output) = match exec {
+            Some(_) => (InputMode::StdinNochar, OutputMode::Stdout),
+            None => (
+                a.input.unwrap_or(InputMode::StdinNochar),
+                a.output.unwrap_or_default(),
+            ),
+        };
         check_features(&a, input)?;
         if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
             return Err(usage(format!(
@@ -278,13 +291,26 @@ impl TryFrom<Args> for Config {
                 format!("{input:?}").to_lowercase()
             )));
         }
-        let exec = exec_spec(&a, mode)?;
         let stats_ms = in_range(
             "--stats-time",
             number::<u64>("--stats-time", &a.stats_time)?,
-            1,
+            0,
             86_400_000,
         )?;
+        // 0.11 took `--stats-time 0` where it had no use; a QoS ping
+        // period of 0 has no meaning.
+        let stats_ms = match stats_ms {
+            Some(0) if input == InputMode::PfQosCli => {
+                return Err(usage(
+                    "invalid value '0' for --stats-time (-i pfqoscli pings every MS, 1 or more)",
+                ));
+            }
+            Some(0) => {
+                warnings.push("--stats-time 0 is ignored (no periodic report)".to_string());
+                None
+            }
+            ms => ms,
+        };
         let stats = StatsSpec {
             at_exit: a.stats || a.stats_json,
             every: stats_ms
@@ -292,7 +318,7 @@ impl TryFrom<Args> for Config {
                 .map(Duration::from_millis),
             json: a.stats_json,
         };
-        let gen = gen_spec(&a, input, max_ss)?;
+        let gen = gen_spec(&a, input, max_ss, &mut warnings)?;
         let faults = FaultSpec {
             send_delay: delay_pair("--sdmin", &a.sdmin, "--sdmax", &a.sdmax)?,
             recv_delay: delay_pair("--rdmin", &a.rdmin, "--rdmax", &a.rdmax)?,
@@ -329,7 +355,7 @@ impl TryFrom<Args> for Config {
             rcvbuf,
             ttl,
             input,
-            output: a.output.unwrap_or_default(),
+            output,
             family,
             numeric: a.numeric,
             verbose: a.verbose,
@@ -344,6 +370,7 @@ impl TryFrom<Args> for Config {
             stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
             faults,
             hexdump: a.hexdump,
+            warnings,
         })
     }
 }
@@ -405,7 +432,7 @@ fn feature_enabled(name: &str) -> bool {
     ENABLED.contains(&name)
 }
 
-fn exec_spec(a: &Args, mode: FwdMode) -> Result<Option<ExecSpec>> {
+fn exec_spec(a: &Args, mode: FwdMode, warnings: &mut Vec<String>) -> Result<Option<ExecSpec>> {
     let spec = match (&a.exec, &a.exec_each) {
         (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
@@ -420,13 +447,17 @@ fn exec_spec(a: &Args, mode: FwdMode) -> Result<Option<ExecSpec>> {
             each: true,
         },
     };
+    let flag = if spec.each { "--exec-each" } else { "-e" };
     if spec.cmd.trim().is_empty() {
-        return Err(usage("-e needs a command"));
+        return Err(usage(format!("{flag} needs a command")));
     }
-    if a.input.is_some() || a.output.is_some() {
-        return Err(usage(
-            "-e and --exec-each replace -i and -o: the command is the local input and output",
-        ));
+    // 0.11 took `-i`/`-o` with `-e` and ignored them.
+    for (set, what) in [(a.input.is_some(), "-i"), (a.output.is_some(), "-o")] {
+        if set {
+            warnings.push(format!(
+                "{what} has no effect with {flag} (the command is the local input and output)"
+            ));
+        }
     }
     if spec.each {
         if a.udp {
@@ -441,13 +472,85 @@ fn exec_spec(a: &Args, mode: FwdMode) -> Result<Option<ExecSpec>> {
     Ok(Some(spec))
 }
 
-fn gen_spec(a: &Args, input: InputMode, max_ss: usize) -> Result<GenSpec> {
+/// `--sb`/`--rb`: a size, or 0, which 0.11 took; here it keeps the
+/// system's default (with a warning).
+fn buffer_size(
+    flag: &str,
+    v: &Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<usize>> {
+    match in_range(flag, number::<usize>(flag, v)?, 0, 1 << 30)? {
+        Some(0) => {
+            warnings.push(format!(
+                "{flag} 0 is ignored (the system's default size is kept)"
+            ));
+            Ok(None)
+        }
+        n => Ok(n),
+    }
+}
+
+/// A literal address that `-4`/`-6` rules out can never be used: a usage
+/// error naming it, rather than a failed lookup at run time.
+fn check_literal_family(
+    family: Family,
+    targets: &[TargetSpec],
+    listeners: &[ListenSpec],
+) -> Result<()> {
+    let (flag, want) = match family {
+        Family::Any => return Ok(()),
+        Family::V4 => ("-4", "IPv4"),
+        Family::V6 => ("-6", "IPv6"),
+    };
+    let hosts = targets
+        .iter()
+        .flat_map(|t| {
+            [
+                Some(&t.dest.host),
+                t.source.as_ref().and_then(|s| s.host.as_ref()),
+            ]
+        })
+        .chain(listeners.iter().map(|l| match l {
+            ListenSpec::Addr(hp) => Some(&hp.host),
+            ListenSpec::AllLocal(_) | ListenSpec::Wildcard(_) => None,
+        }))
+        .flatten();
+    for h in hosts {
+        let is_v6 = match h {
+            addr::Host::Ip(ip) => ip.is_ipv6(),
+            addr::Host::Scoped(..) => true,
+            addr::Host::Name(_) => continue,
+        };
+        if is_v6 != (family == Family::V6) {
+            let other = if is_v6 { "IPv6" } else { "IPv4" };
+            return Err(usage(format!(
+                "'{}' is an {other} address, but {flag} allows {want} only",
+                addr::clip(&h.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn gen_spec(
+    a: &Args,
+    input: InputMode,
+    max_ss: usize,
+    warnings: &mut Vec<String>,
+) -> Result<GenSpec> {
     let qos = input == InputMode::PfQosCli;
     let uses = matches!(input, InputMode::Rand | InputMode::PfQosCli);
-    if !uses && (a.rsizemin.is_some() || a.rsizemax.is_some()) {
-        return Err(usage(
-            "--rsizemin and --rsizemax need -i rand or -i pfqoscli",
-        ));
+    // 0.11 took these flags in every mode (scripts pass one set of flags to
+    // every run): accepted with a warning, but still checked as numbers.
+    if !uses {
+        for (flag, v) in [("--rsizemin", &a.rsizemin), ("--rsizemax", &a.rsizemax)] {
+            if v.is_some() {
+                number::<usize>(flag, v)?;
+                warnings.push(format!(
+                    "{flag} has no effect without -i rand or -i pfqoscli"
+                ));
+            }
+        }
     }
     if a.rvals.is_some()
         && !matches!(
@@ -455,8 +558,13 @@ fn gen_spec(a: &Args, input: InputMode, max_ss: usize) -> Result<GenSpec> {
             InputMode::Rand | InputMode::Fixed | InputMode::PfQosCli
         )
     {
-        return Err(usage("--rvals needs -i rand, -i fixed or -i pfqoscli"));
+        warnings.push("--rvals has no effect without -i rand, -i fixed or -i pfqoscli".to_string());
     }
+    let (rsizemin, rsizemax) = if uses {
+        (&a.rsizemin, &a.rsizemax)
+    } else {
+        (&None, &None)
+    };
     // A QoS ping carries 2 header bytes.
     let (lo, hi) = if qos {
         (0, MAX_DATAGRAM - 2)
@@ -465,13 +573,13 @@ fn gen_spec(a: &Args, input: InputMode, max_ss: usize) -> Result<GenSpec> {
     };
     let min = in_range(
         "--rsizemin",
-        number::<usize>("--rsizemin", &a.rsizemin)?,
+        number::<usize>("--rsizemin", rsizemin)?,
         lo,
         hi,
     )?;
     let max = in_range(
         "--rsizemax",
-        number::<usize>("--rsizemax", &a.rsizemax)?,
+        number::<usize>("--rsizemax", rsizemax)?,
         lo,
         hi,
     )?;

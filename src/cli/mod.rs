@@ -41,7 +41,7 @@ pub fn help_text() -> &'static str {
 
 /// Parse a command line (without the program name).
 pub fn parse(argv: &[String]) -> Result<Command> {
-    let argv = match normalize::normalize(argv) {
+    let argv = match normalize::normalize(argv).map_err(usage)? {
         normalize::Normalized::Help => return Ok(Command::Help),
         normalize::Normalized::Args(a) => a,
     };

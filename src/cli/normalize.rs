@@ -102,15 +102,80 @@ fn has_port(tok: &str) -> bool {
     tok.contains(':') && tok.parse::<std::net::Ipv6Addr>().is_err()
 }
 
+/// Whether `tok` is a flag rather than a value, as far as a flag before it
+/// that needs a value is concerned: `--`, `--name`, or `-X...` with `X` a
+/// known short letter (or `h`). `-1`, `-x` and `-` are values.
+fn is_flag_like(tok: &str) -> bool {
+    if tok == "--" {
+        return true;
+    }
+    if let Some(long) = tok.strip_prefix("--") {
+        return long.starts_with(|c: char| c.is_ascii_alphabetic());
+    }
+    match tok.strip_prefix('-').and_then(|r| r.chars().next()) {
+        Some(c) => c == 'h' || SWITCHES.contains(&c) || VALUED.contains(&c),
+        None => false,
+    }
+}
+
+/// Whether `letters` (the rest of a short-flag token) read as more flags:
+/// switches, optionally ending in a letter that takes a value (attached or
+/// not). `-lvp9000` is `-l -v -p 9000`, but in `-l127.0.0.1:0` the rest is
+/// the listen address.
+fn is_group(letters: &[char]) -> bool {
+    match letters.split_first() {
+        None => true,
+        Some((c, _)) if VALUED.contains(c) || matches!(c, 'l' | 'L') => true,
+        Some((c, rest)) => SWITCHES.contains(c) && is_group(rest),
+    }
+}
+
+/// An attached value, without the `=` of `-i=echo`.
+fn attached(rest: &[char]) -> String {
+    let s: String = rest.iter().collect();
+    match s.strip_prefix('=') {
+        Some(v) => v.to_string(),
+        None => s,
+    }
+}
+
+/// The value of `flag`, taken from the next argument. A missing one (the
+/// end of the line, or another flag next) is a usage error naming the flag,
+/// remembered in `missing` (unless help was asked for before it).
+fn take_value<'a>(
+    flag: &str,
+    iter: &mut std::iter::Peekable<impl Iterator<Item = &'a String>>,
+    out: &mut Vec<String>,
+    missing: &mut Option<String>,
+) {
+    match iter.peek() {
+        Some(v) if !is_flag_like(v) => out.extend(iter.next().cloned()),
+        _ => {
+            missing.get_or_insert_with(|| format!("missing value for {flag}"));
+        }
+    }
+}
+
+/// What step 1 found.
+struct Expanded {
+    args: Vec<String>,
+    help: bool,
+    /// The first flag that lacks its value, as a usage message.
+    missing: Option<String>,
+}
+
 /// Step 1: split `--name=value`, fix `_` in long names, expand aliases,
-/// groups (`-lvu`) and attached values (`-w5`). Also says whether help was
-/// asked for: `-h`/`--help` as a flag, not as a value (`-e -h`) or after `--`.
-fn expand(args: &[String]) -> (Vec<String>, bool) {
+/// groups (`-lvu`) and attached values (`-w5`, `-i=echo`, `-l127.0.0.1:0`,
+/// `-uL[::1]:0`). Also says whether help was asked for: `-h`/`--help` as a
+/// flag, not as a value (`--exec=-h`) or after `--`.
+fn expand(args: &[String]) -> Expanded {
     let mut out = Vec::with_capacity(args.len());
     let mut help = false;
-    let mut iter = args.iter();
+    let mut missing = None;
+    let mut iter = args.iter().peekable();
     while let Some(a) = iter.next() {
-        help |= a == "-h" || a == "--help";
+        // Whichever comes first wins: `-h -e` is help, `-e -h` lacks a value.
+        help |= (a == "-h" || a == "--help") && missing.is_none();
         if a == "--" {
             out.push(a.clone());
             out.extend(iter.by_ref().cloned());
@@ -125,61 +190,71 @@ fn expand(args: &[String]) -> (Vec<String>, bool) {
             if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == name) {
                 name = to.to_string();
             }
+            let valued = is_valued(&name) && !is_listen_flag(&name);
             out.push(name);
-            if let Some(v) = value {
-                out.push(v.to_string());
-            }
-            // A value-taking long flag's value is passed through untouched.
-            if value.is_none() && is_valued(out.last().map(String::as_str).unwrap_or("")) {
-                if let Some(v) = iter.next() {
-                    out.push(v.clone());
-                }
+            match value {
+                Some(v) => out.push(v.to_string()),
+                // A value-taking long flag's value is passed through
+                // untouched. A listen flag's is left to step 2, which lets
+                // it take its address from `-p` or the positionals.
+                None if valued => take_value(a, &mut iter, &mut out, &mut missing),
+                None => {}
             }
             continue;
         }
         let chars: Vec<char> = a.chars().skip(1).collect();
         if a.starts_with('-') && chars.len() > 1 && chars[0] != '-' {
-            let (last, init) = chars
-                .split_last()
-                .map(|(l, i)| (*l, i))
-                .unwrap_or((' ', &[]));
-            if init.iter().all(|c| SWITCHES.contains(c))
-                && (SWITCHES.contains(&last) || VALUED.contains(&last))
-            {
-                // `-lvu` or `-lvp` (the last letter may take the next argument).
-                out.extend(chars.iter().map(|c| format!("-{c}")));
-                if VALUED.contains(&last) {
-                    if let Some(v) = iter.next() {
-                        out.push(v.clone());
+            if !is_group(&chars) {
+                // Leave it for argh to reject with its own message.
+                out.push(a.clone());
+                continue;
+            }
+            // Switches, up to a letter that takes a value: the rest of the
+            // token is that value, or else the next argument is. For `-l`
+            // and `-L` the rest may also be more switches (`-lvp 80`).
+            for (k, c) in chars.iter().enumerate() {
+                let flag = format!("-{c}");
+                out.push(flag.clone());
+                let rest = &chars[k + 1..];
+                if VALUED.contains(c) {
+                    if rest.is_empty() {
+                        take_value(&flag, &mut iter, &mut out, &mut missing);
+                    } else {
+                        out.push(attached(rest));
                     }
+                    break;
                 }
-                continue;
+                if matches!(c, 'l' | 'L') && !is_group(rest) {
+                    out.push(attached(rest));
+                    break;
+                }
             }
-            if VALUED.contains(&chars[0]) {
-                // `-w5`, `-p8000`: an attached value.
-                out.push(format!("-{}", chars[0]));
-                out.push(chars[1..].iter().collect());
-                continue;
-            }
-            // Leave it for argh to reject with its own message.
-            out.push(a.clone());
             continue;
         }
         out.push(a.clone());
         if is_valued(a) {
-            if let Some(v) = iter.next() {
-                out.push(v.clone());
-            }
+            take_value(a, &mut iter, &mut out, &mut missing);
         }
     }
-    (out, help)
+    Expanded {
+        args: out,
+        help,
+        missing,
+    }
 }
 
 /// Normalise a command line (without the program name).
-pub fn normalize(args: &[String]) -> Normalized {
-    let (expanded, help) = expand(args);
+pub fn normalize(args: &[String]) -> Result<Normalized, String> {
+    let Expanded {
+        args: expanded,
+        help,
+        missing,
+    } = expand(args);
     if help {
-        return Normalized::Help;
+        return Ok(Normalized::Help);
+    }
+    if let Some(msg) = missing {
+        return Err(msg);
     }
 
     // Step 2: walk the arguments, keeping flags with their values, and
@@ -285,7 +360,7 @@ pub fn normalize(args: &[String]) -> Normalized {
         out.push("--".into());
         out.extend(joined);
     }
-    Normalized::Args(out)
+    Ok(Normalized::Args(out))
 }
 
 /// A port, or a `-z` style port list (`20-25,80`).
@@ -348,14 +423,18 @@ mod tests {
         }
     }
 
-    fn norm(s: &str) -> Normalized {
+    fn norm(s: &str) -> Result<Normalized, String> {
         let v: Vec<String> = s.split_whitespace().map(String::from).collect();
         normalize(&v)
     }
 
-    fn args(s: &str) -> Normalized {
-        Normalized::Args(s.split_whitespace().map(String::from).collect())
+    fn args(s: &str) -> Result<Normalized, String> {
+        Ok(Normalized::Args(
+            s.split_whitespace().map(String::from).collect(),
+        ))
     }
+
+    const HELP: Result<Normalized, String> = Ok(Normalized::Help);
 
     #[test]
     fn table() {
@@ -380,7 +459,27 @@ mod tests {
             ("-p 4000 h:1", "-p 4000 -- h:1"),
             ("-z host 20-25,80", "-z -- host:20-25,80"),
             ("-i -x h:1", "-i -x -- h:1"),
-            ("-lx", "-lx"),
+            ("-lx", "-l x"),
+            ("-vx h:1", "-vx -- h:1"),
+            // Attached values, also at the end of a group (0.11 took these).
+            ("-l127.0.0.1:0", "-l 127.0.0.1:0"),
+            ("-L[::1]:0", "-L [::1]:0"),
+            ("-uL127.0.0.1:0", "-u -L 127.0.0.1:0"),
+            ("-l8000", "-l 8000"),
+            ("-l4000", "-l 4000"),
+            ("-lvp9000", "-v -l *:9000"),
+            ("-vw5 h:1", "-v -w 5 -- h:1"),
+            ("-l=127.0.0.1:0", "-l 127.0.0.1:0"),
+            ("-i=echo -l 1", "-i echo -l 1"),
+            ("-o=none h:1", "-o none -- h:1"),
+            ("-f=hub -L 1", "-f hub -L 1"),
+            ("-m=3 -L 1", "-m 3 -L 1"),
+            ("-ui=echo -l 1", "-u -i echo -l 1"),
+            ("-ip h:1", "-i p -- h:1"),
+            // A value that starts with '-' but is no flag stays a value.
+            ("-m -1 -L 1", "-m -1 -L 1"),
+            ("-e - h:1", "-e - -- h:1"),
+            ("--listen -p 80", "--listen *:80"),
             ("-- -weird", "-- -weird"),
             ("--fm=hub -L 127.0.0.1:1", "--fm hub -L 127.0.0.1:1"),
         ];
@@ -391,15 +490,47 @@ mod tests {
 
     #[test]
     fn help_forms() {
-        assert_eq!(norm("-h"), Normalized::Help);
-        assert_eq!(norm("--help"), Normalized::Help);
-        assert_eq!(norm("-l 80 -h"), Normalized::Help);
-        assert_ne!(norm("-- -h"), Normalized::Help);
-        // An option's value, not a request for help.
-        assert_ne!(norm("-e -h h:1"), Normalized::Help);
-        assert_ne!(norm("--exec -h h:1"), Normalized::Help);
-        assert_ne!(norm("--exec=-h h:1"), Normalized::Help);
+        assert_eq!(norm("-h"), HELP);
+        assert_eq!(norm("--help"), HELP);
+        assert_eq!(norm("-l 80 -h"), HELP);
+        assert_ne!(norm("-- -h"), HELP);
+        // Help before a flag missing its value wins; after it, not.
+        assert_eq!(norm("-h -e"), HELP);
+        assert_eq!(norm("-e -h"), Err("missing value for -e".into()));
+        // An option's value (or a missing one), not a request for help.
+        assert_ne!(norm("-e -h h:1"), HELP);
+        assert_ne!(norm("--exec -h h:1"), HELP);
+        assert_ne!(norm("--exec=-h h:1"), HELP);
         // A host named help is a host, not a request for help.
         assert_eq!(norm("help 80"), args("-- help:80"));
+    }
+
+    /// A flag that needs a value and has none, at the end of the line or
+    /// before another flag, is named (argh would take `--` as its value).
+    #[test]
+    fn missing_values_name_the_flag() {
+        let cases: &[(&str, &str)] = &[
+            ("h:1 -e", "-e"),
+            ("h:1 --exec", "--exec"),
+            ("h:1 -i", "-i"),
+            ("h:1 --ss", "--ss"),
+            ("-L 1 -m", "-m"),
+            ("h:1 -p", "-p"),
+            ("-lvp", "-p"),
+            ("-uw", "-w"),
+            ("-e -h h:1", "-e"),
+            ("-e -- h:1", "-e"),
+            ("-m -v -L 1", "-m"),
+            ("--fm --stats h:1", "--fm"),
+            ("--st", "--st"),
+            ("--exec_each", "--exec_each"),
+        ];
+        for (input, flag) in cases {
+            assert_eq!(
+                norm(input),
+                Err(format!("missing value for {flag}")),
+                "input: {input}"
+            );
+        }
     }
 }
