@@ -58,6 +58,7 @@ const VALUED_LONG: &[&str] = &[
     "--allow-file",
     "--deny-file",
     "--hub-wait",
+    "--scan-parallel",
     "--probe-server",
     "--probe",
     "--probe-time",
