@@ -35,6 +35,9 @@ pub fn start_zero_io(shared: &Rc<Shared>, targets: Vec<TargetPlan>) -> Vec<Targe
         .flat_map(|(i, t)| std::iter::repeat_n(i, t.spec.count as usize))
         .collect();
     let workers = parallel(cfg).min(jobs.len());
+    if workers == 0 {
+        return Vec::new();
+    }
     let scan = Rc::new(Scan {
         targets,
         jobs,
