@@ -11,5 +11,6 @@ mod netns;
 mod probe;
 mod reliability;
 mod router;
+mod scan;
 mod tcp;
 mod udp;

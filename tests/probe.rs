@@ -4,8 +4,9 @@
 
 use crate::util::netns::{pair_or_skip, sh, NET};
 use crate::util::{self, skip, start_no_input, Proc};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 const CHECKS: [&str; 6] = ["tcp", "udp", "pmtu", "broadcast", "multicast", "reverse"];
 
@@ -323,6 +324,72 @@ fn probe_server_survives_garbage() {
     assert!(srv.running(), "the server ended");
     srv.kill();
     assert!(!srv.stderr().contains("panicked"), "{}", srv.stderr());
+}
+
+/// Connections that never say Hello hold a slot each, counted from accept:
+/// of 100, the server keeps 64 open and tells the rest "busy" at once (it
+/// used to keep all of them, each up to 10 s). Meanwhile a real client gets
+/// a prompt "busy"; once the idle ones go, a client is served.
+#[test]
+fn probe_server_limits_connections_that_never_say_hello() {
+    if !probe_built() {
+        return;
+    }
+    let (mut srv, addr) = server_loopback(false);
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    // Which of them the server closes in the next 3 s (well before the
+    // server's 10 s wait for a Hello ends the ones it keeps).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut open = Vec::new();
+    let mut closed = 0;
+    for mut s in idle {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(wait.max(Duration::from_millis(50))))
+            .unwrap();
+        let mut reply = Vec::new();
+        match s.read_to_end(&mut reply) {
+            Ok(_) => {
+                // A busy reply, or (past the replies in flight) none.
+                let text = String::from_utf8_lossy(&reply);
+                assert!(reply.is_empty() || text.contains("server busy"), "{text:?}");
+                closed += 1;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                open.push(s)
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => closed += 1,
+            Err(e) => panic!("reading an idle connection: {e}"),
+        }
+    }
+    assert_eq!(
+        (open.len(), closed),
+        (64, 36),
+        "(kept open, closed) of 100 connections without Hello"
+    );
+    // Accepting goes on: a real client is told "busy" at once.
+    let a = addr.to_string();
+    let t0 = Instant::now();
+    let mut cli = start_no_input(&["--probe", &a, "--probe-time", "0.1"]);
+    let out = cli.finish();
+    let took = t0.elapsed();
+    if out.code != Some(1) || !String::from_utf8_lossy(&out.stdout).contains("server busy") {
+        cli.fail("expected a 'server busy' failure");
+    }
+    assert!(took < util::patience() / 3, "the busy client took {took:?}");
+    // The idle ones go; once the server has seen them close, it serves.
+    drop(open);
+    srv.wait_stderr("64 idle connections closed", |s| {
+        let ended = s.matches(": connection closed; connection closed").count()
+            + s.matches("waiting for the client's Hello").count();
+        (ended >= 64).then_some(())
+    });
+    let mut cli = start_no_input(&["--probe", &a, "--probe-time", "0.1", "--json"]);
+    let out = cli.finish();
+    let j = check_json(&String::from_utf8_lossy(&out.stdout));
+    assert!(ok_of(&j, "tcp") && ok_of(&j, "udp"), "{j:?}");
+    assert!(srv.running(), "the server ended");
 }
 
 #[test]

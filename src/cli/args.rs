@@ -54,6 +54,9 @@ pub struct Args {
     /// zero-I/O: connect or accept, then close
     #[argh(switch, short = 'z')]
     pub zero_io: bool,
+    /// port scans (-z): most connects in flight at once (default up to 512)
+    #[argh(option)]
+    pub scan_parallel: Option<String>,
     /// reconnect outbound connections after a graceful close
     #[argh(switch, short = 'r')]
     pub reconnect: bool,

@@ -100,6 +100,9 @@ pub struct Config {
     /// UDP: learned peers idle this long are forgotten.
     pub udp_idle: Duration,
     pub zero_io: bool,
+    /// `--scan-parallel`: most `-z` connects in flight (default from the
+    /// descriptor limit).
+    pub scan_parallel: Option<usize>,
     pub reconnect: bool,
     pub reconnect_on_error: bool,
     pub connect_timeout: Option<Duration>,
@@ -242,6 +245,15 @@ impl TryFrom<Args> for Config {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
         check_udp_rules(&a, &targets, &listeners)?;
+        let scan_parallel = in_range(
+            "--scan-parallel",
+            number::<usize>("--scan-parallel", &a.scan_parallel)?,
+            1,
+            65_536,
+        )?;
+        if scan_parallel.is_some() && !a.zero_io {
+            return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
+        }
         let max_arg = in_range("-m", number::<usize>("-m", &a.max_clients)?, 0, 1_000_000)?;
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
@@ -338,6 +350,7 @@ impl TryFrom<Args> for Config {
             mc_if: a.mc_if.clone(),
             udp_idle,
             zero_io: a.zero_io,
+            scan_parallel,
             reconnect: a.reconnect,
             reconnect_on_error: a.reconnect_on_error,
             connect_timeout: seconds("-w", &a.wait)?,

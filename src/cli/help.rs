@@ -25,7 +25,10 @@ Connections:
                            Further clients wait in the backlog until one leaves.
   -p PORT                  local port for outbound connections
   -w SECS                  connect timeout (default: the OS's); with -l also the accept timeout
-  -z                       zero-I/O: connect (or accept), report, close
+  -z                       zero-I/O: connect (or accept), report, close. HOST PORTS scans a
+                           list (20-25,80): one line per port, in the order given
+  --scan-parallel N        -z: most connects in flight (default: a quarter of the
+                           descriptor limit, at most 512)
   -r / -R                  reconnect a target after it closes / also after an error
   -4 / -6                  IPv4 / IPv6 addresses only
   -n                       numeric addresses only (no name lookups)

@@ -59,6 +59,7 @@ const VALUED_LONG: &[&str] = &[
     "--deny-file",
     "--hub-wait",
     "--close-grace",
+    "--scan-parallel",
     "--probe-server",
     "--probe",
     "--probe-time",

@@ -10,7 +10,7 @@ use crate::cli::ProbeServerOpts;
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
 use crate::net::{family_name, resolve, tcp};
-use async_net::{TcpListener, UdpSocket};
+use async_net::{TcpListener, TcpStream, UdpSocket};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -18,14 +18,45 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Most clients served at once; more are told "busy" and closed.
+/// Most connections served at once, counted from accept (a connection that
+/// has not said Hello yet holds a slot too); more are told "busy" and closed.
 const MAX_SESSIONS: usize = 64;
+/// Most "busy" replies being written at once; past that a connection over
+/// the limit is closed without one. (A reply fits any fresh socket's buffer,
+/// so these end at once unless something is badly wrong.)
+const MAX_BUSY_REPLIES: usize = 16;
+/// Longest a "busy" or error reply may take.
+const REPLY_WAIT: Duration = Duration::from_secs(1);
 
 /// What the tasks share: the known clients (token → UDP pings received).
 #[derive(Default)]
 pub struct Shared {
     sessions: RefCell<HashMap<u64, u32>>,
     served: Cell<u64>,
+    /// Connections accepted and not closed yet (with or without Hello).
+    open: Cell<usize>,
+    /// "Busy" replies being written.
+    busy_replies: Cell<usize>,
+}
+
+/// One of the places counted in `Shared` (a connection, or a busy reply),
+/// taken at accept, before the task that holds it first runs, and given
+/// back when that task ends, however it ends.
+struct Slot(Rc<Shared>, fn(&Shared) -> &Cell<usize>);
+
+impl Slot {
+    fn take(shared: &Rc<Shared>, count: fn(&Shared) -> &Cell<usize>) -> Slot {
+        let c = count(shared);
+        c.set(c.get() + 1);
+        Slot(shared.clone(), count)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let c = (self.1)(&self.0);
+        c.set(c.get().saturating_sub(1));
+    }
 }
 
 impl Shared {
@@ -67,10 +98,6 @@ impl Shared {
 
     pub fn pings(&self, token: u64) -> u32 {
         self.sessions.borrow().get(&token).copied().unwrap_or(0)
-    }
-
-    fn active(&self) -> usize {
-        self.sessions.borrow().len()
     }
 }
 
@@ -130,6 +157,8 @@ fn bind_udp(local: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(u)
 }
 
+/// Accept for ever. Nothing here waits on a client: each connection, and
+/// each "busy" reply, has a task of its own.
 async fn accept_loop(
     l: TcpListener,
     local: SocketAddr,
@@ -138,7 +167,7 @@ async fn accept_loop(
     done: smol::channel::Sender<()>,
 ) {
     loop {
-        let (mut stream, peer) = match l.accept().await {
+        let (stream, peer) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
                 // Out of descriptors and the like: wait, then go on.
@@ -147,34 +176,55 @@ async fn accept_loop(
                 continue;
             }
         };
-        if shared.active() >= MAX_SESSIONS {
+        if shared.open.get() >= MAX_SESSIONS {
             eprintln!("netcrab: probe client {peer}: refused, {MAX_SESSIONS} clients already");
-            let busy = Msg::Error(format!("server busy ({MAX_SESSIONS} clients)"));
-            let _ = super::timeout(Duration::from_secs(1), "the busy reply", async {
-                write_msg(&mut stream, &busy).await
-            })
-            .await;
+            if shared.busy_replies.get() < MAX_BUSY_REPLIES {
+                let slot = Slot::take(&shared, |s| &s.busy_replies);
+                ex.spawn(busy_reply(stream, slot)).detach();
+            }
+            smol::future::yield_now().await;
             continue;
         }
         shared.served.set(shared.served.get().wrapping_add(1));
-        let shared = shared.clone();
-        let done = done.clone();
-        ex.spawn(async move {
-            eprintln!("Probe client {peer} connected");
-            match session::serve(&mut stream, peer, local, &shared).await {
-                Ok(()) => eprintln!("Probe client {peer} done"),
-                Err(e) => {
-                    eprintln!("netcrab: probe client {peer}: {e}; connection closed");
-                    let _ = super::timeout(Duration::from_secs(1), "the error reply", async {
-                        write_msg(&mut stream, &Msg::Error(e)).await
-                    })
-                    .await;
-                }
-            }
-            let _ = done.try_send(());
-        })
-        .detach();
+        let slot = Slot::take(&shared, |s| &s.open);
+        ex.spawn(session_task(stream, peer, local, slot, done.clone()))
+            .detach();
+        // A flood of connects keeps accept ready: let the sessions run too.
+        smol::future::yield_now().await;
     }
+}
+
+/// Tell a client over the limit that the server is busy, then close.
+async fn busy_reply(mut stream: TcpStream, _slot: Slot) {
+    let busy = Msg::Error(format!("server busy ({MAX_SESSIONS} clients)"));
+    let _ = super::timeout(REPLY_WAIT, "the busy reply", async {
+        write_msg(&mut stream, &busy).await
+    })
+    .await;
+}
+
+/// Serve one client; its slot is held from accept until the socket closes.
+async fn session_task(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    slot: Slot,
+    done: smol::channel::Sender<()>,
+) {
+    let shared = &slot.0;
+    eprintln!("Probe client {peer} connected");
+    match session::serve(&mut stream, peer, local, shared).await {
+        Ok(()) => eprintln!("Probe client {peer} done"),
+        Err(e) => {
+            eprintln!("netcrab: probe client {peer}: {e}; connection closed");
+            let _ = super::timeout(REPLY_WAIT, "the error reply", async {
+                write_msg(&mut stream, &Msg::Error(e)).await
+            })
+            .await;
+        }
+    }
+    drop(stream);
+    let _ = done.try_send(());
 }
 
 /// Answer pings and path-MTU probes of known clients with a datagram of the

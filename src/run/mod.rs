@@ -13,6 +13,7 @@ mod observe;
 mod plan;
 mod registry;
 mod route;
+mod scan;
 mod shared;
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod splice;
@@ -77,7 +78,10 @@ pub fn run(cfg: Config) -> Result<u8> {
     let code = smol::block_on(ex.run(async {
         let listeners = match plan {
             Plan::Tcp(plan) => {
-                for (idx, t) in plan.targets.into_iter().enumerate() {
+                for (idx, t) in scan::start_zero_io(&shared, plan.targets)
+                    .into_iter()
+                    .enumerate()
+                {
                     dial::start(&shared, idx, t);
                 }
                 listen::start(&shared, plan.listeners)
