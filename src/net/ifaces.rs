@@ -119,7 +119,8 @@ fn unsupported() -> std::io::Error {
 /// Links, addresses, default routes and DNS, for `--ifaces`.
 #[cfg(unix)]
 pub fn snapshot() -> std::io::Result<Snapshot> {
-    let (links, addrs) = unix::walk()?;
+    let (mut links, addrs) = unix::walk()?;
+    unix::fill_in(&mut links);
     #[cfg(any(target_os = "linux", target_os = "android"))]
     let (routes4, routes6) = (routes::default_v4(), routes::default_v6());
     #[cfg(not(any(target_os = "linux", target_os = "android")))]

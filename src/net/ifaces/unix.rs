@@ -143,12 +143,16 @@ pub fn walk() -> std::io::Result<(Vec<Link>, Vec<IfAddr>)> {
     }
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
+    Ok((links, addrs))
+}
+
+/// Each link's index and MTU (only `--ifaces` needs them).
+pub fn fill_in(links: &mut [Link]) {
     let probe = MtuProbe::new();
-    for l in &mut links {
+    for l in links {
         l.index = index_of(&l.name);
         l.mtu = probe.as_ref().and_then(|p| p.mtu(&l.name));
     }
-    Ok((links, addrs))
 }
 
 fn index_of(name: &str) -> Option<u32> {
