@@ -67,9 +67,15 @@ fn main() -> ExitCode {
     let result = cli::parse(&argv).and_then(|cmd| match cmd {
         cli::Command::Help => print(cli::help_text()),
         cli::Command::Version => print(&format!("netcrab {}\n", env!("CARGO_PKG_VERSION"))),
-        cli::Command::Ifaces => net::ifaces::report()
+        cli::Command::Ifaces { json } => net::ifaces::snapshot()
             .map_err(|e| error::runtime("listing interfaces", &e))
-            .and_then(|text| print(&text)),
+            .and_then(|s| {
+                print(&if json {
+                    net::ifaces::json(&s)
+                } else {
+                    net::ifaces::text(&s)
+                })
+            }),
         cli::Command::Run(cfg) => {
             for w in &cfg.warnings {
                 eprintln!("netcrab: warning: {w}");

@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod ifaces;
 mod lifecycle;
 mod local;
 mod netns;

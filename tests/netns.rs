@@ -100,23 +100,6 @@ fn ttl_is_set_on_the_wire() {
 }
 
 #[test]
-fn ifaces_lists_the_namespace_address() {
-    let Some(n) = pair_or_skip() else { return };
-    let mut p = n.run(&n.a, &["--ifaces"], false);
-    let out = p.expect_exit(0);
-    let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("va: up"), "{s}");
-    assert!(
-        s.contains(&format!("{NET}.1/24 broadcast {NET}.255")),
-        "{s}"
-    );
-    assert!(
-        s.contains("lo: up,loopback") && s.contains("127.0.0.1/8"),
-        "{s}"
-    );
-}
-
-#[test]
 fn a_name_that_cannot_be_resolved_is_a_clear_error() {
     // Inside the namespace no route leads to any name server, so the lookup
     // fails at once and no query leaves the machine.

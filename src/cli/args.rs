@@ -182,7 +182,7 @@ pub struct Args {
     /// read --deny entries from a file (one per line, # comments)
     #[argh(option)]
     pub deny_file: Vec<String>,
-    /// list local interfaces and addresses, then exit
+    /// list interfaces, default routes, DNS and a verdict, then exit
     #[argh(switch)]
     pub ifaces: bool,
     /// print the version
@@ -199,7 +199,7 @@ pub struct Args {
     /// probe server: exit after one client
     #[argh(switch)]
     pub once: bool,
-    /// probe: print the report as one JSON object
+    /// probe and ifaces: print the report as one JSON object
     #[argh(switch)]
     pub json: bool,
     /// probe: seconds of each TCP throughput run (default 2)

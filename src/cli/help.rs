@@ -36,7 +36,8 @@ Connections:
   --ttl N                  IP TTL / hop limit (1-255); with --mc the multicast TTL (default 1)
   --idle-timeout SECS      close a TCP connection with no data either way for SECS
                            (per connection: one idle client does not end the others)
-  --ifaces                 list local interfaces (flags, addresses, prefix, broadcast) and exit
+  --ifaces                 is this box on the network? interfaces (state, carrier, MTU, MAC,
+                           addresses), default routes, DNS servers, a verdict; then exit
 
 Access control (listeners; TCP peers are closed at once, UDP datagrams dropped):
   --allow ADDR[/BITS]      accept only peers in these blocks (repeatable, IPv4 and IPv6)
@@ -117,7 +118,7 @@ Check a box in one command (feature \"probe\"):
                            udp (RTT, jitter, loss), pmtu (IP MTU with don't-fragment),
                            broadcast, multicast, reverse (inbound TCP); one line per check,
                            exit 0 if every check that applies passed
-  --json                   (with --probe) the report as one JSON object
+  --json                   (with --probe or --ifaces) the report as one JSON object
   --probe-time SECS        (with --probe) each TCP throughput run (default 2)
   --probe-group IP         (with --probe) multicast group (default 239.255.77.77)
 

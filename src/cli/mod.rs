@@ -27,7 +27,10 @@ pub enum Command {
     Run(Box<Config>),
     Help,
     Version,
-    Ifaces,
+    /// `--ifaces`, as JSON with `--json`.
+    Ifaces {
+        json: bool,
+    },
     #[cfg(feature = "probe")]
     Probe(Box<probe::ProbeOpts>),
     #[cfg(feature = "probe")]
@@ -60,7 +63,7 @@ pub fn parse(argv: &[String]) -> Result<Command> {
         return Ok(Command::Version);
     }
     if args.ifaces {
-        return Ok(Command::Ifaces);
+        return Ok(Command::Ifaces { json: args.json });
     }
     if let Some(cmd) = probe::command(&args) {
         return cmd;

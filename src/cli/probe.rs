@@ -46,16 +46,24 @@ pub enum Parsed {
 /// `None` when no probe flag is given (the ordinary run follows).
 pub fn parse(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
-        (a.once, "--once"),
-        (a.json, "--json"),
-        (a.probe_time.is_some(), "--probe-time"),
-        (a.probe_group.is_some(), "--probe-group"),
+        (a.once, "--once", "--probe or --probe-server"),
+        (a.json, "--json", "--probe or --ifaces"),
+        (
+            a.probe_time.is_some(),
+            "--probe-time",
+            "--probe or --probe-server",
+        ),
+        (
+            a.probe_group.is_some(),
+            "--probe-group",
+            "--probe or --probe-server",
+        ),
     ];
     if a.probe.is_none() && a.probe_server.is_none() {
         return companions
             .iter()
-            .find(|(set, _)| *set)
-            .map(|(_, f)| Err(usage(format!("{f} needs --probe or --probe-server"))));
+            .find(|(set, _, _)| *set)
+            .map(|(_, f, needs)| Err(usage(format!("{f} needs {needs}"))));
     }
     Some(parse_probe(a))
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod json;
 pub mod netns;
 pub mod peers;
 pub mod sha256;

@@ -134,3 +134,24 @@ pub fn pair_or_skip() -> Option<Pair> {
         }
     }
 }
+
+/// `/etc/netns/NS/resolv.conf`, which `ip netns exec NS` bind-mounts over
+/// /etc/resolv.conf for the commands it runs. Removed on drop.
+pub struct ResolvConf(std::path::PathBuf);
+
+impl ResolvConf {
+    pub fn new(ns: &str, text: &str) -> Result<ResolvConf, String> {
+        let dir = std::path::Path::new("/etc/netns").join(ns);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let guard = ResolvConf(dir);
+        let file = guard.0.join("resolv.conf");
+        std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok(guard)
+    }
+}
+
+impl Drop for ResolvConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
