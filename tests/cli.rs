@@ -95,7 +95,7 @@ fn bad_command_lines_exit_2_naming_the_bad_part() {
         (vec!["-q", "-5", "h:1"], "'-5'"),
         (vec!["--bogus"], "--bogus"),
         (vec!["-x", "h:1"], "-x"),
-        (vec!["-lx"], "-lx"),
+        (vec!["-lj"], "-lj"),
         (vec![], "nothing to do"),
         (vec!["-r", "-L", "127.0.0.1:1"], "-r"),
         (vec!["-k"], "-k"),

@@ -138,6 +138,8 @@ pub struct Config {
     pub faults: FaultSpec,
     #[cfg_attr(not(feature = "hexdump"), allow(dead_code))]
     pub hexdump: bool,
+    /// `-X`/`-x` or `--proxy`: every outbound TCP connection goes through it.
+    pub proxy: Option<crate::net::proxy::ProxySpec>,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
@@ -228,6 +230,7 @@ impl TryFrom<Args> for Config {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
         check_udp_rules(&a, &targets, &listeners)?;
+        let proxy = super::proxy::spec(&a, !targets.is_empty())?;
         let max_arg = in_range("-m", number::<usize>("-m", &a.max_clients)?, 0, 1_000_000)?;
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
@@ -328,6 +331,7 @@ impl TryFrom<Args> for Config {
             stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
             faults,
             hexdump: a.hexdump,
+            proxy,
         })
     }
 }

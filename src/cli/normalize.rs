@@ -22,7 +22,7 @@ const SWITCHES: &[char] = &[
     'l', 'L', 'k', 'u', 'z', 'r', 'R', 'b', 'n', 'v', 'N', 'C', '4', '6', 'V',
 ];
 /// Short flags that take a value.
-const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q'];
+const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q', 'X', 'x', 'P'];
 /// Long flags that take a value (used to skip their values while scanning).
 const VALUED_LONG: &[&str] = &[
     "--listen",
@@ -62,6 +62,14 @@ const VALUED_LONG: &[&str] = &[
     "--probe",
     "--probe-time",
     "--probe-group",
+    "--proxy-proto",
+    "--proxy-addr",
+    "--proxy-user",
+    "--proxy",
+    "--proxy-type",
+    "--proxy-auth",
+    "--proxy-dns",
+    "--proxy-pass-file",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[
@@ -379,7 +387,7 @@ mod tests {
             ("-p 4000 h:1", "-p 4000 -- h:1"),
             ("-z host 20-25,80", "-z -- host:20-25,80"),
             ("-i -x h:1", "-i -x -- h:1"),
-            ("-lx", "-lx"),
+            ("-lj", "-lj"),
             ("-- -weird", "-- -weird"),
             ("--fm=hub -L 127.0.0.1:1", "--fm hub -L 127.0.0.1:1"),
         ];
