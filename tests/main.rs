@@ -8,6 +8,7 @@ mod cli;
 mod local;
 mod netns;
 mod probe;
+mod proxy;
 mod reliability;
 mod router;
 mod tcp;
