@@ -660,3 +660,95 @@ fn a_proxy_that_never_answers_ends_at_the_w_timeout() {
         assert!(started.elapsed() >= Duration::from_millis(1900), "{err}");
     }
 }
+
+/// The README's reverse tunnel with its inside end behind an HTTP proxy:
+/// the dial to the relay goes through tinyproxy, the one to the service
+/// inside (`--no-proxy`) does not.
+#[test]
+fn reverse_tunnel_inside_end_through_tinyproxy() {
+    let Some(proxy) = tinyproxy(None) else { return };
+    let mut relay = util::start_no_input(&[
+        "--fm",
+        "channels",
+        "-o",
+        "none",
+        "-L",
+        "127.0.0.1:0",
+        "-L",
+        "127.0.0.1:0",
+    ]);
+    let ports = relay.listening(2);
+    let (relay_a, relay_b) = (ports[0], ports[1]);
+    // The service inside: an echo (no half-close: tinyproxy ends a tunnel
+    // at the first FIN).
+    let (svc_l, svc) = peers::listener_on("127.0.0.2:0");
+    let echo = thread::spawn(move || {
+        let (s, _) = peers::accept(&svc_l);
+        let mut w = s.try_clone().expect("clone");
+        let mut r = s;
+        let _ = std::io::copy(&mut r, &mut w);
+    });
+    let mut inside = util::start_no_input(&[
+        "--fm",
+        "channels",
+        "-o",
+        "none",
+        "-i",
+        "none",
+        "-r",
+        "-X",
+        "connect",
+        "-x",
+        &proxy.addr(),
+        "--no-proxy",
+        "127.0.0.2",
+        &relay_a.to_string(),
+        &svc.to_string(),
+    ]);
+    inside.wait_for("Creating channel");
+    let err = inside.stderr();
+    assert!(
+        err.contains(&format!("to {}, protocol TCP", proxy.addr()))
+            && err.contains(&format!("to {svc}, protocol TCP")),
+        "{}",
+        inside.report()
+    );
+    proxy.wait_log(&format!("CONNECT {relay_a} HTTP/1.1"));
+
+    let mut client = peers::connect(relay_b);
+    let data = random_bytes(MIB, 7);
+    let mut w = client.try_clone().expect("clone");
+    let d2 = data.clone();
+    let writer = thread::spawn(move || w.write_all(&d2));
+    let back = peers::read_n(&mut client, data.len());
+    writer.join().expect("writer").expect("write to the relay");
+    same_content("echoed through relay, proxy and tunnel", &back, &data);
+    drop(client);
+    echo.join().expect("echo");
+    assert!(relay.running(), "the relay keeps running");
+}
+
+/// `SRC=DST` binds the socket that goes to the proxy; `xN` opens N tunnels.
+#[test]
+fn source_and_copies_go_through_the_proxy() {
+    let Some(proxy) = microsocks(None) else {
+        return;
+    };
+    let sink = Sink::new();
+    let target = format!("127.0.0.5=localhost:{}x2", sink.port);
+    // `-i none`: no FIN at once (microsocks ends a tunnel at the first FIN).
+    let mut p = util::start_no_input(&["-i", "none", "-x", &proxy.addr(), &target]);
+    for _ in 0..2 {
+        let mut s = sink.accept(&mut p);
+        s.write_all(b"copy\n").unwrap();
+    }
+    let out = p.expect_exit(0);
+    assert_eq!(out.stdout, b"copy\ncopy\n");
+    let log = proxy.log();
+    assert_eq!(
+        log.matches(&format!("127.0.0.5: connected to localhost:{}", sink.port))
+            .count(),
+        2,
+        "{log}"
+    );
+}

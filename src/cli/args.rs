@@ -195,6 +195,9 @@ pub struct Args {
     /// read the proxy user's password from this file
     #[argh(option)]
     pub proxy_pass_file: Option<String>,
+    /// targets reached without the proxy: names, addresses, CIDR blocks (comma-separated)
+    #[argh(option)]
+    pub no_proxy: Vec<String>,
     /// list local interfaces and addresses, then exit
     #[argh(switch)]
     pub ifaces: bool,

@@ -70,6 +70,7 @@ const VALUED_LONG: &[&str] = &[
     "--proxy-auth",
     "--proxy-dns",
     "--proxy-pass-file",
+    "--no-proxy",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

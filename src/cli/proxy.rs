@@ -7,7 +7,8 @@
 use super::args::Args;
 use crate::addr::{self, clip};
 use crate::error::{usage, Result};
-use crate::net::proxy::{Auth, Dns, Kind, ProxySpec, PASS_ENV};
+use crate::net::acl::Cidr;
+use crate::net::proxy::{Auth, Bypass, Dns, Kind, ProxySpec, PASS_ENV};
 use std::io::Read;
 
 /// The longest password file read.
@@ -39,6 +40,7 @@ pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
             (user.is_some(), "-P/--proxy-auth"),
             (a.proxy_dns.is_some(), "--proxy-dns"),
             (a.proxy_pass_file.is_some(), "--proxy-pass-file"),
+            (!a.no_proxy.is_empty(), "--no-proxy"),
         ];
         return match companion.iter().find(|(set, _)| *set) {
             Some((_, flag)) => Err(usage(format!(
@@ -98,7 +100,35 @@ pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
         addr,
         dns,
         auth,
+        bypass: bypass(&a.no_proxy)?,
     }))
+}
+
+/// `--no-proxy` lists: addresses, CIDR blocks and names.
+fn bypass(lists: &[String]) -> Result<Vec<Bypass>> {
+    let mut out = Vec::new();
+    for entry in lists.iter().flat_map(|l| l.split(',')).map(str::trim) {
+        if entry.is_empty() {
+            continue;
+        }
+        if let Ok(net) = Cidr::parse(entry) {
+            out.push(Bypass::Net(net));
+            continue;
+        }
+        match addr::parse_host_port(&format!("{entry}:1")) {
+            Ok(addr::HostPort {
+                host: addr::Host::Name(n),
+                ..
+            }) if !entry.contains('/') => out.push(Bypass::Name(n)),
+            _ => {
+                return Err(usage(format!(
+                    "invalid --no-proxy entry '{}' (expected a name, an address or a CIDR block)",
+                    clip(entry)
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `HOST[:PORT]`, `[v6][:PORT]` or a bare IPv6 literal.
@@ -185,5 +215,28 @@ mod tests {
         assert_eq!(p("[::1]"), "[::1]:3128");
         assert_eq!(p("[::1]:1"), "[::1]:1");
         assert!(proxy_addr("h:99999", 1).is_err());
+    }
+
+    #[test]
+    fn no_proxy_entries() {
+        let list = vec![
+            "127.0.0.0/8, ::1".to_string(),
+            "Intranet.example".to_string(),
+        ];
+        let spec = ProxySpec {
+            kind: Kind::Http,
+            addr: addr::parse_host_port("p:1").unwrap(),
+            dns: Dns::Remote,
+            auth: None,
+            bypass: bypass(&list).unwrap(),
+        };
+        let direct = |t: &str| spec.bypasses(&addr::parse_host_port(t).unwrap().host);
+        assert!(direct("127.0.0.1:22"));
+        assert!(direct("[::1]:22"));
+        assert!(direct("intranet.example:80"));
+        assert!(!direct("localhost:22"));
+        assert!(!direct("10.0.0.1:22"));
+        assert!(bypass(&["bad host".to_string()]).is_err());
+        assert!(bypass(&["10.0.0.0/99".to_string()]).is_err());
     }
 }

@@ -119,6 +119,29 @@ pub struct ProxySpec {
     pub addr: HostPort,
     pub dns: Dns,
     pub auth: Option<Auth>,
+    /// `--no-proxy`: targets reached directly.
+    pub bypass: Vec<Bypass>,
+}
+
+/// A `--no-proxy` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bypass {
+    /// Literal addresses in this block.
+    Net(super::acl::Cidr),
+    /// This name, as written (case aside).
+    Name(String),
+}
+
+impl ProxySpec {
+    /// Whether a target on `host` is reached directly.
+    pub fn bypasses(&self, host: &Host) -> bool {
+        self.bypass.iter().any(|b| match (b, host) {
+            (Bypass::Net(net), Host::Ip(ip)) => net.contains(*ip),
+            (Bypass::Net(net), Host::Scoped(ip, _)) => net.contains(IpAddr::V6(*ip)),
+            (Bypass::Name(n), Host::Name(h)) => n.eq_ignore_ascii_case(h),
+            _ => false,
+        })
+    }
 }
 
 /// What the proxy is asked to connect to.
@@ -981,6 +1004,7 @@ mod tests {
             addr: crate::addr::parse_host_port("127.0.0.1:1080").unwrap(),
             dns,
             auth: None,
+            bypass: Vec::new(),
         }
     }
 

@@ -117,11 +117,11 @@ impl Plan {
 pub(super) fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
     // With a proxy the socket goes to the proxy; the target is asked for.
     let (dests, via) = match &cfg.proxy {
-        None => (resolve::dest(&t.dest, cfg.family, cfg.numeric)?, None),
-        Some(p) => (
+        Some(p) if !p.bypasses(&t.dest.host) => (
             resolve::dest(&p.addr, cfg.family, cfg.numeric)?,
             Some(proxy::request(p, &t.dest, cfg.family, cfg.numeric)?),
         ),
+        _ => (resolve::dest(&t.dest, cfg.family, cfg.numeric)?, None),
     };
     let sources = resolve::source(t.source.as_ref(), cfg.family, cfg.numeric)?
         .or_else(|| cfg.source_port.map(resolve::wildcards));
