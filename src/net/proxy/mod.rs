@@ -274,7 +274,10 @@ pub async fn connect(
         smol::Timer::after(left).await;
         Err(fail(
             ErrorKind::Other,
-            format!("{who} did not answer within {} s", secs(left)),
+            format!(
+                "{who} did not answer within {} s",
+                secs(timeout.unwrap_or(DEFAULT_HANDSHAKE))
+            ),
         ))
     };
     smol::future::or(handshake(&mut stream, req, &who), late).await?;
