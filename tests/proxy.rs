@@ -752,3 +752,23 @@ fn source_and_copies_go_through_the_proxy() {
         "{log}"
     );
 }
+
+/// `--proxy-dns local`: the name is looked up here and the proxy gets an
+/// address (the default, `remote`, is checked by the transfers above).
+#[test]
+fn proxy_dns_local_sends_an_address() {
+    let Some(proxy) = microsocks(None) else {
+        return;
+    };
+    let sink = Sink::new();
+    let target = format!("localhost:{}", sink.port);
+    let (_, out) = util::run(&["-z", "--proxy-dns", "local", "-x", &proxy.addr(), &target]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains(&format!("{target} open")), "{out:?}");
+    proxy.wait_log(&format!(":{}", sink.port));
+    let log = proxy.log();
+    assert!(
+        log.contains("connected to ") && !log.contains("connected to localhost"),
+        "{log}"
+    );
+}
