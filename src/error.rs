@@ -48,6 +48,12 @@ pub fn describe(e: &std::io::Error) -> String {
     if e.raw_os_error() == Some(libc::EMFILE) {
         return "too many open files".to_string();
     }
+    // The proxy code phrases its own failures (they name the proxy).
+    if let Some(inner) = e.get_ref() {
+        if inner.is::<crate::net::proxy::ProxyError>() {
+            return inner.to_string();
+        }
+    }
     let short = match e.kind() {
         ConnectionRefused => "connection refused",
         ConnectionReset => "connection reset by peer",

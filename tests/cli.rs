@@ -96,9 +96,9 @@ fn bad_command_lines_exit_2_naming_the_bad_part() {
         (vec!["-w", "nan", "h:1"], "'nan'"),
         (vec!["-q", "-5", "h:1"], "'-5'"),
         (vec!["--bogus"], "--bogus"),
-        (vec!["-x", "h:1"], "-x"),
-        (vec!["-lx"], "'x'"),
-        (vec!["-vx", "h:1"], "-vx"),
+        (vec!["-j", "h:1"], "-j"),
+        (vec!["-lj"], "'j'"),
+        (vec!["-vj", "h:1"], "-vj"),
         (vec![], "nothing to do"),
         (vec!["-r", "-L", "127.0.0.1:1"], "-r"),
         (vec!["-k"], "-k"),
@@ -135,6 +135,41 @@ fn bad_command_lines_exit_2_naming_the_bad_part() {
         (vec!["-6", "-l", "127.0.0.1:0"], "'127.0.0.1'"),
         (vec!["-4", "-L[::1]:0"], "'[::1]'"),
         (vec!["-6", "[::1]:0=127.0.0.1:80"], "'127.0.0.1'"),
+        (vec!["-X", "ftp", "-x", "127.0.0.1", "h:1"], "'ftp'"),
+        (
+            vec!["--proxy-type", "socks9", "--proxy", "p", "h:1"],
+            "'socks9'",
+        ),
+        (vec!["-X", "connect", "h:1"], "needs a proxy address"),
+        (vec!["-x", "p", "--proxy", "p", "h:1"], "-x and --proxy"),
+        (
+            vec!["-X", "5", "--proxy-type", "http", "-x", "p", "h:1"],
+            "-X and --proxy-type",
+        ),
+        (
+            vec!["--proxy-auth", "u:pw", "--proxy", "p", "h:1"],
+            "password on the command line",
+        ),
+        (
+            vec!["-P", "u:pw", "-x", "p", "h:1"],
+            "password on the command line",
+        ),
+        (
+            vec!["--proxy-dns", "sometimes", "--proxy", "p", "h:1"],
+            "'sometimes'",
+        ),
+        (
+            vec!["-X", "4", "--proxy-dns", "remote", "-x", "p", "h:1"],
+            "SOCKS4",
+        ),
+        (vec!["-x", "p:99999", "h:1"], "'99999'"),
+        (vec!["-u", "-x", "p", "h:1"], "TCP only"),
+        (vec!["--proxy", "p", "-l", "127.0.0.1:0"], "give a target"),
+        (
+            vec!["--proxy-pass-file", "f", "--proxy", "p", "h:1"],
+            "needs a user",
+        ),
+        (vec!["--no-proxy", "a b", "--proxy", "p", "h:1"], "'a b'"),
     ];
     let mut table = table;
     if cfg!(feature = "qos") {

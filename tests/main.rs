@@ -10,6 +10,7 @@ mod lifecycle;
 mod local;
 mod netns;
 mod probe;
+mod proxy;
 mod reliability;
 mod router;
 mod scan;

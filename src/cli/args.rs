@@ -182,6 +182,33 @@ pub struct Args {
     /// read --deny entries from a file (one per line, # comments)
     #[argh(option)]
     pub deny_file: Vec<String>,
+    /// proxy protocol (OpenBSD nc): connect (HTTP), 5, 4, 4a; default 5
+    #[argh(option, short = 'X')]
+    pub proxy_proto: Option<String>,
+    /// proxy HOST[:PORT] for outbound TCP (OpenBSD nc)
+    #[argh(option, short = 'x')]
+    pub proxy_addr: Option<String>,
+    /// proxy user; the password comes from NETCRAB_PROXY_PASS or --proxy-pass-file
+    #[argh(option, short = 'P')]
+    pub proxy_user: Option<String>,
+    /// proxy HOST[:PORT] for outbound TCP (ncat)
+    #[argh(option)]
+    pub proxy: Option<String>,
+    /// proxy protocol (ncat): http, socks5, socks4, socks4a; default http
+    #[argh(option)]
+    pub proxy_type: Option<String>,
+    /// proxy user (ncat's USER:PASS form is refused: no passwords on argv)
+    #[argh(option)]
+    pub proxy_auth: Option<String>,
+    /// where target names are looked up: local, remote (default), both, none
+    #[argh(option)]
+    pub proxy_dns: Option<String>,
+    /// read the proxy user's password from this file
+    #[argh(option)]
+    pub proxy_pass_file: Option<String>,
+    /// targets reached without the proxy: names, addresses, CIDR blocks (comma-separated)
+    #[argh(option)]
+    pub no_proxy: Vec<String>,
     /// list interfaces, default routes, DNS and a verdict, then exit
     #[argh(switch)]
     pub ifaces: bool,

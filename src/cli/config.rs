@@ -149,6 +149,8 @@ pub struct Config {
     /// Flags accepted (0.11 took them) but without effect here: one line
     /// each, printed as `netcrab: warning: ...` before the run.
     pub warnings: Vec<String>,
+    /// `-X`/`-x` or `--proxy`: every outbound TCP connection goes through it.
+    pub proxy: Option<crate::net::proxy::ProxySpec>,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
@@ -254,6 +256,7 @@ impl TryFrom<Args> for Config {
         if scan_parallel.is_some() && !a.zero_io {
             return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
         }
+        let proxy = super::proxy::spec(&a, !targets.is_empty())?;
         let max_arg = in_range("-m", number::<usize>("-m", &a.max_clients)?, 0, 1_000_000)?;
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
@@ -384,6 +387,7 @@ impl TryFrom<Args> for Config {
             faults,
             hexdump: a.hexdump,
             warnings,
+            proxy,
         })
     }
 }

@@ -39,6 +39,18 @@ Connections:
   --ifaces                 is this box on the network? interfaces (state, carrier, MTU, MAC,
                            addresses), default routes, DNS servers, a verdict; then exit
 
+Proxy (every outbound TCP connection: targets, xN, SRC= binds the socket to the proxy, -r/-R):
+  -X connect|5|4|4a -x HOST[:PORT]   OpenBSD nc spelling: HTTP CONNECT, SOCKS5 (the default with
+                           -x alone), SOCKS4, SOCKS4a; default port 3128 (connect), 1080 (SOCKS)
+  --proxy HOST[:PORT] --proxy-type http|socks5|socks4|socks4a   ncat spelling (default http)
+  -P USER, --proxy-auth USER   proxy user; the password is read from the environment variable
+                           NETCRAB_PROXY_PASS or the first line of --proxy-pass-file F, never
+                           taken from the command line (ncat's USER:PASS is refused)
+  --proxy-dns MODE         where target names are looked up: remote (by the proxy; default),
+                           local, both (here, else the proxy), none; SOCKS4 always looks up here
+  --no-proxy LIST          targets reached directly: names, addresses, CIDR blocks (a,b,...)
+  The handshake is bounded by -w (30 s without it). With -u a proxy is a usage error.
+
 Access control (listeners; TCP peers are closed at once, UDP datagrams dropped):
   --allow ADDR[/BITS]      accept only peers in these blocks (repeatable, IPv4 and IPv6)
   --deny ADDR[/BITS]       refuse peers in these blocks (repeatable); deny wins over allow
@@ -155,6 +167,7 @@ Examples:
   Reverse tunnel: relay  netcrab --fm channels -o none -i none -L '*:7001' -L '*:7002'
                   inside netcrab --fm channels -o none -i none -r relay.example:7001 127.0.0.1:22
                   then   ssh -p 7002 user@relay.example
+                  inside, behind an HTTP proxy: add -X connect -x proxy.corp:3128 --no-proxy 127.0.0.1
   netcrab -L 127.0.0.1:7000 -m 0 --exec-each 'tr a-z A-Z'   an upper-casing service
   netcrab -u -i pfqoscli beacon.example:3075         QoS round trips to a beacon
 ";

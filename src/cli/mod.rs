@@ -5,6 +5,7 @@ mod config;
 mod help;
 mod normalize;
 mod probe;
+mod proxy;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -22,7 +22,7 @@ const SWITCHES: &[char] = &[
     'l', 'L', 'k', 'u', 'z', 'r', 'R', 'b', 'n', 'v', 'N', 'C', '4', '6', 'V',
 ];
 /// Short flags that take a value.
-const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q'];
+const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q', 'X', 'x', 'P'];
 /// Long flags that take a value (used to skip their values while scanning).
 const VALUED_LONG: &[&str] = &[
     "--listen",
@@ -64,6 +64,15 @@ const VALUED_LONG: &[&str] = &[
     "--probe",
     "--probe-time",
     "--probe-group",
+    "--proxy-proto",
+    "--proxy-addr",
+    "--proxy-user",
+    "--proxy",
+    "--proxy-type",
+    "--proxy-auth",
+    "--proxy-dns",
+    "--proxy-pass-file",
+    "--no-proxy",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[
@@ -459,9 +468,9 @@ mod tests {
             ("-q0 h:1", "-q 0 -- h:1"),
             ("-p 4000 h:1", "-p 4000 -- h:1"),
             ("-z host 20-25,80", "-z -- host:20-25,80"),
-            ("-i -x h:1", "-i -x -- h:1"),
-            ("-lx", "-l x"),
-            ("-vx h:1", "-vx -- h:1"),
+            ("-i -j h:1", "-i -j -- h:1"),
+            ("-lj", "-l j"),
+            ("-vj h:1", "-vj -- h:1"),
             // Attached values, also at the end of a group (0.11 took these).
             ("-l127.0.0.1:0", "-l 127.0.0.1:0"),
             ("-L[::1]:0", "-L [::1]:0"),

@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod ifaces;
 pub mod limits;
+pub mod proxy;
 pub mod resolve;
 pub mod sockopt;
 pub mod tcp;

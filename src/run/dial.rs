@@ -4,7 +4,7 @@
 use super::connection;
 use super::plan::TargetPlan;
 use super::shared::Shared;
-use crate::net::{self, tcp};
+use crate::net;
 use crate::router::Origin;
 use smol::Timer;
 use std::io;
@@ -173,7 +173,10 @@ async fn connect_any(
                 None => eprintln!("Connecting to {dest}"),
             }
         }
-        match tcp::connect(*dest, *src, &shared.opts, shared.cfg.connect_timeout).await {
+        match plan
+            .connect(*dest, *src, &shared.opts, shared.cfg.connect_timeout)
+            .await
+        {
             Ok(s) => return Ok((s, *dest)),
             Err(e) => {
                 if plan.addrs.len() > 1 {

@@ -5,21 +5,33 @@ use crate::addr::{ListenSpec, TargetSpec};
 use crate::cli::Config;
 use crate::error::runtime;
 use crate::error::{Error, Result};
-use crate::net::{self, resolve, sockopt::SockOpts, tcp};
-use async_net::TcpListener;
+use crate::net::{self, proxy, resolve, sockopt::SockOpts, tcp};
+use async_net::{TcpListener, TcpStream};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A target with its resolved (destination, source) pairs, in resolver order.
 pub struct TargetPlan {
     pub spec: TargetSpec,
+    /// With a proxy these are the proxy's addresses (the source binds the
+    /// socket to the proxy).
     pub addrs: Vec<(SocketAddr, Option<SocketAddr>)>,
+    /// With a proxy: what to ask it for.
+    pub via: Option<proxy::Request>,
 }
 
 impl TargetPlan {
     /// The plan for `t`, a target that differs from this one only in its
     /// port: the same resolved addresses, with `t`'s port.
     fn with_port(&self, t: &TargetSpec) -> TargetPlan {
+        if let Some(via) = &self.via {
+            return TargetPlan {
+                spec: t.clone(),
+                addrs: self.addrs.clone(),
+                via: Some(via.with_port(t.dest.port)),
+            };
+        }
         let addrs = self
             .addrs
             .iter()
@@ -31,6 +43,21 @@ impl TargetPlan {
         TargetPlan {
             spec: t.clone(),
             addrs,
+            via: None,
+        }
+    }
+
+    /// Open one of `addrs`: directly, or through the proxy.
+    pub async fn connect(
+        &self,
+        dest: SocketAddr,
+        source: Option<SocketAddr>,
+        opts: &SockOpts,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<TcpStream> {
+        match &self.via {
+            None => tcp::connect(dest, source, opts, timeout).await,
+            Some(req) => proxy::connect(dest, source, opts, timeout, req).await,
         }
     }
 }
@@ -88,7 +115,14 @@ impl Plan {
 /// order; an error when no destination has a source of its family (so the
 /// list is never empty).
 pub(super) fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
-    let dests = resolve::dest(&t.dest, cfg.family, cfg.numeric)?;
+    // With a proxy the socket goes to the proxy; the target is asked for.
+    let (dests, via) = match &cfg.proxy {
+        Some(p) if !p.bypasses(&t.dest.host) => (
+            resolve::dest(&p.addr, cfg.family, cfg.numeric)?,
+            Some(proxy::request(p, &t.dest, cfg.family, cfg.numeric)?),
+        ),
+        _ => (resolve::dest(&t.dest, cfg.family, cfg.numeric)?, None),
+    };
     let sources = resolve::source(t.source.as_ref(), cfg.family, cfg.numeric)?
         .or_else(|| cfg.source_port.map(resolve::wildcards));
     let addrs: Vec<(SocketAddr, Option<SocketAddr>)> = dests
@@ -109,6 +143,7 @@ pub(super) fn plan_target(cfg: &Config, t: &TargetSpec) -> Result<TargetPlan> {
     Ok(TargetPlan {
         spec: t.clone(),
         addrs,
+        via,
     })
 }
 
@@ -177,6 +212,7 @@ mod tests {
         let plan = TargetPlan {
             spec: first,
             addrs: vec![(d, Some(src))],
+            via: None,
         };
         let p = plan.with_port(&next);
         assert_eq!(p.spec, next);
