@@ -62,6 +62,7 @@ const VALUED_LONG: &[&str] = &[
     "--probe",
     "--probe-time",
     "--probe-group",
+    "--dhcp-probe",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[
