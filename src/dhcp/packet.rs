@@ -222,22 +222,25 @@ fn walk(area: &[u8], o: &mut Options, what: &str) -> Result<(), Ignored> {
     Ok(())
 }
 
+/// A reply to `xid` offering 10.0.0.50, with `options` after the cookie
+/// (for the tests and the fuzz test).
+#[cfg(test)]
+pub fn test_reply(xid: u32, options: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; HEADER];
+    p[0] = OP_REPLY;
+    p[1] = 1;
+    p[2] = 6;
+    p[4..8].copy_from_slice(&xid.to_be_bytes());
+    p[16..20].copy_from_slice(&[10, 0, 0, 50]);
+    p.extend_from_slice(&MAGIC);
+    p.extend_from_slice(options);
+    p
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_reply as reply;
     use super::*;
-
-    /// A reply to `xid` with the given options after the cookie.
-    pub(crate) fn reply(xid: u32, options: &[u8]) -> Vec<u8> {
-        let mut p = vec![0u8; HEADER];
-        p[0] = OP_REPLY;
-        p[1] = 1;
-        p[2] = 6;
-        p[4..8].copy_from_slice(&xid.to_be_bytes());
-        p[16..20].copy_from_slice(&[10, 0, 0, 50]);
-        p.extend_from_slice(&MAGIC);
-        p.extend_from_slice(options);
-        p
-    }
 
     const GOOD: &[u8] = &[
         53, 1, 2, 54, 4, 10, 0, 0, 1, 1, 4, 255, 255, 255, 0, 3, 8, 10, 0, 0, 1, 10, 0, 0, 2, 6, 4,
@@ -289,7 +292,7 @@ mod tests {
             (reply(7, GOOD)[..200].to_vec(), "truncated"),
             (reply(8, GOOD), "another transaction"),
             (reply(7, &[53, 1, 5, 255]), "not an offer"),
-            (reply(7, &[54, 4, 1, 2, 3, 255]), "has length"),
+            (reply(7, &[54, 3, 1, 2, 3, 255]), "has length"),
             (reply(7, &[53, 1, 2, 54, 9, 1, 2]), "only 2 left"),
             (reply(7, &[53, 1, 2, 3, 3, 1, 2, 3, 255]), "multiple of 4"),
             (reply(7, &[53, 1, 2, 1, 3, 255, 255, 0, 255]), "expected 4"),
@@ -312,6 +315,3 @@ mod tests {
         assert!(parse_offer(&request, 7).unwrap_err().contains("BOOTREPLY"));
     }
 }
-
-#[cfg(test)]
-pub(crate) use tests::reply as test_reply;
