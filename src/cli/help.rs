@@ -117,6 +117,13 @@ Check a box in one command (feature \"probe\"):
   --probe-time SECS        (with --probe) each TCP throughput run (default 2)
   --probe-group IP         (with --probe) multicast group (default 239.255.77.77)
 
+Is there a DHCP server on this link? (feature \"dhcp\"; Linux, Windows):
+  --dhcp-probe IFACE       send a DHCPDISCOVER out of IFACE (from UDP 68, broadcast) and print
+                           each server's offer: address, mask, routers, DNS, lease; never
+                           requests, so no lease is taken. Exit 0 if an offer came, 1 if none
+  -w SECS                  (with --dhcp-probe) how long to collect offers (default 5)
+  --json                   (with --dhcp-probe) the offers as one JSON object
+
 End of input (half-close):
   When input ends, netcrab sends FIN (shutdown of the write side) to every socket and keeps
   reading until the peers close, so a request/response exchange completes. A peer's FIN ends
