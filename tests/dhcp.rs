@@ -436,6 +436,20 @@ fn dhcp_probe_ignores_broken_offers() {
 }
 
 #[test]
+fn dhcp_probe_interface_down() {
+    if !dhcp_built() {
+        return;
+    }
+    let Some(n) = pair_or_skip() else { return };
+    sh(&["ip", "-n", &n.b, "link", "set", "vb", "down"]).unwrap();
+    let mut p = n.run(&n.b, &["--dhcp-probe", "vb", "-w", "1"], false);
+    let out = p.expect_exit(1);
+    if out.stderr != "netcrab: sending the DHCPDISCOVER on vb: network unreachable (is vb up?)\n" {
+        p.fail("expected one 'is vb up?' line");
+    }
+}
+
+#[test]
 fn dhcp_probe_port_68_taken() {
     if !dhcp_built() {
         return;

@@ -161,10 +161,11 @@ fn quiet_recv_error(e: &io::Error) -> bool {
 }
 
 fn send_error(iface: &str, e: &io::Error) -> Error {
+    // Linux says "unreachable" for an interface that is down.
     #[cfg(unix)]
-    if e.raw_os_error() == Some(libc::ENETDOWN) {
+    if matches!(e.raw_os_error(), Some(libc::ENETDOWN | libc::ENETUNREACH)) {
         return Error::Runtime(format!(
-            "sending the DHCPDISCOVER on {iface}: the interface is down (bring it up first)"
+            "sending the DHCPDISCOVER on {iface}: network unreachable (is {iface} up?)"
         ));
     }
     crate::error::runtime(format!("sending the DHCPDISCOVER on {iface}"), e)

@@ -2,6 +2,7 @@
 //! interface, and that interface's hardware address. Linux ties the socket
 //! with SO_BINDTODEVICE (so the interface needs no address); Windows has no
 //! such option, so there the socket binds to the interface's IPv4 address.
+#![cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 
 use crate::error::{describe, Error};
 use std::io;
@@ -40,13 +41,15 @@ fn bind_error(iface: &str, e: &io::Error) -> Error {
                 "dhclient, systemd-networkd, NetworkManager"
             }
         ),
+        // Windows needs no privilege for low ports: WSAEACCES there means
+        // another socket holds the port exclusively.
+        io::ErrorKind::PermissionDenied if cfg!(windows) => format!(
+            "cannot bind UDP port 68 on {iface}: access denied, most likely held exclusively by \
+             the DHCP Client service; probe from another box"
+        ),
         io::ErrorKind::PermissionDenied => format!(
-            "cannot bind UDP port 68 on {iface}: permission denied ({})",
-            if cfg!(windows) {
-                "run as Administrator"
-            } else {
-                "run as root, or give netcrab CAP_NET_BIND_SERVICE and CAP_NET_RAW"
-            }
+            "cannot bind UDP port 68 on {iface}: permission denied (run as root, or give \
+             netcrab CAP_NET_BIND_SERVICE and CAP_NET_RAW)"
         ),
         _ => format!("cannot bind UDP port 68 on {iface}: {}", describe(e)),
     };
