@@ -268,6 +268,16 @@ fn dhcp_probe_no_server() {
         out.stderr,
         "netcrab: no DHCP offer on vb within 1 s (1 DHCPDISCOVER sent)\n"
     );
+    // --json: the object is still printed, with no offers.
+    let mut p = n.run(&n.b, &["--dhcp-probe", "vb", "-w", "0.5", "--json"], false);
+    let out = p.expect_exit(1);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        json.starts_with("{\"interface\":\"vb\",")
+            && json.ends_with(",\"wait_s\":0.5,\"discovers_sent\":1,\"offers\":[]}\n"),
+        "{json}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
 /// A BOOTREPLY for `xid` to `chaddr` offering 10.213.47.77, with `options`
