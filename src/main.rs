@@ -24,6 +24,8 @@ macro_rules! eprint {
 
 mod addr;
 mod cli;
+#[cfg(feature = "dhcp")]
+mod dhcp;
 mod error;
 mod faults;
 #[cfg(feature = "hexdump")]
@@ -86,6 +88,8 @@ fn main() -> ExitCode {
         cli::Command::Probe(o) => probe::run_client(*o),
         #[cfg(feature = "probe")]
         cli::Command::ProbeServer(o) => probe::run_server(*o),
+        #[cfg(feature = "dhcp")]
+        cli::Command::DhcpProbe(o) => dhcp::run(*o),
     });
     match result {
         Ok(code) => ExitCode::from(code),

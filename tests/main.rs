@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod dhcp;
 mod ifaces;
 mod lifecycle;
 mod local;

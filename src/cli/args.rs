@@ -235,6 +235,11 @@ pub struct Args {
     /// probe: multicast group (default 239.255.77.77)
     #[argh(option)]
     pub probe_group: Option<String>,
+
+    // DHCP probe (feature "dhcp"): see src/cli/dhcp.rs.
+    /// send a DHCPDISCOVER on interface IFACE and list the offers (no lease taken)
+    #[argh(option)]
+    pub dhcp_probe: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

@@ -39,6 +39,8 @@ const TOKENS: &[&str] = &[
     "--eai",
     "--no-shutdown",
     "--ifaces",
+    "--dhcp-probe",
+    "--json",
     "--",
     "-",
     "-lvp",

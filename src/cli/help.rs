@@ -130,9 +130,16 @@ Check a box in one command (feature \"probe\"):
                            udp (RTT, jitter, loss), pmtu (IP MTU with don't-fragment),
                            broadcast, multicast, reverse (inbound TCP); one line per check,
                            exit 0 if every check that applies passed
-  --json                   (with --probe or --ifaces) the report as one JSON object
+  --json                   (with --probe, --ifaces, --dhcp-probe) the report as one JSON object
   --probe-time SECS        (with --probe) each TCP throughput run (default 2)
   --probe-group IP         (with --probe) multicast group (default 239.255.77.77)
+
+Is there a DHCP server on this link? (feature \"dhcp\"; Linux, Windows):
+  --dhcp-probe IFACE       send a DHCPDISCOVER out of IFACE (from UDP 68, broadcast) and print
+                           each server's offer: address, mask, routers, DNS, lease; never
+                           requests, so no lease is taken. Exit 0 if an offer came, 1 if none
+  -w SECS                  (with --dhcp-probe) how long to collect offers (default 5)
+  --json                   (with --dhcp-probe) the offers as one JSON object
 
 End of input (half-close):
   When input ends, netcrab sends FIN (shutdown of the write side) to every socket that input

@@ -2,6 +2,7 @@
 
 mod args;
 mod config;
+mod dhcp;
 mod help;
 mod normalize;
 mod probe;
@@ -16,6 +17,8 @@ pub use args::{FwdMode, InputMode, OutputMode};
 #[cfg(any(feature = "gen", feature = "qos"))]
 pub use config::GenSpec;
 pub use config::{Config, Family, FaultSpec};
+#[cfg(feature = "dhcp")]
+pub use dhcp::DhcpOpts;
 #[cfg(feature = "probe")]
 pub use probe::{ProbeOpts, ProbeServerOpts};
 
@@ -36,6 +39,8 @@ pub enum Command {
     Probe(Box<probe::ProbeOpts>),
     #[cfg(feature = "probe")]
     ProbeServer(Box<probe::ProbeServerOpts>),
+    #[cfg(feature = "dhcp")]
+    DhcpProbe(Box<dhcp::DhcpOpts>),
 }
 
 /// The help text shown by `-h` / `--help`.
@@ -65,6 +70,9 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     }
     if args.ifaces {
         return Ok(Command::Ifaces { json: args.json });
+    }
+    if let Some(cmd) = dhcp::command(&args) {
+        return cmd;
     }
     if let Some(cmd) = probe::command(&args) {
         return cmd;

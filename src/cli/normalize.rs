@@ -73,6 +73,7 @@ const VALUED_LONG: &[&str] = &[
     "--proxy-dns",
     "--proxy-pass-file",
     "--no-proxy",
+    "--dhcp-probe",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

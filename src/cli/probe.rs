@@ -47,7 +47,7 @@ pub enum Parsed {
 pub fn parse(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
         (a.once, "--once", "--probe or --probe-server"),
-        (a.json, "--json", "--probe or --ifaces"),
+        (a.json, "--json", "--probe, --ifaces or --dhcp-probe"),
         (
             a.probe_time.is_some(),
             "--probe-time",
