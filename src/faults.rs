@@ -7,8 +7,14 @@
 //! dropped chunk is simply missing from the stream, which corrupts it: for
 //! testing only. On UDP a chunk is one datagram.
 
-#[cfg(feature = "faults")]
-use crate::cli::FaultSpec;
+/// Fault injection: delays in milliseconds (min, max) and drop chances.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FaultSpec {
+    pub send_delay: (u64, u64),
+    pub recv_delay: (u64, u64),
+    pub send_drop: f64,
+    pub recv_drop: f64,
+}
 
 #[cfg(feature = "faults")]
 pub struct Faults {
@@ -59,7 +65,7 @@ pub struct Faults;
 
 #[cfg(not(feature = "faults"))]
 impl Faults {
-    pub fn new(_: crate::cli::FaultSpec) -> Faults {
+    pub fn new(_: FaultSpec) -> Faults {
         Faults
     }
     #[inline]

@@ -32,7 +32,6 @@ mod faults;
 mod hexdump;
 mod local;
 mod net;
-#[cfg(feature = "probe")]
 mod probe;
 #[cfg(feature = "qos")]
 mod qos;

@@ -8,8 +8,8 @@
 //! the jitter (RFC 3550 style smoothing) on stderr (W30). Neither side
 //! writes probes to stdout.
 
-use crate::cli::GenSpec;
 use crate::local::generate::Rng;
+use crate::local::GenSpec;
 use crate::router::RouteId;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -149,7 +149,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::RandVals;
+    use crate::local::RandVals;
 
     #[test]
     fn server_answers_requests_only() {

@@ -257,19 +257,7 @@ fn parse_choice<T: Copy>(s: &str, table: &[(&[&str], T)], what: &str) -> Result<
     ))
 }
 
-/// How the router forwards data between endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FwdMode {
-    /// Local input to every socket; every socket to local output.
-    #[default]
-    None,
-    /// Also every socket to every other socket.
-    Hub,
-    /// Sockets paired into two-way tunnels.
-    Channels,
-    /// Like channels, but a partner stays open when its peer leaves.
-    LingerChannels,
-}
+pub use crate::router::FwdMode;
 
 impl FromStr for FwdMode {
     type Err = String;
@@ -357,15 +345,7 @@ impl FromStr for OutputMode {
     }
 }
 
-/// Byte values of generated input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RandVals {
-    /// Any byte.
-    #[default]
-    Binary,
-    /// Printable ASCII, 0x20..=0x7E.
-    Ascii,
-}
+pub use crate::local::RandVals;
 
 impl FromStr for RandVals {
     type Err = String;

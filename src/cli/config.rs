@@ -2,7 +2,7 @@
 //! several flags, and derive defaults. Every failure is a usage error that
 //! names the bad part.
 
-use super::args::{Args, FwdMode, InputMode, OutputMode, RandVals};
+use super::args::{Args, FwdMode, InputMode, OutputMode};
 use crate::addr::{self, ListenSpec, TargetSpec};
 use crate::error::{usage, Result};
 use std::time::Duration;
@@ -18,41 +18,19 @@ pub const DEFAULT_DATAGRAM: usize = 1472;
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
 
-/// Which address families to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Any,
-    V4,
-    V6,
-}
+pub use crate::net::Family;
 
-impl Family {
-    /// From `-4` / `-6`; both at once is a usage error.
-    pub fn from_flags(a: &Args) -> Result<Family> {
-        match (a.ipv4, a.ipv6) {
-            (true, true) => Err(usage("-4 and -6 cannot be used together")),
-            (true, false) => Ok(Family::V4),
-            (false, true) => Ok(Family::V6),
-            (false, false) => Ok(Family::Any),
-        }
-    }
-
-    pub fn allows(self, a: &std::net::SocketAddr) -> bool {
-        match self {
-            Family::Any => true,
-            Family::V4 => a.is_ipv4(),
-            Family::V6 => a.is_ipv6(),
-        }
+/// `-4` / `-6` as a `Family`; both at once is a usage error.
+pub fn family_from_flags(a: &Args) -> Result<Family> {
+    match (a.ipv4, a.ipv6) {
+        (true, true) => Err(usage("-4 and -6 cannot be used together")),
+        (true, false) => Ok(Family::V4),
+        (false, true) => Ok(Family::V6),
+        (false, false) => Ok(Family::Any),
     }
 }
 
-/// `-i rand`, `-i fixed` and the QoS pings: chunk sizes and byte values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GenSpec {
-    pub min: usize,
-    pub max: usize,
-    pub vals: RandVals,
-}
+pub use crate::local::GenSpec;
 
 /// `-e` / `--exec-each`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,13 +50,17 @@ pub struct StatsSpec {
     pub json: bool,
 }
 
-/// Fault injection: delays in milliseconds (min, max) and drop chances.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct FaultSpec {
-    pub send_delay: (u64, u64),
-    pub recv_delay: (u64, u64),
-    pub send_drop: f64,
-    pub recv_drop: f64,
+pub use crate::faults::FaultSpec;
+
+impl Config {
+    /// The options every socket of this run gets.
+    pub fn sock_opts(&self) -> crate::net::sockopt::SockOpts {
+        crate::net::sockopt::SockOpts {
+            sndbuf: self.sndbuf,
+            rcvbuf: self.rcvbuf,
+            ttl: self.ttl,
+        }
+    }
 }
 
 /// Everything a run needs, validated.
@@ -201,7 +183,7 @@ impl TryFrom<Args> for Config {
                 "-l and -L cannot be used together (use -L, or -l with -k)",
             ));
         }
-        let family = Family::from_flags(&a)?;
+        let family = family_from_flags(&a)?;
         if a.shutdown && a.no_shutdown {
             return Err(usage("-N and --no-shutdown cannot be used together"));
         }

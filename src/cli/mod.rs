@@ -11,16 +11,10 @@ mod proxy;
 #[cfg(test)]
 mod fuzz_tests;
 
-#[cfg(any(feature = "gen", feature = "faults", feature = "qos"))]
-pub use args::RandVals;
 pub use args::{FwdMode, InputMode, OutputMode};
-#[cfg(any(feature = "gen", feature = "qos"))]
-pub use config::GenSpec;
-pub use config::{Config, Family, FaultSpec};
+pub use config::Config;
 #[cfg(feature = "dhcp")]
 pub use dhcp::DhcpOpts;
-#[cfg(feature = "probe")]
-pub use probe::{ProbeOpts, ProbeServerOpts};
 
 use crate::error::{usage, Result};
 use argh::FromArgs;

@@ -2,39 +2,15 @@
 //! the ordinary configuration (they take no targets).
 
 use super::args::Args;
-use super::config::Family;
+
 #[cfg(feature = "probe")]
 use super::Command;
-use crate::addr::{self, HostPort, ListenSpec};
+use crate::addr;
 use crate::error::{usage, Result};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
-/// The default multicast group of the probe.
-pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
-
-/// `netcrab --probe HOST:PORT`.
-#[cfg_attr(not(feature = "probe"), allow(dead_code))]
-#[derive(Debug, Clone)]
-pub struct ProbeOpts {
-    pub server: HostPort,
-    pub json: bool,
-    /// Length of each TCP throughput run.
-    pub time: Duration,
-    pub group: IpAddr,
-    pub family: Family,
-    pub numeric: bool,
-}
-
-/// `netcrab --probe-server ADDR`.
-#[cfg_attr(not(feature = "probe"), allow(dead_code))]
-#[derive(Debug, Clone)]
-pub struct ProbeServerOpts {
-    pub listen: ListenSpec,
-    pub once: bool,
-    pub family: Family,
-    pub numeric: bool,
-}
+pub use crate::probe::{ProbeOpts, ProbeServerOpts, DEFAULT_GROUP};
 
 /// The parsed probe options.
 #[cfg_attr(not(feature = "probe"), allow(dead_code))]
@@ -87,7 +63,7 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
             "{flag} takes no targets or listen addresses"
         )));
     }
-    let family = Family::from_flags(a)?;
+    let family = super::config::family_from_flags(a)?;
     if let Some(spec) = &a.probe_server {
         for (set, f) in [
             (a.json, "--json"),

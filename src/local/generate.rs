@@ -6,8 +6,8 @@
 //! injector's dice. Filling whole u64s keeps it well above 1 GiB/s on one core.
 
 #[cfg(feature = "gen")]
-use crate::cli::GenSpec;
-use crate::cli::RandVals;
+use crate::local::GenSpec;
+use crate::local::RandVals;
 #[cfg(feature = "gen")]
 use bytes::{Bytes, BytesMut};
 

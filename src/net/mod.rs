@@ -11,6 +11,24 @@ pub mod udp;
 
 use std::net::SocketAddr;
 
+/// Which address families to use (`-4`, `-6`, or both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn allows(self, a: &SocketAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => a.is_ipv4(),
+            Family::V6 => a.is_ipv6(),
+        }
+    }
+}
+
 /// "IPv4" or "IPv6", as status lines print it.
 pub fn family_name(a: &SocketAddr) -> &'static str {
     if a.is_ipv4() {

@@ -3,8 +3,8 @@
 
 use super::ifaces;
 use crate::addr::{clip, Host, HostPort, ListenSpec, SourceSpec};
-use crate::cli::Family;
 use crate::error::Error;
+use crate::net::Family;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 
 /// Resolve a host and port; `numeric` forbids name lookups (`-n`).

@@ -1,6 +1,5 @@
 //! Socket creation with the options that must be set before bind/connect.
 
-use crate::cli::Config;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
@@ -14,14 +13,6 @@ pub struct SockOpts {
 }
 
 impl SockOpts {
-    pub fn from_config(c: &Config) -> SockOpts {
-        SockOpts {
-            sndbuf: c.sndbuf,
-            rcvbuf: c.rcvbuf,
-            ttl: c.ttl,
-        }
-    }
-
     /// Apply buffer sizes and TTL / hop limit.
     pub fn apply(&self, s: &Socket, v6: bool) -> io::Result<()> {
         if let Some(n) = self.sndbuf {

@@ -4,7 +4,7 @@
 use super::checks::{self, Ctl};
 use super::proto::{Msg, VERSION};
 use super::report::{self, Check};
-use crate::cli::ProbeOpts;
+use super::ProbeOpts;
 use crate::error::{describe, runtime, Result};
 use crate::net::sockopt::SockOpts;
 use async_net::UdpSocket;

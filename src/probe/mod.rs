@@ -6,32 +6,49 @@
 //! `server.rs` + `session.rs` the responder, `client.rs` runs the checks in
 //! `checks/`, `report.rs` prints them.
 
+#[cfg(feature = "probe")]
 mod checks;
+#[cfg(feature = "probe")]
 mod client;
+#[cfg(feature = "probe")]
 mod dontfrag;
+#[cfg(feature = "probe")]
 mod mcast;
+#[cfg(feature = "probe")]
 mod proto;
+#[cfg(feature = "probe")]
 mod report;
+#[cfg(feature = "probe")]
 mod server;
+#[cfg(feature = "probe")]
 mod session;
+#[cfg(feature = "probe")]
 mod wire;
 
-use crate::cli::{ProbeOpts, ProbeServerOpts};
+mod opts;
+
+#[cfg(feature = "probe")]
 use crate::error::Result;
+pub use opts::{ProbeOpts, ProbeServerOpts, DEFAULT_GROUP};
+#[cfg(feature = "probe")]
 use std::future::Future;
+#[cfg(feature = "probe")]
 use std::time::{Duration, Instant};
 
 /// Run the probe client; exit code 0 when every applicable check passed.
+#[cfg(feature = "probe")]
 pub fn run_client(o: ProbeOpts) -> Result<u8> {
     client::run(o)
 }
 
 /// Run the responder until killed (or after one client with `--once`).
+#[cfg(feature = "probe")]
 pub fn run_server(o: ProbeServerOpts) -> Result<u8> {
     server::run(o)
 }
 
 /// `f`, or an error naming `what` after `d`.
+#[cfg(feature = "probe")]
 pub async fn timeout<T>(
     d: Duration,
     what: &str,
@@ -45,6 +62,7 @@ pub async fn timeout<T>(
 }
 
 /// `f`'s result, or None when `deadline` passes first.
+#[cfg(feature = "probe")]
 pub async fn until<T>(deadline: Instant, f: impl Future<Output = T>) -> Option<T> {
     futures_lite::future::or(async { Some(f.await) }, async {
         smol::Timer::at(deadline).await;
@@ -56,6 +74,7 @@ pub async fn until<T>(deadline: Instant, f: impl Future<Output = T>) -> Option<T
 /// The next probe datagram on `u` (with its length), skipping what does
 /// not decode; `None` once `deadline` passes. A receive error waits out the
 /// deadline rather than retrying at once (no busy loop).
+#[cfg(feature = "probe")]
 async fn recv_until(
     u: &async_net::UdpSocket,
     buf: &mut [u8],
@@ -76,12 +95,14 @@ async fn recv_until(
     }
 }
 
+#[cfg(feature = "probe")]
 fn secs(d: Duration) -> String {
     let s = format!("{:.1}", d.as_secs_f64());
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
 /// Milliseconds as a float.
+#[cfg(feature = "probe")]
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

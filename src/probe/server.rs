@@ -6,7 +6,7 @@
 use super::proto::{write_msg, Msg};
 use super::session;
 use super::wire::{set_kind, Dgram, Kind};
-use crate::cli::ProbeServerOpts;
+use super::ProbeServerOpts;
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
 use crate::net::{family_name, resolve, tcp};

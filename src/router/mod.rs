@@ -8,12 +8,25 @@
 
 mod channels;
 
-use crate::cli::FwdMode;
 use bytes::Bytes;
 use smol::channel::Sender;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
+
+/// How the router forwards data between endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FwdMode {
+    /// Local input to every socket; every socket to local output.
+    #[default]
+    None,
+    /// Also every socket to every other socket.
+    Hub,
+    /// Sockets paired into two-way tunnels.
+    Channels,
+    /// Like channels, but a partner stays open when its peer leaves.
+    LingerChannels,
+}
 
 /// Identifies a route. 0 is the local endpoint (stdin/stdout).
 pub type RouteId = u64;

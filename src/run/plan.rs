@@ -89,7 +89,7 @@ impl Plan {
             };
             targets.push(plan);
         }
-        let opts = SockOpts::from_config(cfg);
+        let opts = cfg.sock_opts();
         let mut listeners = Vec::new();
         for (origin, spec) in cfg.listeners.iter().enumerate() {
             for socket in bind_all(cfg, spec, &opts)? {

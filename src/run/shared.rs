@@ -77,7 +77,7 @@ impl Shared {
         ex: &Rc<LocalExecutor<'static>>,
     ) -> Shared {
         Shared {
-            opts: SockOpts::from_config(&cfg),
+            opts: cfg.sock_opts(),
             router: RefCell::new(router),
             life,
             route_added: Notify::new(),

@@ -9,7 +9,7 @@ use crate::error::runtime;
 use crate::error::{Error, Result};
 use crate::local::pool;
 use crate::net::udp::{self as nudp, McIface, UdpOpts};
-use crate::net::{self, resolve, sockopt::SockOpts};
+use crate::net::{self, resolve};
 use crate::router::{Origin, RouteId, UNKNOWN};
 use async_net::UdpSocket;
 use bytes::Bytes;
@@ -56,7 +56,7 @@ struct Peers {
 impl UdpPlan {
     /// Resolve and bind everything; fail fast with the address named.
     pub fn new(cfg: &Config) -> Result<UdpPlan> {
-        let opts = SockOpts::from_config(cfg);
+        let opts = cfg.sock_opts();
         let uopts = UdpOpts {
             broadcast: cfg.broadcast,
             multicast: cfg.multicast,

@@ -16,8 +16,8 @@ mod tests;
 
 use super::sockopt::SockOpts;
 use crate::addr::{clip, Host, HostPort};
-use crate::cli::Family;
 use crate::error::Error;
+use crate::net::Family;
 use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::fmt;
