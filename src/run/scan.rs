@@ -25,7 +25,9 @@ const MAX_DEFAULT_PARALLEL: usize = 512;
 /// all of them otherwise.
 pub fn start_zero_io(shared: &Rc<Shared>, targets: Vec<TargetPlan>) -> Vec<TargetPlan> {
     let cfg = &shared.cfg;
-    if !cfg.zero_io || cfg.reconnect_on_error || targets.is_empty() {
+    // Through a proxy, open/closed is the proxy's answer to each request:
+    // the dial path asks it (one connection per port, as for any target).
+    if !cfg.zero_io || cfg.reconnect_on_error || cfg.proxy.is_some() || targets.is_empty() {
         return targets;
     }
     // Each copy (`HOST:PORTxN`) is tried and reported on its own, as before.
