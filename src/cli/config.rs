@@ -99,6 +99,11 @@ pub struct Config {
     pub mc_if: Option<String>,
     /// UDP: learned peers idle this long are forgotten.
     pub udp_idle: Duration,
+    /// UDP: most learned peers (and so flows) at once.
+    pub udp_peers: usize,
+    /// `--udp-flows`: a listener's learned peer without a partner gets a
+    /// fresh socket to the target.
+    pub udp_flows: bool,
     pub zero_io: bool,
     pub reconnect: bool,
     pub reconnect_on_error: bool,
@@ -223,7 +228,11 @@ impl TryFrom<Args> for Config {
                 "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
             ));
         }
-        let mode = a.fm.unwrap_or_default();
+        // --udp-flows is a channels feature: it picks channels unless told.
+        let mode = match a.fm {
+            None if a.udp_flows => FwdMode::Channels,
+            fm => fm.unwrap_or_default(),
+        };
         if (a.reconnect || a.reconnect_on_error) && targets.is_empty() {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
@@ -249,6 +258,13 @@ impl TryFrom<Args> for Config {
                 "invalid value '0' for --udp-idle (expected seconds above 0)",
             ));
         }
+        let udp_peers = in_range(
+            "--udp-peers",
+            number::<usize>("--udp-peers", &a.udp_peers)?,
+            1,
+            1_000_000,
+        )?
+        .unwrap_or(1024);
         let sndbuf = in_range("--sb", number::<usize>("--sb", &a.sb)?, 1, 1 << 30)?;
         let rcvbuf = in_range("--rb", number::<usize>("--rb", &a.rb)?, 1, 1 << 30)?;
         let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
@@ -301,6 +317,8 @@ impl TryFrom<Args> for Config {
             mc_no_loop: a.mc_no_loop,
             mc_if: a.mc_if.clone(),
             udp_idle,
+            udp_peers,
+            udp_flows: a.udp_flows,
             zero_io: a.zero_io,
             reconnect: a.reconnect,
             reconnect_on_error: a.reconnect_on_error,
@@ -536,6 +554,8 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
             (a.mc_no_loop, "--mc-no-loop"),
             (a.mc_if.is_some(), "--mc-if"),
             (a.udp_idle.is_some(), "--udp-idle"),
+            (a.udp_peers.is_some(), "--udp-peers"),
+            (a.udp_flows, "--udp-flows"),
         ];
         if let Some((_, flag)) = udp_only.iter().find(|(set, _)| *set) {
             return Err(usage(format!("{flag} needs -u (UDP)")));
@@ -543,6 +563,18 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
     }
     if (a.mc_no_loop || a.mc_if.is_some()) && !a.mc {
         return Err(usage("--mc-no-loop and --mc-if need --mc"));
+    }
+    if a.udp_flows {
+        if listeners.is_empty() || targets.len() != 1 {
+            return Err(usage(
+                "--udp-flows needs a listener (-l/-L) and exactly one target",
+            ));
+        }
+        if matches!(a.fm, Some(FwdMode::None | FwdMode::Hub)) || a.mc {
+            return Err(usage(
+                "--udp-flows pairs peers with flows: it needs --fm channels or linger-channels, without --mc",
+            ));
+        }
     }
     if a.mc && targets.is_empty() && listeners.is_empty() {
         return Err(usage(
