@@ -12,3 +12,4 @@ mod reliability;
 mod router;
 mod tcp;
 mod udp;
+mod udp_flows;

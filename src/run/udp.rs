@@ -480,12 +480,21 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
     }
 }
 
-/// Receive one datagram into a pooled buffer (no copy, no buffer held
-/// while waiting).
+/// Datagrams up to this size are copied out of the pool buffer, so a
+/// queued small datagram (a DNS query) holds its own size, not 128 KiB.
+const COPY_BELOW: usize = 4096;
+
+/// Receive one datagram into a pooled buffer (no buffer held while
+/// waiting; large datagrams are not copied).
 pub(super) async fn recv_chunk(io: &Async<std::net::UdpSocket>) -> io::Result<(Bytes, SocketAddr)> {
     io.read_with(|s| {
         let mut buf = pool::take();
         match s.recv_from(&mut buf) {
+            Ok((n, peer)) if n <= COPY_BELOW => {
+                let small = Bytes::copy_from_slice(&buf[..n]);
+                pool::give_back(buf);
+                Ok((small, peer))
+            }
             Ok((n, peer)) => Ok((pool::freeze(buf, n), peer)),
             Err(e) => {
                 pool::give_back(buf);
