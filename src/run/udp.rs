@@ -537,11 +537,24 @@ async fn sweep(shared: Rc<Shared>, peers: Rc<Peers>) {
             .filter(|(_, p)| p.learned && now.duration_since(p.last_seen) >= idle)
             .map(|(k, _)| *k)
             .collect();
-        for (idx, peer) in stale {
+        for (n, (idx, peer)) in stale.into_iter().enumerate() {
+            // It may have spoken (or gone) while this loop yielded.
+            let idle_still = peers
+                .map
+                .borrow()
+                .get(&(idx, peer))
+                .is_some_and(|p| p.last_seen.elapsed() >= idle);
+            if !idle_still {
+                continue;
+            }
             if shared.cfg.verbose > 0 {
                 eprintln!("Forgetting idle peer {peer}");
             }
             forget(&shared, &peers, idx, peer);
+            // Many at once (after a flood): let traffic through meanwhile.
+            if n % 64 == 63 {
+                futures_lite::future::yield_now().await;
+            }
         }
         // What the rate limit held back when the flood stopped.
         if shared.cfg.verbose > 0 {
