@@ -94,7 +94,10 @@ pub fn open(
         })
         .await;
         if let Some(e) = failed {
-            eprintln!("Ignoring flow {local}->{dest} of {peer} after a failed receive: {e}");
+            eprintln!(
+                "Closing flow {local}->{dest} of {peer}: receive failed: {}",
+                crate::error::describe(&e)
+            );
             on(FlowEvent::Failed);
         }
     });
