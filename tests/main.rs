@@ -17,3 +17,4 @@ mod router;
 mod scan;
 mod tcp;
 mod udp;
+mod udp_flows;

@@ -206,3 +206,17 @@ fn wildcard_listener_reports_a_port_taken_on_ipv6() {
         p.fail("expected exit 1 naming [::]:PORT");
     }
 }
+
+/// Issue 19 item 6: a run whose only route fails (a broadcast address
+/// without -b: EACCES, nothing leaves the host) is a runtime failure.
+#[test]
+fn a_run_whose_only_target_fails_exits_1() {
+    let port = crate::util::free_port().to_string();
+    let mut p = start(&["-u", &format!("127.255.255.255:{port}")]);
+    p.write_stdin(b"x\n");
+    p.close_stdin();
+    let out = p.finish();
+    if out.code != Some(1) || !out.stderr.contains("Error forwarding to 127.255.255.255") {
+        p.fail("expected exit 1 with the failed send named");
+    }
+}

@@ -51,6 +51,12 @@ pub struct Args {
     /// UDP: forget a peer after this many idle seconds (default 60)
     #[argh(option)]
     pub udp_idle: Option<String>,
+    /// UDP: most learned peers at once; datagrams from more are dropped (default 1024)
+    #[argh(option)]
+    pub udp_peers: Option<String>,
+    /// UDP channels: each learned peer of a listener gets its own socket to the target
+    #[argh(switch)]
+    pub udp_flows: bool,
     /// zero-I/O: connect or accept, then close
     #[argh(switch, short = 'z')]
     pub zero_io: bool,

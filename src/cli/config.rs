@@ -81,6 +81,11 @@ pub struct Config {
     pub mc_if: Option<String>,
     /// UDP: learned peers idle this long are forgotten.
     pub udp_idle: Duration,
+    /// UDP: most learned peers (and so flows) at once.
+    pub udp_peers: usize,
+    /// `--udp-flows`: a listener's learned peer without a partner gets a
+    /// fresh socket to the target.
+    pub udp_flows: bool,
     pub zero_io: bool,
     /// `--scan-parallel`: most `-z` connects in flight (default from the
     /// descriptor limit).
@@ -224,7 +229,11 @@ impl TryFrom<Args> for Config {
                 "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
             ));
         }
-        let mode = a.fm.unwrap_or_default();
+        // --udp-flows is a channels feature: it picks channels unless told.
+        let mode = match a.fm {
+            None if a.udp_flows => FwdMode::Channels,
+            fm => fm.unwrap_or_default(),
+        };
         if (a.reconnect || a.reconnect_on_error) && targets.is_empty() {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
@@ -263,6 +272,13 @@ impl TryFrom<Args> for Config {
         let mut warnings = Vec::new();
         let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
         let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
+        let udp_peers = in_range(
+            "--udp-peers",
+            number::<usize>("--udp-peers", &a.udp_peers)?,
+            1,
+            1_000_000,
+        )?
+        .unwrap_or(1024);
         let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
         let source_port = number::<u16>("-p", &a.port)?;
         if source_port.is_some() && targets.is_empty() {
@@ -334,6 +350,8 @@ impl TryFrom<Args> for Config {
             mc_no_loop: a.mc_no_loop,
             mc_if: a.mc_if.clone(),
             udp_idle,
+            udp_peers,
+            udp_flows: a.udp_flows,
             zero_io: a.zero_io,
             scan_parallel,
             reconnect: a.reconnect,
@@ -659,6 +677,8 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
             (a.mc_no_loop, "--mc-no-loop"),
             (a.mc_if.is_some(), "--mc-if"),
             (a.udp_idle.is_some(), "--udp-idle"),
+            (a.udp_peers.is_some(), "--udp-peers"),
+            (a.udp_flows, "--udp-flows"),
         ];
         if let Some((_, flag)) = udp_only.iter().find(|(set, _)| *set) {
             return Err(usage(format!("{flag} needs -u (UDP)")));
@@ -666,6 +686,18 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
     }
     if (a.mc_no_loop || a.mc_if.is_some()) && !a.mc {
         return Err(usage("--mc-no-loop and --mc-if need --mc"));
+    }
+    if a.udp_flows {
+        if listeners.is_empty() || targets.len() != 1 {
+            return Err(usage(
+                "--udp-flows needs a listener (-l/-L) and exactly one target",
+            ));
+        }
+        if matches!(a.fm, Some(FwdMode::None | FwdMode::Hub)) || a.mc {
+            return Err(usage(
+                "--udp-flows pairs peers with flows: it needs --fm channels or linger-channels, without --mc",
+            ));
+        }
     }
     if a.mc && targets.is_empty() && listeners.is_empty() {
         return Err(usage(

@@ -63,6 +63,12 @@ UDP:
   --mc                     join the targets (or -L GROUP:PORT) as multicast groups
   --mc-if ADDR|NAME        multicast interface;  --mc-no-loop: don't hear yourself
   --udp-idle SECS          forget a learned peer after SECS of silence (default 60)
+  --udp-peers N            at most N learned peers at once (default 1024); datagrams from
+                           further new peers are dropped (-v says how many, once a second)
+  --udp-flows              channels: each learned peer of a listener that has no partner
+                           gets its own new socket to the (single) target, so replies go
+                           to that peer only (a DNS/NTP/syslog relay, like socat's fork);
+                           flows end with their peer (--udp-idle), at most --udp-peers
 
 Data:
   -i MODE                  local input: stdin-nochar (default: stdin in blocks), stdin

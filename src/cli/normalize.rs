@@ -52,6 +52,7 @@ const VALUED_LONG: &[&str] = &[
     "--stats-time",
     "--mc-if",
     "--udp-idle",
+    "--udp-peers",
     "--idle-timeout",
     "--allow",
     "--deny",

@@ -18,6 +18,7 @@ mod shared;
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod splice;
 mod udp;
+mod udp_flows;
 
 use crate::cli::{Config, InputMode, OutputMode};
 use crate::error::Result;

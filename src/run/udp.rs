@@ -1,9 +1,16 @@
 //! UDP: bound sockets, one route per (socket, peer), peers learned from the
 //! datagrams they send and forgotten after `--udp-idle` seconds of silence.
 //! Routes live in a map, so a scan or many peers cost O(1) per datagram.
+//! `--udp-peers` caps the learned peers, so a flood of source addresses
+//! costs bounded memory (and, with `--udp-flows`, bounded descriptors).
+//!
+//! Exit code: a send that fails ends its route and counts as a runtime
+//! failure (exit 1), whether the route is a target or a learned peer, as a
+//! TCP connection that ends with an error does.
 
 use super::deliver::deliver;
 use super::shared::Shared;
+use super::udp_flows::{self as flows, Flow, FlowEvent, FlowTarget};
 use crate::cli::Config;
 use crate::error::runtime;
 use crate::error::{Error, Result};
@@ -16,16 +23,16 @@ use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
 use smol::Async;
 use smol::Timer;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Datagrams queued per peer before the sender waits.
-const QUEUE_DEPTH: usize = 8;
+pub(super) const QUEUE_DEPTH: usize = 8;
 
 /// A bound socket.
 pub struct BoundUdp {
@@ -40,17 +47,55 @@ pub struct UdpPlan {
     /// (socket index, destination, target index)
     initial: Vec<(usize, SocketAddr, usize)>,
     listens: bool,
+    /// `--udp-flows`: the target each unpaired listener peer gets a flow to.
+    flow: Option<FlowTarget>,
 }
 
 struct Peer {
     id: RouteId,
     last_seen: Instant,
     learned: bool,
+    /// `--udp-flows`: this peer's own socket to the target.
+    flow: Option<Flow>,
 }
 
 /// The route map shared by the receive loops, writers and the sweeper.
 struct Peers {
     map: RefCell<HashMap<(usize, SocketAddr), Peer>>,
+    /// Learned peers in `map` (checked against `--udp-peers`).
+    learned: Cell<usize>,
+    /// Datagrams dropped because `--udp-peers` was reached (said with -v).
+    over_cap: RateNote,
+    /// Flows that could not be opened (always said).
+    flow_failed: RateNote,
+    flow: Option<FlowTarget>,
+}
+
+/// A message said at most once a second, with how often it happened since
+/// it was last said: a flood cannot flood stderr.
+#[derive(Default)]
+struct RateNote {
+    count: Cell<u64>,
+    said: Cell<Option<Instant>>,
+}
+
+impl RateNote {
+    fn hit(&self, say: impl FnOnce(u64)) {
+        self.count.set(self.count.get() + 1);
+        self.flush(say);
+    }
+
+    /// Say what has been counted, unless said less than a second ago.
+    fn flush(&self, say: impl FnOnce(u64)) {
+        let due = self
+            .said
+            .get()
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if self.count.get() > 0 && due {
+            say(self.count.replace(0));
+            self.said.set(Some(Instant::now()));
+        }
+    }
 }
 
 impl UdpPlan {
@@ -66,6 +111,7 @@ impl UdpPlan {
             sockets: Vec::new(),
             initial: Vec::new(),
             listens: !cfg.listeners.is_empty(),
+            flow: None,
         };
         let mut groups: Vec<IpAddr> = Vec::new();
         let bind = |plan: &mut UdpPlan,
@@ -126,6 +172,15 @@ impl UdpPlan {
             if cfg.multicast {
                 groups.push(dest.ip());
             }
+            if cfg.udp_flows {
+                plan.flow = Some(FlowTarget {
+                    dest,
+                    src: SocketAddr::new(src.ip(), 0),
+                    origin: Origin::Target(idx),
+                    opts,
+                    uopts: uopts.clone(),
+                });
+            }
             // Each copy of `xN` is its own flow: its own socket, unless the
             // source port is fixed (then the copies share it).
             for copy in 0..t.count {
@@ -174,6 +229,10 @@ impl UdpPlan {
 pub fn start(shared: &Rc<Shared>, plan: UdpPlan) {
     let peers = Rc::new(Peers {
         map: RefCell::new(HashMap::new()),
+        learned: Cell::new(0),
+        over_cap: RateNote::default(),
+        flow_failed: RateNote::default(),
+        flow: plan.flow,
     });
     if plan.listens {
         shared.life.listeners_started();
@@ -208,8 +267,12 @@ fn add_route(
             id,
             last_seen: Instant::now(),
             learned,
+            flow: None,
         },
     );
+    if learned {
+        peers.learned.set(peers.learned.get() + 1);
+    }
     eprintln!(
         "Associating {}<->{peer}, family {}",
         s.local,
@@ -222,6 +285,7 @@ fn add_route(
         drop(counted);
         if let Err(e) = failed {
             eprintln!("Error forwarding to {peer}: {}", crate::error::describe(&e));
+            sh.fail();
             forget(&sh, &pe, idx, peer);
         }
         sh.changed();
@@ -229,7 +293,7 @@ fn add_route(
     id
 }
 
-async fn write(
+pub(super) async fn write(
     shared: &Shared,
     id: RouteId,
     sock: &UdpSocket,
@@ -246,10 +310,86 @@ async fn write(
 /// Drop a route (failed send or idle); the peer is learned again if it
 /// sends again.
 fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
-    if let Some(p) = peers.map.borrow_mut().remove(&(idx, peer)) {
+    let gone = peers.map.borrow_mut().remove(&(idx, peer));
+    if let Some(p) = gone {
+        if p.learned {
+            peers.learned.set(peers.learned.get() - 1);
+        }
+        if let Some(f) = p.flow {
+            flows::close(shared, f);
+        }
         super::registry::unregister(shared, p.id);
         #[cfg(feature = "qos")]
         shared.qos.borrow_mut().forget(p.id);
+    }
+}
+
+/// A learned peer is over `--udp-peers`: drop its datagram (said with -v,
+/// at most once a second).
+fn over_cap(shared: &Shared, peers: &Peers) {
+    if shared.cfg.verbose > 0 {
+        peers.over_cap.hit(|n| say_over_cap(shared, n));
+    }
+}
+
+fn say_over_cap(shared: &Shared, n: u64) {
+    eprintln!(
+        "Dropped {n} datagram(s) from new peers: {} peers already (--udp-peers)",
+        shared.cfg.udp_peers
+    );
+}
+
+/// `--udp-flows`: give the new listener peer `key` (route `id`) its own
+/// flow to the target when the router found it no partner. Returns false
+/// when the peer had to be dropped (no flow could be opened).
+fn give_flow(
+    shared: &Rc<Shared>,
+    peers: &Rc<Peers>,
+    key: (usize, SocketAddr),
+    id: RouteId,
+) -> bool {
+    let Some(t) = &peers.flow else {
+        return true;
+    };
+    if !shared.router.borrow().awaits_partner(id) {
+        return true; // paired with a free target route (the first peer)
+    }
+    let (sh, pe) = (shared.clone(), Rc::downgrade(peers));
+    let on = move |ev| on_flow_event(&sh, &pe, key, ev);
+    match flows::open(shared, t, key.1, on) {
+        Ok(flow) => {
+            if let Some(p) = peers.map.borrow_mut().get_mut(&key) {
+                p.flow = Some(flow);
+            }
+            true
+        }
+        Err(e) => {
+            peers.flow_failed.hit(|n| {
+                eprintln!(
+                    "Dropped {n} new peer(s), the last {}: cannot open a flow to {}: {}",
+                    key.1,
+                    t.dest,
+                    crate::error::describe(&e)
+                )
+            });
+            forget(shared, peers, key.0, key.1);
+            false
+        }
+    }
+}
+
+fn on_flow_event(shared: &Shared, peers: &Weak<Peers>, key: (usize, SocketAddr), ev: FlowEvent) {
+    let Some(peers) = peers.upgrade() else {
+        return;
+    };
+    match ev {
+        // Replies keep a flow alive as the peer's datagrams do.
+        FlowEvent::Reply => {
+            if let Some(p) = peers.map.borrow_mut().get_mut(&key) {
+                p.last_seen = Instant::now();
+            }
+        }
+        FlowEvent::Failed => forget(shared, &peers, key.0, key.1),
     }
 }
 
@@ -284,7 +424,26 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
             Some(id) => id,
             // Multicast: replies go to the group, senders are not learned.
             None if shared.cfg.multicast => UNKNOWN,
-            None => add_route(&shared, &peers, &sockets, idx, peer, true),
+            // --udp-flows: a target socket hears its target only, so no
+            // stranger can become a listener peer's partner.
+            None if peers.flow.is_some() && matches!(sockets[idx].origin, Origin::Target(_)) => {
+                if shared.cfg.verbose > 1 {
+                    eprintln!("Dropped a datagram from {peer} (not the target; --udp-flows)");
+                }
+                continue;
+            }
+            None if peers.learned.get() >= shared.cfg.udp_peers => {
+                over_cap(&shared, &peers);
+                continue;
+            }
+            None => {
+                let id = add_route(&shared, &peers, &sockets, idx, peer, true);
+                let listener = matches!(sockets[idx].origin, Origin::Listener(_));
+                if listener && !give_flow(&shared, &peers, (idx, peer), id) {
+                    continue;
+                }
+                id
+            }
         };
         shared.observer.received(id, &chunk);
         #[cfg(feature = "qos")]
@@ -321,12 +480,21 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
     }
 }
 
-/// Receive one datagram into a pooled buffer (no copy, no buffer held
-/// while waiting).
-async fn recv_chunk(io: &Async<std::net::UdpSocket>) -> io::Result<(Bytes, SocketAddr)> {
+/// Datagrams up to this size are copied out of the pool buffer, so a
+/// queued small datagram (a DNS query) holds its own size, not 128 KiB.
+const COPY_BELOW: usize = 4096;
+
+/// Receive one datagram into a pooled buffer (no buffer held while
+/// waiting; large datagrams are not copied).
+pub(super) async fn recv_chunk(io: &Async<std::net::UdpSocket>) -> io::Result<(Bytes, SocketAddr)> {
     io.read_with(|s| {
         let mut buf = pool::take();
         match s.recv_from(&mut buf) {
+            Ok((n, peer)) if n <= COPY_BELOW => {
+                let small = Bytes::copy_from_slice(&buf[..n]);
+                pool::give_back(buf);
+                Ok((small, peer))
+            }
             Ok((n, peer)) => Ok((pool::freeze(buf, n), peer)),
             Err(e) => {
                 pool::give_back(buf);
@@ -369,11 +537,33 @@ async fn sweep(shared: Rc<Shared>, peers: Rc<Peers>) {
             .filter(|(_, p)| p.learned && now.duration_since(p.last_seen) >= idle)
             .map(|(k, _)| *k)
             .collect();
-        for (idx, peer) in stale {
+        for (n, (idx, peer)) in stale.into_iter().enumerate() {
+            // It may have spoken (or gone) while this loop yielded.
+            let idle_still = peers
+                .map
+                .borrow()
+                .get(&(idx, peer))
+                .is_some_and(|p| p.last_seen.elapsed() >= idle);
+            if !idle_still {
+                continue;
+            }
             if shared.cfg.verbose > 0 {
                 eprintln!("Forgetting idle peer {peer}");
             }
             forget(&shared, &peers, idx, peer);
+            // Many at once (after a flood): let traffic through meanwhile.
+            if n % 64 == 63 {
+                futures_lite::future::yield_now().await;
+            }
+        }
+        // What the rate limit held back when the flood stopped.
+        if shared.cfg.verbose > 0 {
+            peers.over_cap.flush(|n| say_over_cap(&shared, n));
+        }
+        if let Some(t) = &peers.flow {
+            peers
+                .flow_failed
+                .flush(|n| eprintln!("Dropped {n} new peer(s): cannot open a flow to {}", t.dest));
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Settings {
     pub quick: bool,
     /// Where to write the rows as JSON.
     pub json: Option<PathBuf>,
+    /// `--only NAME`: run just that workload (the names `task` lists).
+    pub only: Option<String>,
 }
 
 impl Settings {
@@ -228,6 +230,12 @@ pub fn parse(args: &[String]) -> Result<Settings> {
                 settings.json = Some(PathBuf::from(file));
             }
             s if s.starts_with("--json=") => settings.json = Some(PathBuf::from(&s[7..])),
+            "--only" => {
+                let name = it
+                    .next()
+                    .ok_or_else(|| err("--only needs a workload name"))?;
+                settings.only = Some(name.clone());
+            }
             other => return Err(err(format!("bench: unknown option `{other}`"))),
         }
     }
@@ -241,14 +249,32 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
     raise_nofile();
     let tools = prepare()?;
     let mut report = Report::default();
-    tcp::p2p(&settings, &tools, &mut report);
-    tcp::relay(&settings, &tools, &mut report);
-    udp::udp(&settings, &tools, &mut report);
-    scale::hub(&settings, &tools, &mut report);
-    scale::idle(&settings, &tools, &mut report);
-    tcp::slow_reader(&settings, &tools, &mut report);
-    scale::startup(&settings, &tools, &mut report);
-    tcp::rand(&settings, &tools, &mut report);
+    type Workload = fn(&Settings, &Tools, &mut Report);
+    let workloads: [(&str, Workload); 9] = [
+        ("p2p", tcp::p2p),
+        ("relay", tcp::relay),
+        ("udp", udp::udp),
+        ("udp-flows", udp::flows),
+        ("hub", scale::hub),
+        ("idle", scale::idle),
+        ("slow-reader", tcp::slow_reader),
+        ("startup", scale::startup),
+        ("rand", tcp::rand),
+    ];
+    if let Some(only) = &settings.only {
+        if !workloads.iter().any(|(name, _)| name == only) {
+            let names: Vec<&str> = workloads.iter().map(|w| w.0).collect();
+            return Err(err(format!(
+                "bench: --only {only}: not one of {}",
+                names.join(", ")
+            )));
+        }
+    }
+    for (name, run) in workloads {
+        if settings.only.as_deref().is_none_or(|o| o == name) {
+            run(&settings, &tools, &mut report);
+        }
+    }
 
     let took = start.elapsed().as_secs_f64();
     let mode = settings.pick("--quick", "full");

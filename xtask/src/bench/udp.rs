@@ -137,3 +137,210 @@ fn udp_run(t: &Tools, tool: &str, size: usize, secs: f64) -> Result<(Sample, Str
         note,
     ))
 }
+
+/// Workload: request/response UDP through a relay (issue 17). 50 clients, each from its own
+/// socket, ask an echo service one query at a time, directly, through `netcrab --udp-flows`
+/// and through `socat UDP-LISTEN:...,fork`. The figure is answered queries per second; the
+/// notes give the round trip's p50 and p99 and the queries that got no answer.
+pub fn flows(s: &Settings, t: &Tools, report: &mut Report) {
+    let clients = 50;
+    let per_client = s.pick(200, 1000);
+    let reps = s.pick(2, 3);
+    let workload = format!("UDP queries via relay, {clients} clients x {per_client}");
+    let svc = match echo_service() {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("bench: {workload}: {e}");
+            return;
+        }
+    };
+    let notes = std::cell::RefCell::new(Vec::<(String, f64, String)>::new());
+    let entry = |name: &'static str, role: Role| -> Entrant<'_> {
+        let notes = &notes;
+        (
+            name.into(),
+            role,
+            Box::new(move || {
+                let (sample, note) = query_run(t, name, svc, clients, per_client)?;
+                notes
+                    .borrow_mut()
+                    .push((name.to_string(), sample.value, note));
+                Ok(sample)
+            }),
+        )
+    };
+    let mut entrants = vec![
+        entry("direct (no relay)", Role::Reference),
+        entry("netcrab --udp-flows", Role::Netcrab),
+    ];
+    if t.socat.is_some() {
+        entrants.push(entry("socat UDP-LISTEN fork", Role::Peer));
+    }
+    measure(report, &workload, "queries/s", reps, false, entrants);
+    let mut best: Vec<(String, f64, String)> = Vec::new();
+    for (tool, value, note) in notes.into_inner() {
+        match best.iter_mut().find(|b| b.0 == tool) {
+            Some(b) if b.1 < value => *b = (tool, value, note),
+            Some(_) => {}
+            None => best.push((tool, value, note)),
+        }
+    }
+    for (tool, _, note) in best {
+        annotate(report, &workload, &tool, note);
+    }
+    annotate(
+        report,
+        &workload,
+        "socat UDP-LISTEN fork",
+        "RSS: the listening socat only".into(),
+    );
+}
+
+/// An echo service on 127.0.0.1 (a thread of this process, for the rest of the bench).
+fn echo_service() -> Result<u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").context(|| "binding the echo service".to_string())?;
+    let port = sock
+        .local_addr()
+        .context(|| "echo service address".to_string())?
+        .port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    });
+    Ok(port)
+}
+
+/// One run: start the relay (none for "direct"), then `clients` threads each ask `per_client`
+/// queries in turn. Returns answered queries/s and a note with p50/p99 and the lost ones.
+fn query_run(
+    t: &Tools,
+    tool: &str,
+    svc: u16,
+    clients: usize,
+    per_client: usize,
+) -> Result<(Sample, String)> {
+    let target = format!("127.0.0.1:{svc}");
+    let mut relay = match tool {
+        "direct (no relay)" => None,
+        "netcrab --udp-flows" => {
+            let port = free_port(true)?;
+            let mut p = Proc::spawn(
+                tool,
+                Command::new(&t.netcrab)
+                    .args(["-u", "--udp-flows", "-o", "none", "-i", "none", "-L"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .arg(&target)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null()),
+            )?;
+            p.wait_listening(READY)?;
+            Some((p, port))
+        }
+        "socat UDP-LISTEN fork" => {
+            let port = free_port(true)?;
+            // -T: each forked child ends after 3 s without traffic (UDP has no end).
+            let mut p = Proc::spawn(
+                tool,
+                Command::new(t.socat.as_deref().unwrap_or("socat"))
+                    .args(["-T", "3"])
+                    .arg(format!("UDP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
+                    .arg(format!("UDP:{target}"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null()),
+            )?;
+            p.wait_port(true, port, READY)?;
+            Some((p, port))
+        }
+        other => return Err(err(format!("unknown tool {other}"))),
+    };
+    let port = relay.as_ref().map_or(svc, |(_, p)| *p);
+    let start_line = std::sync::Arc::new(std::sync::Barrier::new(clients + 1));
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let start_line = start_line.clone();
+            std::thread::spawn(move || ask_many(c as u32, port, per_client, &start_line))
+        })
+        .collect();
+    start_line.wait();
+    let started = Instant::now();
+    let mut rtts: Vec<Duration> = Vec::new();
+    let mut lost = 0usize;
+    for w in workers {
+        let (r, l) = w.join().map_err(|_| err("a client thread panicked"))??;
+        rtts.extend(r);
+        lost += l;
+    }
+    let took = started.elapsed().as_secs_f64();
+    let rss_kib = match relay.as_mut() {
+        Some((p, _)) => {
+            p.check_alive()?;
+            p.peak_kib()
+        }
+        None => 0,
+    };
+    drop(relay);
+    if rtts.is_empty() {
+        return Err(err(format!("{tool}: no query was answered")));
+    }
+    rtts.sort();
+    let pct = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    let note = format!(
+        "p50 {:.0} us, p99 {:.0} us; {lost} of {} unanswered",
+        pct(0.50),
+        pct(0.99),
+        clients * per_client
+    );
+    Ok((
+        Sample {
+            value: rtts.len() as f64 / took,
+            rss_kib,
+        },
+        note,
+    ))
+}
+
+/// One client: its own socket, `n` queries one after another (64 bytes: client, sequence),
+/// each waiting up to 500 ms for its answer. Returns the round trips and the unanswered count.
+fn ask_many(
+    client: u32,
+    port: u16,
+    n: usize,
+    start_line: &std::sync::Barrier,
+) -> Result<(Vec<Duration>, usize)> {
+    let sock = UdpSocket::bind("127.0.0.1:0").context(|| "binding a client".to_string())?;
+    sock.connect(("127.0.0.1", port))
+        .context(|| "connecting a client".to_string())?;
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .context(|| "client timeout".to_string())?;
+    start_line.wait();
+    let mut rtts = Vec::with_capacity(n);
+    let mut lost = 0;
+    let mut q = [0u8; 64];
+    let mut buf = [0u8; 2048];
+    q[..4].copy_from_slice(&client.to_le_bytes());
+    for seq in 0..n as u32 {
+        q[4..8].copy_from_slice(&seq.to_le_bytes());
+        let sent = Instant::now();
+        if sock.send(&q).is_err() {
+            lost += 1;
+            continue;
+        }
+        // Skip a late answer to an earlier query; stop at this one's or at the timeout.
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(len) if len == q.len() && buf[..8] == q[..8] => {
+                    rtts.push(sent.elapsed());
+                    break;
+                }
+                Ok(_) => continue,
+                Err(_) => {
+                    lost += 1;
+                    break;
+                }
+            }
+        }
+    }
+    Ok((rtts, lost))
+}
