@@ -39,6 +39,24 @@ pub fn runtime(what: impl fmt::Display, e: &std::io::Error) -> Error {
     Error::Runtime(format!("{what}: {}", describe(e)))
 }
 
+/// An I/O error whose text was written where it happened and is shown as
+/// it is (`describe` does not shorten it to its kind).
+#[derive(Debug)]
+struct Phrased(String);
+
+impl std::fmt::Display for Phrased {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Phrased {}
+
+/// An I/O error of `kind` that `describe` shows as `msg`.
+pub fn phrased(kind: std::io::ErrorKind, msg: String) -> std::io::Error {
+    std::io::Error::new(kind, Phrased(msg))
+}
+
 /// Describe an I/O error briefly: "connection refused" rather than the OS's
 /// full sentence with an error number, which differs per platform.
 pub fn describe(e: &std::io::Error) -> String {
@@ -48,9 +66,9 @@ pub fn describe(e: &std::io::Error) -> String {
     if e.raw_os_error() == Some(libc::EMFILE) {
         return "too many open files".to_string();
     }
-    // The proxy code phrases its own failures (they name the proxy).
+    // Failures phrased where they happened (they name a proxy, say).
     if let Some(inner) = e.get_ref() {
-        if inner.is::<crate::net::proxy::ProxyError>() {
+        if inner.is::<Phrased>() {
             return inner.to_string();
         }
     }

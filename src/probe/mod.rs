@@ -11,6 +11,8 @@ mod checks;
 #[cfg(feature = "probe")]
 mod client;
 #[cfg(feature = "probe")]
+mod clients;
+#[cfg(feature = "probe")]
 mod dontfrag;
 #[cfg(feature = "probe")]
 mod mcast;

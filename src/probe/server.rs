@@ -3,6 +3,7 @@
 //! [`MAX_SESSIONS`] at once); the UDP socket answers pings and path-MTU
 //! probes of known clients only.
 
+use super::clients::{Clients, Slot};
 use super::proto::{write_msg, Msg};
 use super::session;
 use super::wire::{set_kind, Dgram, Kind};
@@ -12,8 +13,6 @@ use crate::net::sockopt::SockOpts;
 use crate::net::{family_name, resolve, tcp};
 use async_net::{TcpListener, TcpStream, UdpSocket};
 use smol::LocalExecutor;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,79 +26,6 @@ const MAX_SESSIONS: usize = 64;
 const MAX_BUSY_REPLIES: usize = 16;
 /// Longest a "busy" or error reply may take.
 const REPLY_WAIT: Duration = Duration::from_secs(1);
-
-/// What the tasks share: the known clients (token → UDP pings received).
-#[derive(Default)]
-pub struct Shared {
-    sessions: RefCell<HashMap<u64, u32>>,
-    served: Cell<u64>,
-    /// Connections accepted and not closed yet (with or without Hello).
-    open: Cell<usize>,
-    /// "Busy" replies being written.
-    busy_replies: Cell<usize>,
-}
-
-/// One of the places counted in `Shared` (a connection, or a busy reply),
-/// taken at accept, before the task that holds it first runs, and given
-/// back when that task ends, however it ends.
-struct Slot(Rc<Shared>, fn(&Shared) -> &Cell<usize>);
-
-impl Slot {
-    fn take(shared: &Rc<Shared>, count: fn(&Shared) -> &Cell<usize>) -> Slot {
-        let c = count(shared);
-        c.set(c.get() + 1);
-        Slot(shared.clone(), count)
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let c = (self.1)(&self.0);
-        c.set(c.get().saturating_sub(1));
-    }
-}
-
-impl Shared {
-    /// A fresh random token for a new client.
-    pub fn register(&self) -> u64 {
-        let mut t = [0u8; 8];
-        let mut token = if getrandom::fill(&mut t).is_ok() {
-            u64::from_be_bytes(t)
-        } else {
-            // No OS randomness: a counter still keeps clients apart.
-            0x6e63_7072_0000_0000 | self.served.get()
-        };
-        let mut s = self.sessions.borrow_mut();
-        while s.contains_key(&token) {
-            token = token.wrapping_add(1);
-        }
-        s.insert(token, 0);
-        token
-    }
-
-    pub fn unregister(&self, token: u64) {
-        self.sessions.borrow_mut().remove(&token);
-    }
-
-    /// Count a ping; false for an unknown token.
-    fn ping(&self, token: u64) -> bool {
-        match self.sessions.borrow_mut().get_mut(&token) {
-            Some(n) => {
-                *n = n.saturating_add(1);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn known(&self, token: u64) -> bool {
-        self.sessions.borrow().contains_key(&token)
-    }
-
-    pub fn pings(&self, token: u64) -> u32 {
-        self.sessions.borrow().get(&token).copied().unwrap_or(0)
-    }
-}
 
 /// Bind everything up front (so errors come before "Listening on"), then
 /// serve.
@@ -121,7 +47,7 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
         bound.push((l, u, local));
     }
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
-    let shared = Rc::new(Shared::default());
+    let shared = Rc::new(Clients::default());
     // One slot: `--once` waits for the first session's end; later ones find
     // it full and leave nothing behind (unbounded, a long-running server
     // would keep one entry per client forever).
@@ -163,7 +89,7 @@ async fn accept_loop(
     l: TcpListener,
     local: SocketAddr,
     ex: Rc<LocalExecutor<'static>>,
-    shared: Rc<Shared>,
+    shared: Rc<Clients>,
     done: smol::channel::Sender<()>,
 ) {
     loop {
@@ -229,7 +155,7 @@ async fn session_task(
 
 /// Answer pings and path-MTU probes of known clients with a datagram of the
 /// same size. Unknown senders get nothing (no reflection).
-async fn udp_loop(u: UdpSocket, shared: Rc<Shared>) {
+async fn udp_loop(u: UdpSocket, shared: Rc<Clients>) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = match u.recv_from(&mut buf).await {

@@ -1,8 +1,8 @@
 //! One probe client on the server: the Hello, then one request at a time
 //! until Bye. Every wait has a timeout; any protocol error ends the session.
 
+use super::clients::Clients;
 use super::proto::{read_msg, write_msg, write_raw, Msg, DATA_CHUNK, VERSION};
-use super::server::Shared;
 use super::wire::{Dgram, Kind, HEADER};
 use super::{mcast, timeout};
 use crate::error::describe;
@@ -24,7 +24,7 @@ const MAX_RUN: Duration = Duration::from_secs(60);
 const REVERSE_WAIT: Duration = Duration::from_secs(3);
 
 /// Removes the client's token when the session ends, however it ends.
-struct Registered<'a>(&'a Shared, u64);
+struct Registered<'a>(&'a Clients, u64);
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
@@ -36,7 +36,7 @@ pub async fn serve(
     s: &mut TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
-    shared: &Shared,
+    shared: &Clients,
 ) -> Result<(), String> {
     let mut buf = Vec::new();
     match timeout(HELLO_WAIT, "the client's Hello", read_msg(s, &mut buf)).await? {

@@ -5,7 +5,7 @@
 //! `verdict` after each one. The rule itself is a pure function of a
 //! `Snapshot`, unit-tested below as a table without sockets.
 
-use super::shared::Notify;
+use super::notify::Notify;
 use smol::channel::{bounded, Receiver, Sender};
 use std::cell::{Cell, RefCell};
 

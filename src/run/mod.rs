@@ -9,6 +9,7 @@ mod exec_route;
 mod input;
 pub mod lifecycle;
 mod listen;
+mod notify;
 mod observe;
 mod plan;
 mod registry;
@@ -19,6 +20,7 @@ mod shared;
 mod splice;
 mod udp;
 mod udp_flows;
+mod udp_io;
 
 use crate::cli::{Config, InputMode, OutputMode};
 use crate::error::Result;

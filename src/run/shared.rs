@@ -4,31 +4,13 @@ use super::lifecycle::Lifecycle;
 use crate::cli::Config;
 use crate::net::sockopt::SockOpts;
 use crate::router::Router;
-use smol::channel::{bounded, Receiver, Sender};
+use smol::channel::Sender;
 use smol::LocalExecutor;
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::{Rc, Weak};
 
-/// A wake-up signal that coalesces: many `notify`s before a `wait` count
-/// once. One waiter per `Notify`.
-pub struct Notify {
-    tx: Sender<()>,
-    rx: Receiver<()>,
-}
-
-impl Notify {
-    pub fn new() -> Notify {
-        let (tx, rx) = bounded(1);
-        Notify { tx, rx }
-    }
-    pub fn notify(&self) {
-        let _ = self.tx.try_send(());
-    }
-    pub async fn wait(&self) {
-        let _ = self.rx.recv().await;
-    }
-}
+pub use super::notify::Notify;
 
 pub struct Shared {
     pub cfg: Config,

@@ -11,16 +11,16 @@
 use super::deliver::deliver;
 use super::shared::Shared;
 use super::udp_flows::{self as flows, Flow, FlowEvent, FlowTarget};
+use super::udp_io::{recv_chunk, write, QUEUE_DEPTH};
 use crate::cli::Config;
 use crate::error::runtime;
 use crate::error::{Error, Result};
-use crate::local::pool;
 use crate::net::udp::{self as nudp, McIface, UdpOpts};
 use crate::net::{self, resolve};
 use crate::router::{Origin, RouteId, UNKNOWN};
 use async_net::UdpSocket;
 use bytes::Bytes;
-use smol::channel::{bounded, Receiver};
+use smol::channel::bounded;
 use smol::Async;
 use smol::Timer;
 use std::cell::{Cell, RefCell};
@@ -30,9 +30,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Datagrams queued per peer before the sender waits.
-pub(super) const QUEUE_DEPTH: usize = 8;
 
 /// A bound socket.
 pub struct BoundUdp {
@@ -293,20 +290,6 @@ fn add_route(
     id
 }
 
-pub(super) async fn write(
-    shared: &Shared,
-    id: RouteId,
-    sock: &UdpSocket,
-    peer: SocketAddr,
-    rx: Receiver<Bytes>,
-) -> io::Result<()> {
-    while let Ok(d) = rx.recv().await {
-        sock.send_to(&d, peer).await?;
-        shared.observer.sent(id, &d);
-    }
-    Ok(())
-}
-
 /// Drop a route (failed send or idle); the peer is learned again if it
 /// sends again.
 fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
@@ -478,31 +461,6 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
         }
         deliver(&shared, id, chunk).await;
     }
-}
-
-/// Datagrams up to this size are copied out of the pool buffer, so a
-/// queued small datagram (a DNS query) holds its own size, not 128 KiB.
-const COPY_BELOW: usize = 4096;
-
-/// Receive one datagram into a pooled buffer (no buffer held while
-/// waiting; large datagrams are not copied).
-pub(super) async fn recv_chunk(io: &Async<std::net::UdpSocket>) -> io::Result<(Bytes, SocketAddr)> {
-    io.read_with(|s| {
-        let mut buf = pool::take();
-        match s.recv_from(&mut buf) {
-            Ok((n, peer)) if n <= COPY_BELOW => {
-                let small = Bytes::copy_from_slice(&buf[..n]);
-                pool::give_back(buf);
-                Ok((small, peer))
-            }
-            Ok((n, peer)) => Ok((pool::freeze(buf, n), peer)),
-            Err(e) => {
-                pool::give_back(buf);
-                Err(e)
-            }
-        }
-    })
-    .await
 }
 
 /// `-i pfqoscli`: ping every route each `--stats-time`; the wait comes

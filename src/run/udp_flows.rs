@@ -10,7 +10,7 @@
 use super::deliver::deliver;
 use super::registry::{register, unregister, WriterCount};
 use super::shared::Shared;
-use super::udp::{recv_chunk, write, QUEUE_DEPTH};
+use super::udp_io::{recv_chunk, write, QUEUE_DEPTH};
 use crate::net::sockopt::SockOpts;
 use crate::net::udp::{self as nudp, UdpOpts};
 use crate::router::{Origin, RouteId};

@@ -303,21 +303,10 @@ where
     }
 }
 
-/// A failure the proxy code phrased itself; `crate::error::describe` shows
-/// its text whatever its kind.
-#[derive(Debug)]
-pub struct ProxyError(String);
-
-impl fmt::Display for ProxyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ProxyError {}
-
+/// A failure the proxy code phrased itself (it names the proxy):
+/// `crate::error::describe` shows its text whatever its kind.
 fn fail(kind: ErrorKind, msg: String) -> io::Error {
-    io::Error::new(kind, ProxyError(msg))
+    crate::error::phrased(kind, msg)
 }
 
 /// The proxy's bytes as text fit for one error line.
