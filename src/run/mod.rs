@@ -40,10 +40,10 @@ pub fn run(cfg: Config) -> Result<u8> {
     // is reported at once.
     enum Plan {
         Tcp(plan::Plan),
-        Udp(udp::UdpPlan),
+        Udp(plan::UdpPlan),
     }
     let plan = if cfg.udp {
-        Plan::Udp(udp::UdpPlan::new(&cfg)?)
+        Plan::Udp(plan::UdpPlan::new(&cfg)?)
     } else {
         Plan::Tcp(plan::Plan::new(&cfg)?)
     };

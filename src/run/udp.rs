@@ -9,16 +9,12 @@
 //! TCP connection that ends with an error does.
 
 use super::deliver::deliver;
+use super::plan::{BoundUdp, UdpPlan};
 use super::shared::Shared;
 use super::udp_flows::{self as flows, Flow, FlowEvent, FlowTarget};
 use super::udp_io::{recv_chunk, write, QUEUE_DEPTH};
-use crate::cli::Config;
-use crate::error::runtime;
-use crate::error::{Error, Result};
-use crate::net::udp::{self as nudp, McIface, UdpOpts};
-use crate::net::{self, resolve};
+use crate::net;
 use crate::router::{Origin, RouteId, UNKNOWN};
-use async_net::UdpSocket;
 use bytes::Bytes;
 use smol::channel::bounded;
 use smol::Async;
@@ -26,27 +22,10 @@ use smol::Timer;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A bound socket.
-pub struct BoundUdp {
-    sock: Rc<UdpSocket>,
-    local: SocketAddr,
-    origin: Origin,
-}
-
-/// Sockets, initial routes (targets) and multicast groups, before running.
-pub struct UdpPlan {
-    sockets: Vec<BoundUdp>,
-    /// (socket index, destination, target index)
-    initial: Vec<(usize, SocketAddr, usize)>,
-    listens: bool,
-    /// `--udp-flows`: the target each unpaired listener peer gets a flow to.
-    flow: Option<FlowTarget>,
-}
 
 struct Peer {
     id: RouteId,
@@ -92,133 +71,6 @@ impl RateNote {
             say(self.count.replace(0));
             self.said.set(Some(Instant::now()));
         }
-    }
-}
-
-impl UdpPlan {
-    /// Resolve and bind everything; fail fast with the address named.
-    pub fn new(cfg: &Config) -> Result<UdpPlan> {
-        let opts = cfg.sock_opts();
-        let uopts = UdpOpts {
-            broadcast: cfg.broadcast,
-            multicast: cfg.multicast,
-            mc_loop: !cfg.mc_no_loop,
-        };
-        let mut plan = UdpPlan {
-            sockets: Vec::new(),
-            initial: Vec::new(),
-            listens: !cfg.listeners.is_empty(),
-            flow: None,
-        };
-        let mut groups: Vec<IpAddr> = Vec::new();
-        let bind = |plan: &mut UdpPlan,
-                    want: SocketAddr,
-                    origin: Origin,
-                    share: bool|
-         -> std::io::Result<usize> {
-            if share && want.port() != 0 {
-                if let Some(i) = plan.sockets.iter().position(|s| s.local == want) {
-                    return Ok(i);
-                }
-            }
-            let sock = nudp::bind(want, &opts, &uopts)?;
-            let local = sock.local_addr()?;
-            match origin {
-                Origin::Listener(_) => eprintln!(
-                    "Listening on {local}, protocol UDP, family {}",
-                    net::family_name(&local)
-                ),
-                Origin::Target(_) => {
-                    eprintln!(
-                        "Bound UDP address {local}, family {}",
-                        net::family_name(&local)
-                    )
-                }
-            }
-            plan.sockets.push(BoundUdp {
-                sock: Rc::new(sock),
-                local,
-                origin,
-            });
-            Ok(plan.sockets.len() - 1)
-        };
-        for (idx, spec) in cfg.listeners.iter().enumerate() {
-            let mut wants = resolve::listen(spec, cfg.family, cfg.numeric)?;
-            for a in wants.iter_mut() {
-                if cfg.multicast && a.ip().is_multicast() {
-                    // Listen on the group's port; the group is joined below.
-                    groups.push(a.ip());
-                    *a = resolve::wildcard(a.is_ipv4(), a.port());
-                }
-            }
-            super::plan::bind_each(spec, wants, cfg.verbose, "bind UDP", |want| {
-                bind(&mut plan, want, Origin::Listener(idx), true)
-            })?;
-        }
-        for (idx, t) in cfg.targets.iter().enumerate() {
-            // The first destination (with the TCP planner's source rules).
-            let planned = super::plan::plan_target(cfg, t)?;
-            let Some(&(dest, src)) = planned.addrs.first() else {
-                continue; // plan_target never returns an empty list
-            };
-            // No source given: the wildcard of its family; multicast
-            // listens on the group's port.
-            let src = src.unwrap_or_else(|| {
-                resolve::wildcard(dest.is_ipv4(), if cfg.multicast { dest.port() } else { 0 })
-            });
-            if cfg.multicast {
-                groups.push(dest.ip());
-            }
-            if cfg.udp_flows {
-                plan.flow = Some(FlowTarget {
-                    dest,
-                    src: SocketAddr::new(src.ip(), 0),
-                    origin: Origin::Target(idx),
-                    opts,
-                    uopts: uopts.clone(),
-                });
-            }
-            // Each copy of `xN` is its own flow: its own socket, unless the
-            // source port is fixed (then the copies share it).
-            for copy in 0..t.count {
-                let sock = bind(
-                    &mut plan,
-                    src,
-                    Origin::Target(idx),
-                    copy == 0 || src.port() != 0,
-                )
-                .map_err(|e| runtime(format!("bind UDP {src}"), &e))?;
-                if !plan
-                    .initial
-                    .iter()
-                    .any(|(s, d, _)| *s == sock && *d == dest)
-                {
-                    plan.initial.push((sock, dest, idx));
-                }
-            }
-        }
-        for g in &groups {
-            if !g.is_multicast() {
-                return Err(Error::Usage(format!(
-                    "'{g}' is not a multicast address (--mc)"
-                )));
-            }
-            let iface = nudp::mc_iface(cfg.mc_if.as_deref(), g.is_ipv4()).map_err(Error::Usage)?;
-            for s in plan
-                .sockets
-                .iter()
-                .filter(|s| s.local.is_ipv4() == g.is_ipv4())
-            {
-                let iface = match (iface, s.local.ip()) {
-                    (McIface::Default, IpAddr::V4(a)) if !a.is_unspecified() => McIface::V4(a),
-                    (i, _) => i,
-                };
-                nudp::join(&s.sock, *g, &iface)
-                    .map_err(|e| runtime(format!("join multicast group {g} on {}", s.local), &e))?;
-                eprintln!("Joining multicast group {} <-> {g}", s.local);
-            }
-        }
-        Ok(plan)
     }
 }
 
