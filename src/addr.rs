@@ -3,6 +3,7 @@
 //! Parsing is pure (no lookups); `Display` prints a value back in a form
 //! that parses to an equal value.
 
+use crate::error::{usage, Error};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -229,7 +230,7 @@ fn split_host_port(s: &str) -> Result<(Option<Host>, Option<&str>), String> {
 }
 
 /// Parse a destination `HOST:PORT`.
-pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
+fn parse_host_port_text(s: &str) -> Result<HostPort, String> {
     match split_host_port(s)? {
         (Some(host), Some(p)) => Ok(HostPort {
             host,
@@ -244,7 +245,7 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, String> {
 }
 
 /// Parse a listen address.
-pub fn parse_listen(s: &str) -> Result<ListenSpec, String> {
+fn parse_listen_text(s: &str) -> Result<ListenSpec, String> {
     if s.is_empty() {
         return Err("empty listen address (expected HOST:PORT, :PORT or *:PORT)".into());
     }
@@ -272,7 +273,7 @@ pub fn parse_listen(s: &str) -> Result<ListenSpec, String> {
 }
 
 /// Parse a source address: `IP`, `IP:PORT`, `:PORT`, `[v6]`, `[v6]:PORT`, `*`, `*:PORT`.
-pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
+fn parse_source_text(s: &str) -> Result<SourceSpec, String> {
     if s.is_empty() {
         return Err("empty source address before '='".into());
     }
@@ -297,7 +298,7 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
 }
 
 /// Parse a target: `[SRC=]HOST:PORT[xN]`.
-pub fn parse_target(s: &str) -> Result<TargetSpec, String> {
+fn parse_target_text(s: &str) -> Result<TargetSpec, String> {
     if s.is_empty() {
         return Err("empty target (expected HOST:PORT)".into());
     }
@@ -308,10 +309,10 @@ pub fn parse_target(s: &str) -> Result<TargetSpec, String> {
             if dst.contains('=') {
                 return Err(format!("more than one '=' in '{}'", clip(s)));
             }
-            (Some(parse_source(src)?), dst)
+            (Some(parse_source_text(src)?), dst)
         }
     };
-    let dest = parse_host_port(dest)?;
+    let dest = parse_host_port_text(dest)?;
     Ok(TargetSpec {
         source,
         dest,
@@ -354,7 +355,7 @@ const MAX_SCAN_PORTS: usize = 65_536;
 
 /// `-z`: expand `HOST:20-25,80` into one `HOST:PORT` string per port.
 /// Strings without a list are returned as they are.
-pub fn expand_port_list(s: &str) -> Result<Vec<String>, String> {
+fn expand_port_list_text(s: &str) -> Result<Vec<String>, String> {
     let Some(i) = s.rfind(':') else {
         return Ok(vec![s.to_string()]);
     };
@@ -384,6 +385,28 @@ pub fn expand_port_list(s: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+// The public parsers: errors are usage errors (exit 2) naming the bad part.
+
+/// Parse a destination `HOST:PORT`.
+pub fn parse_host_port(s: &str) -> Result<HostPort, Error> {
+    parse_host_port_text(s).map_err(usage)
+}
+
+/// Parse a listen address.
+pub fn parse_listen(s: &str) -> Result<ListenSpec, Error> {
+    parse_listen_text(s).map_err(usage)
+}
+
+/// Parse a target: `[SRC=]HOST:PORT[xN]`.
+pub fn parse_target(s: &str) -> Result<TargetSpec, Error> {
+    parse_target_text(s).map_err(usage)
+}
+
+/// Expand a port list in a target (`HOST:20-25,80`) into one target each.
+pub fn expand_port_list(s: &str) -> Result<Vec<String>, Error> {
+    expand_port_list_text(s).map_err(usage)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,36 +423,41 @@ mod tests {
             "[fe80::1%eth0]:22",
             "[::1]:7=[::1]:8x2",
         ] {
-            let t = parse_target(s).unwrap();
+            let t = parse_target_text(s).unwrap();
             assert_eq!(t.to_string(), s);
-            assert_eq!(parse_target(&t.to_string()).unwrap(), t);
+            assert_eq!(parse_target_text(&t.to_string()).unwrap(), t);
         }
     }
 
     #[test]
     fn port_lists() {
-        let v = expand_port_list("h:20-22,80").unwrap();
+        let v = expand_port_list_text("h:20-22,80").unwrap();
         assert_eq!(v, ["h:20", "h:21", "h:22", "h:80"]);
-        assert_eq!(expand_port_list("h:80").unwrap(), ["h:80"]);
-        assert!(expand_port_list("h:25-20").is_err());
-        assert!(expand_port_list("h:1-70000").unwrap_err().contains("70000"));
+        assert_eq!(expand_port_list_text("h:80").unwrap(), ["h:80"]);
+        assert!(expand_port_list_text("h:25-20").is_err());
+        assert!(expand_port_list_text("h:1-70000")
+            .unwrap_err()
+            .contains("70000"));
     }
 
     #[test]
     fn bare_v6_with_port() {
-        let t = parse_target("::1:80").unwrap();
+        let t = parse_target_text("::1:80").unwrap();
         assert_eq!(t.dest.host, Host::Ip("::1".parse().unwrap()));
         assert_eq!(t.dest.port, 80);
     }
 
     #[test]
     fn listen_forms() {
-        assert_eq!(parse_listen("*").unwrap(), ListenSpec::Wildcard(0));
-        assert_eq!(parse_listen("*:9").unwrap(), ListenSpec::Wildcard(9));
-        assert_eq!(parse_listen("9").unwrap(), ListenSpec::Wildcard(9));
-        assert_eq!(parse_listen(":9").unwrap(), ListenSpec::AllLocal(9));
-        assert!(matches!(parse_listen("[::1]:9"), Ok(ListenSpec::Addr(_))));
-        assert!(parse_listen("localhost").is_err());
+        assert_eq!(parse_listen_text("*").unwrap(), ListenSpec::Wildcard(0));
+        assert_eq!(parse_listen_text("*:9").unwrap(), ListenSpec::Wildcard(9));
+        assert_eq!(parse_listen_text("9").unwrap(), ListenSpec::Wildcard(9));
+        assert_eq!(parse_listen_text(":9").unwrap(), ListenSpec::AllLocal(9));
+        assert!(matches!(
+            parse_listen_text("[::1]:9"),
+            Ok(ListenSpec::Addr(_))
+        ));
+        assert!(parse_listen_text("localhost").is_err());
     }
 
     /// A small deterministic generator for the fuzz-style tests.
@@ -495,29 +523,29 @@ mod tests {
         let mut accepted = 0;
         for _ in 0..100_000 {
             let s = g.input();
-            if let Ok(t) = parse_target(&s) {
+            if let Ok(t) = parse_target_text(&s) {
                 accepted += 1;
                 assert_eq!(
-                    parse_target(&t.to_string()).as_ref(),
+                    parse_target_text(&t.to_string()).as_ref(),
                     Ok(&t),
                     "{s:?} -> {t}"
                 );
             }
-            if let Ok(l) = parse_listen(&s) {
+            if let Ok(l) = parse_listen_text(&s) {
                 assert_eq!(
-                    parse_listen(&l.to_string()).as_ref(),
+                    parse_listen_text(&l.to_string()).as_ref(),
                     Ok(&l),
                     "{s:?} -> {l}"
                 );
             }
-            if let Ok(src) = parse_source(&s) {
+            if let Ok(src) = parse_source_text(&s) {
                 assert_eq!(
-                    parse_source(&src.to_string()).as_ref(),
+                    parse_source_text(&src.to_string()).as_ref(),
                     Ok(&src),
                     "{s:?} -> {src}"
                 );
             }
-            let _ = expand_port_list(&s);
+            let _ = expand_port_list_text(&s);
         }
         // The generator must reach the accepting paths too, or this proves little.
         assert!(accepted > 1_000, "only {accepted} inputs parsed");
@@ -525,14 +553,18 @@ mod tests {
 
     #[test]
     fn bad_inputs_name_the_part() {
-        let e = parse_target("127.0.0.1:70000").unwrap_err();
+        let e = parse_target_text("127.0.0.1:70000").unwrap_err();
         assert!(e.contains("'70000'"), "{e}");
-        assert!(parse_target("127.0.0.1:80x0").unwrap_err().contains("x0"));
-        assert!(parse_target("a=b=c:1").is_err());
-        assert!(parse_target("host").unwrap_err().contains("missing port"));
-        assert!(parse_target("[::1:80").is_err());
-        assert!(parse_target("bad host:80").is_err());
+        assert!(parse_target_text("127.0.0.1:80x0")
+            .unwrap_err()
+            .contains("x0"));
+        assert!(parse_target_text("a=b=c:1").is_err());
+        assert!(parse_target_text("host")
+            .unwrap_err()
+            .contains("missing port"));
+        assert!(parse_target_text("[::1:80").is_err());
+        assert!(parse_target_text("bad host:80").is_err());
         let long = "a".repeat(10_000) + ":80";
-        assert!(parse_target(&long).unwrap_err().len() < 200);
+        assert!(parse_target_text(&long).unwrap_err().len() < 200);
     }
 }

@@ -208,12 +208,12 @@ impl TryFrom<Args> for Config {
         }
         let listeners = listen_strs
             .iter()
-            .map(|s| addr::parse_listen(s).map_err(usage))
+            .map(|s| addr::parse_listen(s))
             .collect::<Result<Vec<_>>>()?;
         let expanded: Vec<String> = if a.zero_io {
             let mut v = Vec::new();
             for t in &a.targets {
-                v.extend(addr::expand_port_list(t).map_err(usage)?);
+                v.extend(addr::expand_port_list(t)?);
             }
             v
         } else {
@@ -221,7 +221,7 @@ impl TryFrom<Args> for Config {
         };
         let targets = expanded
             .iter()
-            .map(|s| addr::parse_target(s).map_err(usage))
+            .map(|s| addr::parse_target(s))
             .collect::<Result<Vec<_>>>()?;
         check_literal_family(family, &targets, &listeners)?;
         if targets.is_empty() && listeners.is_empty() {

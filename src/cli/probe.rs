@@ -76,7 +76,7 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
                 )));
             }
         }
-        let listen = addr::parse_listen(spec).map_err(usage)?;
+        let listen = addr::parse_listen(spec)?;
         return Ok(Parsed::Server(ProbeServerOpts {
             listen,
             once: a.once,
@@ -87,7 +87,7 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
     if a.once {
         return Err(usage("--once is a --probe-server option"));
     }
-    let server = addr::parse_host_port(a.probe.as_deref().unwrap_or_default()).map_err(usage)?;
+    let server = addr::parse_host_port(a.probe.as_deref().unwrap_or_default())?;
     let time = match &a.probe_time {
         None => Duration::from_secs(2),
         Some(s) => match s.parse::<f64>() {
