@@ -75,9 +75,10 @@ pub enum StdoutEnd {
     Failed,
 }
 
-/// `join_small`: small chunks already queued may share one write (TCP, a
-/// byte stream). UDP passes false: each datagram is its own write, so a
-/// reader that keeps boundaries (stdout a datagram socket) gets them whole.
+/// `join_small`: small chunks already queued may share one write. False
+/// only for UDP into a stdout that keeps write boundaries (a datagram
+/// socket): there each datagram is its own write, so the reader gets them
+/// whole.
 pub fn spawn_stdout(join_small: bool) -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let (done_tx, done) = bounded::<StdoutEnd>(1);
@@ -125,6 +126,39 @@ fn write_failed(e: &io::Error) -> StdoutEnd {
     } else {
         eprintln!("netcrab: writing stdout: {}", crate::error::describe(e));
         StdoutEnd::Failed
+    }
+}
+
+/// Whether stdout keeps write boundaries (a datagram or seqpacket socket),
+/// so each UDP datagram must be its own write. A pipe, file, terminal or
+/// stream socket shows a byte stream: joining queued datagrams into one
+/// write loses nothing there and saves a system call per datagram.
+pub fn stdout_keeps_boundaries() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: fstat fills the stat buffer we own for descriptor 1.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; a failed call leaves the buffer unused.
+        if unsafe { libc::fstat(1, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return false;
+        }
+        let mut ty: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `ty`.
+        let r = unsafe {
+            libc::getsockopt(
+                1,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                (&mut ty as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        r == 0 && (ty == libc::SOCK_DGRAM || ty == libc::SOCK_SEQPACKET)
+    }
+    #[cfg(not(unix))]
+    {
+        false
     }
 }
 

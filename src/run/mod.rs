@@ -266,7 +266,8 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
     }
     // QoS probes are not payload: they never go to stdout.
     let qos = matches!(cfg.input, InputMode::PfQosCli | InputMode::PfQosSrv);
-    let stdout = (cfg.output == OutputMode::Stdout && !qos).then(|| stdio::spawn_stdout(!cfg.udp));
+    let stdout = (cfg.output == OutputMode::Stdout && !qos)
+        .then(|| stdio::spawn_stdout(!cfg.udp || !stdio::stdout_keeps_boundaries()));
     let (output, stdout_done) = match stdout {
         Some(s) => (Some(s.tx), Some(s.done)),
         None => (None, None),
