@@ -46,6 +46,7 @@ pub struct Tools {
     pub ncat: Option<String>,
     pub socat: Option<String>,
     pub iperf3: Option<String>,
+    pub haproxy: Option<String>,
 }
 
 /// How a tool's figure takes part in the "vs best peer" ratio.
@@ -66,6 +67,9 @@ pub struct Sample {
     pub value: f64,
     /// Peak RSS of the tool's processes, KiB (0: not measured).
     pub rss_kib: u64,
+    /// CPU time (user + system) the tool's process used per GiB moved, in
+    /// seconds: fair where tools compete for the same cores (a relay).
+    pub cpu_per_gib: Option<f64>,
 }
 
 /// One table row.
@@ -190,6 +194,24 @@ pub fn measure(
             _ => None,
         };
         let rss = s.iter().map(|s| s.rss_kib).max().filter(|&k| k > 0);
+        let mut notes = Vec::new();
+        if e.is_none() && s.len() > 1 {
+            // Best of N is the figure; the spread says how much to trust it.
+            let lo = s.iter().map(|s| s.value).fold(f64::INFINITY, f64::min);
+            let hi = s.iter().map(|s| s.value).fold(f64::NEG_INFINITY, f64::max);
+            notes.push(format!(
+                "best of {}, spread {} to {}",
+                s.len(),
+                short(lo),
+                short(hi)
+            ));
+        }
+        if let Some(c) = s.iter().filter_map(|s| s.cpu_per_gib).reduce(f64::min) {
+            notes.push(format!("CPU {c:.2} s/GiB"));
+        }
+        if let Some(e) = &e {
+            notes.push(format!("FAILED: {e}"));
+        }
         report.rows.push(Row {
             workload: workload.to_string(),
             tool: name.clone(),
@@ -199,8 +221,19 @@ pub fn measure(
             rss_kib: if e.is_none() { rss } else { None },
             ratio,
             failed: e.is_some(),
-            note: e.map(|e| format!("FAILED: {e}")).unwrap_or_default(),
+            note: notes.join("; "),
         });
+    }
+}
+
+/// A figure with about three significant digits.
+fn short(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -330,6 +363,7 @@ fn prepare() -> Result<Tools> {
         ("ncat", "ncat"),
         ("socat", "socat"),
         ("iperf3", "iperf3"),
+        ("haproxy", "haproxy"),
     ];
     let missing: Vec<&str> = wanted
         .iter()
@@ -362,6 +396,7 @@ fn prepare() -> Result<Tools> {
         ncat: find("ncat"),
         socat: find("socat"),
         iperf3: find("iperf3"),
+        haproxy: find("haproxy"),
     })
 }
 

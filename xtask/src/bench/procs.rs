@@ -75,6 +75,21 @@ impl Proc {
 
     /// The highest VmHWM seen so far, in KiB, reading it once more now if the child still runs
     /// (a short-lived child may be gone before the sampler's next tick).
+    /// CPU time (user + system) the process and its reaped children (a
+    /// forking relay's per-connection processes) have used so far, in
+    /// seconds (Linux /proc; clock ticks of 1/100 s, the kernel's USER_HZ).
+    pub fn cpu_secs(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The fields after the command name (which may hold spaces).
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = f.get(11)?.parse().ok()?;
+        let stime: f64 = f.get(12)?.parse().ok()?;
+        let cutime: f64 = f.get(13)?.parse().ok()?;
+        let cstime: f64 = f.get(14)?.parse().ok()?;
+        Some((utime + stime + cutime + cstime) / 100.0)
+    }
+
     pub fn peak_kib(&self) -> u64 {
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())) {
             if let Some(kib) = status_kib(&status, "VmHWM:") {

@@ -113,6 +113,7 @@ pub fn hub(s: &Settings, t: &Tools, report: &mut Report) {
         Ok(Sample {
             value: ms,
             rss_kib: p.peak_kib(),
+            ..Default::default()
         })
     };
     measure(
@@ -183,6 +184,7 @@ pub fn idle(s: &Settings, t: &Tools, report: &mut Report) {
         Ok(Sample {
             value: ms,
             rss_kib: p.peak_kib(),
+            ..Default::default()
         })
     };
     measure(
@@ -228,6 +230,7 @@ pub fn startup(s: &Settings, t: &Tools, report: &mut Report) {
         Ok(Sample {
             value: times[n / 2],
             rss_kib: rss,
+            ..Default::default()
         })
     };
     measure(

@@ -122,6 +122,7 @@ fn p2p_run(t: &Tools, tool: &str, bytes: u64) -> Result<Sample> {
     Ok(Sample {
         value: bytes as f64 / MIB / secs,
         rss_kib: rx.peak_kib().max(tx.peak_kib()),
+        ..Default::default()
     })
 }
 
@@ -175,9 +176,13 @@ pub fn iperf_run(
         })
         .ok_or_else(|| err(format!("no receiver rate in iperf3 output: {text}")))?;
     server.wait_exit(Duration::from_secs(10)).ok();
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    let cpu_per_gib = relay.as_ref().and_then(|r| r.0.cpu_secs()).map(|c| c / gib);
     Ok(Sample {
         value: rate,
+        cpu_per_gib,
         rss_kib: relay.map_or(server.peak_kib(), |r| r.0.peak_kib()),
+        ..Default::default()
     })
 }
 
@@ -233,6 +238,32 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
         p.wait_port(false, port, READY)?;
         Ok((p, port))
     };
+    // haproxy in TCP mode, one thread, splicing both ways: the strongest
+    // common TCP relay, so the anchor of the relay goals.
+    let haproxy = |server: u16| -> Result<(Proc, u16)> {
+        let port = free_port(false)?;
+        let dir = std::env::temp_dir().join(format!("netcrab-bench-haproxy-{port}"));
+        std::fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
+        let cfg = dir.join("haproxy.cfg");
+        let text = format!(
+            "global\n  nbthread 1\n  maxconn 1000\n\
+             defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n\
+             \x20 option splice-request\n  option splice-response\n\
+             listen relay\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server}\n"
+        );
+        std::fs::write(&cfg, text).context(|| format!("writing {}", cfg.display()))?;
+        let mut p = Proc::spawn(
+            "haproxy relay",
+            Command::new(t.haproxy.as_deref().unwrap_or("haproxy"))
+                .arg("-db")
+                .arg("-f")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null()),
+        )?;
+        p.wait_port(false, port, READY)?;
+        Ok((p, port))
+    };
     let mut entrants: Vec<Entrant> = vec![
         (
             "direct (no relay)".into(),
@@ -245,6 +276,13 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
             Box::new(move || iperf_run(iperf, Some(&netcrab), bytes)),
         ),
     ];
+    if t.haproxy.is_some() {
+        entrants.push((
+            "haproxy (splice)".into(),
+            Role::Peer,
+            Box::new(move || iperf_run(iperf, Some(&haproxy), bytes)),
+        ));
+    }
     if t.socat.is_some() {
         entrants.push((
             "socat fork".into(),
@@ -274,9 +312,26 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
     );
     let nk = report.value(&workload, "netcrab channels");
     let so = report.value(&workload, "socat fork");
-    let direct = report.value(&workload, "direct (no relay)");
+    let ha = report.value(&workload, "haproxy (splice)");
+    report.goal_ratio("relay: netcrab >= 1.2x haproxy", nk, ha, 1.2);
     report.goal_ratio("relay: netcrab >= 2.5x socat", nk, so, 2.5);
-    report.goal_ratio("relay: netcrab >= 0.8x direct", nk, direct, 0.8);
+    let cpu = |tool: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.workload == workload && r.tool == tool && !r.failed)
+            .and_then(|r| r.note.split("CPU ").nth(1))
+            .and_then(|n| n.split(' ').next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    let (nk_cpu, ha_cpu) = (cpu("netcrab channels"), cpu("haproxy (splice)"));
+    // "Less CPU per GiB than haproxy": haproxy's over netcrab's >= 1.
+    report.goal_ratio(
+        "relay: haproxy CPU/GiB >= 1x netcrab's",
+        ha_cpu,
+        nk_cpu,
+        1.0,
+    );
 }
 
 /// Workload 6: 512 MiB into `netcrab -l` whose stdout reader sleeps 3 s before reading.
@@ -317,6 +372,7 @@ pub fn slow_reader(s: &Settings, t: &Tools, report: &mut Report) {
         Ok(Sample {
             value: secs,
             rss_kib: p.peak_kib(),
+            ..Default::default()
         })
     };
     measure(
@@ -407,5 +463,6 @@ fn gen_run(t: &Tools, args: &[&str], secs: f64) -> Result<Sample> {
     Ok(Sample {
         value: total as f64 / MIB / took,
         rss_kib: p.peak_kib(),
+        ..Default::default()
     })
 }

@@ -133,6 +133,7 @@ fn udp_run(t: &Tools, tool: &str, size: usize, secs: f64) -> Result<(Sample, Str
         Sample {
             value: got as f64 / secs,
             rss_kib,
+            ..Default::default()
         },
         note,
     ))
@@ -296,6 +297,7 @@ fn query_run(
         Sample {
             value: rtts.len() as f64 / took,
             rss_kib,
+            ..Default::default()
         },
         note,
     ))
