@@ -182,7 +182,6 @@ pub fn iperf_run(
         value: rate,
         cpu_per_gib,
         rss_kib: relay.map_or(server.peak_kib(), |r| r.0.peak_kib()),
-        ..Default::default()
     })
 }
 
