@@ -93,9 +93,17 @@ fn p2p_run(t: &Tools, tool: &str, bytes: u64) -> Result<Sample> {
         }
         other => return Err(err(format!("unknown tool {other}"))),
     };
+    // netcrab's receiver runs as from a script: stdin an open pipe that never
+    // sends (held by `rx` until it is dropped). It must still exit when the
+    // sender has closed.
+    let rx_stdin = if tool == "netcrab" {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     let mut rx = Proc::spawn(
         &format!("{tool} (listener)"),
-        listen.stdin(Stdio::null()).stdout(dev_null()?),
+        listen.stdin(rx_stdin).stdout(dev_null()?),
     )?;
     if tool == "netcrab" {
         rx.wait_listening(READY)?;
