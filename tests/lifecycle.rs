@@ -179,9 +179,12 @@ fn reconnect_after_three_graceful_closes() {
             drop(s);
             closed_at = Some(Instant::now());
         }
-        let out = p.wait_stdout_len(6);
-        assert_eq!(&out[..], b"s0s1s2", "{}", p.report());
-        assert!(p.running(), "-r keeps going");
+        // The server goes away: the next redial is refused, the target is
+        // given up, and the exit code is the last session's (0), as in 0.11.
+        drop(l);
+        let out = p.expect_exit(0);
+        assert_eq!(&out.stdout[..], b"s0s1s2", "{}", p.report());
+        assert!(out.stderr.contains("Failed to reconnect"), "{}", out.stderr);
         eprintln!("lifecycle: -r, stdin {kind:?}: close-to-redial {gaps:?}");
     }
 }

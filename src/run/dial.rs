@@ -74,6 +74,17 @@ async fn dial_loop(
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
+                if reconnecting {
+                    // -r after a graceful session: that target is given up,
+                    // and the run's exit code is the last session's (0), as
+                    // in 0.11. (-R would have retried above.)
+                    eprintln!(
+                        "Failed to reconnect to {}: {}",
+                        plan.spec.dest,
+                        crate::error::describe(&e)
+                    );
+                    return;
+                }
                 if cfg.zero_io {
                     let state = match e.kind() {
                         io::ErrorKind::TimedOut => "timeout",
