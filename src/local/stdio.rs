@@ -118,10 +118,20 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
     Stdout { tx, done }
 }
 
+/// Whether a write failed because stdout's reader has gone (`| head`):
+/// EPIPE on Unix; on Windows a broken or no longer connected pipe
+/// (ERROR_BROKEN_PIPE 109, ERROR_NO_DATA 232, ERROR_PIPE_NOT_CONNECTED 233).
+fn reader_gone(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return true;
+    }
+    cfg!(windows) && matches!(e.raw_os_error(), Some(109 | 232 | 233))
+}
+
 /// A reader that has gone is a quiet end; any other write error (a full
 /// disk, an I/O error) is data lost: one line, and the run exits 1.
 fn write_failed(e: &io::Error) -> StdoutEnd {
-    if e.kind() == io::ErrorKind::BrokenPipe {
+    if reader_gone(e) {
         StdoutEnd::Closed
     } else {
         eprintln!("netcrab: writing stdout: {}", crate::error::describe(e));
@@ -168,7 +178,7 @@ pub fn stdout_keeps_boundaries() -> bool {
 pub fn print_text(text: &str) -> io::Result<()> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) if reader_gone(&e) => Ok(()),
         r => r,
     }
 }
