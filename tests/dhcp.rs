@@ -21,16 +21,18 @@ fn dhcp_built() -> bool {
 
 #[test]
 fn dhcp_usage_errors() {
+    // The interface name exists nowhere: even a build that went on to probe
+    // would stop at "unknown interface" and send nothing.
     for args in [
         &["--dhcp-probe"][..],
         &["--dhcp-probe", ""],
-        &["--dhcp-probe", "eth0", "-w", "abc"],
-        &["--dhcp-probe", "eth0", "-w", "0"],
-        &["--dhcp-probe", "eth0", "127.0.0.1:80"],
-        &["--dhcp-probe", "eth0", "-l", "127.0.0.1:0"],
-        &["--dhcp-probe", "eth0", "--probe", "127.0.0.1:1"],
-        &["--dhcp-probe", "eth0", "--probe-time", "1"],
-        &["--dhcp-probe", "eth0", "-6"],
+        &["--dhcp-probe", "nctestnone0", "-w", "abc"],
+        &["--dhcp-probe", "nctestnone0", "-w", "0"],
+        &["--dhcp-probe", "nctestnone0", "127.0.0.1:80"],
+        &["--dhcp-probe", "nctestnone0", "-l", "127.0.0.1:0"],
+        &["--dhcp-probe", "nctestnone0", "--probe", "127.0.0.1:1"],
+        &["--dhcp-probe", "nctestnone0", "--probe-time", "1"],
+        &["--dhcp-probe", "nctestnone0", "-6"],
     ] {
         let (mut p, out) = util::run(args);
         if out.code != Some(2)
@@ -41,7 +43,7 @@ fn dhcp_usage_errors() {
         }
     }
     if !cfg!(feature = "dhcp") {
-        let (mut p, out) = util::run(&["--dhcp-probe", "eth0"]);
+        let (mut p, out) = util::run(&["--dhcp-probe", "nctestnone0"]);
         if out.code != Some(2) || !out.stderr.contains("'dhcp' feature") {
             p.fail("expected a usage error naming the feature");
         }
