@@ -10,6 +10,7 @@
 //! | `triple`            | the rustc target; must match the file name                       |
 //! | `title`             | a few words for listings ("Linux aarch64, static")               |
 //! | `linker`            | passed as `CARGO_TARGET_<T>_LINKER`                              |
+//! | `zig-cc`            | link with `zig cc ARGS` instead (see zig.rs); not with `linker`  |
 //! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
 //! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
 //! | `build-std-features`| `-Z build-std-features=`; replaces std's defaults (backtrace, …)  |
@@ -51,6 +52,9 @@ pub struct Target {
     pub title: String,
     /// Linker program, if not rustc's default.
     pub linker: Option<String>,
+    /// Arguments for `zig cc` when zig links this target (its musl CRT, libc.a and libunwind);
+    /// empty when it doesn't.
+    pub zig_cc: Vec<String>,
     /// Extra rustc flags for this target only.
     pub rustflags: Option<String>,
     /// `-Z build-std=` value, for targets without a prebuilt std.
@@ -269,6 +273,7 @@ impl Fields {
             title: self.take("title").unwrap_or_else(|| triple.clone()),
             triple,
             linker: self.take("linker"),
+            zig_cc: self.list("zig-cc"),
             rustflags: self.take("rustflags"),
             build_std: self.take("build-std"),
             build_std_features: self.take("build-std-features"),
@@ -287,6 +292,9 @@ impl Fields {
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));
+        }
+        if !target.zig_cc.is_empty() && target.linker.is_some() {
+            return Err(err("give either `linker` or `zig-cc`, not both"));
         }
         if target.build_std_features.is_some() && target.build_std.is_none() {
             return Err(err("`build-std-features` needs `build-std`"));
@@ -348,6 +356,10 @@ mod tests {
         assert!(Target::parse("triple = a\ntriple = b\ncheck = elf-static\n").is_err());
         assert!(Target::parse("triple = a\n").is_err());
         assert!(Target::parse("triple = a\ncheck = elf-static\nretry-failed = x\n").is_err());
+        assert!(
+            Target::parse("triple = a\ncheck = elf-static\nlinker = l\nzig-cc = -target t\n")
+                .is_err()
+        );
     }
 
     #[test]

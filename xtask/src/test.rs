@@ -195,7 +195,7 @@ fn failed_test(line: &str) -> Option<&str> {
 }
 
 /// SIGKILLs every descendant of `pid`, found through /proc (best effort; Linux only).
-fn kill_descendants(pid: u32) {
+pub fn kill_descendants(pid: u32) {
     let mut stack = vec![pid];
     let mut found = Vec::new();
     while let Some(p) = stack.pop() {
@@ -221,7 +221,7 @@ fn kill_descendants(pid: u32) {
 }
 
 /// Starts a persistent wineserver and Wine's services with stdio detached.
-fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
+pub fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
     let detached = |program: &str| {
         let mut c = t.runner_command(program);
         c.stdin(Stdio::null())
