@@ -39,6 +39,7 @@ options:
   --target T   one target (repeatable); T is a file name in targets/
   --all        every target in targets/ (the default)
   --minimal    dist: only the --no-default-features build
+  --ci         test: run only each target's `ci-tests` share (see targets/)
   --compare-opt-levels
                dist: also build with opt-level \"s\" and \"z\" and print both sizes
   --native     accept: the host release build
@@ -57,6 +58,8 @@ pub struct Opts {
     pub compare_opt_levels: bool,
     /// Everything after `--`.
     pub passthrough: Vec<String>,
+    /// `test --ci`: each target's `ci-tests` share of the suite.
+    pub ci: bool,
 }
 
 fn main() -> ExitCode {
@@ -128,6 +131,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
         match arg.as_str() {
             "--all" => all = true,
             "--minimal" => opts.minimal = true,
+            "--ci" => opts.ci = true,
             "--compare-opt-levels" => opts.compare_opt_levels = true,
             "--target" => {
                 let t = it.next().ok_or_else(|| err("--target needs a value"))?;

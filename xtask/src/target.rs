@@ -27,6 +27,7 @@
 //! | `rustup-components` | `rustup component add` (e.g. `rust-src` for build-std)          |
 //! | `test-threads`      | `RUST_TEST_THREADS` for the host suite under this runner         |
 //! | `retry-failed`      | run tests that failed once more, at most this many (emulators)  |
+//! | `ci-tests`          | `test --ci`: `all` (default), `none`, or libtest name filters     |
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -86,6 +87,19 @@ pub struct Target {
     /// Up to this many failed tests are run once more, alone, before the suite counts as
     /// failed: for runners whose own process handling can fail under load (see the Wine file).
     pub retry_failed: usize,
+    /// What `cargo xtask test --ci` runs for this target (CI's time budget).
+    pub ci_tests: CiTests,
+}
+
+/// The share of the host suite CI runs under a target's runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiTests {
+    /// The whole suite.
+    All,
+    /// None: the acceptance scenarios (`cargo xtask accept`) still run.
+    None,
+    /// Tests whose names contain one of these (libtest filters, e.g. `udp::`).
+    Filters(Vec<String>),
 }
 
 impl Target {
@@ -289,6 +303,12 @@ impl Fields {
             rustup_components: self.list("rustup-components"),
             test_threads: self.number("test-threads")?,
             retry_failed: self.number("retry-failed")?.unwrap_or(0),
+            ci_tests: match self.list("ci-tests").as_slice() {
+                [] => CiTests::All,
+                [one] if one == "all" => CiTests::All,
+                [one] if one == "none" => CiTests::None,
+                filters => CiTests::Filters(filters.to_vec()),
+            },
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));
@@ -333,7 +353,8 @@ mod tests {
         let t = Target::parse(
             "# comment\ntriple = x-win\ncheck = pe-dlls\ndll-allow = KERNEL32.dll ntdll.dll\n\
              runner = /usr/lib/wine/wine64\nrunner-env = WINEPREFIX=$ROOT/p WINEDEBUG=-all\n\
-             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\nretry-failed = 3\n",
+             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\nretry-failed = 3\n\
+             ci-tests = udp:: cli::\n",
         )?;
         assert_eq!(t.triple, "x-win");
         assert_eq!(
@@ -344,6 +365,10 @@ mod tests {
         assert_eq!(t.linker, None);
         assert_eq!(t.test_threads, Some(4));
         assert_eq!(t.retry_failed, 3);
+        assert_eq!(
+            t.ci_tests,
+            CiTests::Filters(vec!["udp::".into(), "cli::".into()])
+        );
         assert_eq!(t.runner_env[1], ("WINEDEBUG".into(), "-all".into()));
         assert!(t.wineprefix().is_some_and(|p| p.ends_with("/p")));
         assert_eq!(t.cargo_env_prefix(), "CARGO_TARGET_X_WIN_");
