@@ -51,7 +51,11 @@ pub fn task(opts: &Opts, native: bool) -> Result<ExitCode> {
     let mut outcomes = Vec::new();
     if native {
         let start = Instant::now();
-        let result = native_binary().and_then(|bin| run_script(&script, &bin, None));
+        let result = native_binary().and_then(|bin| {
+            let mut cmd = script_command(&script, &bin, None);
+            cmd.args(&opts.passthrough);
+            run_bounded_script(&mut cmd)
+        });
         outcomes.push(outcome("native (release)", result, start));
     }
     for t in &opts.targets {
@@ -143,10 +147,6 @@ fn script_command(script: &Path, bin: &Path, t: Option<&Target>) -> Command {
         cmd.envs(t.runner_env.iter().map(|(k, v)| (k, v)));
     }
     cmd
-}
-
-fn run_script(script: &Path, bin: &Path, t: Option<&Target>) -> Result<(bool, String)> {
-    run_bounded_script(&mut script_command(script, bin, t))
 }
 
 /// Runs accept.py with its output passed through; returns (exit 0, its closing line).
