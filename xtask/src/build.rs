@@ -6,6 +6,7 @@ use std::process::Command;
 
 use crate::target::Target;
 use crate::util::{cargo, err, run, target_dir, Context, Result};
+use crate::zig;
 
 /// The Cargo profile of shipped binaries (see the root Cargo.toml).
 pub const PROFILE: &str = "dist";
@@ -39,7 +40,7 @@ pub struct Overrides {
 }
 
 /// The `cargo build` command for `target`, with the target's linker, flags and build-std.
-pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
+pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Result<Command> {
     let mut cmd = cargo();
     cmd.args(["build", "--package", "netcrab", "--bin", "netcrab"]);
     cmd.args(["--profile", PROFILE, "--target", &target.triple]);
@@ -56,6 +57,8 @@ pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
     let prefix = target.cargo_env_prefix();
     if let Some(linker) = &target.linker {
         cmd.env(format!("{prefix}LINKER"), linker);
+    } else if !target.zig_cc.is_empty() {
+        cmd.env(format!("{prefix}LINKER"), zig::linker_wrapper(target)?);
     }
     if let Some(flags) = &target.rustflags {
         cmd.env(format!("{prefix}RUSTFLAGS"), flags);
@@ -71,13 +74,13 @@ pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Command {
     if let Some(level) = o.opt_level.or(target.opt_level.as_deref()) {
         cmd.env("CARGO_PROFILE_DIST_OPT_LEVEL", level);
     }
-    cmd
+    Ok(cmd)
 }
 
 /// Builds netcrab and returns a private copy of the binary, so a later build with other
 /// features (which cargo writes to the same output path) can't swap it underneath us.
 pub fn build(target: &Target, flavor: Flavor, o: &Overrides) -> Result<PathBuf> {
-    run(&mut command(target, flavor, o)).context(|| {
+    run(&mut command(target, flavor, o)?).context(|| {
         format!(
             "building netcrab ({}) for {} (toolchain pieces missing? `cargo xtask setup --target {}`)",
             flavor.name(),

@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation for netcrab (the cargo-xtask pattern). This file only
 //! parses arguments and dispatches; each task lives in its own module.
 
+mod accept;
 mod bench;
 mod build;
 mod dist;
@@ -10,6 +11,7 @@ mod target;
 mod test;
 mod util;
 mod verify;
+mod zig;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,9 @@ tasks:
           with SHA256SUMS; prints a size table for full and minimal builds
   test    build netcrab for a target and run the host suite (tests/main.rs)
           against it through the target's runner
+  accept  the acceptance scenarios (../shared/acceptance/accept.py) against
+          each target's binary under its runner; --native: against the
+          host's `cargo build --release` binary (alone, or with --target/--all)
   bench   netcrab vs nc, ncat, socat (and iperf3) on loopback: throughput,
           relay, UDP, hub, idle connections, memory, start-up; a table
           [--quick] [--json FILE] [--only NAME]
@@ -34,9 +39,12 @@ options:
   --target T   one target (repeatable); T is a file name in targets/
   --all        every target in targets/ (the default)
   --minimal    dist: only the --no-default-features build
+  --ci         test: run only each target's `ci-tests` share (see targets/)
   --compare-opt-levels
                dist: also build with opt-level \"s\" and \"z\" and print both sizes
-  -- ARGS      test: passed to the test binary (filters, --nocapture, ...)
+  --native     accept: the host release build
+  -- ARGS      test: passed to the test binary (filters, --nocapture, ...);
+               accept: passed to accept.py (-k NAME, --tag core, -v, ...)
 ";
 
 /// Options shared by the tasks.
@@ -50,6 +58,8 @@ pub struct Opts {
     pub compare_opt_levels: bool,
     /// Everything after `--`.
     pub passthrough: Vec<String>,
+    /// `test --ci`: each target's `ci-tests` share of the suite.
+    pub ci: bool,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +85,21 @@ fn try_main() -> Result<ExitCode> {
         Some("setup") => setup::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
         Some("dist") => dist::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
         Some("test") => test::task(&parse_opts(&rest)?),
+        Some("accept") => {
+            // `--native` alone runs only the host build; with --target/--all, both.
+            let native = rest.iter().any(|a| a == "--native");
+            let (own, passthrough) = match rest.iter().position(|a| a == "--") {
+                Some(i) => rest.split_at(i),
+                None => (&rest[..], &[][..]),
+            };
+            let others: Vec<String> = own.iter().filter(|a| *a != "--native").cloned().collect();
+            let mut opts = parse_opts(&others)?;
+            opts.passthrough = passthrough.iter().skip(1).cloned().collect();
+            if native && others.is_empty() {
+                opts.targets.clear();
+            }
+            accept::task(&opts, native)
+        }
         Some("bench") => bench::task(&rest),
         Some(other) => {
             eprint!("xtask: unknown task `{other}`\n\n{HELP}");
@@ -106,6 +131,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
         match arg.as_str() {
             "--all" => all = true,
             "--minimal" => opts.minimal = true,
+            "--ci" => opts.ci = true,
             "--compare-opt-levels" => opts.compare_opt_levels = true,
             "--target" => {
                 let t = it.next().ok_or_else(|| err("--target needs a value"))?;

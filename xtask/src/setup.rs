@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::target::Target;
 use crate::util::{err, output, project_root, run, run_bounded, run_bounded_ok, Result};
+use crate::zig;
 use crate::Opts;
 
 /// wineboot on a fresh prefix takes ~5 s here; allow for a slow CI machine, but never hang.
@@ -18,6 +19,9 @@ const WINESERVER_WAIT_LIMIT: Duration = Duration::from_secs(60);
 pub fn task(opts: &Opts) -> Result<()> {
     apt(&opts.targets)?;
     rustup(&opts.targets)?;
+    if opts.targets.iter().any(|t| !t.zig_cc.is_empty()) {
+        zig::install()?;
+    }
     for t in &opts.targets {
         wine_prefix(t)?;
     }

@@ -10,6 +10,7 @@
 //! | `triple`            | the rustc target; must match the file name                       |
 //! | `title`             | a few words for listings ("Linux aarch64, static")               |
 //! | `linker`            | passed as `CARGO_TARGET_<T>_LINKER`                              |
+//! | `zig-cc`            | link with `zig cc ARGS` instead (see zig.rs); not with `linker`  |
 //! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
 //! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
 //! | `build-std-features`| `-Z build-std-features=`; replaces std's defaults (backtrace, …)  |
@@ -26,6 +27,7 @@
 //! | `rustup-components` | `rustup component add` (e.g. `rust-src` for build-std)          |
 //! | `test-threads`      | `RUST_TEST_THREADS` for the host suite under this runner         |
 //! | `retry-failed`      | run tests that failed once more, at most this many (emulators)  |
+//! | `ci-tests`          | `test --ci`: `all` (default), `none`, or libtest name filters     |
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -51,6 +53,9 @@ pub struct Target {
     pub title: String,
     /// Linker program, if not rustc's default.
     pub linker: Option<String>,
+    /// Arguments for `zig cc` when zig links this target (its musl CRT, libc.a and libunwind);
+    /// empty when it doesn't.
+    pub zig_cc: Vec<String>,
     /// Extra rustc flags for this target only.
     pub rustflags: Option<String>,
     /// `-Z build-std=` value, for targets without a prebuilt std.
@@ -82,6 +87,19 @@ pub struct Target {
     /// Up to this many failed tests are run once more, alone, before the suite counts as
     /// failed: for runners whose own process handling can fail under load (see the Wine file).
     pub retry_failed: usize,
+    /// What `cargo xtask test --ci` runs for this target (CI's time budget).
+    pub ci_tests: CiTests,
+}
+
+/// The share of the host suite CI runs under a target's runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CiTests {
+    /// The whole suite.
+    All,
+    /// None: the acceptance scenarios (`cargo xtask accept`) still run.
+    None,
+    /// Tests whose names contain one of these (libtest filters, e.g. `udp::`).
+    Filters(Vec<String>),
 }
 
 impl Target {
@@ -269,6 +287,7 @@ impl Fields {
             title: self.take("title").unwrap_or_else(|| triple.clone()),
             triple,
             linker: self.take("linker"),
+            zig_cc: self.list("zig-cc"),
             rustflags: self.take("rustflags"),
             build_std: self.take("build-std"),
             build_std_features: self.take("build-std-features"),
@@ -284,9 +303,18 @@ impl Fields {
             rustup_components: self.list("rustup-components"),
             test_threads: self.number("test-threads")?,
             retry_failed: self.number("retry-failed")?.unwrap_or(0),
+            ci_tests: match self.list("ci-tests").as_slice() {
+                [] => CiTests::All,
+                [one] if one == "all" => CiTests::All,
+                [one] if one == "none" => CiTests::None,
+                filters => CiTests::Filters(filters.to_vec()),
+            },
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));
+        }
+        if !target.zig_cc.is_empty() && target.linker.is_some() {
+            return Err(err("give either `linker` or `zig-cc`, not both"));
         }
         if target.build_std_features.is_some() && target.build_std.is_none() {
             return Err(err("`build-std-features` needs `build-std`"));
@@ -325,7 +353,8 @@ mod tests {
         let t = Target::parse(
             "# comment\ntriple = x-win\ncheck = pe-dlls\ndll-allow = KERNEL32.dll ntdll.dll\n\
              runner = /usr/lib/wine/wine64\nrunner-env = WINEPREFIX=$ROOT/p WINEDEBUG=-all\n\
-             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\nretry-failed = 3\n",
+             rustc-bootstrap = yes\nlinker =\ntest-threads = 4\nretry-failed = 3\n\
+             ci-tests = udp:: cli::\n",
         )?;
         assert_eq!(t.triple, "x-win");
         assert_eq!(
@@ -336,6 +365,10 @@ mod tests {
         assert_eq!(t.linker, None);
         assert_eq!(t.test_threads, Some(4));
         assert_eq!(t.retry_failed, 3);
+        assert_eq!(
+            t.ci_tests,
+            CiTests::Filters(vec!["udp::".into(), "cli::".into()])
+        );
         assert_eq!(t.runner_env[1], ("WINEDEBUG".into(), "-all".into()));
         assert!(t.wineprefix().is_some_and(|p| p.ends_with("/p")));
         assert_eq!(t.cargo_env_prefix(), "CARGO_TARGET_X_WIN_");
@@ -348,11 +381,21 @@ mod tests {
         assert!(Target::parse("triple = a\ntriple = b\ncheck = elf-static\n").is_err());
         assert!(Target::parse("triple = a\n").is_err());
         assert!(Target::parse("triple = a\ncheck = elf-static\nretry-failed = x\n").is_err());
+        assert!(
+            Target::parse("triple = a\ncheck = elf-static\nlinker = l\nzig-cc = -target t\n")
+                .is_err()
+        );
     }
 
     #[test]
     fn every_target_file_loads() -> Result<()> {
         assert!(!Target::all()?.is_empty());
+        // The ones kept aside (README "Cross targets") must stay loadable too.
+        let aside = Target::dir().join("unsupported");
+        for entry in fs::read_dir(&aside).context(|| format!("listing {}", aside.display()))? {
+            let path = entry.context(|| "listing".into())?.path();
+            Target::load(&path)?;
+        }
         Ok(())
     }
 }

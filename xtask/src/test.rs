@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::build::{build, Flavor, Overrides};
 use crate::setup::{stop_wineserver, wine_prefix};
-use crate::target::Target;
+use crate::target::{CiTests, Target};
 use crate::util::{
     cargo, err, have_program, project_root, run_bounded_ok, show, wait_bounded, Context, Result,
 };
@@ -22,8 +22,22 @@ pub fn task(opts: &Opts) -> Result<ExitCode> {
     }
     let mut results = Vec::new();
     for t in &opts.targets {
+        let mut args = opts.passthrough.clone();
+        if opts.ci {
+            match &t.ci_tests {
+                CiTests::All => {}
+                CiTests::None => {
+                    eprintln!("xtask: test {}: ci-tests = none, skipped", t.triple);
+                    continue;
+                }
+                // libtest runs the tests matching any of the filters.
+                CiTests::Filters(filters) => {
+                    args = filters.iter().cloned().chain(args).collect();
+                }
+            }
+        }
         let start = Instant::now();
-        let outcome = test_target(t, &opts.passthrough);
+        let outcome = test_target(t, &args);
         if let Err(e) = &outcome {
             eprintln!("xtask: test {}: {e}", t.triple);
         }
@@ -195,7 +209,7 @@ fn failed_test(line: &str) -> Option<&str> {
 }
 
 /// SIGKILLs every descendant of `pid`, found through /proc (best effort; Linux only).
-fn kill_descendants(pid: u32) {
+pub fn kill_descendants(pid: u32) {
     let mut stack = vec![pid];
     let mut found = Vec::new();
     while let Some(p) = stack.pop() {
@@ -221,7 +235,7 @@ fn kill_descendants(pid: u32) {
 }
 
 /// Starts a persistent wineserver and Wine's services with stdio detached.
-fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
+pub fn warm_up_wine(t: &Target, server: &str) -> Result<()> {
     let detached = |program: &str| {
         let mut c = t.runner_command(program);
         c.stdin(Stdio::null())

@@ -46,36 +46,46 @@ pub fn verify(bytes: &[u8], check: &Check) -> Result<String> {
     }
 }
 
-/// A bounds-checked little-endian reader over a byte slice.
-struct Bytes<'a>(&'a [u8]);
+/// A bounds-checked reader over a byte slice, little-endian unless `big`.
+struct Bytes<'a> {
+    data: &'a [u8],
+    big: bool,
+}
 
-impl Bytes<'_> {
+impl<'a> Bytes<'a> {
+    fn le(data: &'a [u8]) -> Self {
+        Bytes { data, big: false }
+    }
     fn slice(&self, at: u64, len: usize) -> Result<&[u8]> {
         let start = usize::try_from(at).context(|| format!("offset {at} out of range"))?;
-        self.0
+        self.data
             .get(start..start.saturating_add(len))
             .filter(|s| s.len() == len)
             .context(|| format!("truncated file: wanted {len} bytes at offset {at}"))
     }
+    /// `len` bytes at `at` as an unsigned number in the file's byte order.
+    fn uint(&self, at: u64, len: usize) -> Result<u64> {
+        let b = self.slice(at, len)?;
+        let fold = |n: u64, &byte: &u8| (n << 8) | u64::from(byte);
+        Ok(if self.big {
+            b.iter().fold(0, fold)
+        } else {
+            b.iter().rev().fold(0, fold)
+        })
+    }
     fn u16(&self, at: u64) -> Result<u16> {
-        let b = self.slice(at, 2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        // Two bytes always fit.
+        Ok(self.uint(at, 2)? as u16)
     }
     fn u32(&self, at: u64) -> Result<u32> {
-        let b = self.slice(at, 4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&self, at: u64) -> Result<u64> {
-        let b = self.slice(at, 8)?;
-        let mut a = [0; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        // Four bytes always fit.
+        Ok(self.uint(at, 4)? as u32)
     }
     /// A NUL-terminated string starting at `at`.
     fn cstr(&self, at: u64) -> Result<String> {
         let start = usize::try_from(at).context(|| format!("offset {at} out of range"))?;
         let rest = self
-            .0
+            .data
             .get(start..)
             .context(|| format!("string offset {at} past the end"))?;
         let end = rest
@@ -104,40 +114,92 @@ const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
 
-/// Reads the program headers of a 64-bit little-endian ELF file.
+/// Where the fields the check reads sit, for ELF32 or ELF64 (the only layout differences that
+/// matter here; e_machine is at 18 in both).
+struct Layout {
+    /// Size of an address / offset / dynamic-entry half: 4 or 8.
+    word: usize,
+    /// e_phoff, e_phentsize, e_phnum.
+    phoff: u64,
+    phentsize: u64,
+    phnum: u64,
+    /// p_offset, p_vaddr, p_filesz inside a program header (p_type is at 0 in both).
+    p_offset: u64,
+    p_vaddr: u64,
+    p_filesz: u64,
+}
+
+const ELF32: Layout = Layout {
+    word: 4,
+    phoff: 28,
+    phentsize: 42,
+    phnum: 44,
+    p_offset: 4,
+    p_vaddr: 8,
+    p_filesz: 16,
+};
+
+const ELF64: Layout = Layout {
+    word: 8,
+    phoff: 32,
+    phentsize: 54,
+    phnum: 56,
+    p_offset: 8,
+    p_vaddr: 16,
+    p_filesz: 32,
+};
+
+/// Reads the program headers of an ELF file (32- or 64-bit, either byte order).
 pub fn elf_info(bytes: &[u8]) -> Result<ElfInfo> {
-    let f = Bytes(bytes);
+    let mut f = Bytes::le(bytes);
     if f.slice(0, 4)? != b"\x7fELF" {
         return Err(err("not an ELF file"));
     }
     let ident = f.slice(4, 2)?;
-    if ident != [2, 1] {
-        return Err(err("only 64-bit little-endian ELF is supported"));
-    }
+    let l = match ident[0] {
+        1 => &ELF32,
+        2 => &ELF64,
+        c => return Err(err(format!("unknown ELF class {c}"))),
+    };
+    f.big = match ident[1] {
+        1 => false,
+        2 => true,
+        d => return Err(err(format!("unknown ELF byte order {d}"))),
+    };
     let machine = match f.u16(18)? {
+        0x03 => "i386",
+        0x08 => "mips",
+        0x28 => "arm",
         0x3e => "x86_64",
         0xb7 => "aarch64",
-        0xf3 => "riscv64",
+        0xf3 => "riscv",
         _ => "other",
     };
-    let phoff = f.u64(32)?;
-    let phentsize = u64::from(f.u16(54)?);
-    let phnum = u64::from(f.u16(56)?);
+    let w = l.word;
+    let phoff = f.uint(l.phoff, w)?;
+    let phentsize = u64::from(f.u16(l.phentsize)?);
+    let phnum = u64::from(f.u16(l.phnum)?);
     // (type, offset, vaddr, filesz) of each program header.
     let mut phdrs = Vec::new();
     for i in 0..phnum {
         let at = phoff + i * phentsize;
-        phdrs.push((f.u32(at)?, f.u64(at + 8)?, f.u64(at + 16)?, f.u64(at + 32)?));
+        phdrs.push((
+            f.u32(at)?,
+            f.uint(at + l.p_offset, w)?,
+            f.uint(at + l.p_vaddr, w)?,
+            f.uint(at + l.p_filesz, w)?,
+        ));
     }
     let interp = phdrs.iter().any(|p| p.0 == PT_INTERP);
     let mut needed = Vec::new();
     if let Some(&(_, off, _, size)) = phdrs.iter().find(|p| p.0 == PT_DYNAMIC) {
-        // Dynamic entries are (tag, value) pairs of u64 up to DT_NULL.
+        // Dynamic entries are (tag, value) pairs of words up to DT_NULL.
+        let entry = 2 * w as u64;
         let mut needed_offsets = Vec::new();
         let mut strtab_vaddr = None;
-        for i in 0..size / 16 {
-            let tag = f.u64(off + i * 16)?;
-            let val = f.u64(off + i * 16 + 8)?;
+        for i in 0..size / entry {
+            let tag = f.uint(off + i * entry, w)?;
+            let val = f.uint(off + i * entry + w as u64, w)?;
             match tag {
                 DT_NULL => break,
                 DT_NEEDED => needed_offsets.push(val),
@@ -168,7 +230,7 @@ pub fn elf_info(bytes: &[u8]) -> Result<ElfInfo> {
 
 /// Lists the DLL names in a PE32+ import directory.
 pub fn pe_imports(bytes: &[u8]) -> Result<Vec<String>> {
-    let f = Bytes(bytes);
+    let f = Bytes::le(bytes);
     if f.slice(0, 2)? != b"MZ" {
         return Err(err("not a PE file (no MZ)"));
     }
@@ -254,6 +316,37 @@ mod tests {
         assert!(verify(&b, &Check::ElfStatic).is_err());
         b[64] = PT_LOAD as u8;
         assert!(verify(&b, &Check::ElfStatic).is_ok());
+        Ok(())
+    }
+
+    /// The same for a 32-bit big-endian file (MIPS) with a PT_DYNAMIC naming libc.so.
+    #[test]
+    fn reads_32_bit_big_endian() -> Result<()> {
+        let mut b = vec![0u8; 52 + 2 * 32 + 24 + 16];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 1;
+        b[5] = 2;
+        b[19] = 0x08; // e_machine: MIPS
+        b[31] = 52; // e_phoff
+        b[43] = 32; // e_phentsize
+        b[45] = 2; // e_phnum
+        let load = 52;
+        b[load + 3] = PT_LOAD as u8;
+        b[load + 19] = 200; // p_filesz, from offset 0 at vaddr 0
+        let dynamic = 52 + 32;
+        b[dynamic + 3] = PT_DYNAMIC as u8;
+        b[dynamic + 7] = 116; // p_offset
+        b[dynamic + 19] = 24; // p_filesz: DT_NEEDED, DT_STRTAB, DT_NULL
+        b[116 + 3] = DT_NEEDED as u8;
+        b[116 + 7] = 1; // name at strtab + 1
+        b[124 + 3] = DT_STRTAB as u8;
+        b[124 + 7] = 140; // strtab vaddr (= offset)
+        b[141..150].copy_from_slice(b"libc.so\0\0");
+        let info = elf_info(&b)?;
+        assert_eq!(info.machine, "mips");
+        assert!(!info.interp);
+        assert_eq!(info.needed, vec!["libc.so".to_string()]);
+        assert!(verify(&b, &Check::ElfStatic).is_err());
         Ok(())
     }
 }

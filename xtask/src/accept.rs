@@ -1,0 +1,186 @@
+//! `cargo xtask accept`: the black-box acceptance scenarios (`../shared/acceptance/accept.py`,
+//! Python standard library only) against netcrab: the host's `cargo build --release` binary
+//! (`--native`) and each target's cross-built binary under its runner (`--runner`, which makes
+//! accept.py scale its waits for an emulator).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::build::{build, Flavor, Overrides};
+use crate::setup::{stop_wineserver, wine_prefix};
+use crate::target::Target;
+use crate::test::{kill_descendants, warm_up_wine};
+use crate::util::{
+    cargo, err, have_program, project_root, run, show, target_dir, wait_bounded, Context, Result,
+};
+use crate::Opts;
+
+/// One accept.py run must not eat CI's budget: 24 scenarios of at most 90 s each under an
+/// emulator would be 36 minutes, far beyond what a working binary needs (~1-3 minutes).
+const RUN_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// The script, beside the project: CI lays `shared/` next to the clone. `NETCRAB_ACCEPT`
+/// overrides.
+fn script() -> Result<PathBuf> {
+    let path = std::env::var_os("NETCRAB_ACCEPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("../shared/acceptance/accept.py"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(err(format!(
+            "no acceptance script at {} (set NETCRAB_ACCEPT=path)",
+            path.display()
+        )))
+    }
+}
+
+/// What one run gave.
+struct Outcome {
+    name: String,
+    /// accept.py's closing line (`passed P/T (failed F, skipped S)`), or why there is none.
+    summary: String,
+    ok: bool,
+    took: Duration,
+}
+
+/// Runs the scenarios for the host build (`native`) and the selected targets.
+pub fn task(opts: &Opts, native: bool) -> Result<ExitCode> {
+    let script = script()?;
+    let mut outcomes = Vec::new();
+    if native {
+        let start = Instant::now();
+        let result = native_binary().and_then(|bin| {
+            let mut cmd = script_command(&script, &bin, None);
+            cmd.args(&opts.passthrough);
+            run_bounded_script(&mut cmd)
+        });
+        outcomes.push(outcome("native (release)", result, start));
+    }
+    for t in &opts.targets {
+        let start = Instant::now();
+        let result = run_target(&script, t, &opts.passthrough);
+        outcomes.push(outcome(&t.triple, result, start));
+    }
+    eprintln!("\nacceptance summary:");
+    for o in &outcomes {
+        let verdict = if o.ok { "ok" } else { "FAILED" };
+        eprintln!(
+            "  {:<30} {verdict:<7} {:>6.1}s  {}",
+            o.name,
+            o.took.as_secs_f64(),
+            o.summary
+        );
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if failed == 0 {
+        eprintln!("acceptance: all {} run(s) ok", outcomes.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("acceptance: {failed} of {} run(s) FAILED", outcomes.len());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn outcome(name: &str, result: Result<(bool, String)>, start: Instant) -> Outcome {
+    let (ok, summary) = result.unwrap_or_else(|e| (false, format!("error: {e}")));
+    Outcome {
+        name: name.to_string(),
+        summary,
+        ok,
+        took: start.elapsed(),
+    }
+}
+
+/// `cargo build --release` (a no-op when CI has just built it) and its binary.
+fn native_binary() -> Result<PathBuf> {
+    run(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "netcrab",
+        "--bin",
+        "netcrab",
+    ]))?;
+    Ok(target_dir().join("release/netcrab"))
+}
+
+/// Builds the target's full binary (the artifact `dist` and `test` share) and runs the script
+/// under the target's runner; under Wine with the prefix's services started first (see test.rs).
+fn run_target(script: &Path, t: &Target, passthrough: &[String]) -> Result<(bool, String)> {
+    if let Some(program) = t.runner.first() {
+        if !have_program(program) {
+            return Err(err(format!(
+                "runner `{program}` not found: run `cargo xtask setup --target {}`",
+                t.triple
+            )));
+        }
+    }
+    let bin = build(t, Flavor::Full, &Overrides::default())?;
+    let bin = bin
+        .canonicalize()
+        .context(|| format!("resolving {}", bin.display()))?;
+    let wine = t.wineserver.as_deref();
+    if let Some(server) = wine {
+        wine_prefix(t)?;
+        if let Err(e) = warm_up_wine(t, server) {
+            stop_wineserver(t, server);
+            return Err(e);
+        }
+    }
+    let mut cmd = script_command(script, &bin, Some(t));
+    cmd.args(passthrough);
+    let result = run_bounded_script(&mut cmd);
+    if let Some(server) = wine {
+        stop_wineserver(t, server);
+    }
+    result
+}
+
+/// `python3 accept.py --bin BIN [--runner "..."]`, with the runner's environment.
+fn script_command(script: &Path, bin: &Path, t: Option<&Target>) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg("--bin").arg(bin);
+    if let Some(t) = t.filter(|t| !t.runner.is_empty()) {
+        cmd.arg("--runner").arg(t.runner.join(" "));
+        cmd.envs(t.runner_env.iter().map(|(k, v)| (k, v)));
+    }
+    cmd
+}
+
+/// Runs accept.py with its output passed through; returns (exit 0, its closing line).
+fn run_bounded_script(cmd: &mut Command) -> Result<(bool, String)> {
+    use std::io::{BufRead, BufReader, Write};
+    eprintln!("$ {}", show(cmd));
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context(|| format!("starting `{}`", show(cmd)))?;
+    let reader = child.stdout.take().map(|out| {
+        std::thread::spawn(move || {
+            let mut last = String::new();
+            let mut stdout = std::io::stdout();
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                let _ = writeln!(stdout, "{line}");
+                if line.starts_with("passed ") {
+                    last = line;
+                }
+            }
+            last
+        })
+    });
+    let pid = child.id();
+    // On timeout: netcrab and its runner too, not only the script.
+    let status = wait_bounded(&mut child, RUN_LIMIT, || kill_descendants(pid))
+        .context(|| format!("waiting for `{}`", show(cmd)))?;
+    let summary = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    match status {
+        Some(s) => Ok((s.success(), summary)),
+        None => Ok((
+            false,
+            format!("killed after {} minutes", RUN_LIMIT.as_secs() / 60),
+        )),
+    }
+}

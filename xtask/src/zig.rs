@@ -1,0 +1,147 @@
+//! Zig as the C side of a musl target that has no rustup `rust-std` here (or at all: tier 3).
+//!
+//! The rust-lld targets link against the musl CRT objects, `libc.a` and `libunwind.a` that ship
+//! inside the rustup target (`lib/self-contained`). A target whose rust-std cannot be had needs
+//! those from elsewhere; std itself is rebuilt from rust-src anyway (build-std). `zig cc` carries
+//! musl's and LLVM libunwind's sources for every architecture and builds them for the requested
+//! target on first use (cached under ~/.cache/zig), then links with its own LLD. Zig comes as the
+//! `ziglang` wheel from PyPI: one pinned download, unpacked into a cache directory, no build.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::setup::apt_install;
+use crate::target::Target;
+use crate::util::{err, output, run, target_dir, Context, Result};
+
+/// The `ziglang` wheel version. Pinned: a zig update changes the musl and libunwind it builds.
+pub const VERSION: &str = "0.17.1";
+
+/// Where the unpacked wheel lives: outside the project, so `cargo clean` keeps the ~100 MB
+/// download. Without a HOME, inside the target dir.
+fn home() -> PathBuf {
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".cache/netcrab"),
+        None => target_dir().join("tools"),
+    }
+    .join(format!("zig-{VERSION}"))
+}
+
+/// The zig executable inside the unpacked wheel.
+pub fn program() -> PathBuf {
+    home().join("ziglang/zig")
+}
+
+/// Whether the pinned zig is unpacked and runs.
+fn installed() -> bool {
+    Command::new(program())
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == VERSION.as_bytes())
+}
+
+/// `cargo xtask setup`: downloads the pinned wheel with pip (the only client that talks to
+/// PyPI here) and unpacks it. A wheel is a zip file; pip `download` installs nothing, so it
+/// works on Debian's externally managed Python too.
+pub fn install() -> Result<()> {
+    if installed() {
+        eprintln!("setup: zig {VERSION} present");
+        return Ok(());
+    }
+    let pip_works = Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !pip_works {
+        apt_install(&["python3-pip"])?;
+    }
+    let dir = home();
+    let wheels = dir.with_file_name(format!("zig-{VERSION}-download"));
+    fs::create_dir_all(&wheels).context(|| format!("creating {}", wheels.display()))?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        .arg("--dest")
+        .arg(&wheels)
+        .arg(format!("ziglang=={VERSION}")))?;
+    let wheel = find_wheel(&wheels)?;
+    if dir.exists() {
+        fs::remove_dir_all(&dir).context(|| format!("removing {}", dir.display()))?;
+    }
+    run(Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&dir))?;
+    // zipfile drops the mode bits.
+    make_executable(&program())?;
+    fs::remove_dir_all(&wheels).ok();
+    let version = output(Command::new(program()).arg("version"))?;
+    if version.trim() != VERSION {
+        return Err(err(format!(
+            "{} says version {}, expected {VERSION}",
+            program().display(),
+            version.trim()
+        )));
+    }
+    eprintln!("setup: zig {VERSION} unpacked in {}", dir.display());
+    Ok(())
+}
+
+fn find_wheel(dir: &Path) -> Result<PathBuf> {
+    fs::read_dir(dir)
+        .context(|| format!("listing {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context(|| format!("pip left no .whl in {}", dir.display()))
+}
+
+/// Writes the one-line linker script for `t` (rustc's linker must be one program) and returns
+/// its path. Rewritten on every build, so it always names the pinned zig.
+pub fn linker_wrapper(t: &Target) -> Result<PathBuf> {
+    if !installed() {
+        return Err(err(format!(
+            "zig {VERSION} is not installed: run `cargo xtask setup --target {}`",
+            t.triple
+        )));
+    }
+    let dir = target_dir().join("zig-cc");
+    fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(&t.triple);
+    let words: Vec<String> = std::iter::once(program().to_string_lossy().into_owned())
+        .chain(["cc".to_string()])
+        .chain(t.zig_cc.iter().cloned())
+        .map(|w| shell_quote(&w))
+        .collect();
+    let script = format!(
+        "#!/bin/sh\n# Written by `cargo xtask` from targets/{}.target: rustc's linker.\nexec {} \"$@\"\n",
+        t.triple,
+        words.join(" ")
+    );
+    fs::write(&path, script).context(|| format!("writing {}", path.display()))?;
+    make_executable(&path)?;
+    Ok(path)
+}
+
+/// chmod 755.
+fn make_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .context(|| format!("making {} executable", path.display()))
+}
+
+/// Single-quotes a word for sh.
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quotes_for_sh() {
+        assert_eq!(shell_quote("-target"), "'-target'");
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
+}
