@@ -24,7 +24,6 @@ macro_rules! eprint {
 
 mod addr;
 mod cli;
-#[cfg(feature = "dhcp")]
 mod dhcp;
 mod error;
 mod faults;

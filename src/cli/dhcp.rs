@@ -8,16 +8,7 @@ use crate::addr;
 use crate::error::{usage, Result};
 use std::time::Duration;
 
-/// `netcrab --dhcp-probe IFACE`.
-#[cfg_attr(not(feature = "dhcp"), allow(dead_code))]
-#[derive(Debug, Clone)]
-pub struct DhcpOpts {
-    pub iface: String,
-    pub json: bool,
-    /// How long to collect offers (-w, default 5 s).
-    pub wait: Duration,
-    pub verbose: u8,
-}
+pub use crate::dhcp::DhcpOpts;
 
 /// `None` when `--dhcp-probe` is not given.
 pub fn parse(a: &Args) -> Option<Result<DhcpOpts>> {

@@ -11,10 +11,7 @@ mod proxy;
 #[cfg(test)]
 mod fuzz_tests;
 
-pub use args::{FwdMode, InputMode, OutputMode};
 pub use config::Config;
-#[cfg(feature = "dhcp")]
-pub use dhcp::DhcpOpts;
 
 use crate::error::{usage, Result};
 use argh::FromArgs;

@@ -4,29 +4,43 @@
 //! (or one JSON object) per server. No DHCPREQUEST is ever sent, so no
 //! server records a lease.
 
+#[cfg(feature = "dhcp")]
 mod packet;
+#[cfg(feature = "dhcp")]
 mod probe;
 
 #[cfg(test)]
+#[cfg(feature = "dhcp")]
 mod fuzz_tests;
 
-use crate::cli::DhcpOpts;
+mod opts;
+
+#[cfg(feature = "dhcp")]
 use crate::error::{describe, Error, Result};
+pub use opts::DhcpOpts;
+#[cfg(feature = "dhcp")]
 use packet::Offer;
+#[cfg(feature = "dhcp")]
 use std::fmt::Write as _;
+#[cfg(feature = "dhcp")]
 use std::io;
+#[cfg(feature = "dhcp")]
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+#[cfg(feature = "dhcp")]
 use std::time::{Duration, Instant};
 
 /// How long to wait for an offer before sending the DISCOVER again.
+#[cfg(feature = "dhcp")]
 const RESEND: Duration = Duration::from_secs(2);
 
 /// One server's answer.
+#[cfg(feature = "dhcp")]
 struct Answer {
     offer: Offer,
     from: IpAddr,
 }
 
+#[cfg(feature = "dhcp")]
 impl Answer {
     /// Servers are told apart by their identifier, else by source address.
     fn server(&self) -> IpAddr {
@@ -35,6 +49,7 @@ impl Answer {
 }
 
 /// Run the probe; exit code 0 when at least one offer came.
+#[cfg(feature = "dhcp")]
 pub fn run(o: DhcpOpts) -> Result<u8> {
     let link = probe::open(&o.iface)?;
     let mut x = [0u8; 4];
@@ -142,6 +157,7 @@ pub fn run(o: DhcpOpts) -> Result<u8> {
     Ok(0)
 }
 
+#[cfg(feature = "dhcp")]
 fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -151,6 +167,7 @@ fn is_timeout(e: &io::Error) -> bool {
 
 /// Receive errors that are not the socket's end: the wait ran out, a signal,
 /// and on Windows an ICMP error reported late or a datagram too large.
+#[cfg(feature = "dhcp")]
 fn quiet_recv_error(e: &io::Error) -> bool {
     is_timeout(e)
         || matches!(
@@ -160,6 +177,7 @@ fn quiet_recv_error(e: &io::Error) -> bool {
         || (cfg!(windows) && e.raw_os_error() == Some(10040))
 }
 
+#[cfg(feature = "dhcp")]
 fn send_error(iface: &str, e: &io::Error) -> Error {
     // Linux says "unreachable" for an interface that is down.
     #[cfg(unix)]
@@ -172,6 +190,7 @@ fn send_error(iface: &str, e: &io::Error) -> Error {
 }
 
 /// Seconds without a needless ".0".
+#[cfg(feature = "dhcp")]
 fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s.fract() == 0.0 {
@@ -181,6 +200,7 @@ fn secs(d: Duration) -> String {
     }
 }
 
+#[cfg(feature = "dhcp")]
 fn mac_text(m: [u8; 6]) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
@@ -188,6 +208,7 @@ fn mac_text(m: [u8; 6]) -> String {
         .join(":")
 }
 
+#[cfg(feature = "dhcp")]
 fn list(v: &[Ipv4Addr]) -> String {
     if v.is_empty() {
         return "-".to_string();
@@ -198,10 +219,12 @@ fn list(v: &[Ipv4Addr]) -> String {
         .join(",")
 }
 
+#[cfg(feature = "dhcp")]
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |x| x.to_string())
 }
 
+#[cfg(feature = "dhcp")]
 fn lease_text(l: Option<u32>) -> String {
     match l {
         None => "-".to_string(),
@@ -212,6 +235,7 @@ fn lease_text(l: Option<u32>) -> String {
 
 /// The text report's line for one server: space-separated names and values,
 /// `-` for what the offer left out.
+#[cfg(feature = "dhcp")]
 fn line(a: &Answer) -> String {
     let o = &a.offer;
     format!(
@@ -227,6 +251,7 @@ fn line(a: &Answer) -> String {
 }
 
 /// A JSON string (the interface name is the only free text).
+#[cfg(feature = "dhcp")]
 fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
@@ -243,16 +268,19 @@ fn json_str(s: &str) -> String {
     out
 }
 
+#[cfg(feature = "dhcp")]
 fn json_ip(v: Option<Ipv4Addr>) -> String {
     v.map_or_else(|| "null".to_string(), |ip| json_str(&ip.to_string()))
 }
 
+#[cfg(feature = "dhcp")]
 fn json_list(v: &[Ipv4Addr]) -> String {
     let items: Vec<String> = v.iter().map(|ip| json_str(&ip.to_string())).collect();
     format!("[{}]", items.join(","))
 }
 
 /// `--json`: one object; the keys are listed in the README.
+#[cfg(feature = "dhcp")]
 fn json(o: &DhcpOpts, mac: &str, xid: u32, sent: u32, answers: &[Answer]) -> String {
     let offers: Vec<String> = answers
         .iter()
@@ -283,6 +311,7 @@ fn json(o: &DhcpOpts, mac: &str, xid: u32, sent: u32, answers: &[Answer]) -> Str
 }
 
 #[cfg(test)]
+#[cfg(feature = "dhcp")]
 mod tests {
     use super::*;
 

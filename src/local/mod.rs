@@ -25,3 +25,33 @@ pub struct GenSpec {
     pub max: usize,
     pub vals: RandVals,
 }
+
+/// Where local input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputMode {
+    /// stdin, read in large blocks.
+    #[default]
+    Stdin,
+    /// stdin; the original's "no character mode" spelling, same here.
+    StdinNochar,
+    /// No local input.
+    None,
+    /// Each socket's data goes back to it.
+    Echo,
+    /// Random data.
+    Rand,
+    /// A fixed random buffer sent over and over.
+    Fixed,
+    /// QoS ping client.
+    PfQosCli,
+    /// QoS ping server.
+    PfQosSrv,
+}
+
+/// Where received data goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputMode {
+    #[default]
+    Stdout,
+    None,
+}

@@ -3,8 +3,8 @@
 //! receive faults, and hub mode's rule for a client that stops reading).
 
 use super::shared::Shared;
-use crate::cli::FwdMode;
 use crate::local::pool;
+use crate::router::FwdMode;
 use crate::router::RouteId;
 use bytes::Bytes;
 use smol::channel::TrySendError;

@@ -1,6 +1,7 @@
 //! One run of netcrab: open the endpoints, move data until nothing is left
 //! to do, and say how it ended.
 
+pub mod config;
 mod connection;
 mod deliver;
 mod dial;
@@ -22,9 +23,10 @@ mod udp;
 mod udp_flows;
 mod udp_io;
 
-use crate::cli::{Config, InputMode, OutputMode};
 use crate::error::Result;
 use crate::local::stdio::{self, StdoutEnd};
+use crate::local::{InputMode, OutputMode};
+use config::Config;
 
 use crate::router::{self, EofFin, LocalInput, Router};
 use lifecycle::{Input, Lifecycle};

@@ -2,7 +2,7 @@
 //! counters (feature "stats") and the hex dump (feature "hexdump").
 //! Without those features these calls compile to nothing.
 
-use crate::cli::Config;
+use super::config::Config;
 use crate::router::RouteId;
 use std::net::SocketAddr;
 

@@ -2,9 +2,9 @@
 //! then UDP below), so bad names and busy ports fail fast with the address
 //! in the message.
 
+use super::config::Config;
 use super::udp_flows::FlowTarget;
 use crate::addr::{ListenSpec, TargetSpec};
-use crate::cli::Config;
 use crate::error::runtime;
 use crate::error::{Error, Result};
 use crate::net::udp::{self as nudp, McIface, UdpOpts};

@@ -5,7 +5,7 @@
 use super::deliver::{deliver, read_chunk};
 use super::registry::{idle_watch, unregister, Ended, WriterCount};
 use super::shared::Shared;
-use crate::cli::FwdMode;
+use crate::router::FwdMode;
 use crate::router::RouteId;
 use async_net::TcpStream;
 use bytes::Bytes;

@@ -3,9 +3,9 @@
 //! fits the descriptor limit, and the results are printed in the order the
 //! ports were given, one line per port: `HOST:PORT open|closed|timeout|failed`.
 
+use super::config::Config;
 use super::plan::TargetPlan;
 use super::shared::Shared;
-use crate::cli::Config;
 use crate::error::describe;
 use crate::net::{family_name, sockopt};
 use smol::Async;

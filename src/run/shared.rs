@@ -1,7 +1,7 @@
 //! State shared by the tasks of one run (single-threaded executor).
 
+use super::config::Config;
 use super::lifecycle::Lifecycle;
-use crate::cli::Config;
 use crate::net::sockopt::SockOpts;
 use crate::router::Router;
 use smol::channel::Sender;

@@ -4,7 +4,8 @@
 //! → socket with splice(2), never entering user space.
 
 use super::shared::Shared;
-use crate::cli::{FwdMode, InputMode, OutputMode};
+use crate::local::{InputMode, OutputMode};
+use crate::router::FwdMode;
 use crate::router::{LocalInput, RouteId};
 use smol::Async;
 use std::io;

@@ -285,7 +285,7 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
         let data = &chunk[..];
         #[cfg(feature = "qos")]
         match shared.cfg.input {
-            crate::cli::InputMode::PfQosSrv => {
+            crate::local::InputMode::PfQosSrv => {
                 match crate::qos::answer(data) {
                     Some(reply) => deliver(&shared, id, reply).await,
                     None if shared.cfg.verbose > 0 => {
@@ -295,7 +295,7 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
                 }
                 continue;
             }
-            crate::cli::InputMode::PfQosCli => {
+            crate::local::InputMode::PfQosCli => {
                 if shared.faults.recv_gate().await {
                     let route = format!("{}<->{peer}", sockets[idx].local);
                     let r = shared.qos.borrow_mut().reply(id, &route, data);
