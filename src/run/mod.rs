@@ -59,7 +59,12 @@ pub fn run(cfg: Config) -> Result<u8> {
         local_loop: local.is_child,
         local_out: local.output,
         local_in,
-        local_keeps_open: !std::io::stdin().is_terminal() || local.is_child,
+        // Typed input at a terminal does not keep a half-closed peer's
+        // connection (a person expects the exit); every other input does
+        // while it flows (a generator, a child, a pipe or file).
+        local_keeps_open: local.is_child
+            || !matches!(cfg.input, InputMode::Stdin | InputMode::StdinNochar)
+            || !std::io::stdin().is_terminal(),
         eof_fin: if !cfg.shutdown_on_eof {
             EofFin::Never
         } else if cfg.fin_always {
