@@ -36,6 +36,7 @@ mod run;
 mod signal;
 #[cfg(feature = "stats")]
 mod stats;
+mod tunnel;
 
 use std::process::ExitCode;
 
@@ -72,6 +73,8 @@ fn main() -> ExitCode {
         cli::Command::Probe(o) => probe::run_client(*o),
         #[cfg(feature = "probe")]
         cli::Command::ProbeServer(o) => probe::run_server(*o),
+        cli::Command::TunnelRelay(o) => tunnel::run_relay(*o),
+        cli::Command::TunnelInside(o) => tunnel::run_inside(*o),
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -205,6 +205,23 @@ pub struct Args {
     /// probe: multicast group (default 239.255.77.77)
     #[argh(option)]
     pub probe_group: Option<String>,
+
+    // Tunnel mode: see src/cli/tunnel.rs.
+    /// tunnel relay: where inside ends connect (ADDR:PORT)
+    #[argh(option)]
+    pub tunnel_relay: Option<String>,
+    /// tunnel relay: where clients connect (ADDR:PORT)
+    #[argh(option)]
+    pub tunnel_public: Option<String>,
+    /// tunnel inside end: the relay's HOST:PORT (the target is the service)
+    #[argh(option)]
+    pub tunnel_inside: Option<String>,
+    /// tunnel: the shared secret (visible to ps; prefer --secret-file)
+    #[argh(option)]
+    pub secret: Option<String>,
+    /// tunnel: read the shared secret from a file
+    #[argh(option)]
+    pub secret_file: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

@@ -5,6 +5,7 @@ mod config;
 mod help;
 mod normalize;
 mod probe;
+mod tunnel;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -17,6 +18,7 @@ pub use config::GenSpec;
 pub use config::{Config, Family, FaultSpec};
 #[cfg(feature = "probe")]
 pub use probe::{ProbeOpts, ProbeServerOpts};
+pub use tunnel::{TunnelInsideOpts, TunnelRelayOpts};
 
 use crate::error::{usage, Result};
 use argh::FromArgs;
@@ -32,6 +34,8 @@ pub enum Command {
     Probe(Box<probe::ProbeOpts>),
     #[cfg(feature = "probe")]
     ProbeServer(Box<probe::ProbeServerOpts>),
+    TunnelRelay(Box<tunnel::TunnelRelayOpts>),
+    TunnelInside(Box<tunnel::TunnelInsideOpts>),
 }
 
 /// The help text shown by `-h` / `--help`.
@@ -61,6 +65,9 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     }
     if args.ifaces {
         return Ok(Command::Ifaces);
+    }
+    if let Some(cmd) = tunnel::command(&args) {
+        return cmd;
     }
     if let Some(cmd) = probe::command(&args) {
         return cmd;

@@ -63,6 +63,11 @@ const VALUED_LONG: &[&str] = &[
     "--probe",
     "--probe-time",
     "--probe-group",
+    "--tunnel-relay",
+    "--tunnel-public",
+    "--tunnel-inside",
+    "--secret",
+    "--secret-file",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[
