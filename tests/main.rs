@@ -12,4 +12,5 @@ mod probe;
 mod reliability;
 mod router;
 mod tcp;
+mod tunnel;
 mod udp;
