@@ -271,6 +271,25 @@ fn service_down_closes_the_client_within_1_s_then_serves_again() {
     assert!(i.running() && r.running());
 }
 
+#[test]
+fn a_second_inside_end_replaces_the_first_which_stops() {
+    let svc = Service::start("127.0.0.1:0");
+    let (mut r, ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
+    let mut first = inside(ctrl, svc.addr, &[]);
+    up(&mut first);
+    let mut second = inside(ctrl, svc.addr, &[]);
+    up(&mut second);
+    r.wait_for("the previous one");
+    let out = first.expect_exit(1);
+    assert!(
+        out.stderr.contains("replaced by a newer inside end"),
+        "{}",
+        out.stderr
+    );
+    client(public, b"served by the second").unwrap_or_else(|e| r.fail(&e));
+    assert!(second.running(), "{}", second.report());
+}
+
 // ---- the inside-link protocol, spoken by hand ------------------------------
 
 fn frame(body: &[u8]) -> Vec<u8> {

@@ -228,6 +228,9 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
                 ex.spawn(serve(me.clone(), relay_addr, id, writer.clone()))
                     .detach();
             }
+            Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
+                return fatal(format!("relay {relay_addr}: {e}; stopping"))
+            }
             Msg::Error(e) => return retry(format!("relay {relay_addr} says: {e}")),
             m => {
                 return retry(format!(

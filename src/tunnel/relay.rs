@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// kernel until it is paired.
 pub const MAX_PENDING: usize = 128;
 
+/// The start of the Error an inside end gets when a newer one replaces it
+/// (it then stops, so two inside ends do not take turns for ever).
+pub const REPLACED: &str = "replaced by a newer inside end";
+
 /// What a waiting client gets.
 enum Outcome {
     /// A data connection from the inside end, already answered `Paired`.
@@ -41,7 +45,6 @@ struct Control {
     gen: u64,
     out: Sender<Msg>,
     peer: SocketAddr,
-    stream: TcpStream,
 }
 
 struct Relay {
@@ -343,19 +346,18 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
     for id in relay.pending.borrow().keys() {
         let _ = tx.try_send(Msg::Conn { id: *id });
     }
-    let old = relay.control.borrow_mut().replace(Control {
-        gen,
-        out: tx,
-        peer,
-        stream: s.clone(),
-    });
+    let old = relay
+        .control
+        .borrow_mut()
+        .replace(Control { gen, out: tx, peer });
     match old {
         Some(old) => {
             eprintln!(
                 "Tunnel inside end {peer} logged in; the previous one ({}) is closed",
                 old.peer
             );
-            let _ = old.stream.shutdown(Shutdown::Both);
+            // Its writer sends this, then finds the queue closed and ends.
+            let _ = old.out.try_send(Msg::Error(format!("{REPLACED} ({peer})")));
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
     }
