@@ -7,6 +7,7 @@
 mod procs;
 mod scale;
 mod tcp;
+mod tunnel;
 mod udp;
 
 use std::fmt::Write as _;
@@ -23,6 +24,8 @@ pub struct Settings {
     pub quick: bool,
     /// Where to write the rows as JSON.
     pub json: Option<PathBuf>,
+    /// `--only tunnel`: run just that workload.
+    pub only: Option<String>,
 }
 
 impl Settings {
@@ -228,6 +231,10 @@ pub fn parse(args: &[String]) -> Result<Settings> {
                 settings.json = Some(PathBuf::from(file));
             }
             s if s.starts_with("--json=") => settings.json = Some(PathBuf::from(&s[7..])),
+            "--only" => match it.next().map(String::as_str) {
+                Some("tunnel") => settings.only = Some("tunnel".into()),
+                _ => return Err(err("--only takes: tunnel")),
+            },
             other => return Err(err(format!("bench: unknown option `{other}`"))),
         }
     }
@@ -241,14 +248,17 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
     raise_nofile();
     let tools = prepare()?;
     let mut report = Report::default();
-    tcp::p2p(&settings, &tools, &mut report);
-    tcp::relay(&settings, &tools, &mut report);
-    udp::udp(&settings, &tools, &mut report);
-    scale::hub(&settings, &tools, &mut report);
-    scale::idle(&settings, &tools, &mut report);
-    tcp::slow_reader(&settings, &tools, &mut report);
-    scale::startup(&settings, &tools, &mut report);
-    tcp::rand(&settings, &tools, &mut report);
+    if settings.only.is_none() {
+        tcp::p2p(&settings, &tools, &mut report);
+        tcp::relay(&settings, &tools, &mut report);
+        udp::udp(&settings, &tools, &mut report);
+        scale::hub(&settings, &tools, &mut report);
+        scale::idle(&settings, &tools, &mut report);
+        tcp::slow_reader(&settings, &tools, &mut report);
+        scale::startup(&settings, &tools, &mut report);
+        tcp::rand(&settings, &tools, &mut report);
+    }
+    tunnel::exchanges(&settings, &tools, &mut report);
 
     let took = start.elapsed().as_secs_f64();
     let mode = settings.pick("--quick", "full");

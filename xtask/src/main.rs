@@ -28,7 +28,7 @@ tasks:
           against it through the target's runner
   bench   netcrab vs nc, ncat, socat (and iperf3) on loopback: throughput,
           relay, UDP, hub, idle connections, memory, start-up; a table
-          [--quick] [--json FILE]
+          [--quick] [--json FILE] [--only tunnel]
 
 options:
   --target T   one target (repeatable); T is a file name in targets/
