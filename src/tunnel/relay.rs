@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 /// kernel until it is paired.
 pub const MAX_PENDING: usize = 128;
 
+/// Most inside-link connections in their handshake at once (each at most
+/// 2 x [`HANDSHAKE`]); more are closed at once, so a flood of idle
+/// connections to the inside port cannot pile up.
+const MAX_HANDSHAKES: usize = 256;
+
 /// The start of the Error an inside end gets when a newer one replaces it
 /// (it then stops, so two inside ends do not take turns for ever).
 pub const REPLACED: &str = "replaced by a newer inside end";
@@ -56,6 +61,7 @@ struct Relay {
     pending: RefCell<HashMap<u64, Waiting>>,
     next_id: Cell<u64>,
     logins: Cell<u64>,
+    handshakes: Cell<usize>,
 }
 
 /// Bind everything up front (errors come before "Listening on"), then serve
@@ -75,6 +81,7 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
         pending: RefCell::new(HashMap::new()),
         next_id: Cell::new(1),
         logins: Cell::new(0),
+        handshakes: Cell::new(0),
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
@@ -238,6 +245,12 @@ async fn accept_inside(
 ) {
     loop {
         let (stream, peer) = accept_next(&l, local).await;
+        if relay.handshakes.get() >= MAX_HANDSHAKES {
+            eprintln!(
+                "netcrab: tunnel inside link {peer}: refused, {MAX_HANDSHAKES} handshakes already under way"
+            );
+            continue;
+        }
         ex.spawn(inside_link(relay.clone(), stream, peer)).detach();
     }
 }
@@ -250,7 +263,10 @@ enum Link {
 
 /// One connection from an inside end: handshake, then control or data.
 async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
-    let result = match handshake(&relay, &mut s).await {
+    relay.handshakes.set(relay.handshakes.get() + 1);
+    let link = handshake(&relay, &mut s).await;
+    relay.handshakes.set(relay.handshakes.get() - 1);
+    let result = match link {
         Ok(Link::Control) => control(&relay, s.clone(), peer).await,
         Ok(Link::Data(id)) => data(&relay, s.clone(), id).await,
         Err(e) => Err(e),
