@@ -290,6 +290,45 @@ fn a_second_inside_end_replaces_the_first_which_stops() {
     assert!(second.running(), "{}", second.report());
 }
 
+#[test]
+fn waiting_clients_are_bounded_and_time_out() {
+    // No inside end: clients wait. 128 may; the 129th is closed at once.
+    let (mut r, _ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
+    let mut waiting: Vec<TcpStream> = Vec::new();
+    for _ in 0..128 {
+        waiting.push(TcpStream::connect(public).unwrap());
+    }
+    r.wait_stderr("128 clients connected", |s| {
+        (s.matches("Tunnel client").count() >= 128).then_some(())
+    });
+    let t = Instant::now();
+    let mut extra = TcpStream::connect(public).unwrap();
+    extra.set_read_timeout(Some(patience())).unwrap();
+    let mut b = [0u8; 8];
+    assert!(matches!(extra.read(&mut b), Ok(0) | Err(_)));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    r.wait_for("refused, 128 clients already wait");
+    // Each waiting client is closed after 10 s without an inside end.
+    let first = &mut waiting[0];
+    first.set_read_timeout(Some(patience())).unwrap();
+    assert!(matches!(first.read(&mut b), Ok(0) | Err(_)));
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(14),
+        "closed after {waited:?}"
+    );
+    r.wait_for("no inside end connected within 10 s; closed");
+    // Room again: a new client is accepted as waiting (not refused).
+    r.wait_stderr("all 128 timed out", |s| {
+        (s.matches("no inside end connected").count() >= 128).then_some(())
+    });
+    let _again = TcpStream::connect(public).unwrap();
+    r.wait_stderr("a 129th 'connected' line", |s| {
+        (s.matches("Tunnel client").count() >= 129).then_some(())
+    });
+    assert_eq!(r.stderr().matches("refused, 128").count(), 1);
+}
+
 // ---- the inside-link protocol, spoken by hand ------------------------------
 
 fn frame(body: &[u8]) -> Vec<u8> {
