@@ -426,8 +426,10 @@ fn wrong_or_missing_secret_is_refused_and_never_paired() {
     let mut s = hello_and_challenge(ctrl);
     s.write_all(&frame(&accept)).unwrap();
     assert!(expect_error_then_close(&mut s).contains("wrong secret"));
-    let refused = r.stderr().matches("refused: ").count();
-    assert!(refused >= 3, "{}", r.report());
+    // One line each (stderr is read on a thread: wait for it).
+    r.wait_stderr("three 'refused' lines", |s| {
+        (s.matches("refused: ").count() >= 3).then_some(())
+    });
     let mut b = [0u8; 8];
     assert!(
         matches!(waiting.read(&mut b), Err(ref e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),

@@ -91,10 +91,10 @@ async fn keep_connected(me: Rc<Inside>, ex: Rc<LocalExecutor<'static>>) -> Resul
     }
 }
 
-/// Resolve `hp` off the executor (a name lookup blocks).
-async fn lookup(me: &Inside, hp: &HostPort) -> std::result::Result<Vec<SocketAddr>, Error> {
-    let (hp, family, numeric) = (hp.clone(), me.family, me.numeric);
-    smol::unblock(move || resolve::dest(&hp, family, numeric)).await
+/// Resolve `hp`. A name lookup blocks (as everywhere in netcrab); it is
+/// done once per control session, not per client.
+fn lookup(me: &Inside, hp: &HostPort) -> std::result::Result<Vec<SocketAddr>, Error> {
+    resolve::dest(hp, me.family, me.numeric)
 }
 
 /// Connect to the first of `addrs` that answers.
@@ -178,11 +178,14 @@ async fn handshake(
 
 /// One control connection, from connect to its end.
 async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &mut bool) -> Stop {
-    let addrs = match lookup(me, &me.relay).await {
+    let addrs = match lookup(me, &me.relay) {
         Ok(a) => a,
         Err(Error::Usage(e)) => return Stop::Fatal(Error::Usage(e)),
         Err(Error::Runtime(e)) => return retry(e),
     };
+    // A service that cannot be resolved fails each client, promptly.
+    let service = lookup(me, &me.service).map_err(|e| e.to_string());
+    let service = Rc::new(service);
     let mut s = match connect(&addrs, me.wait).await {
         Ok(s) => s,
         Err(e) => return retry(format!("relay {e}")),
@@ -225,8 +228,14 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
                 }
             }
             Msg::Conn { id } => {
-                ex.spawn(serve(me.clone(), relay_addr, id, writer.clone()))
-                    .detach();
+                ex.spawn(serve(
+                    me.clone(),
+                    service.clone(),
+                    relay_addr,
+                    id,
+                    writer.clone(),
+                ))
+                .detach();
             }
             Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
                 return fatal(format!("relay {relay_addr}: {e}; stopping"))
@@ -243,10 +252,16 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
 }
 
 /// Client `id`: dial the service, then the relay's data connection, splice.
-async fn serve(me: Rc<Inside>, relay: SocketAddr, id: u64, control: Rc<Mutex<TcpStream>>) {
-    let service = match lookup(&me, &me.service).await {
-        Ok(a) => connect(&a, me.wait).await,
-        Err(e) => Err(e.to_string()),
+async fn serve(
+    me: Rc<Inside>,
+    service: Rc<std::result::Result<Vec<SocketAddr>, String>>,
+    relay: SocketAddr,
+    id: u64,
+    control: Rc<Mutex<TcpStream>>,
+) {
+    let service = match service.as_ref() {
+        Ok(addrs) => connect(addrs, me.wait).await,
+        Err(e) => Err(e.clone()),
     };
     let service = match service {
         Ok(s) => s,
