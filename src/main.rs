@@ -36,6 +36,7 @@ mod run;
 mod signal;
 #[cfg(feature = "stats")]
 mod stats;
+#[cfg(feature = "tunnel")]
 mod tunnel;
 
 use std::process::ExitCode;
@@ -73,7 +74,9 @@ fn main() -> ExitCode {
         cli::Command::Probe(o) => probe::run_client(*o),
         #[cfg(feature = "probe")]
         cli::Command::ProbeServer(o) => probe::run_server(*o),
+        #[cfg(feature = "tunnel")]
         cli::Command::TunnelRelay(o) => tunnel::run_relay(*o),
+        #[cfg(feature = "tunnel")]
         cli::Command::TunnelInside(o) => tunnel::run_inside(*o),
     });
     match result {

@@ -118,7 +118,7 @@ Check a box in one command (feature \"probe\"):
   --probe-time SECS        (with --probe) each TCP throughput run (default 2)
   --probe-group IP         (with --probe) multicast group (default 239.255.77.77)
 
-Tunnel mode (reverse tunnels for many clients; plain --fm channels below is unchanged):
+Tunnel mode (feature \"tunnel\"; reverse tunnels for many clients, --fm channels unchanged):
   --tunnel-relay ADDR      relay: listen on ADDR for the inside end (control + data connections)
   --tunnel-public ADDR     (with --tunnel-relay) listen on ADDR for clients; each client gets its
                            own connection to the service, dialled only when it arrives

@@ -18,6 +18,7 @@ pub use config::GenSpec;
 pub use config::{Config, Family, FaultSpec};
 #[cfg(feature = "probe")]
 pub use probe::{ProbeOpts, ProbeServerOpts};
+#[cfg(feature = "tunnel")]
 pub use tunnel::{TunnelInsideOpts, TunnelRelayOpts};
 
 use crate::error::{usage, Result};
@@ -34,7 +35,9 @@ pub enum Command {
     Probe(Box<probe::ProbeOpts>),
     #[cfg(feature = "probe")]
     ProbeServer(Box<probe::ProbeServerOpts>),
+    #[cfg(feature = "tunnel")]
     TunnelRelay(Box<tunnel::TunnelRelayOpts>),
+    #[cfg(feature = "tunnel")]
     TunnelInside(Box<tunnel::TunnelInsideOpts>),
 }
 

@@ -3,12 +3,14 @@
 
 use super::args::Args;
 use super::config::Family;
+#[cfg(feature = "tunnel")]
 use super::Command;
 use crate::addr::{self, HostPort, ListenSpec};
 use crate::error::{usage, Result};
 use std::time::Duration;
 
 /// The shared secret's bytes; never printed.
+#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
 #[derive(Clone)]
 pub struct SecretBytes(pub Vec<u8>);
 
@@ -19,6 +21,7 @@ impl std::fmt::Debug for SecretBytes {
 }
 
 /// `netcrab --tunnel-relay ADDR --tunnel-public ADDR`.
+#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct TunnelRelayOpts {
     /// Where inside ends connect.
@@ -32,6 +35,7 @@ pub struct TunnelRelayOpts {
 }
 
 /// `netcrab --tunnel-inside RELAY:PORT SERVICE:PORT`.
+#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub struct TunnelInsideOpts {
     pub relay: HostPort,
@@ -47,8 +51,38 @@ pub struct TunnelInsideOpts {
 /// A secret file's bytes are the secret, less one final line end.
 const MAX_SECRET: u64 = 4096;
 
+/// The parsed tunnel options.
+#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
+enum Parsed {
+    Relay(TunnelRelayOpts),
+    Inside(TunnelInsideOpts),
+}
+
 /// The command for a tunnel command line, when it is one.
+#[cfg(feature = "tunnel")]
 pub fn command(a: &Args) -> Option<Result<Command>> {
+    parse_flags(a).map(|r| {
+        r.map(|p| match p {
+            Parsed::Relay(o) => Command::TunnelRelay(Box::new(o)),
+            Parsed::Inside(o) => Command::TunnelInside(Box::new(o)),
+        })
+    })
+}
+
+/// Without the feature, a tunnel flag is a usage error.
+#[cfg(not(feature = "tunnel"))]
+pub fn command(a: &Args) -> Option<Result<super::Command>> {
+    parse_flags(a).map(|r| {
+        r.and_then(|_| {
+            Err(usage(
+                "--tunnel-relay/--tunnel-inside need the 'tunnel' feature, which this build leaves out",
+            ))
+        })
+    })
+}
+
+/// `None` when no tunnel flag is given (the ordinary run follows).
+fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
         (a.tunnel_public.is_some(), "--tunnel-public"),
         (a.secret.is_some(), "--secret"),
@@ -64,7 +98,7 @@ pub fn command(a: &Args) -> Option<Result<Command>> {
     Some(parse(a))
 }
 
-fn parse(a: &Args) -> Result<Command> {
+fn parse(a: &Args) -> Result<Parsed> {
     if a.tunnel_relay.is_some() && a.tunnel_inside.is_some() {
         return Err(usage(
             "--tunnel-relay and --tunnel-inside cannot be used together",
@@ -97,14 +131,14 @@ fn parse(a: &Args) -> Result<Command> {
         if !a.targets.is_empty() {
             return Err(usage("--tunnel-relay takes no targets"));
         }
-        return Ok(Command::TunnelRelay(Box::new(TunnelRelayOpts {
+        return Ok(Parsed::Relay(TunnelRelayOpts {
             inside: addr::parse_listen(inside).map_err(usage)?,
             public: addr::parse_listen(public).map_err(usage)?,
             secret,
             family,
             numeric: a.numeric,
             verbose: a.verbose,
-        })));
+        }));
     }
     if a.tunnel_public.is_some() {
         return Err(usage("--tunnel-public is a --tunnel-relay option"));
@@ -128,7 +162,7 @@ fn parse(a: &Args) -> Result<Command> {
     let wait = super::config::seconds("-w", &a.wait)?
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(10));
-    Ok(Command::TunnelInside(Box::new(TunnelInsideOpts {
+    Ok(Parsed::Inside(TunnelInsideOpts {
         relay,
         service,
         secret,
@@ -136,7 +170,7 @@ fn parse(a: &Args) -> Result<Command> {
         numeric: a.numeric,
         verbose: a.verbose,
         wait,
-    })))
+    }))
 }
 
 /// `--secret S` or `--secret-file F` (one of them), when the build has them.
