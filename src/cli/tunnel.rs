@@ -2,18 +2,22 @@
 //! before the ordinary configuration (like the probe's flags).
 
 use super::args::Args;
+#[cfg(feature = "tunnel")]
 use super::config::Family;
 #[cfg(feature = "tunnel")]
 use super::Command;
+#[cfg(feature = "tunnel")]
 use crate::addr::{self, HostPort, ListenSpec};
 use crate::error::{usage, Result};
+#[cfg(feature = "tunnel")]
 use std::time::Duration;
 
 /// The shared secret's bytes; never printed.
-#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
+#[cfg(feature = "tunnel")]
 #[derive(Clone)]
 pub struct SecretBytes(pub Vec<u8>);
 
+#[cfg(feature = "tunnel")]
 impl std::fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretBytes(..)")
@@ -21,7 +25,7 @@ impl std::fmt::Debug for SecretBytes {
 }
 
 /// `netcrab --tunnel-relay ADDR --tunnel-public ADDR`.
-#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
+#[cfg(feature = "tunnel")]
 #[derive(Debug, Clone)]
 pub struct TunnelRelayOpts {
     /// Where inside ends connect.
@@ -35,7 +39,7 @@ pub struct TunnelRelayOpts {
 }
 
 /// `netcrab --tunnel-inside RELAY:PORT SERVICE:PORT`.
-#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
+#[cfg(feature = "tunnel")]
 #[derive(Debug, Clone)]
 pub struct TunnelInsideOpts {
     pub relay: HostPort,
@@ -49,10 +53,11 @@ pub struct TunnelInsideOpts {
 }
 
 /// A secret file's bytes are the secret, less one final line end.
+#[cfg(feature = "tunnel")]
 const MAX_SECRET: u64 = 4096;
 
 /// The parsed tunnel options.
-#[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
+#[cfg(feature = "tunnel")]
 enum Parsed {
     Relay(TunnelRelayOpts),
     Inside(TunnelInsideOpts),
@@ -69,19 +74,24 @@ pub fn command(a: &Args) -> Option<Result<Command>> {
     })
 }
 
-/// Without the feature, a tunnel flag is a usage error.
+/// Without the feature, a tunnel flag is a usage error (checked without
+/// parsing, so none of the parsing is in such a build).
 #[cfg(not(feature = "tunnel"))]
 pub fn command(a: &Args) -> Option<Result<super::Command>> {
-    parse_flags(a).map(|r| {
-        r.and_then(|_| {
-            Err(usage(
-                "--tunnel-relay/--tunnel-inside need the 'tunnel' feature, which this build leaves out",
-            ))
-        })
+    let any = a.tunnel_relay.is_some()
+        || a.tunnel_inside.is_some()
+        || a.tunnel_public.is_some()
+        || a.secret.is_some()
+        || a.secret_file.is_some();
+    any.then(|| {
+        Err(usage(
+            "--tunnel-relay/--tunnel-inside need the 'tunnel' feature, which this build leaves out",
+        ))
     })
 }
 
 /// `None` when no tunnel flag is given (the ordinary run follows).
+#[cfg(feature = "tunnel")]
 fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
         (a.tunnel_public.is_some(), "--tunnel-public"),
@@ -98,6 +108,7 @@ fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     Some(parse(a))
 }
 
+#[cfg(feature = "tunnel")]
 fn parse(a: &Args) -> Result<Parsed> {
     if a.tunnel_relay.is_some() && a.tunnel_inside.is_some() {
         return Err(usage(
@@ -174,6 +185,7 @@ fn parse(a: &Args) -> Result<Parsed> {
 }
 
 /// `--secret S` or `--secret-file F` (one of them), when the build has them.
+#[cfg(feature = "tunnel")]
 fn secret(a: &Args) -> Result<Option<SecretBytes>> {
     let bytes = match (&a.secret, &a.secret_file) {
         (None, None) => return Ok(None),
@@ -194,6 +206,7 @@ fn secret(a: &Args) -> Result<Option<SecretBytes>> {
     Ok(Some(SecretBytes(bytes)))
 }
 
+#[cfg(feature = "tunnel")]
 fn read_secret(path: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let what = |e: &dyn std::fmt::Display| {
