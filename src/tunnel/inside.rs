@@ -102,7 +102,11 @@ async fn connect(addrs: &[SocketAddr], wait: Duration) -> std::result::Result<Tc
     let mut err = String::from("no address");
     for a in addrs {
         match tcp::connect(*a, None, &SockOpts::default(), Some(wait)).await {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                // As on the relay: no Nagle delay for frames and forwarded writes.
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
             Err(e) => err = format!("{a}: {}", describe(&e)),
         }
     }

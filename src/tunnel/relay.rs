@@ -122,7 +122,13 @@ fn bind(
 async fn accept_next(l: &TcpListener, local: SocketAddr) -> (TcpStream, SocketAddr) {
     loop {
         match l.accept().await {
-            Ok(x) => return x,
+            Ok(x) => {
+                // Small frames (Conn after Conn) and forwarded writes go out at
+                // once: Nagle would hold each behind the previous one's ACK,
+                // which a delayed ACK makes 40 ms.
+                let _ = x.0.set_nodelay(true);
+                return x;
+            }
             Err(e) => {
                 // Out of descriptors and the like: wait, then go on.
                 eprintln!("netcrab: tunnel listener {local}: accept: {}", describe(&e));
