@@ -549,6 +549,17 @@ fn bad_tunnel_command_lines_exit_2_with_one_line() {
             ],
             "cannot be used together",
         ),
+        (
+            vec![
+                "--tunnel-relay",
+                "127.0.0.1:0",
+                "--tunnel-public",
+                "127.0.0.1:0",
+                "--allow",
+                "10.0.0.0/8",
+            ],
+            "--allow/--deny do not apply",
+        ),
         (vec!["--tunnel-inside", "nope", "127.0.0.1:2"], "nope"),
         (
             vec![

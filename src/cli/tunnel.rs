@@ -128,6 +128,15 @@ fn parse(a: &Args) -> Result<Parsed> {
     if !a.listen.is_empty() || !a.listen_harder.is_empty() {
         return Err(usage(format!("{flag} takes no -l/-L listen addresses")));
     }
+    if !(a.allow.is_empty()
+        && a.deny.is_empty()
+        && a.allow_file.is_empty()
+        && a.deny_file.is_empty())
+    {
+        return Err(usage(format!(
+            "--allow/--deny do not apply to {flag} (the secret guards the inside link)"
+        )));
+    }
     if a.udp {
         return Err(usage(format!("{flag} is TCP only (-u given)")));
     }
