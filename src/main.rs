@@ -39,6 +39,8 @@ mod run;
 mod signal;
 #[cfg(feature = "stats")]
 mod stats;
+#[cfg(feature = "tunnel")]
+mod tunnel;
 
 use std::process::ExitCode;
 
@@ -88,6 +90,10 @@ fn main() -> ExitCode {
         cli::Command::ProbeServer(o) => probe::run_server(*o),
         #[cfg(feature = "dhcp")]
         cli::Command::DhcpProbe(o) => dhcp::run(*o),
+        #[cfg(feature = "tunnel")]
+        cli::Command::TunnelRelay(o) => tunnel::run_relay(*o),
+        #[cfg(feature = "tunnel")]
+        cli::Command::TunnelInside(o) => tunnel::run_inside(*o),
     });
     match result {
         Ok(code) => ExitCode::from(code),

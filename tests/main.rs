@@ -16,5 +16,6 @@ mod reliability;
 mod router;
 mod scan;
 mod tcp;
+mod tunnel;
 mod udp;
 mod udp_flows;

@@ -246,6 +246,22 @@ pub struct Args {
     /// send a DHCPDISCOVER on interface IFACE and list the offers (no lease taken)
     #[argh(option)]
     pub dhcp_probe: Option<String>,
+    // Tunnel mode: see src/cli/tunnel.rs.
+    /// tunnel relay: where inside ends connect (ADDR:PORT)
+    #[argh(option)]
+    pub tunnel_relay: Option<String>,
+    /// tunnel relay: where clients connect (ADDR:PORT)
+    #[argh(option)]
+    pub tunnel_public: Option<String>,
+    /// tunnel inside end: the relay's HOST:PORT (the target is the service)
+    #[argh(option)]
+    pub tunnel_inside: Option<String>,
+    /// tunnel: the shared secret (visible to ps; prefer --secret-file)
+    #[argh(option)]
+    pub secret: Option<String>,
+    /// tunnel: read the shared secret from a file
+    #[argh(option)]
+    pub secret_file: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

@@ -60,7 +60,7 @@ fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
     }
 }
 
-fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>> {
+pub(super) fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>> {
     let secs = number::<f64>(flag, v)?;
     match secs {
         None => Ok(None),

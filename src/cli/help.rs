@@ -147,6 +147,18 @@ Is there a DHCP server on this link? (feature \"dhcp\"; Linux, Windows):
   -w SECS                  (with --dhcp-probe) how long to collect offers (default 5)
   --json                   (with --dhcp-probe) the offers as one JSON object
 
+Tunnel mode (feature \"tunnel\"; reverse tunnels for many clients, --fm channels unchanged):
+  --tunnel-relay ADDR      relay: listen on ADDR for the inside end (control + data connections)
+  --tunnel-public ADDR     (with --tunnel-relay) listen on ADDR for clients; each client gets its
+                           own connection to the service, dialled only when it arrives
+  --tunnel-inside HOST:PORT SERVICE:PORT
+                           inside end: keep a control connection to the relay (reconnecting
+                           with back-off); per client dial SERVICE and a data connection
+  --secret-file F, --secret S   shared secret (feature \"secret\"): HMAC-SHA256 challenge and
+                           response on every inside-link connection, both ends must hold it.
+                           Authentication only: traffic is NOT encrypted
+  -w SECS                  (with --tunnel-inside) connect timeout (default 10)
+
 End of input (half-close):
   When input ends, netcrab sends FIN (shutdown of the write side) to every socket that input
   was sent to, and keeps reading until the peers close, so a request/response exchange
@@ -181,6 +193,9 @@ Examples:
                   inside netcrab --fm channels -o none -i none -r relay.example:7001 127.0.0.1:22
                   then   ssh -p 7002 user@relay.example
                   inside, behind an HTTP proxy: add -X connect -x proxy.corp:3128 --no-proxy 127.0.0.1
+  Tunnel mode:    relay  netcrab --tunnel-relay '*:7001' --tunnel-public '*:7002' --secret-file key
+                  inside netcrab --tunnel-inside relay.example:7001 127.0.0.1:22 --secret-file key
+                  then   ssh -p 7002 user@relay.example   (any number of clients at once)
   netcrab -L 127.0.0.1:7000 -m 0 --exec-each 'tr a-z A-Z'   an upper-casing service
   netcrab -u -i pfqoscli beacon.example:3075         QoS round trips to a beacon
 ";

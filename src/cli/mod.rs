@@ -7,6 +7,7 @@ mod help;
 mod normalize;
 mod probe;
 mod proxy;
+mod tunnel;
 
 #[cfg(test)]
 mod fuzz_tests;
@@ -32,6 +33,10 @@ pub enum Command {
     ProbeServer(Box<probe::ProbeServerOpts>),
     #[cfg(feature = "dhcp")]
     DhcpProbe(Box<dhcp::DhcpOpts>),
+    #[cfg(feature = "tunnel")]
+    TunnelRelay(Box<tunnel::TunnelRelayOpts>),
+    #[cfg(feature = "tunnel")]
+    TunnelInside(Box<tunnel::TunnelInsideOpts>),
 }
 
 /// The help text shown by `-h` / `--help`.
@@ -63,6 +68,9 @@ pub fn parse(argv: &[String]) -> Result<Command> {
         return Ok(Command::Ifaces { json: args.json });
     }
     if let Some(cmd) = dhcp::command(&args) {
+        return cmd;
+    }
+    if let Some(cmd) = tunnel::command(&args) {
         return cmd;
     }
     if let Some(cmd) = probe::command(&args) {

@@ -75,6 +75,11 @@ const VALUED_LONG: &[&str] = &[
     "--proxy-pass-file",
     "--no-proxy",
     "--dhcp-probe",
+    "--tunnel-relay",
+    "--tunnel-public",
+    "--tunnel-inside",
+    "--secret",
+    "--secret-file",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

@@ -7,6 +7,7 @@
 mod procs;
 mod scale;
 mod tcp;
+mod tunnel;
 mod udp;
 
 use std::fmt::Write as _;
@@ -283,7 +284,7 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
     let tools = prepare()?;
     let mut report = Report::default();
     type Workload = fn(&Settings, &Tools, &mut Report);
-    let workloads: [(&str, Workload); 9] = [
+    let workloads: [(&str, Workload); 10] = [
         ("p2p", tcp::p2p),
         ("relay", tcp::relay),
         ("udp", udp::udp),
@@ -293,6 +294,7 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
         ("slow-reader", tcp::slow_reader),
         ("startup", scale::startup),
         ("rand", tcp::rand),
+        ("tunnel", tunnel::exchanges),
     ];
     if let Some(only) = &settings.only {
         if !workloads.iter().any(|(name, _)| name == only) {

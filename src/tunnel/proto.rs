@@ -1,0 +1,393 @@
+//! The tunnel's inside-link protocol: versioned, length-prefixed frames
+//! (see README "Tunnel protocol").
+//!
+//! A frame is a 4-byte big-endian body length (1 to [`MAX_BODY`]), then the
+//! body: one type byte and the fields, integers big-endian, strings as a
+//! u16 length and UTF-8 bytes, a MAC as a length byte (0 or 32) and the
+//! bytes. Every read is bounds-checked: a bad length, a short body, an
+//! unknown type or trailing bytes is an error, never a panic, and no buffer
+//! grows past [`MAX_BODY`].
+
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+/// The first bytes of a Hello: tells an inside end from anything else.
+pub const MAGIC: &[u8; 4] = b"NCTN";
+/// The largest body accepted: every message is small.
+pub const MAX_BODY: usize = 1024;
+/// Bytes of each side's random challenge.
+pub const NONCE: usize = 32;
+/// Bytes of an HMAC-SHA256.
+pub const MAC: usize = 32;
+
+pub type Nonce = [u8; NONCE];
+pub type Mac = [u8; MAC];
+
+/// One message on an inside-link connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// Inside → relay, first on every connection: magic, version, the
+    /// inside end's challenge to the relay.
+    Hello {
+        version: u8,
+        nonce: Nonce,
+    },
+    /// Relay → inside: the relay's challenge, and (when it has a secret)
+    /// its proof that it holds the secret too.
+    Challenge {
+        version: u8,
+        nonce: Nonce,
+        proof: Option<Mac>,
+    },
+    /// Either way: a fatal problem, then the sender closes.
+    Error(String),
+    /// Inside → relay: this connection is the control connection.
+    Login {
+        mac: Option<Mac>,
+    },
+    /// Relay → inside: logged in; where clients connect.
+    Welcome {
+        public: String,
+    },
+    /// Relay → inside, on control: a client waits under this id.
+    Conn {
+        id: u64,
+    },
+    /// Inside → relay, on control: client `id` cannot be served.
+    Failed {
+        id: u64,
+        reason: String,
+    },
+    /// Relay → inside, on control, every 10 s; answered with Pong.
+    Ping,
+    Pong,
+    /// Inside → relay: this connection carries client `id`'s data.
+    Accept {
+        id: u64,
+        mac: Option<Mac>,
+    },
+    /// Relay → inside: paired; raw bytes follow both ways.
+    Paired,
+}
+
+const T_HELLO: u8 = 0x01;
+const T_CHALLENGE: u8 = 0x02;
+const T_ERROR: u8 = 0x03;
+const T_LOGIN: u8 = 0x10;
+const T_WELCOME: u8 = 0x11;
+const T_CONN: u8 = 0x12;
+const T_FAILED: u8 = 0x13;
+const T_PING: u8 = 0x14;
+const T_PONG: u8 = 0x15;
+const T_ACCEPT: u8 = 0x20;
+const T_PAIRED: u8 = 0x21;
+
+/// Builds a frame; `finish` fills in the length prefix.
+struct Out(Vec<u8>);
+
+impl Out {
+    fn new(t: u8) -> Out {
+        Out(vec![0, 0, 0, 0, t])
+    }
+    fn u8(mut self, v: u8) -> Out {
+        self.0.push(v);
+        self
+    }
+    fn u64(mut self, v: u64) -> Out {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn bytes(mut self, b: &[u8]) -> Out {
+        self.0.extend_from_slice(b);
+        self
+    }
+    fn str(self, s: &str) -> Out {
+        // Longer text is cut at a character boundary to keep frames small.
+        let mut end = s.len().min(512);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let n = (end as u16).to_be_bytes();
+        self.bytes(&n).bytes(&s.as_bytes()[..end])
+    }
+    fn mac(self, m: &Option<Mac>) -> Out {
+        match m {
+            Some(m) => self.u8(MAC as u8).bytes(m),
+            None => self.u8(0),
+        }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        let len = (self.0.len() - 4) as u32;
+        self.0[..4].copy_from_slice(&len.to_be_bytes());
+        self.0
+    }
+}
+
+/// Reads fields from a body, checking every length.
+struct In<'a>(&'a [u8]);
+
+impl<'a> In<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("message too short for its type".into());
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn arr32(&mut self) -> Result<[u8; 32], String> {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(self.take(32)?);
+        Ok(a)
+    }
+    fn str(&mut self) -> Result<String, String> {
+        let b = self.take(2)?;
+        let n = u16::from_be_bytes([b[0], b[1]]) as usize;
+        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+    fn mac(&mut self) -> Result<Option<Mac>, String> {
+        match self.u8()? {
+            0 => Ok(None),
+            n if n as usize == MAC => Ok(Some(self.arr32()?)),
+            n => Err(format!("bad MAC length {n} (0 or {MAC})")),
+        }
+    }
+    fn end(&self) -> Result<(), String> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} unexpected bytes after the message",
+                self.0.len()
+            ))
+        }
+    }
+}
+
+impl Msg {
+    /// The message's kind (`Hello`, `Conn`...), for error lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Hello { .. } => "Hello",
+            Msg::Challenge { .. } => "Challenge",
+            Msg::Error(_) => "Error",
+            Msg::Login { .. } => "Login",
+            Msg::Welcome { .. } => "Welcome",
+            Msg::Conn { .. } => "Conn",
+            Msg::Failed { .. } => "Failed",
+            Msg::Ping => "Ping",
+            Msg::Pong => "Pong",
+            Msg::Accept { .. } => "Accept",
+            Msg::Paired => "Paired",
+        }
+    }
+
+    /// The whole frame, length prefix included.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Msg::Hello { version, nonce } => {
+                Out::new(T_HELLO).bytes(MAGIC).u8(*version).bytes(nonce)
+            }
+            Msg::Challenge {
+                version,
+                nonce,
+                proof,
+            } => Out::new(T_CHALLENGE).u8(*version).bytes(nonce).mac(proof),
+            Msg::Error(s) => Out::new(T_ERROR).str(s),
+            Msg::Login { mac } => Out::new(T_LOGIN).mac(mac),
+            Msg::Welcome { public } => Out::new(T_WELCOME).str(public),
+            Msg::Conn { id } => Out::new(T_CONN).u64(*id),
+            Msg::Failed { id, reason } => Out::new(T_FAILED).u64(*id).str(reason),
+            Msg::Ping => Out::new(T_PING),
+            Msg::Pong => Out::new(T_PONG),
+            Msg::Accept { id, mac } => Out::new(T_ACCEPT).u64(*id).mac(mac),
+            Msg::Paired => Out::new(T_PAIRED),
+        }
+        .finish()
+    }
+
+    /// Parse one body (without the length prefix).
+    pub fn decode(body: &[u8]) -> Result<Msg, String> {
+        let Some((&t, rest)) = body.split_first() else {
+            return Err("empty message".into());
+        };
+        let mut r = In(rest);
+        let m = match t {
+            T_HELLO => {
+                if r.take(4)? != MAGIC {
+                    return Err("not a netcrab tunnel inside end (bad magic)".into());
+                }
+                Msg::Hello {
+                    version: r.u8()?,
+                    nonce: r.arr32()?,
+                }
+            }
+            T_CHALLENGE => Msg::Challenge {
+                version: r.u8()?,
+                nonce: r.arr32()?,
+                proof: r.mac()?,
+            },
+            T_ERROR => Msg::Error(r.str()?),
+            T_LOGIN => Msg::Login { mac: r.mac()? },
+            T_WELCOME => Msg::Welcome { public: r.str()? },
+            T_CONN => Msg::Conn { id: r.u64()? },
+            T_FAILED => Msg::Failed {
+                id: r.u64()?,
+                reason: r.str()?,
+            },
+            T_PING => Msg::Ping,
+            T_PONG => Msg::Pong,
+            T_ACCEPT => Msg::Accept {
+                id: r.u64()?,
+                mac: r.mac()?,
+            },
+            T_PAIRED => Msg::Paired,
+            t => return Err(format!("unknown message type 0x{t:02x}")),
+        };
+        r.end()?;
+        Ok(m)
+    }
+}
+
+/// Read one frame (never more than its own bytes: what follows a Paired is
+/// raw data) and decode it.
+pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
+    let mut len = [0u8; 4];
+    match r.read(&mut len[..1]).await {
+        Ok(0) => return Err("connection closed".into()),
+        Ok(_) => {}
+        Err(e) => return Err(crate::error::describe(&e)),
+    }
+    r.read_exact(&mut len[1..]).await.map_err(short)?;
+    let n = u32::from_be_bytes(len) as u64;
+    if n == 0 || n > MAX_BODY as u64 {
+        return Err(format!(
+            "bad message length {n} (allowed 1 to {MAX_BODY} bytes)"
+        ));
+    }
+    let mut buf = vec![0u8; n as usize];
+    r.read_exact(&mut buf).await.map_err(short)?;
+    Msg::decode(&buf)
+}
+
+fn short(e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        "connection closed in the middle of a message (truncated)".into()
+    } else {
+        crate::error::describe(&e)
+    }
+}
+
+/// Write one message.
+pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, m: &Msg) -> Result<(), String> {
+    w.write_all(&m.encode())
+        .await
+        .map_err(|e| crate::error::describe(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(m: Msg) {
+        let f = m.encode();
+        assert_eq!(Msg::decode(&f[4..]), Ok(m));
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        round(Msg::Hello {
+            version: VERSION,
+            nonce: [7; NONCE],
+        });
+        round(Msg::Challenge {
+            version: 1,
+            nonce: [1; NONCE],
+            proof: Some([2; MAC]),
+        });
+        round(Msg::Challenge {
+            version: 1,
+            nonce: [1; NONCE],
+            proof: None,
+        });
+        round(Msg::Error("nope é".into()));
+        round(Msg::Login { mac: None });
+        round(Msg::Login {
+            mac: Some([9; MAC]),
+        });
+        round(Msg::Welcome {
+            public: "0.0.0.0:7002".into(),
+        });
+        round(Msg::Conn { id: u64::MAX });
+        round(Msg::Failed {
+            id: 3,
+            reason: "connection refused".into(),
+        });
+        round(Msg::Ping);
+        round(Msg::Pong);
+        round(Msg::Accept {
+            id: 5,
+            mac: Some([3; MAC]),
+        });
+        round(Msg::Paired);
+    }
+
+    #[test]
+    fn bad_bodies_are_errors() {
+        assert!(Msg::decode(&[]).is_err());
+        assert!(Msg::decode(&[0xEE]).is_err());
+        let mut hello = Msg::Hello {
+            version: 1,
+            nonce: [0; NONCE],
+        }
+        .encode();
+        hello[5] = b'X';
+        assert!(Msg::decode(&hello[4..]).unwrap_err().contains("bad magic"));
+        assert!(Msg::decode(&[T_CONN, 1, 2]).is_err());
+        assert!(Msg::decode(&[T_PAIRED, 0]).is_err());
+        assert!(Msg::decode(&[T_LOGIN, 5, 1, 2, 3, 4, 5]).is_err());
+        assert!(Msg::decode(&[T_FAILED, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0xFF]).is_err());
+        // Any byte soup decodes or errors, never panics.
+        let mut x: u32 = 12345;
+        for len in 0..300 {
+            let mut body: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            let _ = Msg::decode(&body);
+            if let Some(b) = body.first_mut() {
+                *b = (x % 0x22) as u8;
+            }
+            let _ = Msg::decode(&body);
+        }
+    }
+
+    #[test]
+    fn huge_or_truncated_frames_are_errors() {
+        let mut huge: &[u8] = &[0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3];
+        let e = futures_lite::future::block_on(read_msg(&mut huge)).unwrap_err();
+        assert!(e.contains("bad message length 4294967295"), "{e}");
+        let mut cut: &[u8] = &[0, 0, 0, 9, T_CONN, 1];
+        let e = futures_lite::future::block_on(read_msg(&mut cut)).unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+        // Exactly one frame is consumed: the bytes after it stay unread.
+        let mut f = Msg::Paired.encode();
+        f.extend_from_slice(b"raw");
+        let mut r: &[u8] = &f;
+        let m = futures_lite::future::block_on(read_msg(&mut r)).unwrap();
+        assert_eq!((m, r), (Msg::Paired, &b"raw"[..]));
+    }
+}
