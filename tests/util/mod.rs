@@ -187,13 +187,24 @@ pub fn start_with(kind: Stdin, args: &[&str]) -> Option<Proc> {
                 skip("terminal stdin: python3 opens the pseudo-terminal");
                 return None;
             }
-            // python holds the pseudo-terminal's master open (nobody types)
-            // and exits with netcrab's code; stdout and stderr pass through.
-            const TTY: &str = "import os, pty, subprocess, sys\n\
+            // netcrab runs in python's place (exec), so killing the test's
+            // child kills netcrab itself; a forked keeper holds the
+            // pseudo-terminal's master open (nobody types) and leaves as
+            // soon as netcrab has gone (it is then reparented).
+            const TTY: &str = "import os, pty, sys, time\n\
                 m, s = pty.openpty()\n\
-                p = subprocess.Popen(sys.argv[1:], stdin=s)\n\
+                me = os.getpid()\n\
+                if os.fork() == 0:\n\
+                \x20   os.close(s)\n\
+                \x20   null = os.open(os.devnull, os.O_RDWR)\n\
+                \x20   [os.dup2(null, fd) for fd in (0, 1, 2)]\n\
+                \x20   while os.getppid() == me:\n\
+                \x20       time.sleep(0.05)\n\
+                \x20   os._exit(0)\n\
+                os.dup2(s, 0)\n\
                 os.close(s)\n\
-                sys.exit(p.wait())\n";
+                os.close(m)\n\
+                os.execvp(sys.argv[1], sys.argv[1:])\n";
             let mut c = Command::new("python3");
             c.args(["-c", TTY]);
             c.args(runner_words());
