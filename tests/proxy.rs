@@ -81,6 +81,14 @@ impl Drop for TempFile {
 
 /// The installed program's path, or `None` after printing why the test is
 /// skipped.
+/// Whether this build has the proxy feature (else the test is skipped).
+fn built() -> bool {
+    if !cfg!(feature = "proxy") {
+        crate::util::skip("needs the 'proxy' feature");
+    }
+    cfg!(feature = "proxy")
+}
+
 fn installed(prog: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
@@ -255,6 +263,9 @@ fn four_mib_each_way(proxy: &Daemon, flags: &[&str]) {
 
 #[test]
 fn http_connect_through_tinyproxy_4mib_each_way() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = tinyproxy(None) else { return };
     four_mib_each_way(&proxy, &["-X", "connect", "-x", &proxy.addr()]);
     // The name went to the proxy, which looked it up.
@@ -263,6 +274,9 @@ fn http_connect_through_tinyproxy_4mib_each_way() {
 
 #[test]
 fn http_connect_with_basic_auth_through_tinyproxy_4mib_each_way() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = tinyproxy(Some(("alice", "s3cret-pw"))) else {
         return;
     };
@@ -313,6 +327,9 @@ fn http_connect_with_basic_auth_through_tinyproxy_4mib_each_way() {
 
 #[test]
 fn socks5_through_microsocks_4mib_each_way() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = microsocks(None) else {
         return;
     };
@@ -323,6 +340,9 @@ fn socks5_through_microsocks_4mib_each_way() {
 
 #[test]
 fn socks5_with_user_and_password_through_microsocks_4mib_each_way() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = microsocks(Some(("bob", "pa55word"))) else {
         return;
     };
@@ -366,6 +386,9 @@ fn socks5_with_user_and_password_through_microsocks_4mib_each_way() {
 
 #[test]
 fn zero_io_reports_open_and_closed_as_the_proxy_answers() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = microsocks(None) else {
         return;
     };
@@ -393,6 +416,9 @@ fn zero_io_reports_open_and_closed_as_the_proxy_answers() {
 
 #[test]
 fn reconnect_through_the_proxy_three_sessions() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = microsocks(None) else {
         return;
     };
@@ -412,6 +438,9 @@ fn reconnect_through_the_proxy_three_sessions() {
 
 #[test]
 fn reconnect_through_tinyproxy_three_sessions() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = tinyproxy(None) else { return };
     let sink = Sink::new();
     let target = format!("localhost:{}", sink.port);
@@ -494,6 +523,9 @@ const QUICK: Duration = Duration::from_secs(1);
 
 #[test]
 fn http_proxy_answers_407_and_403_in_one_line() {
+    if !built() {
+        return;
+    }
     for (status, code) in [
         ("HTTP/1.1 407 Proxy Authentication Required", "407"),
         ("HTTP/1.1 403 Forbidden", "403"),
@@ -523,6 +555,9 @@ fn http_proxy_answers_407_and_403_in_one_line() {
 
 #[test]
 fn socks5_method_refusal_is_one_line() {
+    if !built() {
+        return;
+    }
     let (addr, t) = fake(|s| {
         assert_eq!(read_bytes(s, 3), [5, 1, 0]);
         s.write_all(&[5, 0xFF]).unwrap();
@@ -537,6 +572,9 @@ fn socks5_method_refusal_is_one_line() {
 
 #[test]
 fn socks5_wrong_auth_reply_is_one_line() {
+    if !built() {
+        return;
+    }
     let pass = TempFile::new("fake-pass", "pw\n");
     // A refusal.
     let (addr, t) = fake(|s| {
@@ -578,6 +616,9 @@ fn socks5_wrong_auth_reply_is_one_line() {
 
 #[test]
 fn garbage_from_a_proxy_is_one_line() {
+    if !built() {
+        return;
+    }
     // An SSH server where an HTTP proxy should be; it waits, so only reading
     // the first bytes can end this before the timeout.
     let (addr, t) = fake(|s| {
@@ -616,6 +657,9 @@ fn garbage_from_a_proxy_is_one_line() {
 
 #[test]
 fn a_proxy_that_closes_after_the_greeting_is_one_line() {
+    if !built() {
+        return;
+    }
     let (addr, t) = fake(|s| {
         read_bytes(s, 3);
         s.write_all(&[5, 0]).unwrap();
@@ -642,6 +686,9 @@ fn a_proxy_that_closes_after_the_greeting_is_one_line() {
 
 #[test]
 fn a_proxy_that_never_answers_ends_at_the_w_timeout() {
+    if !built() {
+        return;
+    }
     for flags in [["-X", "connect"], ["-X", "5"]] {
         let (addr, t) = fake(|s| {
             let _ = s.read(&mut [0u8; 64]);
@@ -666,6 +713,9 @@ fn a_proxy_that_never_answers_ends_at_the_w_timeout() {
 /// inside (`--no-proxy`) does not.
 #[test]
 fn reverse_tunnel_inside_end_through_tinyproxy() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = tinyproxy(None) else { return };
     let mut relay = util::start_no_input(&[
         "--fm",
@@ -731,6 +781,9 @@ fn reverse_tunnel_inside_end_through_tinyproxy() {
 /// `SRC=DST` binds the socket that goes to the proxy; `xN` opens N tunnels.
 #[test]
 fn source_and_copies_go_through_the_proxy() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = microsocks(None) else {
         return;
     };
@@ -757,6 +810,9 @@ fn source_and_copies_go_through_the_proxy() {
 /// address (the default, `remote`, is checked by the transfers above).
 #[test]
 fn proxy_dns_local_sends_an_address() {
+    if !built() {
+        return;
+    }
     let Some(proxy) = microsocks(None) else {
         return;
     };

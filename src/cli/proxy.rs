@@ -4,6 +4,8 @@
 //! users can read it there): it comes from `--proxy-pass-file F` or the
 //! environment variable `NETCRAB_PROXY_PASS`.
 
+#![cfg_attr(not(feature = "proxy"), allow(dead_code, unused_imports))]
+
 use super::args::Args;
 use crate::addr::{self, clip};
 use crate::error::{usage, Result};
@@ -30,6 +32,26 @@ fn either<'a>(
 
 /// The proxy of a run, if one is asked for. `has_targets`: whether there are
 /// outbound connections for it to carry.
+#[cfg(not(feature = "proxy"))]
+pub fn spec(a: &Args, _has_targets: bool) -> Result<Option<ProxySpec>> {
+    let given = a.proxy_addr.is_some()
+        || a.proxy.is_some()
+        || a.proxy_proto.is_some()
+        || a.proxy_type.is_some()
+        || a.proxy_user.is_some()
+        || a.proxy_auth.is_some()
+        || a.proxy_dns.is_some()
+        || a.proxy_pass_file.is_some()
+        || !a.no_proxy.is_empty();
+    if given {
+        return Err(usage(
+            "the proxy flags need the 'proxy' feature, which this build leaves out",
+        ));
+    }
+    Ok(None)
+}
+
+#[cfg(feature = "proxy")]
 pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
     let addr = either(&a.proxy_addr, &a.proxy, "-x and --proxy")?;
     let proto = either(&a.proxy_proto, &a.proxy_type, "-X and --proxy-type")?;
@@ -202,7 +224,7 @@ fn read_pass_file(f: &str) -> Result<String> {
     Ok(line.to_string())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "proxy"))]
 mod tests {
     use super::*;
 

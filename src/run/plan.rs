@@ -62,7 +62,11 @@ impl TargetPlan {
     ) -> std::io::Result<TcpStream> {
         match &self.via {
             None => tcp::connect(dest, source, opts, timeout).await,
+            #[cfg(feature = "proxy")]
             Some(req) => proxy::connect(dest, source, opts, timeout, req).await,
+            // cli refuses proxy flags in a build without the feature.
+            #[cfg(not(feature = "proxy"))]
+            Some(_) => Err(std::io::Error::other("this build has no proxy support")),
         }
     }
 }

@@ -60,8 +60,16 @@ pub fn command(target: &Target, flavor: Flavor, o: &Overrides) -> Result<Command
     } else if !target.zig_cc.is_empty() {
         cmd.env(format!("{prefix}LINKER"), zig::linker_wrapper(target)?);
     }
-    if let Some(flags) = &target.rustflags {
-        cmd.env(format!("{prefix}RUSTFLAGS"), flags);
+    // A panic is a bug that must never happen; in the shipped binaries it
+    // aborts at once instead of carrying the formatting and unwinding-free
+    // reporting machinery (about 45 KiB of a minimal build). The native
+    // builds that the test suite and accept.py also run keep the message.
+    let mut flags = target.rustflags.clone().unwrap_or_default();
+    if target.rustc_bootstrap {
+        flags.push_str(" -Zunstable-options -Cpanic=immediate-abort");
+    }
+    if !flags.trim().is_empty() {
+        cmd.env(format!("{prefix}RUSTFLAGS"), flags.trim());
     }
     if target.rustc_bootstrap {
         // Lets stable cargo accept -Z build-std; scoped to this one command.

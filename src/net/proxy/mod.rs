@@ -9,9 +9,14 @@
 //! sends garbage, closes early or never answers gives one error, never a
 //! hang.
 
+// Without the feature only the settings remain (cli refuses the flags).
+#![cfg_attr(not(feature = "proxy"), allow(dead_code, unused_imports))]
+
+#[cfg(feature = "proxy")]
 mod http;
+#[cfg(feature = "proxy")]
 mod socks;
-#[cfg(test)]
+#[cfg(all(test, feature = "proxy"))]
 mod tests;
 
 use super::sockopt::SockOpts;
@@ -249,6 +254,7 @@ pub fn request(
 /// proxy refuses because the target did is `ConnectionRefused`, a target
 /// that timed out behind it `TimedOut`; failures to reach the proxy itself
 /// are neither, so `-z` does not call the target closed.
+#[cfg(feature = "proxy")]
 pub async fn connect(
     proxy: SocketAddr,
     source: Option<SocketAddr>,
@@ -292,6 +298,7 @@ fn secs(d: Duration) -> String {
 /// Run `req`'s handshake on `s`; `who` names the proxy in errors. On
 /// success the stream carries the target's bytes, and nothing of them has
 /// been read.
+#[cfg(feature = "proxy")]
 pub async fn handshake<S>(s: &mut S, req: &Request, who: &str) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
