@@ -738,3 +738,33 @@ fn hub_keeps_readers_moving_past_a_client_that_never_reads() {
     }
     drop(stuck);
 }
+
+#[test]
+fn reconnect_redials_at_once_after_a_clean_close() {
+    // -r after a graceful close: the next session is wanted now (a tunnel's
+    // next client waits for it); the back-off is for failures only.
+    let (l, addr) = listener();
+    let mut p = start_no_input(&["-i", "none", "-r", &addr.to_string()]);
+    let Some((mut current, _)) = peers::try_accept(&l, patience()) else {
+        p.fail("the first session never came");
+    };
+    let mut gaps = Vec::new();
+    for _ in 0..3 {
+        drop(current);
+        let closed = Instant::now();
+        let Some((next, _)) = peers::try_accept(&l, patience()) else {
+            p.fail("no redial after a clean close");
+        };
+        gaps.push(closed.elapsed());
+        current = next;
+    }
+    // Best of three, so one descheduled moment on a busy machine does not
+    // fail it; 20 ms natively (the issue's bound), more under an emulator.
+    let best = gaps.iter().min().copied().unwrap_or_default();
+    let limit = match runner_kind() {
+        Runner::Native => Duration::from_millis(20),
+        _ => Duration::from_secs(1),
+    };
+    assert!(best < limit, "close-to-redial {gaps:?}\n{}", p.report());
+    p.kill();
+}
