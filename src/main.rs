@@ -29,6 +29,11 @@ mod error;
 mod faults;
 #[cfg(feature = "hexdump")]
 mod hexdump;
+#[cfg_attr(
+    not(any(feature = "stats", feature = "probe", feature = "dhcp")),
+    allow(dead_code)
+)]
+mod json;
 mod local;
 mod net;
 mod probe;

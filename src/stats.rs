@@ -181,7 +181,7 @@ fn text(c: &Counters, d: &Counters, secs: f64) -> String {
 fn json_counters(label: &str, c: &Counters, rate: Option<(&Counters, f64)>) -> String {
     let mut s = format!(
         "{{\"route\":\"{}\",\"in_bytes\":{},\"in_msgs\":{},\"out_bytes\":{},\"out_msgs\":{}",
-        escape(label),
+        crate::json::escape(label),
         c.bytes_in,
         c.msgs_in,
         c.bytes_out,
@@ -199,22 +199,6 @@ fn json_counters(label: &str, c: &Counters, rate: Option<(&Counters, f64)>) -> S
     }
     s.push('}');
     s
-}
-
-/// JSON string escaping (labels are addresses, but be exact anyway).
-fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 #[cfg(test)]
@@ -239,6 +223,6 @@ mod tests {
         s.close(1);
         assert_eq!(s.total().bytes_out, 10);
         assert!(s.totals(false).contains("in 11 bytes in 2 messages"));
-        assert_eq!(escape("a\"\\\n"), "a\\\"\\\\\\u000a");
+        assert_eq!(crate::json::escape("a\"\\\n"), "a\\\"\\\\\\n");
     }
 }

@@ -21,8 +21,6 @@ pub use opts::DhcpOpts;
 #[cfg(feature = "dhcp")]
 use packet::Offer;
 #[cfg(feature = "dhcp")]
-use std::fmt::Write as _;
-#[cfg(feature = "dhcp")]
 use std::io;
 #[cfg(feature = "dhcp")]
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -252,30 +250,20 @@ fn line(a: &Answer) -> String {
 
 /// A JSON string (the interface name is the only free text).
 #[cfg(feature = "dhcp")]
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(feature = "dhcp")]
 fn json_ip(v: Option<Ipv4Addr>) -> String {
-    v.map_or_else(|| "null".to_string(), |ip| json_str(&ip.to_string()))
+    v.map_or_else(
+        || "null".to_string(),
+        |ip| crate::json::quote(&ip.to_string()),
+    )
 }
 
 #[cfg(feature = "dhcp")]
 fn json_list(v: &[Ipv4Addr]) -> String {
-    let items: Vec<String> = v.iter().map(|ip| json_str(&ip.to_string())).collect();
+    let items: Vec<String> = v
+        .iter()
+        .map(|ip| crate::json::quote(&ip.to_string()))
+        .collect();
     format!("[{}]", items.join(","))
 }
 
@@ -290,21 +278,21 @@ fn json(o: &DhcpOpts, mac: &str, xid: u32, sent: u32, answers: &[Answer]) -> Str
                 "{{\"server_id\":{},\"offered\":{},\"mask\":{},\"routers\":{},\"dns\":{},\
                  \"lease_s\":{},\"from\":{}}}",
                 json_ip(f.server_id),
-                json_str(&f.offered.to_string()),
+                crate::json::quote(&f.offered.to_string()),
                 json_ip(f.mask),
                 json_list(&f.routers),
                 json_list(&f.dns),
                 f.lease
                     .map_or_else(|| "null".to_string(), |l| l.to_string()),
-                json_str(&a.from.to_string())
+                crate::json::quote(&a.from.to_string())
             )
         })
         .collect();
     format!(
         "{{\"interface\":{},\"mac\":{},\"xid\":\"0x{xid:08x}\",\"wait_s\":{},\
          \"discovers_sent\":{sent},\"offers\":[{}]}}\n",
-        json_str(&o.iface),
-        json_str(mac),
+        crate::json::quote(&o.iface),
+        crate::json::quote(mac),
         secs(o.wait),
         offers.join(",")
     )

@@ -82,12 +82,12 @@ pub fn json(checks: &[Check]) -> String {
         if i > 0 {
             s.push(',');
         }
-        let _ = write!(s, "{}:{{\"ok\":{}", quote(c.name), c.ok);
+        let _ = write!(s, "{}:{{\"ok\":{}", crate::json::quote(c.name), c.ok);
         if let Some(why) = &c.skipped {
-            let _ = write!(s, ",\"skipped\":{}", quote(why));
+            let _ = write!(s, ",\"skipped\":{}", crate::json::quote(why));
         }
         for (k, v) in &c.fields {
-            let _ = write!(s, ",{}:", quote(k));
+            let _ = write!(s, ",{}:", crate::json::quote(k));
             match v {
                 Val::Num(x) if x.is_finite() => {
                     let _ = write!(s, "{}", round3(*x));
@@ -99,7 +99,7 @@ pub fn json(checks: &[Check]) -> String {
                 Val::Bool(b) => {
                     let _ = write!(s, "{b}");
                 }
-                Val::Str(t) => s.push_str(&quote(t)),
+                Val::Str(t) => s.push_str(&crate::json::quote(t)),
             }
         }
         s.push('}');
@@ -117,27 +117,6 @@ fn round3(x: f64) -> String {
     } else {
         t.to_string()
     }
-}
-
-/// A JSON string literal.
-pub fn quote(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }
 
 #[cfg(test)]

@@ -171,35 +171,17 @@ pub fn text(s: &Snapshot) -> String {
     out
 }
 
-/// A JSON string literal.
-fn quote(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 /// A JSON value or `null`.
 fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "null".to_string(), |v| v.to_string())
 }
 
 fn opt_str(v: Option<&str>) -> String {
-    v.map_or_else(|| "null".to_string(), quote)
+    v.map_or_else(|| "null".to_string(), crate::json::quote)
 }
 
 fn str_list(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| quote(s)).collect();
+    let items: Vec<String> = v.iter().map(|s| crate::json::quote(s)).collect();
     format!("[{}]", items.join(","))
 }
 
@@ -215,7 +197,7 @@ pub fn json(s: &Snapshot) -> String {
             "{{\"name\":{},\"index\":{},\"up\":{},\"state\":{},\"carrier\":{},\"mtu\":{},\
              \"mac\":{},\"loopback\":{},\"broadcast\":{},\"multicast\":{},\"dhcp\":{},\
              \"addresses\":[",
-            quote(&l.name),
+            crate::json::quote(&l.name),
             opt(l.index),
             l.up,
             opt_str(l.state),
@@ -238,7 +220,7 @@ pub fn json(s: &Snapshot) -> String {
                 family(a.ip),
                 a.ip,
                 opt(a.prefix),
-                opt(a.broadcast.map(|b| quote(&b.to_string()))),
+                opt(a.broadcast.map(|b| crate::json::quote(&b.to_string()))),
                 scope_name(a.ip),
                 opt((a.scope != 0).then_some(a.scope)),
                 opt_str((a.name != l.name).then_some(a.name.as_str())),
@@ -263,8 +245,8 @@ pub fn json(s: &Snapshot) -> String {
                     .map(|r| {
                         format!(
                             "{{\"gateway\":{},\"interface\":{},\"metric\":{}}}",
-                            opt(r.gateway.map(|g| quote(&g.to_string()))),
-                            quote(&r.iface),
+                            opt(r.gateway.map(|g| crate::json::quote(&g.to_string()))),
+                            crate::json::quote(&r.iface),
                             opt(r.metric)
                         )
                     })
@@ -282,8 +264,8 @@ pub fn json(s: &Snapshot) -> String {
         o,
         "}},\"dns\":{{\"source\":{},\"servers\":{servers},\"search\":{search}}},\
          \"looks_connected\":{ok},\"verdict\":{}}}",
-        quote(s.dns.source),
-        quote(&verdict)
+        crate::json::quote(s.dns.source),
+        crate::json::quote(&verdict)
     );
     o
 }
@@ -647,7 +629,7 @@ mod tests {
             t.contains("    inet6 not known: cannot read /proc/net/ipv6_route\n"),
             "{t}"
         );
-        assert_eq!(quote("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"");
+        assert_eq!(crate::json::quote("a\"b\\c\u{1}"), "\"a\\\"b\\\\c\\u0001\"");
     }
 
     #[test]
