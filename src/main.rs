@@ -27,6 +27,8 @@ mod cli;
 mod dhcp;
 mod error;
 mod faults;
+#[cfg(any(feature = "probe", feature = "tunnel"))]
+mod frame;
 #[cfg(feature = "hexdump")]
 mod hexdump;
 #[cfg_attr(

@@ -7,6 +7,7 @@
 //! a short body or an unknown type is an error, never a panic, and no
 //! buffer ever grows past [`MAX_BODY`].
 
+use crate::frame::{In, Out};
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -109,118 +110,29 @@ const T_REVERSE: u8 = 0x50;
 const T_REVERSE_RESULT: u8 = 0x51;
 const T_BYE: u8 = 0x7F;
 
-/// Builds a frame: the length prefix is filled in by `finish`.
-struct Out(Vec<u8>);
+/// Longest text in a message (an error line).
+const MAX_TEXT: usize = 1024;
 
+fn out(t: u8) -> Out {
+    Out::new(t, MAX_TEXT)
+}
+
+/// The probe's own field: an IP address (family byte, then its octets).
 impl Out {
-    fn new(t: u8) -> Out {
-        Out(vec![0, 0, 0, 0, t])
-    }
-    fn u8(mut self, v: u8) -> Out {
-        self.0.push(v);
-        self
-    }
-    fn u16(mut self, v: u16) -> Out {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn u32(mut self, v: u32) -> Out {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn u64(mut self, v: u64) -> Out {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn bytes(mut self, b: &[u8]) -> Out {
-        self.0.extend_from_slice(b);
-        self
-    }
-    fn str(self, s: &str) -> Out {
-        // Longer text is cut (at a character boundary) to fit a u16 length.
-        let mut end = s.len().min(1024);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        let n = end as u16;
-        self.u16(n).bytes(&s.as_bytes()[..end])
-    }
     fn ip(self, ip: IpAddr) -> Out {
         match ip {
             IpAddr::V4(a) => self.u8(4).bytes(&a.octets()),
             IpAddr::V6(a) => self.u8(6).bytes(&a.octets()),
         }
     }
-    fn finish(mut self) -> Vec<u8> {
-        let len = (self.0.len() - 4) as u32;
-        self.0[..4].copy_from_slice(&len.to_be_bytes());
-        self.0
-    }
 }
 
-/// Reads fields from a body, checking every length.
-struct In<'a>(&'a [u8]);
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("message too short for its type".into());
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, String> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        let mut a = [0u8; 4];
-        a.copy_from_slice(self.take(4)?);
-        Ok(u32::from_be_bytes(a))
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(a))
-    }
-    fn bool(&mut self) -> Result<bool, String> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            b => Err(format!("bad boolean {b}")),
-        }
-    }
-    fn str(&mut self) -> Result<String, String> {
-        let n = self.u16()? as usize;
-        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
-    }
+impl In<'_> {
     fn ip(&mut self) -> Result<IpAddr, String> {
         match self.u8()? {
-            4 => {
-                let mut a = [0u8; 4];
-                a.copy_from_slice(self.take(4)?);
-                Ok(IpAddr::V4(Ipv4Addr::from(a)))
-            }
-            6 => {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(self.take(16)?);
-                Ok(IpAddr::V6(Ipv6Addr::from(a)))
-            }
+            4 => Ok(IpAddr::V4(Ipv4Addr::from(self.array::<4>()?))),
+            6 => Ok(IpAddr::V6(Ipv6Addr::from(self.array::<16>()?))),
             f => Err(format!("bad address family {f}")),
-        }
-    }
-    fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} unexpected bytes after the message",
-                self.0.len()
-            ))
         }
     }
 }
@@ -236,35 +148,31 @@ impl Msg {
     /// The whole frame, length prefix included.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Msg::Hello { version } => Out::new(T_HELLO).bytes(MAGIC).u8(*version),
+            Msg::Hello { version } => out(T_HELLO).bytes(MAGIC).u8(*version),
             Msg::Welcome {
                 version,
                 token,
                 udp_port,
-            } => Out::new(T_WELCOME).u8(*version).u64(*token).u16(*udp_port),
-            Msg::Error(s) => Out::new(T_ERROR).str(s),
-            Msg::Upload => Out::new(T_UPLOAD),
-            Msg::Data(n) => Out::new(T_DATA).bytes(&vec![0u8; (*n).min(MAX_BODY - 1)]),
-            Msg::UploadEnd => Out::new(T_UPLOAD_END),
-            Msg::UploadResult { bytes, micros } => {
-                Out::new(T_UPLOAD_RESULT).u64(*bytes).u64(*micros)
-            }
-            Msg::Download { millis } => Out::new(T_DOWNLOAD).u32(*millis),
-            Msg::DownloadEnd { bytes } => Out::new(T_DOWNLOAD_END).u64(*bytes),
-            Msg::UdpStats => Out::new(T_UDP_STATS),
-            Msg::UdpStatsReply { pings } => Out::new(T_UDP_STATS_REPLY).u32(*pings),
-            Msg::Broadcast { port } => Out::new(T_BROADCAST).u16(*port),
-            Msg::BroadcastDone { sent, detail } => {
-                Out::new(T_BROADCAST_DONE).u16(*sent).str(detail)
-            }
-            Msg::Multicast { group, port } => Out::new(T_MULTICAST).ip(*group).u16(*port),
-            Msg::McReady { ok, detail } => Out::new(T_MC_READY).u8(u8::from(*ok)).str(detail),
-            Msg::McResult { heard } => Out::new(T_MC_RESULT).u32(*heard),
-            Msg::Reverse { port } => Out::new(T_REVERSE).u16(*port),
+            } => out(T_WELCOME).u8(*version).u64(*token).u16(*udp_port),
+            Msg::Error(s) => out(T_ERROR).str(s),
+            Msg::Upload => out(T_UPLOAD),
+            Msg::Data(n) => out(T_DATA).bytes(&vec![0u8; (*n).min(MAX_BODY - 1)]),
+            Msg::UploadEnd => out(T_UPLOAD_END),
+            Msg::UploadResult { bytes, micros } => out(T_UPLOAD_RESULT).u64(*bytes).u64(*micros),
+            Msg::Download { millis } => out(T_DOWNLOAD).u32(*millis),
+            Msg::DownloadEnd { bytes } => out(T_DOWNLOAD_END).u64(*bytes),
+            Msg::UdpStats => out(T_UDP_STATS),
+            Msg::UdpStatsReply { pings } => out(T_UDP_STATS_REPLY).u32(*pings),
+            Msg::Broadcast { port } => out(T_BROADCAST).u16(*port),
+            Msg::BroadcastDone { sent, detail } => out(T_BROADCAST_DONE).u16(*sent).str(detail),
+            Msg::Multicast { group, port } => out(T_MULTICAST).ip(*group).u16(*port),
+            Msg::McReady { ok, detail } => out(T_MC_READY).u8(u8::from(*ok)).str(detail),
+            Msg::McResult { heard } => out(T_MC_RESULT).u32(*heard),
+            Msg::Reverse { port } => out(T_REVERSE).u16(*port),
             Msg::ReverseResult { ok, detail } => {
-                Out::new(T_REVERSE_RESULT).u8(u8::from(*ok)).str(detail)
+                out(T_REVERSE_RESULT).u8(u8::from(*ok)).str(detail)
             }
-            Msg::Bye => Out::new(T_BYE),
+            Msg::Bye => out(T_BYE),
         }
         .finish()
     }

@@ -8,6 +8,7 @@
 //! unknown type or trailing bytes is an error, never a panic, and no buffer
 //! grows past [`MAX_BODY`].
 
+use crate::frame::{In, Out};
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol version this build speaks.
@@ -83,92 +84,29 @@ const T_PONG: u8 = 0x15;
 const T_ACCEPT: u8 = 0x20;
 const T_PAIRED: u8 = 0x21;
 
-/// Builds a frame; `finish` fills in the length prefix.
-struct Out(Vec<u8>);
+/// Longest text in a message (an error line): frames stay small.
+const MAX_TEXT: usize = 512;
 
+fn out(t: u8) -> Out {
+    Out::new(t, MAX_TEXT)
+}
+
+/// The tunnel's own field: an optional HMAC (a length byte, 0 or `MAC`).
 impl Out {
-    fn new(t: u8) -> Out {
-        Out(vec![0, 0, 0, 0, t])
-    }
-    fn u8(mut self, v: u8) -> Out {
-        self.0.push(v);
-        self
-    }
-    fn u64(mut self, v: u64) -> Out {
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
-    }
-    fn bytes(mut self, b: &[u8]) -> Out {
-        self.0.extend_from_slice(b);
-        self
-    }
-    fn str(self, s: &str) -> Out {
-        // Longer text is cut at a character boundary to keep frames small.
-        let mut end = s.len().min(512);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        let n = (end as u16).to_be_bytes();
-        self.bytes(&n).bytes(&s.as_bytes()[..end])
-    }
     fn mac(self, m: &Option<Mac>) -> Out {
         match m {
             Some(m) => self.u8(MAC as u8).bytes(m),
             None => self.u8(0),
         }
     }
-    fn finish(mut self) -> Vec<u8> {
-        let len = (self.0.len() - 4) as u32;
-        self.0[..4].copy_from_slice(&len.to_be_bytes());
-        self.0
-    }
 }
 
-/// Reads fields from a body, checking every length.
-struct In<'a>(&'a [u8]);
-
-impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("message too short for its type".into());
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_be_bytes(a))
-    }
-    fn arr32(&mut self) -> Result<[u8; 32], String> {
-        let mut a = [0u8; 32];
-        a.copy_from_slice(self.take(32)?);
-        Ok(a)
-    }
-    fn str(&mut self) -> Result<String, String> {
-        let b = self.take(2)?;
-        let n = u16::from_be_bytes([b[0], b[1]]) as usize;
-        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
-    }
+impl In<'_> {
     fn mac(&mut self) -> Result<Option<Mac>, String> {
         match self.u8()? {
             0 => Ok(None),
-            n if n as usize == MAC => Ok(Some(self.arr32()?)),
+            n if n as usize == MAC => Ok(Some(self.array::<MAC>()?)),
             n => Err(format!("bad MAC length {n} (0 or {MAC})")),
-        }
-    }
-    fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} unexpected bytes after the message",
-                self.0.len()
-            ))
         }
     }
 }
@@ -194,23 +132,21 @@ impl Msg {
     /// The whole frame, length prefix included.
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Msg::Hello { version, nonce } => {
-                Out::new(T_HELLO).bytes(MAGIC).u8(*version).bytes(nonce)
-            }
+            Msg::Hello { version, nonce } => out(T_HELLO).bytes(MAGIC).u8(*version).bytes(nonce),
             Msg::Challenge {
                 version,
                 nonce,
                 proof,
-            } => Out::new(T_CHALLENGE).u8(*version).bytes(nonce).mac(proof),
-            Msg::Error(s) => Out::new(T_ERROR).str(s),
-            Msg::Login { mac } => Out::new(T_LOGIN).mac(mac),
-            Msg::Welcome { public } => Out::new(T_WELCOME).str(public),
-            Msg::Conn { id } => Out::new(T_CONN).u64(*id),
-            Msg::Failed { id, reason } => Out::new(T_FAILED).u64(*id).str(reason),
-            Msg::Ping => Out::new(T_PING),
-            Msg::Pong => Out::new(T_PONG),
-            Msg::Accept { id, mac } => Out::new(T_ACCEPT).u64(*id).mac(mac),
-            Msg::Paired => Out::new(T_PAIRED),
+            } => out(T_CHALLENGE).u8(*version).bytes(nonce).mac(proof),
+            Msg::Error(s) => out(T_ERROR).str(s),
+            Msg::Login { mac } => out(T_LOGIN).mac(mac),
+            Msg::Welcome { public } => out(T_WELCOME).str(public),
+            Msg::Conn { id } => out(T_CONN).u64(*id),
+            Msg::Failed { id, reason } => out(T_FAILED).u64(*id).str(reason),
+            Msg::Ping => out(T_PING),
+            Msg::Pong => out(T_PONG),
+            Msg::Accept { id, mac } => out(T_ACCEPT).u64(*id).mac(mac),
+            Msg::Paired => out(T_PAIRED),
         }
         .finish()
     }
@@ -228,12 +164,12 @@ impl Msg {
                 }
                 Msg::Hello {
                     version: r.u8()?,
-                    nonce: r.arr32()?,
+                    nonce: r.array::<NONCE>()?,
                 }
             }
             T_CHALLENGE => Msg::Challenge {
                 version: r.u8()?,
-                nonce: r.arr32()?,
+                nonce: r.array::<NONCE>()?,
                 proof: r.mac()?,
             },
             T_ERROR => Msg::Error(r.str()?),
