@@ -7,13 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::build::{build, Flavor, Overrides};
-use crate::setup::{stop_wineserver, wine_prefix};
+use crate::setup::stop_wineserver;
 use crate::target::Target;
-use crate::test::{kill_descendants, warm_up_wine};
-use crate::util::{
-    cargo, err, have_program, project_root, run, show, target_dir, wait_bounded, Context, Result,
-};
+use crate::test::{kill_descendants, prepare};
+use crate::util::{cargo, err, project_root, run, show, target_dir, wait_bounded, Context, Result};
 use crate::Opts;
 
 /// One accept.py run must not eat CI's budget: 24 scenarios of at most 90 s each under an
@@ -109,26 +106,8 @@ fn native_binary() -> Result<PathBuf> {
 /// Builds the target's full binary (the artifact `dist` and `test` share) and runs the script
 /// under the target's runner; under Wine with the prefix's services started first (see test.rs).
 fn run_target(script: &Path, t: &Target, passthrough: &[String]) -> Result<(bool, String)> {
-    if let Some(program) = t.runner.first() {
-        if !have_program(program) {
-            return Err(err(format!(
-                "runner `{program}` not found: run `cargo xtask setup --target {}`",
-                t.triple
-            )));
-        }
-    }
-    let bin = build(t, Flavor::Full, &Overrides::default())?;
-    let bin = bin
-        .canonicalize()
-        .context(|| format!("resolving {}", bin.display()))?;
+    let bin = prepare(t)?;
     let wine = t.wineserver.as_deref();
-    if let Some(server) = wine {
-        wine_prefix(t)?;
-        if let Err(e) = warm_up_wine(t, server) {
-            stop_wineserver(t, server);
-            return Err(e);
-        }
-    }
     let mut cmd = script_command(script, &bin, Some(t));
     cmd.args(passthrough);
     let result = run_bounded_script(&mut cmd);

@@ -68,9 +68,13 @@ pub fn task(opts: &Opts) -> Result<ExitCode> {
     })
 }
 
-/// Builds for one target and runs the host suite against it. Returns the tests that passed only
-/// on their retry.
-fn test_target(t: &Target, passthrough: &[String]) -> Result<Vec<String>> {
+/// Checks the target's runner is there, builds its full binary (the artifact
+/// `dist`, `test` and `accept` share) and, under Wine, starts the wineserver
+/// and Wine's own services before anything runs, with no stdio. Otherwise
+/// the first netcrab start spawns them (services.exe, rpcss, ...) and they
+/// inherit the test's stdout/stderr pipes and outlive netcrab, so reading to
+/// EOF never ends. Returns the binary's absolute path.
+pub fn prepare(t: &Target) -> Result<std::path::PathBuf> {
     if let Some(program) = t.runner.first() {
         if !have_program(program) {
             return Err(err(format!(
@@ -83,18 +87,21 @@ fn test_target(t: &Target, passthrough: &[String]) -> Result<Vec<String>> {
     let bin = bin
         .canonicalize()
         .context(|| format!("resolving {}", bin.display()))?;
-
-    // Under Wine, start the wineserver and Wine's own services before the suite, with no stdio.
-    // Otherwise the first netcrab start spawns them (services.exe, rpcss, ...) and they inherit
-    // the test's stdout/stderr pipes and outlive netcrab, so reading to EOF never ends.
-    let wine = t.wineserver.as_deref();
-    if let Some(server) = wine {
+    if let Some(server) = t.wineserver.as_deref() {
         wine_prefix(t)?;
         if let Err(e) = warm_up_wine(t, server) {
             stop_wineserver(t, server);
             return Err(e);
         }
     }
+    Ok(bin)
+}
+
+/// Builds for one target and runs the host suite against it. Returns the tests that passed only
+/// on their retry.
+fn test_target(t: &Target, passthrough: &[String]) -> Result<Vec<String>> {
+    let bin = prepare(t)?;
+    let wine = t.wineserver.as_deref();
 
     let outcome = run_with_retry(t, &bin, passthrough);
     if let Some(server) = wine {
