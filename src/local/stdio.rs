@@ -6,6 +6,8 @@ use super::pool;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver, Sender};
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 
 /// Chunks in flight between a stdio thread and the async side: enough that
@@ -62,6 +64,9 @@ pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
 pub struct Stdout {
     pub tx: Sender<Bytes>,
     pub done: Receiver<StdoutEnd>,
+    /// Chunks written so far (a splice into stdout waits until every chunk
+    /// sent has been written, so it never overtakes one).
+    pub written: Arc<AtomicU64>,
 }
 
 /// How the stdout thread ended.
@@ -82,6 +87,8 @@ pub enum StdoutEnd {
 pub fn spawn_stdout(join_small: bool) -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let (done_tx, done) = bounded::<StdoutEnd>(1);
+    let written = Arc::new(AtomicU64::new(0));
+    let count = written.clone();
     // Duplicated here, not in the thread: the descriptor set is complete
     // when this returns (a thread that starts late would open it later).
     let mut lock = raw_stdout();
@@ -92,8 +99,11 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
             let mut r = if join_small {
                 write_batched(&mut *lock, chunk, &rx, &mut batch)
             } else {
-                lock.write_all(&chunk)
-            };
+                lock.write_all(&chunk).map(|()| 1)
+            }
+            .map(|chunks| {
+                count.fetch_add(chunks, Ordering::Release);
+            });
             // Flush when nothing else is waiting, so interactive output shows.
             if r.is_ok() && rx.is_empty() {
                 r = lock.flush();
@@ -115,7 +125,7 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
     if let Err(e) = spawned {
         eprintln!("netcrab: cannot start the stdout writer: {e}");
     }
-    Stdout { tx, done }
+    Stdout { tx, done, written }
 }
 
 /// Whether a write failed because stdout's reader has gone (`| head`):
@@ -188,29 +198,32 @@ pub fn print_text(text: &str) -> io::Result<()> {
 const BATCH: usize = 64 * 1024;
 
 /// Write `first`, and with it the small chunks already queued behind it.
-/// Large chunks are written as they are (no copy).
+/// Large chunks are written as they are (no copy). Returns how many chunks
+/// were written.
 fn write_batched(
     out: &mut dyn Write,
     first: Bytes,
     rx: &Receiver<Bytes>,
     batch: &mut Vec<u8>,
-) -> io::Result<()> {
+) -> io::Result<u64> {
     if first.len() >= BATCH / 2 || rx.is_empty() {
-        return out.write_all(&first);
+        return out.write_all(&first).map(|()| 1);
     }
     batch.clear();
     batch.extend_from_slice(&first);
+    let mut chunks = 1;
     while batch.len() < BATCH {
         let Ok(next) = rx.try_recv() else { break };
         if batch.len() + next.len() > BATCH {
             // Too big to join: write what is gathered, then it.
             out.write_all(batch)?;
             batch.clear();
-            return out.write_all(&next);
+            return out.write_all(&next).map(|()| chunks + 1);
         }
         batch.extend_from_slice(&next);
+        chunks += 1;
     }
-    out.write_all(batch)
+    out.write_all(batch).map(|()| chunks)
 }
 
 /// stdout without std's line buffering, so each chunk (a UDP datagram, say)

@@ -45,6 +45,9 @@ pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
         if out.send(chunk.clone()).await.is_err() {
             shared.router.borrow_mut().local_output_closed();
             shared.changed();
+        } else {
+            #[cfg(all(target_os = "linux", feature = "splice"))]
+            shared.stdout_sent.set(shared.stdout_sent.get() + 1);
         }
     }
     if shared.cfg.mode != FwdMode::Hub {

@@ -8,12 +8,21 @@ use bytes::Bytes;
 use futures_lite::future;
 use smol::channel::Receiver;
 use smol::Timer;
+use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 pub enum Source {
     /// Chunks from a thread (stdin).
     Channel(Receiver<Bytes>),
+    /// stdin as a pipe, spliced into the only socket while that applies
+    /// (Linux); the stdin thread starts only if copying becomes necessary.
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    Pipe {
+        input: super::fastpath::PipeInput,
+        block: usize,
+        char_mode: bool,
+    },
     /// `-i rand`, `-i fixed`: endless.
     #[cfg(feature = "gen")]
     Gen(crate::local::generate::Generator),
@@ -68,6 +77,26 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
         }
         let next = match &mut source {
             Source::Channel(rx) => next_or_quiet(&shared, rx, last_input).await,
+            #[cfg(all(target_os = "linux", feature = "splice"))]
+            Source::Pipe {
+                input,
+                block,
+                char_mode,
+            } => {
+                use super::fastpath::{feed, InputEnd};
+                match feed(&shared, input, &mut last_input).await {
+                    InputEnd::Eof => None,
+                    InputEnd::NoRoute => continue,
+                    InputEnd::Copy => {
+                        if shared.cfg.verbose > 1 {
+                            eprintln!("Local input: copying from now on (no splice)");
+                        }
+                        let rx = crate::local::stdio::spawn_stdin(*block, *char_mode);
+                        source = Source::Channel(rx);
+                        continue;
+                    }
+                }
+            }
             #[cfg(feature = "gen")]
             Source::Gen(g) => {
                 // Queues with room never make this task wait: let others run.
@@ -130,10 +159,22 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
     if let Ok(c) = rx.try_recv() {
         return Some(c);
     }
+    let got = until_quiet(shared, last, rx.recv()).await.ok();
+    if got.is_some() {
+        shared.router.borrow_mut().local_quiet(false);
+    }
+    got
+}
+
+/// Wait for `next` (local input's next event). While it does not come,
+/// once input has been silent for the close grace since `last`, the router
+/// is told input is quiet.
+pub async fn until_quiet<T>(shared: &Shared, last: Instant, next: impl Future<Output = T>) -> T {
     let Some(grace) = shared.cfg.close_grace else {
-        return rx.recv().await.ok();
+        return next.await;
     };
-    let got = loop {
+    let mut next = std::pin::pin!(next);
+    loop {
         let quiet = shared.router.borrow().local_input() == LocalInput::Quiet;
         let wake_at = if quiet {
             // Only a shared -e child's input can become un-quiet without
@@ -146,7 +187,7 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
             let floor = shared.router.borrow().quiet_floor();
             Some(floor.map_or(last, |f| f.max(last)) + grace)
         };
-        let first = future::or(async { Some(rx.recv().await.ok()) }, async {
+        let first = future::or(async { Some((&mut next).await) }, async {
             match wake_at {
                 Some(at) => Timer::at(at).await,
                 None => future::pending().await,
@@ -155,7 +196,7 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
         })
         .await;
         if let Some(got) = first {
-            break got;
+            return got;
         }
         if !quiet {
             let floor = shared.router.borrow().quiet_floor();
@@ -164,11 +205,7 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
                 shared.router.borrow_mut().local_quiet(true);
             }
         }
-    };
-    if got.is_some() {
-        shared.router.borrow_mut().local_quiet(false);
     }
-    got
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ pub mod config;
 mod connection;
 mod deliver;
 mod dial;
+#[cfg(all(target_os = "linux", feature = "splice"))]
+mod fastpath;
 #[cfg(feature = "exec")]
 mod exec_route;
 mod input;
@@ -80,7 +82,15 @@ pub fn run(cfg: Config) -> Result<u8> {
     };
     let life = Lifecycle::new(cfg.udp, cfg.exit_after_input, input);
     let ex = Rc::new(LocalExecutor::new());
-    let shared = Rc::new(Shared::new(cfg, router, life, &ex));
+    #[allow(unused_mut)]
+    let mut shared = Shared::new(cfg, router, life, &ex);
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    {
+        shared.stdout_sink = local
+            .stdout_written
+            .and_then(|w| fastpath::StdoutSink::new(&shared.cfg, w));
+    }
+    let shared = Rc::new(shared);
 
     // smol::block_on, not futures-lite's: this thread waits on the reactor
     // itself, so a ready socket wakes it directly instead of through the
@@ -244,6 +254,9 @@ struct LocalEnd {
     source: Option<input::Source>,
     /// Local input is a shared `-e` child fed by local output.
     is_child: bool,
+    /// How many chunks the stdout thread has written.
+    #[cfg_attr(not(all(target_os = "linux", feature = "splice")), allow(dead_code))]
+    stdout_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 fn local_endpoint(cfg: &Config) -> LocalEnd {
@@ -257,6 +270,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
                 input: LocalInput::Silent,
                 source: None,
                 is_child: false,
+                stdout_written: None,
             };
         }
         let (tx, rx) = smol::channel::bounded(4);
@@ -269,24 +283,19 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
                 feed: rx,
             }),
             is_child: true,
+            stdout_written: None,
         };
     }
     // QoS probes are not payload: they never go to stdout.
     let qos = matches!(cfg.input, InputMode::PfQosCli | InputMode::PfQosSrv);
     let stdout = (cfg.output == OutputMode::Stdout && !qos)
         .then(|| stdio::spawn_stdout(!cfg.udp || !stdio::stdout_keeps_boundaries()));
-    let (output, stdout_done) = match stdout {
-        Some(s) => (Some(s.tx), Some(s.done)),
-        None => (None, None),
+    let (output, stdout_done, stdout_written) = match stdout {
+        Some(s) => (Some(s.tx), Some(s.done), Some(s.written)),
+        None => (None, None, None),
     };
     let (input, source) = match cfg.input {
-        InputMode::Stdin | InputMode::StdinNochar => (
-            LocalInput::Live,
-            Some(input::Source::Channel(stdio::spawn_stdin(
-                cfg.send_size,
-                cfg.input == InputMode::Stdin,
-            ))),
-        ),
+        InputMode::Stdin | InputMode::StdinNochar => (LocalInput::Live, Some(stdin_source(cfg))),
         #[cfg(feature = "gen")]
         InputMode::Rand => (
             LocalInput::Live,
@@ -311,5 +320,21 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
         input,
         source,
         is_child: false,
+        stdout_written,
     }
+}
+
+/// stdin as local input: spliced while it is a pipe feeding one socket
+/// (Linux), else read by its thread.
+fn stdin_source(cfg: &Config) -> input::Source {
+    let char_mode = cfg.input == InputMode::Stdin;
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    if let Some(pipe) = fastpath::PipeInput::new(cfg) {
+        return input::Source::Pipe {
+            input: pipe,
+            block: cfg.send_size,
+            char_mode,
+        };
+    }
+    input::Source::Channel(stdio::spawn_stdin(cfg.send_size, char_mode))
 }

@@ -68,6 +68,25 @@ impl Observer {
         self.dump(crate::hexdump::Dir::Sent, _id, _data);
     }
 
+    /// A socket received `_n` bytes that were not seen (spliced; never
+    /// with a hex dump).
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    pub fn received_len(&self, _id: RouteId, _n: usize) {
+        #[cfg(feature = "stats")]
+        if let Some(s) = &self.stats {
+            s.borrow_mut().add_in(_id, _n);
+        }
+    }
+
+    /// `_n` unseen bytes were written to a socket (spliced).
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    pub fn sent_len(&self, _id: RouteId, _n: usize) {
+        #[cfg(feature = "stats")]
+        if let Some(s) = &self.stats {
+            s.borrow_mut().add_out(_id, _n);
+        }
+    }
+
     #[cfg(feature = "hexdump")]
     fn dump(&self, dir: crate::hexdump::Dir, id: RouteId, data: &[u8]) {
         if let Some(l) = &self.labels {

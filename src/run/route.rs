@@ -77,6 +77,10 @@ async fn read_side(
         if let Some(done) = try_splice(shared, id, &io, &no_pipe).await {
             return done;
         }
+        #[cfg(all(target_os = "linux", feature = "splice"))]
+        if let Some(done) = try_splice_to_stdout(shared, id, &io, activity).await {
+            return done;
+        }
         match read_chunk(&io).await {
             Ok(chunk) if chunk.is_empty() => {
                 shared.router.borrow_mut().read_ended(id, false);
@@ -178,6 +182,26 @@ async fn try_splice(
             None
         }
     }
+}
+
+/// The P2P fast path into stdout, when it applies: `Some` with the read
+/// side's end when the socket finished, `None` to carry on with reads.
+#[cfg(all(target_os = "linux", feature = "splice"))]
+async fn try_splice_to_stdout(
+    shared: &Shared,
+    id: RouteId,
+    io: &Async<std::net::TcpStream>,
+    activity: &Cell<Instant>,
+) -> Option<io::Result<()>> {
+    use super::fastpath::{drain_to_stdout, OutputEnd};
+    let failed = match drain_to_stdout(shared, id, io, activity).await {
+        OutputEnd::Copy => return None,
+        OutputEnd::Eof => None,
+        OutputEnd::ReadFailed(e) => Some(e),
+    };
+    shared.router.borrow_mut().read_ended(id, failed.is_some());
+    shared.changed();
+    Some(failed.map_or(Ok(()), Err))
 }
 
 async fn write_side(

@@ -31,6 +31,13 @@ pub struct Shared {
     /// TCP routes whose writer is in the middle of a write.
     #[cfg(all(target_os = "linux", feature = "splice"))]
     pub writing: RefCell<std::collections::HashSet<crate::router::RouteId>>,
+    /// stdout, when sockets' bytes may be spliced into it (P2P fast path).
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    pub stdout_sink: Option<super::fastpath::StdoutSink>,
+    /// Chunks handed to the stdout thread; the fast path waits until it has
+    /// written as many, so spliced bytes never overtake queued ones.
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    pub stdout_sent: std::cell::Cell<u64>,
     /// Hub mode: when each route's writer started the socket write it is
     /// still in (a writer stuck that long has a peer that stopped reading).
     pub stalls: RefCell<std::collections::HashMap<crate::router::RouteId, std::time::Instant>>,
@@ -71,6 +78,10 @@ impl Shared {
             sockets: RefCell::new(std::collections::HashMap::new()),
             #[cfg(all(target_os = "linux", feature = "splice"))]
             writing: RefCell::new(std::collections::HashSet::new()),
+            #[cfg(all(target_os = "linux", feature = "splice"))]
+            stdout_sink: None,
+            #[cfg(all(target_os = "linux", feature = "splice"))]
+            stdout_sent: std::cell::Cell::new(0),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]

@@ -36,7 +36,8 @@ pub enum Spliced {
 /// Whether this run's settings allow splicing between paired sockets.
 pub fn allowed(shared: &Shared) -> bool {
     let c = &shared.cfg;
-    matches!(c.mode, FwdMode::Channels | FwdMode::LingerChannels)
+    super::fastpath::enabled()
+        && matches!(c.mode, FwdMode::Channels | FwdMode::LingerChannels)
         && c.output == OutputMode::None
         && c.input != InputMode::Echo
         && c.idle_timeout.is_none()
@@ -63,9 +64,10 @@ pub fn partner(shared: &Shared, id: RouteId) -> Option<(RouteId, Arc<Async<TcpSt
     Some((p, io))
 }
 
-struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
+/// A pipe of our own (non-blocking, close-on-exec).
+pub struct Pipe {
+    pub read: OwnedFd,
+    pub write: OwnedFd,
 }
 
 fn pipe() -> io::Result<Pipe> {
@@ -74,6 +76,11 @@ fn pipe() -> io::Result<Pipe> {
     if std::env::var_os("NETCRAB_TEST_NO_PIPE").is_some() {
         return Err(io::Error::from_raw_os_error(libc::EMFILE));
     }
+    make_pipe(STEP)
+}
+
+/// A pipe asking for `size` bytes of room.
+pub fn make_pipe(size: usize) -> io::Result<Pipe> {
     let mut fds: [libc::c_int; 2] = [-1, -1];
     // SAFETY: pipe2 fills the two descriptors we then own.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -88,11 +95,11 @@ fn pipe() -> io::Result<Pipe> {
     };
     // A bigger pipe means fewer calls; the default (64 KiB) still works.
     // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(p.write.as_raw_fd(), libc::F_SETPIPE_SZ, STEP as libc::c_int) };
+    unsafe { libc::fcntl(p.write.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
     Ok(p)
 }
 
-fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     // SAFETY: plain descriptors; null offsets (sockets and pipes have none).
     let n = unsafe {
         libc::splice(
