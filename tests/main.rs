@@ -6,6 +6,7 @@ mod util;
 
 mod cli;
 mod dhcp;
+mod fastpath;
 mod ifaces;
 mod lifecycle;
 mod local;

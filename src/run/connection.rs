@@ -36,6 +36,13 @@ pub fn open(
     }
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
     let id = register(shared, tx, origin, local, peer);
+    // Known at once to the splice paths (the local input pump may look for
+    // it before this socket's own task has run).
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    shared
+        .sockets
+        .borrow_mut()
+        .insert(id, stream.clone().into());
     Opened { stream, id, rx }
 }
 

@@ -159,6 +159,20 @@ fn input_target(shared: &Shared) -> Result<(RouteId, Arc<Async<TcpStream>>), Inp
 /// applying. `last_input` is when input last sent something (the close
 /// grace counts from it).
 pub async fn feed(shared: &Shared, input: &PipeInput, last_input: &mut Instant) -> InputEnd {
+    let mut moved = 0u64;
+    let end = feed_counted(shared, input, last_input, &mut moved).await;
+    if shared.cfg.verbose > 1 && moved > 0 {
+        eprintln!("Local input: spliced {moved} bytes");
+    }
+    end
+}
+
+async fn feed_counted(
+    shared: &Shared,
+    input: &PipeInput,
+    last_input: &mut Instant,
+    moved: &mut u64,
+) -> InputEnd {
     let mut calls = 0u32;
     loop {
         let (id, sock) = match input_target(shared) {
@@ -173,6 +187,7 @@ pub async fn feed(shared: &Shared, input: &PipeInput, last_input: &mut Instant) 
                 shared.router.borrow_mut().fed(id);
                 shared.router.borrow_mut().local_quiet(false);
                 shared.observer.sent_len(id, n);
+                *moved += n as u64;
                 calls += 1;
                 if calls % CALLS_PER_YIELD == 0 {
                     futures_lite::future::yield_now().await;
@@ -181,8 +196,8 @@ pub async fn feed(shared: &Shared, input: &PipeInput, last_input: &mut Instant) 
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if !ready(stdin, libc::POLLIN) {
                     // Nothing to send: the close grace runs while we wait.
-                    let _ = super::input::until_quiet(shared, *last_input, input.fd.readable())
-                        .await;
+                    let _ =
+                        super::input::until_quiet(shared, *last_input, input.fd.readable()).await;
                 } else if sock.writable().await.is_err() {
                     return InputEnd::Copy;
                 }
@@ -277,6 +292,21 @@ pub async fn drain_to_stdout(
     sock: &Async<TcpStream>,
     activity: &Cell<Instant>,
 ) -> OutputEnd {
+    let mut moved = 0u64;
+    let end = drain_counted(shared, id, sock, activity, &mut moved).await;
+    if shared.cfg.verbose > 1 && moved > 0 {
+        eprintln!("Route {id}: spliced {moved} bytes to stdout");
+    }
+    end
+}
+
+async fn drain_counted(
+    shared: &Shared,
+    id: RouteId,
+    sock: &Async<TcpStream>,
+    activity: &Cell<Instant>,
+    moved: &mut u64,
+) -> OutputEnd {
     let mut calls = 0u32;
     while output_allowed(shared, id) {
         let Some(sink) = &shared.stdout_sink else {
@@ -297,6 +327,7 @@ pub async fn drain_to_stdout(
                 }
                 activity.set(Instant::now());
                 shared.observer.received_len(id, n);
+                *moved += n as u64;
                 calls += 1;
                 if calls % CALLS_PER_YIELD == 0 {
                     futures_lite::future::yield_now().await;

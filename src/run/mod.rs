@@ -5,10 +5,10 @@ pub mod config;
 mod connection;
 mod deliver;
 mod dial;
-#[cfg(all(target_os = "linux", feature = "splice"))]
-mod fastpath;
 #[cfg(feature = "exec")]
 mod exec_route;
+#[cfg(all(target_os = "linux", feature = "splice"))]
+mod fastpath;
 mod input;
 pub mod lifecycle;
 mod listen;

@@ -66,8 +66,6 @@ async fn read_side(
     activity: &Cell<Instant>,
 ) -> io::Result<()> {
     let io: Arc<Async<std::net::TcpStream>> = stream.clone().into();
-    #[cfg(all(target_os = "linux", feature = "splice"))]
-    shared.sockets.borrow_mut().insert(id, io.clone());
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
     #[cfg(all(target_os = "linux", feature = "splice"))]
