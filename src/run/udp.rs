@@ -12,7 +12,7 @@ use super::deliver::deliver;
 use super::plan::{BoundUdp, UdpPlan};
 use super::shared::Shared;
 use super::udp_flows::{self as flows, Flow, FlowEvent, FlowTarget};
-use super::udp_io::{recv_chunk, write, QUEUE_DEPTH};
+use super::udp_io::{write, Datagrams, QUEUE_DEPTH};
 use crate::net;
 use crate::router::{Origin, RouteId, UNKNOWN};
 use bytes::Bytes;
@@ -230,8 +230,9 @@ fn on_flow_event(shared: &Shared, peers: &Weak<Peers>, key: (usize, SocketAddr),
 
 async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>>, idx: usize) {
     let io: Arc<Async<std::net::UdpSocket>> = (*sockets[idx].sock).clone().into();
+    let mut inbox = Datagrams::new(io);
     loop {
-        let (chunk, peer) = match recv_chunk(&io).await {
+        let (chunk, peer) = match inbox.next().await {
             Ok(x) => x,
             // An ICMP unreachable for an earlier send (Windows): not fatal.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,

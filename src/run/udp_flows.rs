@@ -10,7 +10,7 @@
 use super::deliver::deliver;
 use super::registry::{register, unregister, WriterCount};
 use super::shared::Shared;
-use super::udp_io::{recv_chunk, write, QUEUE_DEPTH};
+use super::udp_io::{write, Datagrams, QUEUE_DEPTH};
 use crate::net::sockopt::SockOpts;
 use crate::net::udp::{self as nudp, UdpOpts};
 use crate::router::{Origin, RouteId};
@@ -122,8 +122,9 @@ async fn read(
     on: &dyn Fn(FlowEvent),
 ) -> Option<io::Error> {
     let io: Arc<Async<std::net::UdpSocket>> = sock.clone().into();
+    let mut inbox = Datagrams::new(io);
     loop {
-        let (chunk, from) = match recv_chunk(&io).await {
+        let (chunk, from) = match inbox.next().await {
             Ok(x) => x,
             // An ICMP unreachable for an earlier send (Windows): not fatal.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,

@@ -1,5 +1,8 @@
-//! Moving datagrams: receive one into a pooled buffer, and a peer's writer
+//! Moving datagrams: receiving (in batches on Linux), and a peer's writer
 //! (shared by learned peers in `udp.rs` and `--udp-flows` in `udp_flows.rs`).
+
+#[cfg(target_os = "linux")]
+mod mmsg;
 
 use super::shared::Shared;
 use crate::local::pool;
@@ -8,8 +11,10 @@ use async_net::UdpSocket;
 use bytes::Bytes;
 use smol::channel::Receiver;
 use smol::Async;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Datagrams queued per peer before the sender waits.
 pub const QUEUE_DEPTH: usize = 8;
@@ -28,27 +33,73 @@ pub async fn write(
     Ok(())
 }
 
+/// A UDP socket's received datagrams, one at a time, in arrival order,
+/// each with its own sender. On Linux one `recvmmsg` takes up to 32 that
+/// are queued; the rest wait here for the next calls.
+pub struct Datagrams {
+    io: Arc<Async<std::net::UdpSocket>>,
+    queued: VecDeque<(Bytes, SocketAddr)>,
+}
+
+impl Datagrams {
+    pub fn new(io: Arc<Async<std::net::UdpSocket>>) -> Self {
+        Datagrams {
+            io,
+            queued: VecDeque::new(),
+        }
+    }
+
+    /// The next datagram; an error only when none was received.
+    pub async fn next(&mut self) -> io::Result<(Bytes, SocketAddr)> {
+        loop {
+            if let Some(d) = self.queued.pop_front() {
+                return Ok(d);
+            }
+            if let Some(d) = self.receive().await? {
+                return Ok(d);
+            }
+        }
+    }
+
+    /// Wait for datagrams: all that are queued (up to a batch) go onto
+    /// `queued`, or, where batches are not available, one is returned.
+    #[cfg(target_os = "linux")]
+    async fn receive(&mut self) -> io::Result<Option<(Bytes, SocketAddr)>> {
+        use std::os::fd::AsRawFd;
+        let queued = &mut self.queued;
+        self.io
+            .read_with(|s| match mmsg::recv_batch(s.as_raw_fd(), queued) {
+                // WouldBlock (nothing queued) makes read_with wait.
+                Some(r) => r.map(|()| None),
+                None => recv_one(s).map(Some),
+            })
+            .await
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    async fn receive(&mut self) -> io::Result<Option<(Bytes, SocketAddr)>> {
+        self.io.read_with(recv_one).await.map(Some)
+    }
+}
+
 /// Datagrams up to this size are copied out of the pool buffer, so a
 /// queued small datagram (a DNS query) holds its own size, not 128 KiB.
 const COPY_BELOW: usize = 4096;
 
 /// Receive one datagram into a pooled buffer (no buffer held while
 /// waiting; large datagrams are not copied).
-pub async fn recv_chunk(io: &Async<std::net::UdpSocket>) -> io::Result<(Bytes, SocketAddr)> {
-    io.read_with(|s| {
-        let mut buf = pool::take();
-        match s.recv_from(&mut buf) {
-            Ok((n, peer)) if n <= COPY_BELOW => {
-                let small = Bytes::copy_from_slice(&buf[..n]);
-                pool::give_back(buf);
-                Ok((small, peer))
-            }
-            Ok((n, peer)) => Ok((pool::freeze(buf, n), peer)),
-            Err(e) => {
-                pool::give_back(buf);
-                Err(e)
-            }
+fn recv_one(s: &std::net::UdpSocket) -> io::Result<(Bytes, SocketAddr)> {
+    let mut buf = pool::take();
+    match s.recv_from(&mut buf) {
+        Ok((n, peer)) if n <= COPY_BELOW => {
+            let small = Bytes::copy_from_slice(&buf[..n]);
+            pool::give_back(buf);
+            Ok((small, peer))
         }
-    })
-    .await
+        Ok((n, peer)) => Ok((pool::freeze(buf, n), peer)),
+        Err(e) => {
+            pool::give_back(buf);
+            Err(e)
+        }
+    }
 }
