@@ -108,12 +108,8 @@ fn udp_run(t: &Tools, tool: &str, size: usize, secs: f64) -> Result<(Sample, Str
     let start = Instant::now();
     let mut sent = 0u64;
     while start.elapsed().as_secs_f64() < secs {
-        for _ in 0..64 {
-            // Loopback drops at the receiver, silently; a send error (ICMP refusal) is not ours.
-            if sock.send(&payload).is_ok() {
-                sent += 1;
-            }
-        }
+        // Loopback drops at the receiver, silently; a send error (ICMP refusal) is not ours.
+        sent += blast::send_batch(&sock, &payload, 64);
     }
     // Let the receiver drain its socket buffer and the pipe.
     std::thread::sleep(Duration::from_millis(300));
@@ -345,4 +341,81 @@ fn ask_many(
         }
     }
     Ok((rtts, lost))
+}
+
+/// The sender's side of the UDP workload. It must outrun every receiver, or
+/// the figure measures the sender: on Linux one sendmmsg(2) sends a batch
+/// (about a third of the cost per datagram of one send each), elsewhere one
+/// send per datagram.
+mod blast {
+    use std::net::UdpSocket;
+
+    #[cfg(target_os = "linux")]
+    mod sys {
+        use std::ffi::{c_int, c_uint, c_void};
+
+        #[repr(C)]
+        pub struct IoVec {
+            pub base: *mut c_void,
+            pub len: usize,
+        }
+
+        /// `struct msghdr` as 64-bit and 32-bit Linux lay it out (glibc: the
+        /// lengths are `size_t`).
+        #[repr(C)]
+        pub struct MsgHdr {
+            pub name: *mut c_void,
+            pub namelen: c_uint,
+            pub iov: *mut IoVec,
+            pub iovlen: usize,
+            pub control: *mut c_void,
+            pub controllen: usize,
+            pub flags: c_int,
+        }
+
+        #[repr(C)]
+        pub struct MMsgHdr {
+            pub hdr: MsgHdr,
+            pub len: c_uint,
+        }
+
+        extern "C" {
+            pub fn sendmmsg(fd: c_int, msgs: *mut MMsgHdr, n: c_uint, flags: c_int) -> c_int;
+        }
+    }
+
+    /// Send `n` copies of `payload` on the connected `sock`; how many went.
+    #[cfg(target_os = "linux")]
+    pub fn send_batch(sock: &UdpSocket, payload: &[u8], n: usize) -> u64 {
+        use std::os::fd::AsRawFd;
+        let mut iov = sys::IoVec {
+            base: payload.as_ptr() as *mut _,
+            len: payload.len(),
+        };
+        let iov_ptr: *mut sys::IoVec = &mut iov;
+        let mut msgs: Vec<sys::MMsgHdr> = (0..n)
+            .map(|_| sys::MMsgHdr {
+                hdr: sys::MsgHdr {
+                    name: std::ptr::null_mut(),
+                    namelen: 0,
+                    iov: iov_ptr,
+                    iovlen: 1,
+                    control: std::ptr::null_mut(),
+                    controllen: 0,
+                    flags: 0,
+                },
+                len: 0,
+            })
+            .collect();
+        // SAFETY: `msgs` holds `n` headers, each naming the one iovec above,
+        // which points into `payload`; the kernel only reads them (and
+        // writes each `len`); all outlive the call.
+        let r = unsafe { sys::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), n as _, 0) };
+        u64::try_from(r).unwrap_or(0)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn send_batch(sock: &UdpSocket, payload: &[u8], n: usize) -> u64 {
+        (0..n).filter(|_| sock.send(payload).is_ok()).count() as u64
+    }
 }
