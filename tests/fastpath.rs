@@ -70,7 +70,7 @@ fn both_ways_at_once_arrive_intact_on_both_paths() {
         // splice(2) is Linux's; elsewhere (Wine) both runs copy.
         let expect = !copy
             && cfg!(all(target_os = "linux", feature = "splice"))
-            && !util::skipped_under_wine("no splice(2) under Wine");
+            && util::runner_kind() != util::Runner::Wine;
         for (who, o) in [("listener", &lo), ("client", &co)] {
             assert_eq!(spliced(o), expect, "{path}: {who}'s stderr:\n{}", o.stderr);
         }
