@@ -45,11 +45,13 @@ pub fn p2p(s: &Settings, t: &Tools, report: &mut Report) {
         ));
     }
     measure(report, &workload, "MiB/s", reps, false, entrants);
-    let (nc, nk) = (
+    let (nc, nk, ip) = (
         report.value(&workload, "nc"),
         report.value(&workload, "netcrab"),
+        report.value(&workload, "iperf3 (ceiling)"),
     );
-    report.goal_ratio("P2P pipe: netcrab >= 1.3x OpenBSD nc", nk, nc, 1.3);
+    report.goal_ratio("P2P pipe: netcrab >= 1.6x OpenBSD nc", nk, nc, 1.6);
+    report.goal_ratio("P2P pipe: netcrab >= 0.6x iperf3", nk, ip, 0.6);
 }
 
 /// One P2P transfer with `tool`; the figure is size / wall time (sender start to both exits).
