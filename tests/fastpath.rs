@@ -120,6 +120,29 @@ fn into_a_file_and_dev_null_with_exact_totals_on_both_paths() {
 }
 
 #[test]
+fn appending_to_a_file_keeps_what_it_held_on_both_paths() {
+    // `netcrab -l >> log`: splice(2) refuses files opened to append.
+    for (path, copy) in PATHS {
+        let file = Scratch::new(&format!("append-{path}"));
+        std::fs::write(&file.0, b"earlier\n").unwrap();
+        let out = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file.0)
+            .unwrap();
+        let mut l = start_on(copy, &["-l", "127.0.0.1:0"], Some(Stdio::from(out)));
+        let addr = l.listen_addr();
+        let data = random_bytes(3 * MIB, 11);
+        let mut s = connect(addr);
+        s.write_all(&data).unwrap();
+        drop(s);
+        l.expect_exit(0);
+        let mut want = b"earlier\n".to_vec();
+        want.extend_from_slice(&data);
+        same_content(&format!("{path}: appended file"), &file.read(), &want);
+    }
+}
+
+#[test]
 fn half_close_lets_a_large_reply_through_on_both_paths() {
     for (path, copy) in PATHS {
         let (srv, addr) = listener();

@@ -50,6 +50,14 @@ fn file_type(fd: RawFd) -> Option<(libc::mode_t, libc::dev_t)> {
     (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode & libc::S_IFMT, st.st_rdev))
 }
 
+/// Whether `fd` was opened to append (`>> file`): splice(2) refuses such
+/// a target, so those writes are copied.
+fn appends(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    fl < 0 || fl & libc::O_APPEND != 0
+}
+
 /// A duplicate of `fd` the reactor can wait on. Its flags are left alone
 /// (O_NONBLOCK would also change the descriptor other processes share):
 /// every splice here asks SPLICE_F_NONBLOCK, and the reactor only needs
@@ -228,7 +236,7 @@ impl StdoutSink {
         let dev_null = kind == libc::S_IFCHR && rdev == libc::makedev(1, 3);
         let fd = if kind == libc::S_IFIFO {
             Sink::Pipe(watchable(1)?)
-        } else if kind == libc::S_IFREG || dev_null {
+        } else if (kind == libc::S_IFREG || dev_null) && !appends(1) {
             // SAFETY: fd 1 stays open for the whole run.
             let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
             Sink::File {
@@ -236,7 +244,7 @@ impl StdoutSink {
                 via: make_pipe(STEP).ok()?,
             }
         } else {
-            // A terminal or a socket: the copy path.
+            // A terminal, a socket, or a file opened to append: the copy path.
             return None;
         };
         Some(StdoutSink { fd, written })
@@ -259,7 +267,8 @@ fn output_allowed(shared: &Shared, id: RouteId) -> bool {
     let Some(sink) = &shared.stdout_sink else {
         return false;
     };
-    if !run_allows(shared)
+    if GIVEN_UP.get()
+        || !run_allows(shared)
         || shared.cfg.faults.recv_delay != (0, 0)
         || shared.cfg.faults.recv_drop != 0.0
         || sink.written.load(Ordering::Acquire) < shared.stdout_sent.get()
@@ -321,7 +330,9 @@ async fn drain_counted(
             Ok(n) => {
                 if let Sink::File { out, via } = &sink.fd {
                     if let Err(e) = empty_pipe(via, out.as_raw_fd(), n) {
-                        stdout_failed(shared, &e);
+                        if !unsupported(&e) {
+                            stdout_failed(shared, &e);
+                        }
                         return OutputEnd::Copy;
                     }
                 }
@@ -359,15 +370,63 @@ async fn drain_counted(
 }
 
 /// Write the `left` bytes in our pipe to stdout (a file or /dev/null: such
-/// writes do not wait on a reader).
+/// writes do not wait on a reader). Where this file system cannot take a
+/// splice, the bytes are copied out instead, the sink is given up (the copy
+/// path serves from then on), and the error says so (`unsupported`).
 fn empty_pipe(p: &Pipe, out: RawFd, mut left: usize) -> io::Result<()> {
     while left > 0 {
         match splice(p.read.as_raw_fd(), out, left) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
             Ok(n) => left -= n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if unsupported(&e) => {
+                copy_out(p, out, left)?;
+                GIVEN_UP.set(true);
+                return Err(e);
+            }
             Err(e) => return Err(e),
         }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// stdout refused a splice: use the copy path for the rest of the run.
+    static GIVEN_UP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Errors that mean "splice cannot serve this file", not "writing failed".
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
+/// Copy the `left` bytes in our pipe to `out` with read and write.
+fn copy_out(p: &Pipe, out: RawFd, mut left: usize) -> io::Result<()> {
+    let mut buf = vec![0u8; left.min(STEP)];
+    while left > 0 {
+        let want = left.min(buf.len());
+        // SAFETY: reading into our own buffer, within its length.
+        let n = unsafe { libc::read(p.read.as_raw_fd(), buf.as_mut_ptr().cast(), want) };
+        if n <= 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut done = 0;
+        while done < n as usize {
+            // SAFETY: writing from our own buffer, within what was read.
+            let w = unsafe { libc::write(out, buf[done..].as_ptr().cast(), n as usize - done) };
+            if w < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            done += w as usize;
+        }
+        left -= n as usize;
     }
     Ok(())
 }
