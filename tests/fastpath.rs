@@ -285,3 +285,55 @@ fn bytes_match_their_hash_through_a_pipe_on_both_paths() {
         assert_eq!(sha256::hex(&o.stdout), want, "{path}");
     }
 }
+
+#[test]
+fn a_full_file_system_exits_1_with_one_line_on_both_paths() {
+    // stdout a file on a tiny tmpfs, mounted in a mount namespace of the
+    // test's own (root; `unshare`), so splice(2) into a file meets ENOSPC.
+    if util::skipped_under_wine("a Linux tmpfs") {
+        return;
+    }
+    if !std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    {
+        util::skip("needs root to mount a small tmpfs");
+        return;
+    }
+    for (path, copy) in PATHS {
+        let dir = Scratch::new(&format!("tmpfs-{path}"));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let args = ["-l", "127.0.0.1:0"];
+        let inner = util::command(&args);
+        let mut c = std::process::Command::new("unshare");
+        c.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs -o size=256k tmpfs \"$0\" && exec \"$@\" > \"$0/out\"")
+            .arg(&dir.0)
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .stdin(Stdio::piped());
+        if copy {
+            c.env("NETCRAB_NO_SPLICE", "1");
+        }
+        let mut p = spawn_command(c, &args, Some(Stdio::null()));
+        let addr = p.listen_addr();
+        let mut s = connect(addr);
+        let _ = s.write_all(&random_bytes(2 * MIB, 12));
+        drop(s);
+        let out = p.expect_exit(1);
+        let lines: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("stdout"))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{path}: one line about stdout: {}",
+            out.stderr
+        );
+        assert!(lines[0].contains("No space left"), "{path}: {}", out.stderr);
+        let _ = std::fs::remove_dir(&dir.0);
+    }
+}
