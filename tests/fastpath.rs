@@ -48,6 +48,16 @@ impl Drop for Scratch {
     }
 }
 
+/// Read `s` to its end on a thread; the join gives what came.
+fn read_in_background(s: &std::net::TcpStream) -> thread::JoinHandle<Vec<u8>> {
+    let mut r = s.try_clone().expect("clone the socket");
+    thread::spawn(move || {
+        let mut got = Vec::new();
+        let _ = r.read_to_end(&mut got);
+        got
+    })
+}
+
 #[test]
 fn both_ways_at_once_arrive_intact_on_both_paths() {
     for (path, copy) in PATHS {
@@ -201,24 +211,14 @@ fn a_second_client_mid_transfer_loses_nothing_on_both_paths() {
         let b_data: Vec<u8> = random_bytes(2 * MIB, 8).iter().map(|b| b | 0x80).collect();
         let input = random_bytes(6 * MIB, 9);
         let mut a = connect(addr);
-        let mut a_read = a.try_clone().unwrap();
-        let a_reader = thread::spawn(move || {
-            let mut got = Vec::new();
-            let _ = a_read.read_to_end(&mut got);
-            got
-        });
+        let a_reader = read_in_background(&a);
         // A is served alone (the fast path where it applies) ...
         a.write_all(&a_data[..2 * MIB]).unwrap();
         l.write_stdin(&input[..3 * MIB]);
         thread::sleep(Duration::from_millis(300));
         // ... then B joins while both directions are still moving.
         let mut b = connect(addr);
-        let mut b_read = b.try_clone().unwrap();
-        let b_reader = thread::spawn(move || {
-            let mut got = Vec::new();
-            let _ = b_read.read_to_end(&mut got);
-            got
-        });
+        let b_reader = read_in_background(&b);
         let rest = input[3 * MIB..].to_vec();
         let feeder = l.feed_stdin(rest);
         a.write_all(&a_data[2 * MIB..]).unwrap();
@@ -322,18 +322,7 @@ fn a_full_file_system_exits_1_with_one_line_on_both_paths() {
         let _ = s.write_all(&random_bytes(2 * MIB, 12));
         drop(s);
         let out = p.expect_exit(1);
-        let lines: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.contains("stdout"))
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "{path}: one line about stdout: {}",
-            out.stderr
-        );
-        assert!(lines[0].contains("No space left"), "{path}: {}", out.stderr);
+        util::one_stdout_line(&out.stderr, "No space left", path);
         let _ = std::fs::remove_dir(&dir.0);
     }
 }

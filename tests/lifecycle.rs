@@ -399,11 +399,5 @@ fn stdout_on_a_full_disk_exits_1_with_one_line() {
     let _ = c.write_all(&random_bytes(100_000, 14));
     drop(c);
     let out = p.expect_exit(1);
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("stdout"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one line about stdout: {}", out.stderr);
-    assert!(lines[0].contains("No space left"), "{}", out.stderr);
+    crate::util::one_stdout_line(&out.stderr, "No space left", "/dev/full");
 }

@@ -39,21 +39,9 @@ fn datagrams_keep_their_boundaries_both_ways() {
 #[cfg(unix)]
 #[test]
 fn each_datagram_is_one_stdout_write() {
-    use std::os::fd::OwnedFd;
-    use std::os::unix::net::UnixDatagram;
-    use std::process::Stdio;
-    if crate::util::skipped_under_wine("stdout is a Unix datagram socket here") {
+    let Some((ours, mut p)) = listener_with_datagram_stdout() else {
         return;
-    }
-    let (ours, theirs) = UnixDatagram::pair().expect("socketpair");
-    ours.set_read_timeout(Some(crate::util::patience()))
-        .expect("timeout");
-    let mut p = crate::util::spawn(crate::util::Spawn {
-        args: &["-u", "-l", "127.0.0.1:0", "-i", "none"],
-        stdin: false,
-        stdout: Some(Stdio::from(OwnedFd::from(theirs))),
-        ns: None,
-    });
+    };
     let addr = p.listen_addr();
     let s = peer();
     let sent: Vec<Vec<u8>> = (1..=64u64)
@@ -239,21 +227,9 @@ fn tagged(who: u8, seq: u8) -> Vec<u8> {
 #[cfg(unix)]
 #[test]
 fn a_burst_from_several_senders_arrives_whole_and_in_order() {
-    use std::os::fd::OwnedFd;
-    use std::os::unix::net::UnixDatagram;
-    use std::process::Stdio;
-    if crate::util::skipped_under_wine("stdout is a Unix datagram socket here") {
+    let Some((ours, mut p)) = listener_with_datagram_stdout() else {
         return;
-    }
-    let (ours, theirs) = UnixDatagram::pair().expect("socketpair");
-    ours.set_read_timeout(Some(crate::util::patience()))
-        .expect("timeout");
-    let mut p = crate::util::spawn(crate::util::Spawn {
-        args: &["-u", "-l", "127.0.0.1:0", "-i", "none"],
-        stdin: false,
-        stdout: Some(Stdio::from(OwnedFd::from(theirs))),
-        ns: None,
-    });
+    };
     let addr = p.listen_addr();
     let senders = [
         peer_on("127.0.0.1"),
@@ -331,4 +307,28 @@ fn a_burst_over_ipv6_is_echoed_to_its_sender() {
         assert_eq!(recv(&a), tagged(0, seq), "datagram {seq} back to a");
         assert_eq!(recv(&b), tagged(1, seq), "datagram {seq} back to b");
     }
+}
+
+/// `netcrab -u -l 127.0.0.1:0 -i none` whose stdout is one end of a Unix
+/// datagram socket pair (where every write's boundary survives); the other
+/// end is returned to read from. `None` under Wine (said why).
+#[cfg(unix)]
+fn listener_with_datagram_stdout() -> Option<(std::os::unix::net::UnixDatagram, crate::util::Proc)>
+{
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+    use std::process::Stdio;
+    if crate::util::skipped_under_wine("stdout is a Unix datagram socket here") {
+        return None;
+    }
+    let (ours, theirs) = UnixDatagram::pair().expect("socketpair");
+    ours.set_read_timeout(Some(crate::util::patience()))
+        .expect("timeout");
+    let p = crate::util::spawn(crate::util::Spawn {
+        args: &["-u", "-l", "127.0.0.1:0", "-i", "none"],
+        stdin: false,
+        stdout: Some(Stdio::from(OwnedFd::from(theirs))),
+        ns: None,
+    });
+    Some((ours, p))
 }

@@ -526,3 +526,11 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// stderr has exactly one line about stdout, and it says `what` (a failed
+/// stdout is reported once, not per chunk).
+pub fn one_stdout_line(stderr: &str, what: &str, context: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("stdout")).collect();
+    assert_eq!(lines.len(), 1, "{context}: one line about stdout: {stderr}");
+    assert!(lines[0].contains(what), "{context}: {stderr}");
+}
