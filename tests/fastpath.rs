@@ -20,10 +20,18 @@ const PATHS: [(&str, bool); 2] = [("splice", false), ("copy", true)];
 fn start_on(copy: bool, args: &[&str], stdout: Option<Stdio>) -> Proc {
     let mut c = util::command(args);
     c.stdin(Stdio::piped());
+    set_path(&mut c, copy);
+    spawn_command(c, args, stdout)
+}
+
+/// Choose the data path (also when the whole suite runs with
+/// NETCRAB_NO_SPLICE set).
+fn set_path(c: &mut std::process::Command, copy: bool) {
     if copy {
         c.env("NETCRAB_NO_SPLICE", "1");
+    } else {
+        c.env_remove("NETCRAB_NO_SPLICE");
     }
-    spawn_command(c, args, stdout)
 }
 
 /// A scratch file for stdout, removed when dropped.
@@ -313,9 +321,7 @@ fn a_full_file_system_exits_1_with_one_line_on_both_paths() {
             .arg(inner.get_program())
             .args(inner.get_args())
             .stdin(Stdio::piped());
-        if copy {
-            c.env("NETCRAB_NO_SPLICE", "1");
-        }
+        set_path(&mut c, copy);
         let mut p = spawn_command(c, &args, Some(Stdio::null()));
         let addr = p.listen_addr();
         let mut s = connect(addr);

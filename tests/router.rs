@@ -417,7 +417,10 @@ fn a_relay_without_pipes_copies_instead() {
         "127.0.0.1:0",
     ];
     let mut cmd = util::command(&args);
+    // This is the splice path's fall-back: splice stays on even when the
+    // suite runs with it off.
     cmd.env("NETCRAB_TEST_NO_PIPE", "1")
+        .env_remove("NETCRAB_NO_SPLICE")
         .stdin(std::process::Stdio::null());
     let mut p = util::spawn_command(cmd, &args, None);
     let l = p.listening(2);
