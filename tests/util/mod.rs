@@ -512,8 +512,38 @@ pub fn have_ipv6() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
 }
 
-/// A port that is free right now (bound, then released).
+/// A port that is free right now (bound, then released) for TCP and UDP on
+/// every address. It is picked outside the kernel's ephemeral range: a port
+/// the kernel hands out for port 0 may be handed out again at once (as a
+/// listener's or a connection's local port in a test running beside this
+/// one) before netcrab binds it.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| {
+            let mut w = t.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some((w.next()??, w.next()??))
+        })
+        .unwrap_or((49152, 65535));
+    // Below the ephemeral range if there is room, else above it.
+    let (from, to) = if low > 12_000 {
+        (10_000, low - 1)
+    } else {
+        (high + 1, 65_535)
+    };
+    if to > from {
+        for _ in 0..200 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let mix = (u64::from(std::process::id()) << 20 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let port = (from + (mix >> 33) as u32 % (to - from)) as u16;
+            let tcp = std::net::TcpListener::bind(("0.0.0.0", port)).is_ok();
+            if tcp && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
