@@ -520,6 +520,8 @@ pub fn have_ipv6() -> bool {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static GIVEN: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
     let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|t| {
@@ -538,6 +540,11 @@ pub fn free_port() -> u16 {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let mix = (u64::from(std::process::id()) << 20 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let port = (from + (mix >> 33) as u32 % (to - from)) as u16;
+            // Never the same port twice in one run: a test that wants a
+            // closed port would otherwise reach another test's listener.
+            if !GIVEN.lock().unwrap().insert(port) {
+                continue;
+            }
             let tcp = std::net::TcpListener::bind(("0.0.0.0", port)).is_ok();
             if tcp && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok() {
                 return port;
