@@ -1,8 +1,9 @@
 //! `-z` port scans: bounded connects in flight, one line per port in the
 //! order given, exactly the listening ports reported open.
 //!
-//! Scans in the shared namespace stay below the ephemeral port range (where
-//! every other test's listeners live) and first check that nothing else
+//! Scans in the shared namespace use 10000-31999, where no other test's
+//! listener lives (those are in the ephemeral range or, from
+//! `util::free_port`, in 5000-9999), and first check that nothing else
 //! listens in their block; the whole 1-65535 range is scanned only inside a
 //! network namespace of its own, where nothing but the test listens.
 
