@@ -13,7 +13,7 @@
 //! copy path would show them.
 
 use super::shared::Shared;
-use super::splice::{make_pipe, splice, Pipe};
+use super::splice::{make_pipe, splice, take_back, Pipe};
 use crate::local::{InputMode, OutputMode};
 use crate::router::{RouteId, LOCAL};
 use smol::Async;
@@ -63,10 +63,14 @@ fn appends(fd: RawFd) -> bool {
 /// every splice here asks SPLICE_F_NONBLOCK, and the reactor only needs
 /// readiness.
 fn watchable(fd: RawFd) -> Option<Async<OwnedFd>> {
+    Async::new_nonblocking(duplicate(fd)?).ok()
+}
+
+/// A duplicate of stdin or stdout (0 or 1) of our own.
+fn duplicate(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: fd 0 or 1 stays open for the whole run.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let owned = borrowed.try_clone_to_owned().ok()?;
-    Async::new_nonblocking(owned).ok()
+    borrowed.try_clone_to_owned().ok()
 }
 
 /// Whether `fd` is ready for `events` right now (poll with no wait).
@@ -80,9 +84,9 @@ fn ready(fd: RawFd, events: libc::c_short) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) == 1 }
 }
 
-/// Settings under which neither direction may splice.
-fn run_allows(shared: &Shared) -> bool {
-    let c = &shared.cfg;
+/// Whether the settings leave the bytes as they are in both directions
+/// (nothing sees, delays or changes them), so either may splice.
+fn settings_allow(c: &super::config::Config) -> bool {
     enabled()
         && !c.udp
         && !c.hexdump
@@ -105,14 +109,9 @@ impl PipeInput {
     /// leave its bytes as they are.
     pub fn new(shared_cfg: &super::config::Config) -> Option<PipeInput> {
         let c = shared_cfg;
-        let ok = enabled()
+        let ok = settings_allow(c)
             && matches!(c.input, InputMode::Stdin | InputMode::StdinNochar)
-            && !c.udp
             && !c.crlf
-            && !c.hexdump
-            && c.idle_timeout.is_none()
-            && c.verbose <= 2
-            && c.exec.is_none()
             && c.faults.send_delay == (0, 0)
             && c.faults.send_drop == 0.0
             && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
@@ -237,10 +236,8 @@ impl StdoutSink {
         let fd = if kind == libc::S_IFIFO {
             Sink::Pipe(watchable(1)?)
         } else if (kind == libc::S_IFREG || dev_null) && !appends(1) {
-            // SAFETY: fd 1 stays open for the whole run.
-            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(1) };
             Sink::File {
-                out: borrowed.try_clone_to_owned().ok()?,
+                out: duplicate(1)?.into(),
                 via: make_pipe(STEP).ok()?,
             }
         } else {
@@ -257,7 +254,7 @@ enum Sink {
     Pipe(Async<OwnedFd>),
     /// stdout is a file or /dev/null (which the reactor cannot watch; they
     /// never make a writer wait for a reader): through our own pipe.
-    File { out: OwnedFd, via: Pipe },
+    File { out: std::fs::File, via: Pipe },
 }
 
 /// Whether route `id` may splice into stdout now: it is the only route, its
@@ -268,7 +265,7 @@ fn output_allowed(shared: &Shared, id: RouteId) -> bool {
         return false;
     };
     if GIVEN_UP.get()
-        || !run_allows(shared)
+        || !settings_allow(&shared.cfg)
         || shared.cfg.faults.recv_delay != (0, 0)
         || shared.cfg.faults.recv_drop != 0.0
         || sink.written.load(Ordering::Acquire) < shared.stdout_sent.get()
@@ -329,7 +326,7 @@ async fn drain_counted(
             Ok(0) => return OutputEnd::Eof,
             Ok(n) => {
                 if let Sink::File { out, via } = &sink.fd {
-                    if let Err(e) = empty_pipe(via, out.as_raw_fd(), n) {
+                    if let Err(e) = empty_pipe(via, out, n) {
                         if !unsupported(&e) {
                             stdout_failed(shared, &e);
                         }
@@ -373,9 +370,9 @@ async fn drain_counted(
 /// writes do not wait on a reader). Where this file system cannot take a
 /// splice, the bytes are copied out instead, the sink is given up (the copy
 /// path serves from then on), and the error says so (`unsupported`).
-fn empty_pipe(p: &Pipe, out: RawFd, mut left: usize) -> io::Result<()> {
+fn empty_pipe(p: &Pipe, out: &std::fs::File, mut left: usize) -> io::Result<()> {
     while left > 0 {
-        match splice(p.read.as_raw_fd(), out, left) {
+        match splice(p.read.as_raw_fd(), out.as_raw_fd(), left) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
             Ok(n) => left -= n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -404,31 +401,10 @@ fn unsupported(e: &io::Error) -> bool {
 }
 
 /// Copy the `left` bytes in our pipe to `out` with read and write.
-fn copy_out(p: &Pipe, out: RawFd, mut left: usize) -> io::Result<()> {
-    let mut buf = vec![0u8; left.min(STEP)];
-    while left > 0 {
-        let want = left.min(buf.len());
-        // SAFETY: reading into our own buffer, within its length.
-        let n = unsafe { libc::read(p.read.as_raw_fd(), buf.as_mut_ptr().cast(), want) };
-        if n <= 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut done = 0;
-        while done < n as usize {
-            // SAFETY: writing from our own buffer, within what was read.
-            let w = unsafe { libc::write(out, buf[done..].as_ptr().cast(), n as usize - done) };
-            if w < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            done += w as usize;
-        }
-        left -= n as usize;
-    }
-    Ok(())
+fn copy_out(p: &Pipe, out: &std::fs::File, left: usize) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = out;
+    out.write_all(&take_back(p, left))
 }
 
 /// Writing stdout failed: as on the copy path, a reader that has gone ends

@@ -169,6 +169,15 @@ pub async fn run(
 
 /// Take the `left` bytes still in the pipe back into user space.
 fn detour(p: &Pipe, left: usize, partner_failed: bool) -> Spliced {
+    Spliced::Detour {
+        pending: bytes::Bytes::from(take_back(p, left)),
+        partner_failed,
+    }
+}
+
+/// Read the `left` bytes a pipe of ours holds (after a splice into it that
+/// could not be passed on).
+pub fn take_back(p: &Pipe, left: usize) -> Vec<u8> {
     let mut buf = vec![0u8; left];
     let mut have = 0;
     while have < left {
@@ -188,8 +197,5 @@ fn detour(p: &Pipe, left: usize, partner_failed: bool) -> Spliced {
         have += n as usize;
     }
     buf.truncate(have);
-    Spliced::Detour {
-        pending: bytes::Bytes::from(buf),
-        partner_failed,
-    }
+    buf
 }
