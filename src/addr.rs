@@ -121,6 +121,17 @@ fn parse_port(p: &str, whole: &str) -> Result<u16, String> {
         return Err(format!("missing port in '{}'", clip(whole)));
     }
     if !p.bytes().all(|b| b.is_ascii_digit()) {
+        // netcat habit: a service name (`http`) where a port goes.
+        if let Some(port) = crate::net::services::port(p) {
+            return Ok(port);
+        }
+        if crate::net::services::is_name(p) {
+            return Err(format!(
+                "unknown service '{}' in '{}' (not in the services database)",
+                clip(p),
+                clip(whole)
+            ));
+        }
         return Err(format!("invalid port '{}' in '{}'", clip(p), clip(whole)));
     }
     p.parse::<u16>()

@@ -365,3 +365,74 @@ fn flags_without_effect_warn_and_run() {
         }
     }
 }
+
+/// netcat habit: a service name where a port goes (`localhost ms-sql-s`, `-l ADDR:NAME`),
+/// from the services database; an unknown one is a usage error naming it.
+#[test]
+fn service_names_stand_for_their_ports() {
+    // ms-sql-s (1433/tcp) is in Debian's /etc/services and in Wine's services file.
+    if std::net::TcpListener::bind("127.0.0.1:1433").is_err() {
+        skip("port 1433 (ms-sql-s) is in use here");
+        return;
+    }
+    let mut l = start_no_input(&["-l", "127.0.0.1:ms-sql-s", "-i", "none"]);
+    let addr = l.listen_addr();
+    assert_eq!(addr.port(), 1433, "{}", l.report());
+    let (_, out) = {
+        let mut c = crate::util::command(&["localhost", "ms-sql-s"]);
+        c.stdin(std::process::Stdio::piped());
+        let mut child = c
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run netcrab");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"by name\n")
+            .expect("write");
+        ((), child.wait_with_output().expect("wait"))
+    };
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(l.wait_stdout_len(8), b"by name\n");
+    let (_, bad) = run(&["127.0.0.1:no-such-service-here"]);
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    let err = &bad.stderr;
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("unknown service 'no-such-service-here'"),
+        "{err}"
+    );
+}
+
+/// ncat's spelling: `--allow`/`--deny` take host names (every address they resolve to), and
+/// their files take several entries on a line; `-n` refuses a name.
+#[test]
+fn access_rules_take_host_names() {
+    let file = std::env::temp_dir().join(format!("netcrab-acl-names-{}", std::process::id()));
+    std::fs::write(&file, "1.2.3.4 localhost\n").unwrap();
+    let path = file.to_string_lossy().to_string();
+    for (flag, value, admitted) in [
+        ("--allow", "localhost", true),
+        ("--deny", "localhost", false),
+        ("--allow-file", path.as_str(), true),
+        ("--deny-file", path.as_str(), false),
+    ] {
+        let mut p = start_no_input(&["-L", "127.0.0.1:0", "-i", "none", "-v", flag, value]);
+        let addr = p.listen_addr();
+        let mut c = connect(addr);
+        let _ = c.write_all(b"knock\n");
+        if admitted {
+            assert_eq!(p.wait_stdout_len(6), b"knock\n", "{flag} {value}");
+        } else {
+            p.wait_for("Refused connection from 127.0.0.1");
+            assert_eq!(p.stdout(), b"", "{flag} {value}");
+        }
+        p.kill();
+    }
+    let _ = std::fs::remove_file(&file);
+    let (_, out) = run(&["-n", "-l", "127.0.0.1:0", "--allow", "localhost"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("-n"), "{out:?}");
+}

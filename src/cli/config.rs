@@ -604,17 +604,17 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
 
 /// `--allow`, `--deny` and their files.
 fn access_rules(a: &Args) -> Result<crate::net::acl::Acl> {
-    use crate::net::acl::{parse_file, Cidr};
+    use crate::net::acl::{parse_entry, parse_file};
     let mut acl = crate::net::acl::Acl::default();
     for (list, files, out) in [
         (&a.allow, &a.allow_file, &mut acl.allow),
         (&a.deny, &a.deny_file, &mut acl.deny),
     ] {
         for s in list {
-            out.push(Cidr::parse(s).map_err(usage)?);
+            out.extend(parse_entry(s, a.numeric).map_err(usage)?);
         }
         for f in files {
-            out.extend(parse_file(f).map_err(usage)?);
+            out.extend(parse_file(f, a.numeric).map_err(usage)?);
         }
     }
     let has_listener = !a.listen.is_empty() || !a.listen_harder.is_empty();

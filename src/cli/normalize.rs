@@ -337,7 +337,7 @@ pub fn normalize(args: &[String]) -> Result<Normalized, String> {
     while j < positionals.len() {
         let p = &positionals[j];
         match positionals.get(j + 1) {
-            Some(n) if !has_port(p) && is_port_list(n) => {
+            Some(n) if !has_port(p) && (is_port_list(n) || is_service(n)) => {
                 joined.push(format!("{}:{n}", bracket_v6(p)));
                 j += 2;
             }
@@ -378,6 +378,11 @@ pub fn normalize(args: &[String]) -> Result<Normalized, String> {
         out.extend(joined);
     }
     Ok(Normalized::Args(out))
+}
+
+/// A service name the services database knows (`http`), so `HOST http` is `HOST:80`.
+fn is_service(s: &str) -> bool {
+    crate::net::services::port(s).is_some()
 }
 
 /// A port, or a `-z` style port list (`20-25,80`).

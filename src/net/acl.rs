@@ -103,19 +103,60 @@ impl Acl {
     }
 }
 
-/// Read a rules file: one address or block per line, `#` comments.
-pub fn parse_file(path: &str) -> Result<Vec<Cidr>, String> {
+/// One `--allow`/`--deny` entry: an address, a block, or (as ncat takes it) a host name,
+/// which stands for every address it resolves to. Names are looked up here, once, while the
+/// arguments are read (before the event loop runs); `numeric` (`-n`) refuses them.
+pub fn parse_entry(s: &str, numeric: bool) -> Result<Vec<Cidr>, String> {
+    let parsed = Cidr::parse(s);
+    let name = s.trim();
+    if parsed.is_ok() || name.contains('/') || !looks_like_name(name) {
+        return parsed.map(|c| vec![c]);
+    }
+    if numeric {
+        return Err(format!(
+            "'{}' is a name, and -n forbids name lookups",
+            crate::addr::clip(name)
+        ));
+    }
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<Cidr> = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{}': {e}", crate::addr::clip(name)))?
+        .map(|a| Cidr::new(canonical(a.ip()), 128))
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!(
+            "'{}' resolves to no address",
+            crate::addr::clip(name)
+        ));
+    }
+    Ok(addrs)
+}
+
+/// A host name's shape: letters, digits, `-`, `.`, `_`, with a letter or digit first.
+fn looks_like_name(s: &str) -> bool {
+    s.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+}
+
+/// Read a rules file: entries separated by white space or commas (several on a line, as ncat
+/// reads them), `#` comments.
+pub fn parse_file(path: &str, numeric: bool) -> Result<Vec<Cidr>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read '{}': {e}", crate::addr::clip(path)))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+        let line = line.split('#').next().unwrap_or("");
+        for entry in line.split(|c: char| c.is_whitespace() || c == ',') {
+            if entry.is_empty() {
+                continue;
+            }
+            out.extend(
+                parse_entry(entry, numeric)
+                    .map_err(|e| format!("{}:{}: {e}", crate::addr::clip(path), i + 1))?,
+            );
         }
-        out.push(
-            Cidr::parse(line).map_err(|e| format!("{}:{}: {e}", crate::addr::clip(path), i + 1))?,
-        );
     }
     Ok(out)
 }
@@ -141,6 +182,22 @@ mod tests {
         assert!(Cidr::parse("::1").unwrap().contains(ip("::1")));
         assert!(Cidr::parse("10.0.0.0/33").unwrap_err().contains("/33"));
         assert!(Cidr::parse("nonsense").is_err());
+    }
+
+    #[test]
+    fn entries_take_names_and_files_take_several_per_line() {
+        let local = parse_entry("localhost", false).unwrap();
+        assert!(local.iter().any(|c| c.contains(ip("127.0.0.1"))));
+        assert!(parse_entry("localhost", true).unwrap_err().contains("-n"));
+        assert_eq!(parse_entry("10.0.0.0/8", true).unwrap().len(), 1);
+        assert!(parse_entry("no_such.host.invalid", false).is_err());
+        assert!(parse_entry("10.0.0.0/x", false).is_err());
+        let dir = std::env::temp_dir().join(format!("netcrab-acl-{}", std::process::id()));
+        std::fs::write(&dir, "1.2.3.4 10.0.0.0/8,::1 # note\n\n# all\n").unwrap();
+        let got = parse_file(dir.to_str().unwrap(), true).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(got.len(), 3);
+        assert!(got[2].contains(ip("::1")));
     }
 
     #[test]

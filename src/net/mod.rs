@@ -5,6 +5,7 @@ pub mod ifaces;
 pub mod limits;
 pub mod proxy;
 pub mod resolve;
+pub mod services;
 pub mod sockopt;
 pub mod tcp;
 pub mod udp;
