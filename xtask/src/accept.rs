@@ -93,7 +93,7 @@ fn outcome(name: &str, result: Result<(bool, String)>, start: Instant) -> Outcom
 }
 
 /// `cargo build --release` (a no-op when CI has just built it) and its binary.
-fn native_binary() -> Result<PathBuf> {
+pub(crate) fn native_binary() -> Result<PathBuf> {
     run(cargo().args([
         "build",
         "--release",
@@ -163,8 +163,25 @@ fn script_command(script: &Path, bin: &Path, t: Option<&Target>) -> Command {
 /// One run of accept.py: exit 0, its closing line, the scenarios that failed.
 type Run = (bool, String, Vec<String>);
 
+/// One run of a script with the cases' output lines kept (compat.rs judges them).
+pub(crate) struct ScriptRun {
+    pub lines: Vec<String>,
+}
+
 /// Runs accept.py with its output passed through.
 fn run_bounded_script(cmd: &mut Command) -> Result<Run> {
+    let (run, _) = run_bounded_lines(cmd)?;
+    Ok(run)
+}
+
+/// Runs a scorecard script (compat.py) with its output passed through, keeping its lines.
+pub(crate) fn run_bounded_script_lines(cmd: &mut Command) -> Result<ScriptRun> {
+    let (_, lines) = run_bounded_lines(cmd)?;
+    Ok(ScriptRun { lines })
+}
+
+/// Runs a script bounded by RUN_LIMIT: accept.py's verdict and every line it printed.
+fn run_bounded_lines(cmd: &mut Command) -> Result<(Run, Vec<String>)> {
     use std::io::{BufRead, BufReader, Write};
     eprintln!("$ {}", show(cmd));
     let mut child = cmd
@@ -176,6 +193,7 @@ fn run_bounded_script(cmd: &mut Command) -> Result<Run> {
         std::thread::spawn(move || {
             let mut last = String::new();
             let mut failed = Vec::new();
+            let mut all = Vec::new();
             let mut stdout = std::io::stdout();
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
                 let _ = writeln!(stdout, "{line}");
@@ -186,21 +204,23 @@ fn run_bounded_script(cmd: &mut Command) -> Result<Run> {
                     let name = rest.split(':').next().unwrap_or(rest).trim();
                     failed.push(name.to_string());
                 }
+                all.push(line);
             }
-            (last, failed)
+            (last, failed, all)
         })
     });
     let pid = child.id();
     // On timeout: netcrab and its runner too, not only the script.
     let status = wait_bounded(&mut child, RUN_LIMIT, || kill_descendants(pid))
         .context(|| format!("waiting for `{}`", show(cmd)))?;
-    let (summary, failed) = reader.and_then(|r| r.join().ok()).unwrap_or_default();
-    match status {
-        Some(s) => Ok((s.success(), summary, failed)),
-        None => Ok((
+    let (summary, failed, lines) = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    let run = match status {
+        Some(s) => (s.success(), summary, failed),
+        None => (
             false,
             format!("killed after {} minutes", RUN_LIMIT.as_secs() / 60),
             failed,
-        )),
-    }
+        ),
+    };
+    Ok((run, lines))
 }

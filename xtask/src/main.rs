@@ -4,6 +4,7 @@
 mod accept;
 mod bench;
 mod build;
+mod compat;
 mod dist;
 mod setup;
 mod sha256;
@@ -31,6 +32,10 @@ tasks:
   accept  the acceptance scenarios (../shared/acceptance/accept.py) against
           each target's binary under its runner; --native: against the
           host's `cargo build --release` binary (alone, or with --target/--all)
+  compat  the netcat compatibility scorecard (../shared/acceptance/compat.py)
+          against the host release build (--native) and each target under
+          its runner; fails on a failing case not listed in
+          tests/compat-gaps.txt (--ci: each target's `ci-compat` share)
   bench   netcrab vs nc, ncat, socat (and iperf3) on loopback: throughput,
           relay, UDP, hub, idle connections, memory, start-up; a table
           [--quick] [--json FILE] [--only NAME]
@@ -39,10 +44,10 @@ options:
   --target T   one target (repeatable); T is a file name in targets/
   --all        every target in targets/ (the default)
   --minimal    dist: only the --no-default-features build
-  --ci         test: run only each target's `ci-tests` share (see targets/)
+  --ci         test: each target's `ci-tests` share; compat: its `ci-compat` share
   --compare-opt-levels
                dist: also build with opt-level \"s\" and \"z\" and print both sizes
-  --native     accept: the host release build
+  --native     accept, compat: the host release build
   -- ARGS      test: passed to the test binary (filters, --nocapture, ...);
                accept: passed to accept.py (-k NAME, --tag core, -v, ...)
 ";
@@ -85,7 +90,7 @@ fn try_main() -> Result<ExitCode> {
         Some("setup") => setup::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
         Some("dist") => dist::task(&parse_opts(&rest)?).map(|()| ExitCode::SUCCESS),
         Some("test") => test::task(&parse_opts(&rest)?),
-        Some("accept") => {
+        Some(task @ ("accept" | "compat")) => {
             // `--native` alone runs only the host build; with --target/--all, both.
             let native = rest.iter().any(|a| a == "--native");
             let (own, passthrough) = match rest.iter().position(|a| a == "--") {
@@ -98,7 +103,11 @@ fn try_main() -> Result<ExitCode> {
             if native && others.is_empty() {
                 opts.targets.clear();
             }
-            accept::task(&opts, native)
+            if task == "accept" {
+                accept::task(&opts, native)
+            } else {
+                compat::task(&opts, native)
+            }
         }
         Some("bench") => bench::task(&rest),
         Some(other) => {

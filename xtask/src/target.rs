@@ -28,12 +28,23 @@
 //! | `test-threads`      | `RUST_TEST_THREADS` for the host suite under this runner         |
 //! | `retry-failed`      | run tests that failed once more, at most this many (emulators)  |
 //! | `ci-tests`          | `test --ci`: `all` (default), `none`, or libtest name filters     |
+//! | `ci-compat`         | `compat --ci`: `all` (default), `none`, or compat.py `-k` filters |
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::util::{err, project_root, Context, Result};
+
+/// `all` (or nothing), `none`, or a list of filters.
+fn share(words: Vec<String>) -> CiTests {
+    match words.as_slice() {
+        [] => CiTests::All,
+        [one] if one == "all" => CiTests::All,
+        [one] if one == "none" => CiTests::None,
+        filters => CiTests::Filters(filters.to_vec()),
+    }
+}
 
 /// How `dist` proves a binary is self-contained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +100,8 @@ pub struct Target {
     pub retry_failed: usize,
     /// What `cargo xtask test --ci` runs for this target (CI's time budget).
     pub ci_tests: CiTests,
+    /// `compat --ci`: the share of the scorecard this target runs in CI.
+    pub ci_compat: CiTests,
 }
 
 /// The share of the host suite CI runs under a target's runner.
@@ -303,12 +316,8 @@ impl Fields {
             rustup_components: self.list("rustup-components"),
             test_threads: self.number("test-threads")?,
             retry_failed: self.number("retry-failed")?.unwrap_or(0),
-            ci_tests: match self.list("ci-tests").as_slice() {
-                [] => CiTests::All,
-                [one] if one == "all" => CiTests::All,
-                [one] if one == "none" => CiTests::None,
-                filters => CiTests::Filters(filters.to_vec()),
-            },
+            ci_tests: share(self.list("ci-tests")),
+            ci_compat: share(self.list("ci-compat")),
         };
         if let Some(key) = self.0.keys().next() {
             return Err(err(format!("unknown key `{key}`")));
