@@ -114,3 +114,29 @@ fn a_name_that_cannot_be_resolved_is_a_clear_error() {
         out.stderr
     );
 }
+
+/// A multicast join on a link with no route to the group's range fails with one line that
+/// names the interface it tried and how to name one (`--mc-if`), not a bare "No such device".
+#[test]
+fn multicast_join_without_a_route_names_the_interface_and_mc_if() {
+    let Some(n) = pair_or_skip() else { return };
+    crate::util::netns::sh(&["ip", "-n", &n.b, "route", "del", "224.0.0.0/4", "dev", "vb"])
+        .unwrap();
+    let port = util::free_port().to_string();
+    let group = format!("239.255.77.2:{port}");
+    let mut rx = n.run(&n.b, &["-u", "--mc", "-L", &group, "-i", "none"], false);
+    let out = rx.finish();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let line = out.stderr.lines().last().unwrap_or("");
+    assert!(line.contains("239.255.77.2"), "{}", out.stderr);
+    assert!(line.contains("default interface"), "{}", out.stderr);
+    assert!(line.contains("--mc-if"), "{}", out.stderr);
+    // Named, it works.
+    let mut ok = n.run(
+        &n.b,
+        &["-u", "--mc", "--mc-if", "vb", "-L", &group, "-i", "none"],
+        false,
+    );
+    ok.wait_for("Joining multicast group");
+    ok.kill();
+}

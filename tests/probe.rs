@@ -497,3 +497,65 @@ fn probe_across_namespaces() {
     assert!(srv.running());
     srv.kill();
 }
+
+/// A link with no route to 224.0.0.0/4 (as a lab set-up adds and a plain one lacks): a
+/// wildcard `--probe-server` still joins the group on the control connection's interface, and
+/// an IPv6 probe without `--probe-group` uses the IPv6 default group instead of skipping.
+#[test]
+fn probe_multicast_without_a_multicast_route_and_over_ipv6() {
+    if !probe_built() {
+        return;
+    }
+    let Some(n) = pair_or_skip() else { return };
+    for (ns, dev, host) in [(&n.a, "va", 1), (&n.b, "vb", 2)] {
+        sh(&["ip", "-n", ns, "route", "del", "224.0.0.0/4", "dev", dev]).unwrap();
+        let v6 = format!("fd7c:213:47::{host}/64");
+        sh(&["ip", "-n", ns, "addr", "add", &v6, "dev", dev, "nodad"]).unwrap();
+    }
+    let mut srv = n.run(&n.a, &["--probe-server", "0.0.0.0:0"], false);
+    let port = srv.listen_addr().port();
+    let (text, code) = probe_in(&n, &n.b, &format!("{NET}.1:{port}"), false);
+    assert_eq!(status(&text, "multicast"), "ok", "{text}\n{}", srv.stderr());
+    assert_eq!(code, 0, "{text}");
+    srv.kill();
+
+    let mut srv6 = n.run(&n.a, &["--probe-server", "[::]:0"], false);
+    let port = srv6.listen_addr().port();
+    let (text, _) = probe_in(&n, &n.b, &format!("[fd7c:213:47::1]:{port}"), false);
+    assert_eq!(
+        status(&text, "multicast"),
+        "ok",
+        "{text}\n{}",
+        srv6.stderr()
+    );
+    assert!(text.contains("group ff08::4d4d"), "{text}");
+    srv6.kill();
+}
+
+/// `--probe` at something that is not a probe server (an SSH daemon's banner) says so and
+/// shows what the peer sent, printable, instead of a bare "bad message length".
+#[test]
+fn probe_at_a_non_probe_service_names_what_it_said() {
+    if !probe_built() {
+        return;
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let banner = std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            let _ = c.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian\r\n");
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+    });
+    let mut p = start_no_input(&["--probe", &addr.to_string()]);
+    let out = p.finish();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("tcp")).unwrap_or("");
+    assert!(line.contains("not a netcrab probe server"), "{text}");
+    assert!(
+        line.contains("SSH-2.0-OpenSSH_9.2p1 Debian\\r\\n"),
+        "{text}"
+    );
+    assert_eq!(out.code, Some(1), "{text}");
+    let _ = banner.join();
+}

@@ -10,7 +10,7 @@ use crate::error::{usage, Result};
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use crate::probe::{ProbeOpts, ProbeServerOpts, DEFAULT_GROUP};
+pub use crate::probe::{ProbeOpts, ProbeServerOpts};
 
 /// The parsed probe options.
 #[cfg_attr(not(feature = "probe"), allow(dead_code))]
@@ -101,9 +101,9 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
         },
     };
     let group = match &a.probe_group {
-        None => IpAddr::V4(DEFAULT_GROUP),
+        None => None,
         Some(s) => match s.parse::<IpAddr>() {
-            Ok(g) if g.is_multicast() => g,
+            Ok(g) if g.is_multicast() => Some(g),
             _ => {
                 return Err(usage(format!(
                     "invalid --probe-group '{}' (expected a multicast IP address)",

@@ -63,6 +63,7 @@ pub fn join(s: &UdpSocket, group: IpAddr, iface: &McIface) -> io::Result<()> {
                 tolerate_missing(sock.set_multicast_if_v4(&ifaddr))?;
             }
             sock.join_multicast_v4(&g, &ifaddr)
+                .map_err(|e| explain_join(e, iface))
         }
         IpAddr::V6(g) => {
             let idx = match iface {
@@ -73,9 +74,35 @@ pub fn join(s: &UdpSocket, group: IpAddr, iface: &McIface) -> io::Result<()> {
                 tolerate_missing(sock.set_multicast_if_v6(idx))?;
             }
             sock.join_multicast_v6(&g, idx)
+                .map_err(|e| explain_join(e, iface))
         }
     }
 }
+
+/// A failed join names the interface it tried and, when the system found none (ENODEV: no
+/// route to the multicast range on a link set up without one), how to name one.
+fn explain_join(e: io::Error, iface: &McIface) -> io::Error {
+    let tried = match iface {
+        McIface::Default => "the default interface (the route to the group)".to_string(),
+        McIface::V4(a) if a.is_unspecified() => {
+            "the default interface (the route to the group)".to_string()
+        }
+        McIface::V4(a) => format!("the interface with address {a}"),
+        McIface::Index(i) => format!("interface index {i}"),
+    };
+    let hint = if e.raw_os_error() == Some(ENODEV) {
+        "; no such interface: give one with --mc-if NAME|ADDR, or add a route to the group's range"
+    } else {
+        ""
+    };
+    let msg = format!("{} on {tried}{hint}", crate::error::describe(&e));
+    crate::error::phrased(e.kind(), msg)
+}
+
+#[cfg(unix)]
+const ENODEV: i32 = libc::ENODEV;
+#[cfg(not(unix))]
+const ENODEV: i32 = i32::MIN; // no such code from Winsock: no hint there
 
 /// qemu-user does not implement IP_MULTICAST_IF (ENOPROTOOPT). Sending then
 /// follows the routing table, and the join still names the interface for

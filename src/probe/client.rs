@@ -103,10 +103,17 @@ async fn hello(s: async_net::TcpStream, peer: SocketAddr) -> std::result::Result
     let local = s.local_addr().map_err(|e| describe(&e))?;
     let mut ctl = Ctl::new(s, 0, peer, local);
     ctl.send(&Msg::Hello { version: VERSION }).await?;
-    match ctl
+    let welcome = ctl
         .recv("the server's Welcome", Duration::from_secs(10))
-        .await?
-    {
+        .await
+        .map_err(|e| {
+            if e.contains("not a netcrab probe message") {
+                format!("not a netcrab probe server: {e}")
+            } else {
+                e
+            }
+        })?;
+    match welcome {
         Msg::Welcome {
             version: VERSION,
             token,

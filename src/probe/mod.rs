@@ -31,7 +31,7 @@ mod opts;
 
 #[cfg(feature = "probe")]
 use crate::error::Result;
-pub use opts::{ProbeOpts, ProbeServerOpts, DEFAULT_GROUP};
+pub use opts::{ProbeOpts, ProbeServerOpts};
 #[cfg(feature = "probe")]
 use std::future::Future;
 #[cfg(feature = "probe")]

@@ -2,11 +2,8 @@
 
 use crate::addr::{HostPort, ListenSpec};
 use crate::net::Family;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
-
-/// The default multicast group of the probe.
-pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
 
 /// `netcrab --probe HOST:PORT`.
 #[cfg_attr(not(feature = "probe"), allow(dead_code))]
@@ -16,7 +13,8 @@ pub struct ProbeOpts {
     pub json: bool,
     /// Length of each TCP throughput run.
     pub time: Duration,
-    pub group: IpAddr,
+    /// `--probe-group`; without it the default group of the control connection's family.
+    pub group: Option<IpAddr>,
     pub family: Family,
     pub numeric: bool,
 }

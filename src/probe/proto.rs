@@ -248,14 +248,31 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>) -> Res
     r.read_exact(&mut len[1..]).await.map_err(short)?;
     let n = u32::from_be_bytes(len) as u64;
     if n == 0 || n > MAX_BODY as u64 {
+        let start = first_bytes(r, len).await;
         return Err(format!(
-            "bad message length {n} (allowed 1 to {MAX_BODY} bytes)"
+            "bad message length {n} (allowed 1 to {MAX_BODY} bytes): not a netcrab probe \
+             message; the peer sent \"{start}\""
         ));
     }
     buf.clear();
     buf.resize(n as usize, 0);
     r.read_exact(buf).await.map_err(short)?;
     Msg::decode(buf)
+}
+
+/// What a peer that does not speak the protocol sent (an SSH or HTTP banner, say), printable
+/// and short: the four bytes read as a length, and what else arrives within a moment.
+async fn first_bytes<R: AsyncRead + Unpin>(r: &mut R, len: [u8; 4]) -> String {
+    let mut seen = len.to_vec();
+    let mut more = [0u8; 60];
+    let wait = async {
+        smol::Timer::after(std::time::Duration::from_millis(300)).await;
+        Ok(0)
+    };
+    if let Ok(k) = futures_lite::future::or(r.read(&mut more), wait).await {
+        seen.extend_from_slice(&more[..k]);
+    }
+    String::from_utf8_lossy(&seen).escape_debug().collect()
 }
 
 fn short(e: std::io::Error) -> String {

@@ -206,7 +206,10 @@ async fn multicast(
             "refusing group {group} port {port} (a multicast group and a port from 1024 please)"
         ))
     } else {
-        mcast::socket(local.ip(), group, port)
+        // The connection's own address, not the listener's (a `*:P` server's is the
+        // wildcard, whose join follows the route to the group, which a link may lack).
+        let here = s.local_addr().map_or(local.ip(), |a| a.ip());
+        mcast::socket(here, group, port)
     };
     let sock = match sock {
         Ok(u) => u,

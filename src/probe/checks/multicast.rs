@@ -6,11 +6,20 @@ use crate::probe::mcast::{self, COUNT};
 use crate::probe::proto::Msg;
 use crate::probe::report::{Check, Val};
 use crate::probe::wire::Kind;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The default group over IPv4 (organization-local scope).
+const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 77, 77);
+/// The default group over IPv6: the same scope (ff08::, organization-local), group id 0x4d4d.
+const DEFAULT_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff08, 0, 0, 0, 0, 0, 0, 0x4d4d);
 use std::time::Duration;
 
-pub async fn run(ctl: &mut Ctl, group: IpAddr) -> Result<Check, String> {
+pub async fn run(ctl: &mut Ctl, group: Option<IpAddr>) -> Result<Check, String> {
     let local = ctl.local.ip().to_canonical();
+    let group = group.unwrap_or(match local {
+        IpAddr::V4(_) => IpAddr::V4(DEFAULT_GROUP),
+        IpAddr::V6(_) => IpAddr::V6(DEFAULT_GROUP_V6),
+    });
     if local.is_ipv4() != group.is_ipv4() {
         return Ok(Check::skipped(
             "multicast",
