@@ -374,7 +374,7 @@ fn prepare() -> Result<Tools> {
         .collect();
     if !missing.is_empty() {
         eprintln!("bench: installing {}", missing.join(" "));
-        if let Err(e) = crate::setup::apt_install(&missing) {
+        if let Err(e) = crate::apt::apt_install(&missing) {
             eprintln!("bench: warning: {e}; rows of missing peers are left out");
         }
     }

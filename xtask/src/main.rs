@@ -2,6 +2,7 @@
 //! parses arguments and dispatches; each task lives in its own module.
 
 mod accept;
+mod apt;
 mod bench;
 mod build;
 mod dist;
