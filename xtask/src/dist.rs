@@ -1,5 +1,6 @@
 //! `cargo xtask dist`: size-optimised builds, proved self-contained, copied to `dist/` as
-//! `netcrab-<version>-<triple>[-minimal][.exe]` with a `SHA256SUMS`, plus a size table.
+//! `netcrab-<version>-<triple>[-minimal][.exe]`, with the manual page `netcrab.1` and a
+//! `SHA256SUMS`, plus a size table.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,9 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::build::{build, copy_file, Flavor, Overrides};
 use crate::sha256::hex_digest;
 use crate::target::Target;
-use crate::util::{err, kib, project_root, Context, Result};
+use crate::util::{err, kib, package_version, project_root, Context, Result};
 use crate::verify::verify;
 use crate::Opts;
+
+/// The manual page's name in `dist/`.
+const MAN_PAGE: &str = "netcrab.1";
 
 /// Size budgets (stripped, static) from the project's goals.
 const BUDGET_FULL: u64 = 900 * 1024;
@@ -40,6 +44,9 @@ pub fn task(opts: &Opts) -> Result<()> {
             artifacts.push(publish(t, flavor, &version, &dist)?);
         }
     }
+    // The manual page beside the binaries, fresh from the flag declarations.
+    let man = dist.join(MAN_PAGE);
+    fs::write(&man, crate::docs::man_page()?).context(|| format!("writing {}", man.display()))?;
     write_sums(&dist, &version)?;
     print_table(&artifacts, &opts.targets);
     if opts.compare_opt_levels {
@@ -86,14 +93,14 @@ fn publish(t: &Target, flavor: Flavor, version: &str, dist: &Path) -> Result<Art
     })
 }
 
-/// Writes `dist/SHA256SUMS` over every binary of this version in `dist/`.
+/// Writes `dist/SHA256SUMS` over every binary of this version in `dist/` and the manual page.
 fn write_sums(dist: &Path, version: &str) -> Result<()> {
     let prefix = format!("netcrab-{version}-");
     let mut names = Vec::new();
     for entry in fs::read_dir(dist).context(|| format!("listing {}", dist.display()))? {
         let entry = entry.context(|| format!("listing {}", dist.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) {
+        if name.starts_with(&prefix) || name == MAN_PAGE {
             names.push(name);
         }
     }
@@ -176,23 +183,4 @@ fn compare_opt_levels(targets: &[Target], flavors: &[Flavor]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The `version` of the `[package]` table in the root Cargo.toml.
-fn package_version() -> Result<String> {
-    let path = project_root().join("Cargo.toml");
-    let text = fs::read_to_string(&path).context(|| format!("reading {}", path.display()))?;
-    let mut in_package = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package {
-            if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "version" {
-                    return Ok(value.trim().trim_matches('"').to_string());
-                }
-            }
-        }
-    }
-    Err(err(format!("no [package] version in {}", path.display())))
 }

@@ -6,6 +6,7 @@ mod apt;
 mod bench;
 mod build;
 mod dist;
+mod docs;
 mod setup;
 mod sha256;
 mod target;
@@ -32,6 +33,9 @@ tasks:
   accept  the acceptance scenarios (../shared/acceptance/accept.py) against
           each target's binary under its runner; --native: against the
           host's `cargo build --release` binary (alone, or with --target/--all)
+  docs    write what the flag declarations (src/cli/args.rs) and src/cli/help.in
+          give: --help's text, the manual page netcrab.1, docs/GUIDE.md's flag
+          tables; [--check]: write nothing, fail if any of them is stale
   bench   netcrab vs nc, ncat, socat (and iperf3) on loopback: throughput,
           relay, UDP, hub, idle connections, memory, start-up; a table
           [--quick] [--json FILE] [--only NAME]
@@ -102,6 +106,7 @@ fn try_main() -> Result<ExitCode> {
             accept::task(&opts, native)
         }
         Some("bench") => bench::task(&rest),
+        Some("docs") => docs::task(&rest),
         Some(other) => {
             eprint!("xtask: unknown task `{other}`\n\n{HELP}");
             Ok(ExitCode::from(2))
