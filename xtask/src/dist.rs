@@ -184,3 +184,28 @@ fn compare_opt_levels(targets: &[Target], flavors: &[Flavor]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_cover_the_binaries_and_the_manual_page() -> Result<()> {
+        let dir = crate::util::target_dir().join(format!("dist-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).context(|| "creating the test dir".into())?;
+        for name in [
+            "netcrab-9.9.9-x",
+            "netcrab-1.0.0-old",
+            MAN_PAGE,
+            "notes.txt",
+        ] {
+            fs::write(dir.join(name), name).context(|| format!("writing {name}"))?;
+        }
+        write_sums(&dir, "9.9.9")?;
+        let sums = fs::read_to_string(dir.join("SHA256SUMS")).context(|| "reading".into())?;
+        fs::remove_dir_all(&dir).ok();
+        let names: Vec<&str> = sums.lines().filter_map(|l| l.split("  ").nth(1)).collect();
+        assert_eq!(names, ["netcrab-9.9.9-x", MAN_PAGE]);
+        Ok(())
+    }
+}

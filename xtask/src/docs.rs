@@ -2,7 +2,8 @@
 //! `struct Args` in src/cli/args.rs with its doc comment) and the grouped text of
 //! src/cli/help.in: `--help`'s text (src/cli/help.txt, which help.rs includes), the manual
 //! page netcrab.1, and the flag tables of docs/GUIDE.md. `--check` writes nothing and fails
-//! when a file is stale (CI runs it).
+//! when a file is stale, or when `man --warnings` has anything to say about netcrab.1 (CI runs
+//! it).
 
 mod flags;
 mod man;
@@ -11,9 +12,9 @@ mod text;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 
-use crate::util::{err, package_version, project_root, Context, Result};
+use crate::util::{err, have_program, package_version, project_root, show, Context, Result};
 
 /// The guide's generated part sits between these lines.
 const GUIDE_BEGIN: &str =
@@ -56,6 +57,7 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
     if stale.is_empty() {
         if check {
             eprintln!("docs: every generated file is up to date");
+            return man_warnings();
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -63,6 +65,31 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
         "docs: stale (run `cargo xtask docs` and commit): {}",
         stale.join(", ")
     );
+    Ok(ExitCode::FAILURE)
+}
+
+/// `man --warnings` on netcrab.1 at 80 columns: any warning fails. Without man-db, says so and
+/// passes (the page is still checked for staleness).
+fn man_warnings() -> Result<ExitCode> {
+    if !have_program("man") {
+        eprintln!("docs: no `man` here (Debian: man-db); netcrab.1 not rendered");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let page = project_root().join("netcrab.1");
+    let mut cmd = Command::new("man");
+    cmd.env("MANWIDTH", "80")
+        .args(["--warnings", "-l"])
+        .arg(&page)
+        .stdout(Stdio::null());
+    let out = cmd
+        .output()
+        .context(|| format!("running `{}`", show(&cmd)))?;
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() && warnings.trim().is_empty() {
+        eprintln!("docs: netcrab.1 renders without warnings");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("docs: `{}` ({}):\n{warnings}", show(&cmd), out.status);
     Ok(ExitCode::FAILURE)
 }
 
