@@ -413,7 +413,7 @@ fn figure(v: f64) -> String {
     }
 }
 
-/// The results as a Markdown table (readable in a terminal, pasteable into the README).
+/// The results as a Markdown table (readable in a terminal, pasteable into docs/BENCH.md).
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
     out.push_str("| workload | tool | result | peak RSS | netcrab / best peer | notes |\n");
