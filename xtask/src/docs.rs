@@ -139,3 +139,22 @@ fn outputs() -> Result<Vec<Output>> {
 fn read_file(path: &std::path::Path) -> Result<String> {
     fs::read_to_string(path).context(|| format!("reading {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same check as `cargo xtask docs --check`, so `cargo test` catches a stale file too.
+    #[test]
+    fn generated_files_are_fresh() -> Result<()> {
+        for out in outputs()? {
+            let now = read_file(&out.path)?;
+            assert!(
+                now == out.content,
+                "{} is stale: run `cargo xtask docs`",
+                out.path.display()
+            );
+        }
+        Ok(())
+    }
+}
