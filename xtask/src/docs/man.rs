@@ -67,13 +67,17 @@ pub fn page(sections: &[Section], flags: &[Flag], version: &str) -> String {
     out.push_str(".fi\n");
 
     out.push_str(".SH EXIT STATUS\n");
-    let exit = find("Exit codes").map(|s| s.header.as_str()).unwrap_or("");
-    out.push_str(&paragraph(
-        exit.strip_prefix("Exit codes: ").unwrap_or(exit),
-    ));
-    out.push_str(&paragraph(
-        "After Ctrl-C: 130 (what had arrived is written out first).",
-    ));
+    if let Some(exit) = find("Exit codes") {
+        let mut text = vec![exit
+            .header
+            .strip_prefix("Exit codes: ")
+            .unwrap_or(&exit.header)];
+        text.extend(exit.items.iter().filter_map(|i| match i {
+            Item::Text(line) => Some(line.trim()),
+            Item::Flag(_) => None,
+        }));
+        out.push_str(&paragraph(&text.join(" ")));
+    }
 
     out.push_str(".SH SEE ALSO\n");
     out.push_str(".BR nc (1),\n.BR ncat (1),\n.BR socat (1)\n");
