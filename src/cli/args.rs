@@ -15,207 +15,232 @@ pub struct Args {
     #[argh(positional, greedy)]
     pub targets: Vec<String>,
 
-    /// listen for inbound connections (ADDR:PORT), exit when they end
-    #[argh(option, short = 'l')]
+    /// listen; exit when the accepted connections end (repeatable)
+    #[argh(option, short = 'l', arg_name = "ADDR:PORT")]
     pub listen: Vec<String>,
-    /// listen and keep accepting (ADDR:PORT)
-    #[argh(option, short = 'L')]
+    /// listen and keep accepting (repeatable)
+    #[argh(option, short = 'L', arg_name = "ADDR:PORT")]
     pub listen_harder: Vec<String>,
     /// keep listening after a client leaves (turns -l into -L)
     #[argh(switch, short = 'k')]
     pub keep_open: bool,
-    /// local port for outbound connections (netcat's -p)
-    #[argh(option, short = 'p')]
+    /// local port for outbound connections (with -l and no address: the listen port)
+    #[argh(option, short = 'p', arg_name = "PORT")]
     pub port: Option<String>,
-    /// maximum inbound connections at once (0 = no limit)
-    #[argh(option, short = 'm')]
+    /// most inbound connections at once, over all listeners (0 = no limit, with -L); default: 1
+    /// per listen address, 10 with --fm hub or channels. Further clients wait in the backlog
+    /// until one leaves
+    #[argh(option, short = 'm', arg_name = "N")]
     pub max_clients: Option<String>,
-    /// forwarding mode: none, hub, channels, linger-channels
-    #[argh(option, short = 'f', long = "fm")]
+    /// forwarding: none (default), hub, channels, linger-channels (see below)
+    #[argh(option, short = 'f', long = "fm", arg_name = "MODE")]
     pub fm: Option<FwdMode>,
-    /// use UDP
+    /// UDP: each read of input is one datagram (--ss, default 1472); listeners learn their
+    /// peers from the datagrams
     #[argh(switch, short = 'u')]
     pub udp: bool,
-    /// UDP: set SO_BROADCAST (send to broadcast addresses)
+    /// UDP: set SO_BROADCAST, to send to a broadcast address
     #[argh(switch, short = 'b')]
     pub broadcast: bool,
-    /// UDP: join the targets (or multicast listen addresses) as multicast groups
+    /// UDP: join the targets (or -L GROUP:PORT) as multicast groups
     #[argh(switch)]
     pub mc: bool,
-    /// UDP: do not loop our own multicast back
+    /// UDP: do not hear our own multicast
     #[argh(switch)]
     pub mc_no_loop: bool,
-    /// UDP: interface for multicast (address or name)
-    #[argh(option)]
+    /// UDP: the multicast interface, by address or name
+    #[argh(option, arg_name = "ADDR|NAME")]
     pub mc_if: Option<String>,
-    /// UDP: forget a peer after this many idle seconds (default 60)
-    #[argh(option)]
+    /// UDP: forget a learned peer after SECS of silence (default 60)
+    #[argh(option, arg_name = "SECS")]
     pub udp_idle: Option<String>,
-    /// UDP: most learned peers at once; datagrams from more are dropped (default 1024)
-    #[argh(option)]
+    /// UDP: at most N learned peers at once (default 1024); datagrams from further new peers
+    /// are dropped (-v says how many, once a second)
+    #[argh(option, arg_name = "N")]
     pub udp_peers: Option<String>,
-    /// UDP channels: each learned peer of a listener gets its own socket to the target
+    /// UDP channels: each learned peer of a listener that has no partner gets its own new
+    /// socket to the (single) target, so replies go to that peer only (a DNS, NTP or syslog
+    /// relay, like socat's fork); flows end with their peer (--udp-idle), at most --udp-peers
+    /// at once
     #[argh(switch)]
     pub udp_flows: bool,
-    /// zero-I/O: connect or accept, then close
+    /// zero-I/O: connect (or accept), report, close. HOST PORTS scans a list (20-25,80): one
+    /// line per port, in the order given; exit 0 only if all are open
     #[argh(switch, short = 'z')]
     pub zero_io: bool,
-    /// port scans (-z): most connects in flight at once (default up to 512)
-    #[argh(option)]
+    /// port scans (-z): most connects in flight at once (default: a quarter of the descriptor
+    /// limit, at most 512)
+    #[argh(option, arg_name = "N")]
     pub scan_parallel: Option<String>,
-    /// reconnect outbound connections after a graceful close
+    /// reconnect a target after it closes
     #[argh(switch, short = 'r')]
     pub reconnect: bool,
-    /// reconnect outbound connections after an error too
+    /// reconnect a target after an error too (back-off from 100 ms, doubling to 5 s)
     #[argh(switch, short = 'R')]
     pub reconnect_on_error: bool,
-    /// connect timeout in seconds (and accept timeout for -l)
-    #[argh(option, short = 'w', long = "wait")]
+    /// connect timeout (default: the OS's); with -l also the accept timeout
+    #[argh(option, short = 'w', long = "wait", arg_name = "SECS")]
     pub wait: Option<String>,
-    /// after input ends, wait this many seconds, then exit
-    #[argh(option, short = 'q', long = "quit-after")]
+    /// after input ends, exit SECS seconds later even if peers stay open
+    #[argh(option, short = 'q', long = "quit-after", arg_name = "SECS")]
     pub quit_after: Option<String>,
-    /// send FIN to every socket when input ends (by default only to those
-    /// that input was sent to)
+    /// when input ends, send FIN to every socket (by default only to those that input was sent
+    /// to)
     #[argh(switch, short = 'N')]
     pub shutdown: bool,
-    /// keep the sending side open when input ends
+    /// do not send FIN when input ends
     #[argh(switch)]
     pub no_shutdown: bool,
-    /// when input ends: FIN every socket, accept no more, exit once peers close
+    /// when input ends: FIN every socket, accept and dial no more, keep printing what peers
+    /// send, exit once they have closed (UDP: once everything was sent; also --eai). netcat's
+    /// -q 0 is -q 0
     #[argh(switch)]
     pub exit_after_input: bool,
-    /// after a peer's FIN, finish its connection once local input has sent
-    /// nothing for this many seconds (default 1; 0 = at once)
-    #[argh(option)]
+    /// after a peer's FIN, finish its connection once local input has sent nothing for SECS
+    /// (default 1; 0 = at once; at a terminal: at once)
+    #[argh(option, arg_name = "SECS")]
     pub close_grace: Option<String>,
     /// after a peer's FIN, keep its connection open until local input ends
     #[argh(switch)]
     pub half_open: bool,
-    /// send size: bytes per read of local input
-    #[argh(option)]
+    /// send size: bytes per read of local input (default 131072; with -u 1472, at most 65507)
+    #[argh(option, arg_name = "N")]
     pub ss: Option<String>,
-    /// SO_SNDBUF size
-    #[argh(option)]
+    /// SO_SNDBUF size in bytes
+    #[argh(option, arg_name = "N")]
     pub sb: Option<String>,
-    /// SO_RCVBUF size
-    #[argh(option)]
+    /// SO_RCVBUF size in bytes
+    #[argh(option, arg_name = "N")]
     pub rb: Option<String>,
-    /// IP TTL / hop limit
-    #[argh(option)]
+    /// IP TTL / hop limit (1-255); with --mc the multicast TTL (default 1)
+    #[argh(option, arg_name = "N")]
     pub ttl: Option<String>,
-    /// input mode
-    #[argh(option, short = 'i')]
+    /// local input: stdin-nochar (default: stdin in blocks), stdin (at a terminal: each key is
+    /// sent as typed, Ctrl-D ends input; Unix), none, echo (each socket's data back to it),
+    /// rand, fixed (see Generated input), pfqoscli, pfqossrv (see QoS probes)
+    #[argh(option, short = 'i', arg_name = "MODE")]
     pub input: Option<InputMode>,
-    /// output mode: stdout, none
-    #[argh(option, short = 'o')]
+    /// local output: stdout (default), none
+    #[argh(option, short = 'o', arg_name = "MODE")]
     pub output: Option<OutputMode>,
-    /// run a command; its stdout is local input, received data its stdin
-    #[argh(option, short = 'e', long = "exec")]
+    /// run CMD (sh -c on Unix, cmd /C on Windows) once, when the first connection appears; its
+    /// stdout is local input (to every socket) and everything received goes to its stdin. Its
+    /// stderr is netcrab's
+    #[argh(option, short = 'e', long = "exec", arg_name = "CMD")]
     pub exec: Option<String>,
-    /// run a command for each connection, wired to that connection only
-    #[argh(option)]
+    /// run CMD for each connection, wired to that connection only (TCP, like ncat -e): the
+    /// peer's FIN closes CMD's stdin, CMD's stdout EOF sends FIN, and CMD's exit closes the
+    /// connection
+    #[argh(option, arg_name = "CMD")]
     pub exec_each: Option<String>,
-    /// smallest generated chunk (-i rand)
-    #[argh(option)]
+    /// smallest chunk of -i rand, and smallest pfqoscli payload (default 1)
+    #[argh(option, arg_name = "N")]
     pub rsizemin: Option<String>,
-    /// largest generated chunk (-i rand)
-    #[argh(option)]
+    /// largest chunk of -i rand, and largest pfqoscli payload (default 1450)
+    #[argh(option, arg_name = "N")]
     pub rsizemax: Option<String>,
-    /// generated byte values: binary or ascii
-    #[argh(option)]
+    /// generated byte values: any (binary, the default) or printable ASCII 0x20-0x7E
+    #[argh(option, arg_name = "binary|ascii")]
     pub rvals: Option<RandVals>,
-    /// send CRLF: turn \n into \r\n in local input
+    /// send CRLF: a \n of local input becomes \r\n
     #[argh(switch, short = 'C')]
     pub crlf: bool,
-    /// print totals at exit
+    /// print totals at exit (bytes and messages in and out)
     #[argh(switch)]
     pub stats: bool,
-    /// print statistics every MS milliseconds
-    #[argh(option)]
+    /// print a report every MS ms, per connection and in total, with per-second rates (also
+    /// --st); also the pfqoscli ping period (default 1000)
+    #[argh(option, arg_name = "MS")]
     pub stats_time: Option<String>,
-    /// print statistics as JSON lines
+    /// print the reports as one JSON object per line (implies --stats)
     #[argh(switch)]
     pub stats_json: bool,
-    /// delay before each local-input chunk: minimum ms
-    #[argh(option)]
+    /// delay each chunk of local input by a random time of at least MS ms
+    #[argh(option, arg_name = "MS")]
     pub sdmin: Option<String>,
-    /// delay before each local-input chunk: maximum ms
-    #[argh(option)]
+    /// delay each chunk of local input by a random time of at most MS ms
+    #[argh(option, arg_name = "MS")]
     pub sdmax: Option<String>,
-    /// delay of each received chunk: minimum ms
-    #[argh(option)]
+    /// delay each chunk received from a socket (never local input) by at least MS ms
+    #[argh(option, arg_name = "MS")]
     pub rdmin: Option<String>,
-    /// delay of each received chunk: maximum ms
-    #[argh(option)]
+    /// delay each chunk received from a socket (never local input) by at most MS ms
+    #[argh(option, arg_name = "MS")]
     pub rdmax: Option<String>,
-    /// probability of dropping a local-input chunk
-    #[argh(option)]
+    /// drop a chunk of local input with probability P (0 to 1)
+    #[argh(option, arg_name = "P")]
     pub sdrop: Option<String>,
-    /// probability of dropping a received chunk
-    #[argh(option)]
+    /// drop a chunk received from a socket with probability P (0 to 1)
+    #[argh(option, arg_name = "P")]
     pub rdrop: Option<String>,
-    /// hex dump of traffic to stderr
+    /// hex dump of every chunk sent to or received from a socket
     #[argh(switch)]
     pub hexdump: bool,
-    /// IPv4 only
+    /// IPv4 addresses only
     #[argh(switch, short = '4')]
     pub ipv4: bool,
-    /// IPv6 only
+    /// IPv6 addresses only
     #[argh(switch, short = '6')]
     pub ipv6: bool,
-    /// numeric addresses only, no name lookups
+    /// numeric addresses only (no name lookups)
     #[argh(switch, short = 'n')]
     pub numeric: bool,
     /// more status output (repeat for more)
     #[argh(switch, short = 'v')]
     pub verbose: u8,
-    /// close a TCP connection idle (no data either way) this many seconds
-    #[argh(option)]
+    /// close a TCP connection with no data either way for SECS (per connection: one idle client
+    /// does not end the others)
+    #[argh(option, arg_name = "SECS")]
     pub idle_timeout: Option<String>,
     /// hub: drop a client whose queue stays full this many seconds (default 1)
-    #[argh(option)]
+    #[argh(option, arg_name = "SECS")]
     pub hub_wait: Option<String>,
-    /// accept only peers in this address or CIDR block (repeatable)
-    #[argh(option)]
+    /// accept only peers in this address block (repeatable; IPv4 and IPv6)
+    #[argh(option, arg_name = "ADDR[/BITS]")]
     pub allow: Vec<String>,
-    /// refuse peers in this address or CIDR block (repeatable; deny wins)
-    #[argh(option)]
+    /// refuse peers in this address block (repeatable); deny wins over allow
+    #[argh(option, arg_name = "ADDR[/BITS]")]
     pub deny: Vec<String>,
-    /// read --allow entries from a file (one per line, # comments)
-    #[argh(option)]
+    /// read --allow entries from F, one per line, # comments (repeatable)
+    #[argh(option, arg_name = "F")]
     pub allow_file: Vec<String>,
-    /// read --deny entries from a file (one per line, # comments)
-    #[argh(option)]
+    /// read --deny entries from F, one per line, # comments (repeatable)
+    #[argh(option, arg_name = "F")]
     pub deny_file: Vec<String>,
-    /// proxy protocol (OpenBSD nc): connect (HTTP), 5, 4, 4a; default 5
-    #[argh(option, short = 'X')]
+    /// proxy protocol, OpenBSD nc's spelling: connect (HTTP CONNECT), 5 (SOCKS5, the default
+    /// with -x alone), 4 (SOCKS4), 4a (SOCKS4a)
+    #[argh(option, short = 'X', arg_name = "connect|5|4|4a")]
     pub proxy_proto: Option<String>,
-    /// proxy HOST[:PORT] for outbound TCP (OpenBSD nc)
-    #[argh(option, short = 'x')]
+    /// proxy for outbound TCP, OpenBSD nc's spelling; default port 3128 (connect) or 1080
+    /// (SOCKS)
+    #[argh(option, short = 'x', arg_name = "HOST[:PORT]")]
     pub proxy_addr: Option<String>,
-    /// proxy user; the password comes from NETCRAB_PROXY_PASS or --proxy-pass-file
-    #[argh(option, short = 'P')]
+    /// proxy user; the password comes from the environment variable NETCRAB_PROXY_PASS or the
+    /// first line of --proxy-pass-file, never from the command line
+    #[argh(option, short = 'P', arg_name = "USER")]
     pub proxy_user: Option<String>,
-    /// proxy HOST[:PORT] for outbound TCP (ncat)
-    #[argh(option)]
+    /// proxy for outbound TCP, ncat's spelling
+    #[argh(option, arg_name = "HOST[:PORT]")]
     pub proxy: Option<String>,
-    /// proxy protocol (ncat): http, socks5, socks4, socks4a; default http
-    #[argh(option)]
+    /// proxy protocol, ncat's spelling: http (default), socks5, socks4, socks4a
+    #[argh(option, arg_name = "TYPE")]
     pub proxy_type: Option<String>,
-    /// proxy user (ncat's USER:PASS form is refused: no passwords on argv)
-    #[argh(option)]
+    /// proxy user, as -P (ncat's USER:PASS is refused: no passwords on the command line)
+    #[argh(option, arg_name = "USER")]
     pub proxy_auth: Option<String>,
-    /// where target names are looked up: local, remote (default), both, none
-    #[argh(option)]
+    /// where target names are looked up: remote (by the proxy; default), local, both (here,
+    /// else by the proxy), none; SOCKS4 always looks up here
+    #[argh(option, arg_name = "MODE")]
     pub proxy_dns: Option<String>,
-    /// read the proxy user's password from this file
-    #[argh(option)]
+    /// read the proxy user's password from the first line of F
+    #[argh(option, arg_name = "F")]
     pub proxy_pass_file: Option<String>,
-    /// targets reached without the proxy: names, addresses, CIDR blocks (comma-separated)
-    #[argh(option)]
+    /// targets reached without the proxy: names, addresses, CIDR blocks (comma-separated;
+    /// repeatable)
+    #[argh(option, arg_name = "LIST")]
     pub no_proxy: Vec<String>,
-    /// list interfaces, default routes, DNS and a verdict, then exit
+    /// is this box on the network? interfaces (state, carrier, MTU, MAC, addresses), default
+    /// routes, DNS servers and a verdict; then exit
     #[argh(switch)]
     pub ifaces: bool,
     /// print the version
@@ -223,44 +248,54 @@ pub struct Args {
     pub version: bool,
 
     // Two-ended network check (feature "probe"): see src/cli/probe.rs.
-    /// run a probe responder on ADDR (TCP control + UDP, many clients at once)
-    #[argh(option)]
+    /// run a probe responder: a TCP control listener and a UDP socket on ADDR's port (:P, *:P,
+    /// IP:P); serves many clients at once, runs until killed
+    #[argh(option, arg_name = "ADDR")]
     pub probe_server: Option<String>,
-    /// check the network against a probe responder at HOST:PORT
-    #[argh(option)]
+    /// check the path to a probe responder: tcp (connect time, MiB/s each way), udp (RTT,
+    /// jitter, loss), pmtu (IP MTU with don't-fragment), broadcast, multicast, reverse (inbound
+    /// TCP); one line per check, exit 0 if every check that applies passed
+    #[argh(option, arg_name = "HOST:PORT")]
     pub probe: Option<String>,
-    /// probe server: exit after one client
+    /// with --probe-server: exit after one client
     #[argh(switch)]
     pub once: bool,
-    /// probe and ifaces: print the report as one JSON object
+    /// print the report as one JSON object (--probe, --ifaces, --dhcp-probe)
     #[argh(switch)]
     pub json: bool,
-    /// probe: seconds of each TCP throughput run (default 2)
-    #[argh(option)]
+    /// with --probe: seconds of each TCP throughput run (default 2)
+    #[argh(option, arg_name = "SECS")]
     pub probe_time: Option<String>,
-    /// probe: multicast group (default 239.255.77.77)
-    #[argh(option)]
+    /// with --probe: the multicast group (default 239.255.77.77)
+    #[argh(option, arg_name = "IP")]
     pub probe_group: Option<String>,
 
     // DHCP probe (feature "dhcp"): see src/cli/dhcp.rs.
-    /// send a DHCPDISCOVER on interface IFACE and list the offers (no lease taken)
-    #[argh(option)]
+    /// send a DHCPDISCOVER out of IFACE (from UDP port 68, broadcast) and print each server's
+    /// offer: address, mask, routers, DNS, lease. Never requests, so no lease is taken; exit 0
+    /// if an offer came, 1 if none
+    #[argh(option, arg_name = "IFACE")]
     pub dhcp_probe: Option<String>,
     // Tunnel mode: see src/cli/tunnel.rs.
-    /// tunnel relay: where inside ends connect (ADDR:PORT)
-    #[argh(option)]
+    /// tunnel relay: listen on ADDR for the inside end (its control and data connections)
+    #[argh(option, arg_name = "ADDR")]
     pub tunnel_relay: Option<String>,
-    /// tunnel relay: where clients connect (ADDR:PORT)
-    #[argh(option)]
+    /// with --tunnel-relay: listen on ADDR for clients; each client gets its own connection to
+    /// the service, dialled only when it arrives
+    #[argh(option, arg_name = "ADDR")]
     pub tunnel_public: Option<String>,
-    /// tunnel inside end: the relay's HOST:PORT (the target is the service)
-    #[argh(option)]
+    /// tunnel inside end: keep a control connection to the relay at HOST:PORT (reconnecting
+    /// with back-off); per client, dial the service (the target) and a data connection to the
+    /// relay
+    #[argh(option, arg_name = "HOST:PORT")]
     pub tunnel_inside: Option<String>,
-    /// tunnel: the shared secret (visible to ps; prefer --secret-file)
-    #[argh(option)]
+    /// tunnel: the shared secret (other users see it in ps: prefer --secret-file)
+    #[argh(option, arg_name = "S")]
     pub secret: Option<String>,
-    /// tunnel: read the shared secret from a file
-    #[argh(option)]
+    /// tunnel: the shared secret, read from F: an HMAC-SHA256 challenge and response on every
+    /// connection of the inside link; both ends must hold it. Authentication only: the traffic
+    /// is NOT encrypted
+    #[argh(option, arg_name = "F")]
     pub secret_file: Option<String>,
 }
 

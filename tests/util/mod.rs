@@ -9,6 +9,7 @@ pub mod json;
 pub mod netns;
 pub mod peers;
 pub mod sha256;
+pub mod skips;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -53,9 +54,10 @@ pub fn runner_kind() -> Runner {
     }
 }
 
-/// Print why a test is skipped (the suite's convention: return early after this).
+/// Print why a test is skipped (the suite's convention: return early after this), and count
+/// it: the test binary ends with one line naming every skip (see `skips`).
 pub fn skip(why: &str) {
-    eprintln!("SKIPPED: {why}");
+    skips::record(why);
 }
 
 /// Under Wine: print why the test is skipped and return true.
@@ -484,12 +486,24 @@ pub fn run(args: &[&str]) -> (Proc, Output) {
 }
 
 /// Assert two byte strings are equal, comparing length and SHA-256 (a diff
-/// of megabytes would be unreadable).
+/// of megabytes would be unreadable); a mismatch names the first offset that differs.
 pub fn same_content(what: &str, got: &[u8], want: &[u8]) {
-    assert_eq!(
-        (got.len(), sha256::hex(got)),
-        (want.len(), sha256::hex(want)),
-        "{what}: content differs"
+    let (got_hash, want_hash) = (sha256::hex(got), sha256::hex(want));
+    if got.len() == want.len() && got_hash == want_hash {
+        return;
+    }
+    let at = sha256::first_difference(got, want).unwrap_or(0);
+    let byte = |b: &[u8]| {
+        b.get(at)
+            .map_or("end".to_string(), |v| format!("0x{v:02x}"))
+    };
+    panic!(
+        "{what}: content differs at offset {at} (got {}, want {}): got {} bytes sha256 {got_hash}, \
+         want {} bytes sha256 {want_hash}",
+        byte(got),
+        byte(want),
+        got.len(),
+        want.len()
     );
 }
 

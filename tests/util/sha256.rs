@@ -1,26 +1,24 @@
-//! SHA-256 of test data, by coreutils' `sha256sum` (on every Linux host the
-//! suite runs on), so content is compared by hash without a dependency.
+//! SHA-256 of test data, from the `sha2` crate (RustCrypto; already in the tree for the
+//! tunnel's secret), so content is compared by hash in-process.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use sha2::{Digest, Sha256};
 
 /// The SHA-256 of `data` as lowercase hex.
 pub fn hex(data: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils) is needed by the tests");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = data.to_vec();
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("sha256sum output");
-    writer.join().expect("writer").expect("write to sha256sum");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Where two byte strings first differ: the offset of the first unequal byte, or the
+/// shorter one's length when one is a prefix of the other; `None` when they are equal.
+pub fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => Some(i),
+        None if a.len() != b.len() => Some(a.len().min(b.len())),
+        None => None,
+    }
 }
 
 #[test]
@@ -33,4 +31,12 @@ fn known_vectors() {
         hex(b"abc"),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
+}
+
+#[test]
+fn first_difference_finds_the_offset() {
+    assert_eq!(first_difference(b"abc", b"abc"), None);
+    assert_eq!(first_difference(b"abc", b"abd"), Some(2));
+    assert_eq!(first_difference(b"ab", b"abc"), Some(2));
+    assert_eq!(first_difference(b"", b"x"), Some(0));
 }

@@ -170,18 +170,20 @@ pub(crate) struct ScriptRun {
 
 /// Runs accept.py with its output passed through.
 fn run_bounded_script(cmd: &mut Command) -> Result<Run> {
-    let (run, _) = run_bounded_lines(cmd)?;
+    let (run, _) = run_bounded_lines(cmd, "")?;
     Ok(run)
 }
 
-/// Runs a scorecard script (compat.py) with its output passed through, keeping its lines.
-pub(crate) fn run_bounded_script_lines(cmd: &mut Command) -> Result<ScriptRun> {
-    let (_, lines) = run_bounded_lines(cmd)?;
+/// Runs a scorecard script (compat.py) with its output passed through, each line after
+/// `prefix` (runs side by side stay readable), keeping its lines.
+pub(crate) fn run_bounded_script_lines(cmd: &mut Command, prefix: &str) -> Result<ScriptRun> {
+    let (_, lines) = run_bounded_lines(cmd, prefix)?;
     Ok(ScriptRun { lines })
 }
 
 /// Runs a script bounded by RUN_LIMIT: accept.py's verdict and every line it printed.
-fn run_bounded_lines(cmd: &mut Command) -> Result<(Run, Vec<String>)> {
+fn run_bounded_lines(cmd: &mut Command, prefix: &str) -> Result<(Run, Vec<String>)> {
+    let prefix = prefix.to_string();
     use std::io::{BufRead, BufReader, Write};
     eprintln!("$ {}", show(cmd));
     let mut child = cmd
@@ -196,7 +198,7 @@ fn run_bounded_lines(cmd: &mut Command) -> Result<(Run, Vec<String>)> {
             let mut all = Vec::new();
             let mut stdout = std::io::stdout();
             for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-                let _ = writeln!(stdout, "{line}");
+                let _ = writeln!(stdout, "{prefix}{line}");
                 if line.starts_with("passed ") {
                     last = line.clone();
                 }

@@ -374,7 +374,7 @@ fn prepare() -> Result<Tools> {
         .collect();
     if !missing.is_empty() {
         eprintln!("bench: installing {}", missing.join(" "));
-        if let Err(e) = crate::setup::apt_install(&missing) {
+        if let Err(e) = crate::apt::apt_install(&missing) {
             eprintln!("bench: warning: {e}; rows of missing peers are left out");
         }
     }
@@ -413,7 +413,7 @@ fn figure(v: f64) -> String {
     }
 }
 
-/// The results as a Markdown table (readable in a terminal, pasteable into the README).
+/// The results as a Markdown table (readable in a terminal, pasteable into docs/BENCH.md).
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
     out.push_str("| workload | tool | result | peak RSS | netcrab / best peer | notes |\n");

@@ -223,6 +223,33 @@ fn retry(
     }
 }
 
+/// One binary to hold against the scorecard.
+struct Job<'a> {
+    name: String,
+    /// The triple, or `native`: what `@TARGET` in the gaps file matches.
+    who: String,
+    bin: PathBuf,
+    target: Option<&'a Target>,
+    args: Vec<String>,
+}
+
+impl Job<'_> {
+    fn run(&self, script: &Path, gaps: &BTreeMap<String, Gap>) -> Judged {
+        let prefix = format!("[{}] ", self.who);
+        let run = |a: &[String]| {
+            let out =
+                run_bounded_script_lines(&mut command(script, &self.bin, self.target, a), &prefix);
+            if let Some(t) = self.target {
+                if let Some(server) = t.wineserver.as_deref() {
+                    stop_wineserver(t, server);
+                }
+            }
+            out.map(|r| r.lines)
+        };
+        judge(&self.name, &self.who, gaps, run, &self.args)
+    }
+}
+
 /// The `-k` filters of a target's CI share; `None` when it runs no scorecard in CI.
 fn share(t: &Target) -> Option<Vec<String>> {
     match &t.ci_compat {
@@ -232,23 +259,22 @@ fn share(t: &Target) -> Option<Vec<String>> {
     }
 }
 
-/// Runs the scorecard for the host build (`native`) and the selected targets.
+/// Runs the scorecard for the host build (`native`) and the selected targets. The binaries are
+/// built first, one after another; then every run goes at once, side by side (a run mostly
+/// waits: on its peers, on timers, on an emulator that idles), each line prefixed with the
+/// run's name.
 pub fn task(opts: &Opts, native: bool) -> Result<ExitCode> {
     let script = script()?;
     let gaps = load_gaps()?;
-    let mut results = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
     if native {
-        let bin = native_binary()?;
-        let run = |args: &[String]| {
-            run_bounded_script_lines(&mut command(&script, &bin, None, args)).map(|r| r.lines)
-        };
-        results.push(judge(
-            "native (release)",
-            "native",
-            &gaps,
-            run,
-            &opts.passthrough,
-        ));
+        jobs.push(Job {
+            name: "native (release)".into(),
+            who: "native".into(),
+            bin: native_binary()?,
+            target: None,
+            args: opts.passthrough.clone(),
+        });
     }
     for t in &opts.targets {
         let mut args = opts.passthrough.clone();
@@ -261,16 +287,37 @@ pub fn task(opts: &Opts, native: bool) -> Result<ExitCode> {
                 }
             }
         }
-        let bin = prepare(t)?;
-        let run = |a: &[String]| {
-            let out = run_bounded_script_lines(&mut command(&script, &bin, Some(t), a));
-            if let Some(server) = t.wineserver.as_deref() {
-                stop_wineserver(t, server);
-            }
-            out.map(|r| r.lines)
-        };
-        results.push(judge(&t.triple, &t.triple, &gaps, run, &args));
+        jobs.push(Job {
+            name: t.triple.clone(),
+            who: t.triple.clone(),
+            bin: prepare(t)?,
+            target: Some(t),
+            args,
+        });
     }
+    let results: Vec<Judged> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                let (script, gaps) = (&script, &gaps);
+                scope.spawn(move || job.run(script, gaps))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(&jobs)
+            .map(|(h, job)| {
+                h.join().unwrap_or_else(|_| Judged {
+                    name: job.name.clone(),
+                    summary: String::new(),
+                    regressions: Vec::new(),
+                    now_passing: Vec::new(),
+                    failed_run: Some("the run's thread panicked".into()),
+                    took: Default::default(),
+                })
+            })
+            .collect()
+    });
     eprintln!("\ncompat summary (known gaps: {}):", gaps_file().display());
     let mut bad = 0;
     for j in &results {

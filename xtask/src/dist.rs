@@ -1,5 +1,6 @@
 //! `cargo xtask dist`: size-optimised builds, proved self-contained, copied to `dist/` as
-//! `netcrab-<version>-<triple>[-minimal][.exe]` with a `SHA256SUMS`, plus a size table.
+//! `netcrab-<version>-<triple>[-minimal][.exe]`, with the manual page `netcrab.1` and a
+//! `SHA256SUMS`, plus a size table.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,9 +8,12 @@ use std::path::{Path, PathBuf};
 use crate::build::{build, copy_file, Flavor, Overrides};
 use crate::sha256::hex_digest;
 use crate::target::Target;
-use crate::util::{err, kib, project_root, Context, Result};
+use crate::util::{err, kib, package_version, project_root, Context, Result};
 use crate::verify::verify;
 use crate::Opts;
+
+/// The manual page's name in `dist/`.
+const MAN_PAGE: &str = "netcrab.1";
 
 /// Size budgets (stripped, static) from the project's goals.
 const BUDGET_FULL: u64 = 900 * 1024;
@@ -40,6 +44,9 @@ pub fn task(opts: &Opts) -> Result<()> {
             artifacts.push(publish(t, flavor, &version, &dist)?);
         }
     }
+    // The manual page beside the binaries, fresh from the flag declarations.
+    let man = dist.join(MAN_PAGE);
+    fs::write(&man, crate::docs::man_page()?).context(|| format!("writing {}", man.display()))?;
     write_sums(&dist, &version)?;
     print_table(&artifacts, &opts.targets);
     if opts.compare_opt_levels {
@@ -86,14 +93,14 @@ fn publish(t: &Target, flavor: Flavor, version: &str, dist: &Path) -> Result<Art
     })
 }
 
-/// Writes `dist/SHA256SUMS` over every binary of this version in `dist/`.
+/// Writes `dist/SHA256SUMS` over every binary of this version in `dist/` and the manual page.
 fn write_sums(dist: &Path, version: &str) -> Result<()> {
     let prefix = format!("netcrab-{version}-");
     let mut names = Vec::new();
     for entry in fs::read_dir(dist).context(|| format!("listing {}", dist.display()))? {
         let entry = entry.context(|| format!("listing {}", dist.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) {
+        if name.starts_with(&prefix) || name == MAN_PAGE {
             names.push(name);
         }
     }
@@ -178,21 +185,27 @@ fn compare_opt_levels(targets: &[Target], flavors: &[Flavor]) -> Result<()> {
     Ok(())
 }
 
-/// The `version` of the `[package]` table in the root Cargo.toml.
-fn package_version() -> Result<String> {
-    let path = project_root().join("Cargo.toml");
-    let text = fs::read_to_string(&path).context(|| format!("reading {}", path.display()))?;
-    let mut in_package = false;
-    for line in text.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package {
-            if let Some((key, value)) = line.split_once('=') {
-                if key.trim() == "version" {
-                    return Ok(value.trim().trim_matches('"').to_string());
-                }
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_cover_the_binaries_and_the_manual_page() -> Result<()> {
+        let dir = crate::util::target_dir().join(format!("dist-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).context(|| "creating the test dir".into())?;
+        for name in [
+            "netcrab-9.9.9-x",
+            "netcrab-1.0.0-old",
+            MAN_PAGE,
+            "notes.txt",
+        ] {
+            fs::write(dir.join(name), name).context(|| format!("writing {name}"))?;
         }
+        write_sums(&dir, "9.9.9")?;
+        let sums = fs::read_to_string(dir.join("SHA256SUMS")).context(|| "reading".into())?;
+        fs::remove_dir_all(&dir).ok();
+        let names: Vec<&str> = sums.lines().filter_map(|l| l.split("  ").nth(1)).collect();
+        assert_eq!(names, ["netcrab-9.9.9-x", MAN_PAGE]);
+        Ok(())
     }
-    Err(err(format!("no [package] version in {}", path.display())))
 }

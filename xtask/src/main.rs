@@ -2,10 +2,13 @@
 //! parses arguments and dispatches; each task lives in its own module.
 
 mod accept;
+mod apt;
 mod bench;
 mod build;
 mod compat;
 mod dist;
+mod docs;
+mod features;
 mod setup;
 mod sha256;
 mod target;
@@ -26,7 +29,8 @@ tasks:
   setup   install what the targets need: apt packages, rustup targets and
           components, the Wine prefix (idempotent; safe to re-run)
   dist    size-optimised release builds, verified static, copied to dist/
-          with SHA256SUMS; prints a size table for full and minimal builds
+          with the manual page netcrab.1 and SHA256SUMS; prints a size table
+          for full and minimal builds
   test    build netcrab for a target and run the host suite (tests/main.rs)
           against it through the target's runner
   accept  the acceptance scenarios (../shared/acceptance/accept.py) against
@@ -36,6 +40,12 @@ tasks:
           against the host release build (--native) and each target under
           its runner; fails on a failing case not listed in
           tests/compat-gaps.txt (--ci: each target's `ci-compat` share)
+  docs    write what the flag declarations (src/cli/args.rs) and src/cli/help.in
+          give: --help's text, the manual page netcrab.1, docs/GUIDE.md's flag
+          tables; [--check]: write nothing, fail if any of them is stale
+  features
+          cargo check with no optional feature, then with each feature
+          alone (what `cargo hack --each-feature check` does)
   bench   netcrab vs nc, ncat, socat (and iperf3) on loopback: throughput,
           relay, UDP, hub, idle connections, memory, start-up; a table
           [--quick] [--json FILE] [--only NAME]
@@ -110,6 +120,8 @@ fn try_main() -> Result<ExitCode> {
             }
         }
         Some("bench") => bench::task(&rest),
+        Some("docs") => docs::task(&rest),
+        Some("features") => features::task(&rest),
         Some(other) => {
             eprint!("xtask: unknown task `{other}`\n\n{HELP}");
             Ok(ExitCode::from(2))

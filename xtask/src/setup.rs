@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::apt::apt_install;
 use crate::target::Target;
 use crate::util::{err, output, project_root, run, run_bounded, run_bounded_ok, Result};
 use crate::zig;
@@ -51,27 +52,6 @@ fn apt(targets: &[Target]) -> Result<()> {
     apt_install(&missing)
 }
 
-/// `apt-get update` then `apt-get install` of `packages` (through sudo when
-/// not root).
-pub fn apt_install(packages: &[&str]) -> Result<()> {
-    let apt_get = |args: &[&str]| -> Command {
-        // Not root: go through sudo when there is one (root in CI and on the dev machines).
-        let mut cmd = if is_root() {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.args(["--preserve-env=DEBIAN_FRONTEND", "apt-get"]);
-            c
-        };
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        cmd
-    };
-    run(&mut apt_get(&["update", "-q"]))?;
-    let mut install = apt_get(&["install", "-y", "-q", "--no-install-recommends"]);
-    install.args(packages);
-    run(&mut install)
-}
-
 /// Whether dpkg says the package is installed.
 fn deb_installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
@@ -79,14 +59,6 @@ fn deb_installed(pkg: &str) -> bool {
         .stderr(Stdio::null())
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).ends_with("install ok installed"))
-        .unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
         .unwrap_or(false)
 }
 

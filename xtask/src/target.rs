@@ -399,7 +399,7 @@ mod tests {
     #[test]
     fn every_target_file_loads() -> Result<()> {
         assert!(!Target::all()?.is_empty());
-        // The ones kept aside (README "Cross targets") must stay loadable too.
+        // The ones kept aside (docs/DEVELOPING.md "Cross targets") must stay loadable too.
         let aside = Target::dir().join("unsupported");
         for entry in fs::read_dir(&aside).context(|| format!("listing {}", aside.display()))? {
             let path = entry.context(|| "listing".into())?.path();

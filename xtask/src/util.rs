@@ -1,6 +1,7 @@
 //! Shared helpers: the error type, paths, and running commands with bounded waits.
 
 use std::fmt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -168,4 +169,23 @@ pub fn have_program(program: &str) -> bool {
 /// Formats a byte count as KiB with one decimal.
 pub fn kib(bytes: u64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
+/// The `version` of the `[package]` table in the root Cargo.toml.
+pub fn package_version() -> Result<String> {
+    let path = project_root().join("Cargo.toml");
+    let text = fs::read_to_string(&path).context(|| format!("reading {}", path.display()))?;
+    let mut in_package = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim() == "version" {
+                    return Ok(value.trim().trim_matches('"').to_string());
+                }
+            }
+        }
+    }
+    Err(err(format!("no [package] version in {}", path.display())))
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::setup::apt_install;
+use crate::apt::apt_install;
 use crate::target::Target;
 use crate::util::{err, output, run, target_dir, Context, Result};
 
