@@ -195,16 +195,16 @@ pub struct Args {
     /// hub: drop a client whose queue stays full this many seconds (default 1)
     #[argh(option, arg_name = "SECS")]
     pub hub_wait: Option<String>,
-    /// accept only peers in this address block (repeatable; IPv4 and IPv6)
+    /// accept only peers in this address block, or at a host name's addresses (repeatable; IPv4 and IPv6)
     #[argh(option, arg_name = "ADDR[/BITS]")]
     pub allow: Vec<String>,
-    /// refuse peers in this address block (repeatable); deny wins over allow
+    /// refuse peers in this address block, or at a host name's addresses (repeatable); deny wins over allow
     #[argh(option, arg_name = "ADDR[/BITS]")]
     pub deny: Vec<String>,
-    /// read --allow entries from F, one per line, # comments (repeatable)
+    /// read --allow entries from F, several a line (spaces or commas), # comments (repeatable)
     #[argh(option, arg_name = "F")]
     pub allow_file: Vec<String>,
-    /// read --deny entries from F, one per line, # comments (repeatable)
+    /// read --deny entries from F, several a line (spaces or commas), # comments (repeatable)
     #[argh(option, arg_name = "F")]
     pub deny_file: Vec<String>,
     /// proxy protocol, OpenBSD nc's spelling: connect (HTTP CONNECT), 5 (SOCKS5, the default
@@ -266,7 +266,7 @@ pub struct Args {
     /// with --probe: seconds of each TCP throughput run (default 2)
     #[argh(option, arg_name = "SECS")]
     pub probe_time: Option<String>,
-    /// with --probe: the multicast group (default 239.255.77.77)
+    /// with --probe: the multicast group (default 239.255.77.77; ff08::4d4d over IPv6)
     #[argh(option, arg_name = "IP")]
     pub probe_group: Option<String>,
 
