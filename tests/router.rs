@@ -771,3 +771,15 @@ fn reconnect_redials_at_once_after_a_clean_close() {
     assert!(best < limit, "close-to-redial {gaps:?}\n{}", p.report());
     p.kill();
 }
+
+#[test]
+fn vvv_traces_every_chunk_of_a_pure_relay() {
+    // -vvv's per-chunk lines are a look at the bytes: a pure relay (which
+    // splices on Linux without it) must copy and say each chunk, both ways.
+    let (mut p, _, mut a, mut b) = channel_pair_with("channels", &["-o", "none", "-vvv"]);
+    pass(&mut p, &mut a, &mut b, "a to b\n");
+    wait_count(&mut p, "received 7 bytes", 1);
+    pass(&mut p, &mut b, &mut a, "b to a, more\n");
+    wait_count(&mut p, "received 13 bytes", 1);
+    assert!(!p.stderr().contains("spliced"), "{}", p.report());
+}

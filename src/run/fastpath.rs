@@ -14,7 +14,6 @@
 
 use super::shared::Shared;
 use super::splice::{make_pipe, splice, take_back, Pipe};
-use crate::local::{InputMode, OutputMode};
 use crate::router::{RouteId, LOCAL};
 use smol::Async;
 use std::cell::Cell;
@@ -24,15 +23,6 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Whether splice(2) may be used at all (relays too): not with
-/// `NETCRAB_NO_SPLICE` set to anything but empty or `0`.
-pub fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        std::env::var_os("NETCRAB_NO_SPLICE").is_none_or(|v| v.is_empty() || v == "0")
-    })
-}
 
 /// Successful splices between two looks at the rest of the executor: long
 /// enough to stay in the loop while data flows, short enough that a reply,
@@ -84,17 +74,6 @@ fn ready(fd: RawFd, events: libc::c_short) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) == 1 }
 }
 
-/// Whether the settings leave the bytes as they are in both directions
-/// (nothing sees, delays or changes them), so either may splice.
-fn settings_allow(c: &super::config::Config) -> bool {
-    enabled()
-        && !c.udp
-        && !c.hexdump
-        && c.idle_timeout.is_none()
-        && c.verbose <= 2
-        && c.exec.is_none()
-}
-
 // ---------------------------------------------------------------- stdin
 
 /// stdin, when it is a pipe that may be spliced from.
@@ -109,12 +88,7 @@ impl PipeInput {
     /// leave its bytes as they are.
     pub fn new(shared_cfg: &super::config::Config) -> Option<PipeInput> {
         let c = shared_cfg;
-        let ok = settings_allow(c)
-            && matches!(c.input, InputMode::Stdin | InputMode::StdinNochar)
-            && !c.crlf
-            && c.faults.send_delay == (0, 0)
-            && c.faults.send_drop == 0.0
-            && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
+        let ok = c.untouched.input && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
         if !ok {
             return None;
         }
@@ -228,7 +202,7 @@ pub struct StdoutSink {
 
 impl StdoutSink {
     pub fn new(cfg: &super::config::Config, written: Arc<AtomicU64>) -> Option<StdoutSink> {
-        if !enabled() || cfg.output != OutputMode::Stdout || cfg.udp {
+        if !cfg.untouched.output {
             return None;
         }
         let (kind, rdev) = file_type(1)?;
@@ -264,12 +238,8 @@ fn output_allowed(shared: &Shared, id: RouteId) -> bool {
     let Some(sink) = &shared.stdout_sink else {
         return false;
     };
-    if GIVEN_UP.get()
-        || !settings_allow(&shared.cfg)
-        || shared.cfg.faults.recv_delay != (0, 0)
-        || shared.cfg.faults.recv_drop != 0.0
-        || sink.written.load(Ordering::Acquire) < shared.stdout_sent.get()
-    {
+    // The sink exists only where the settings leave output untouched.
+    if GIVEN_UP.get() || sink.written.load(Ordering::Acquire) < shared.stdout_sent.get() {
         return false;
     }
     let router = shared.router.borrow();

@@ -4,8 +4,6 @@
 //! → socket with splice(2), never entering user space.
 
 use super::shared::Shared;
-use crate::local::{InputMode, OutputMode};
-use crate::router::FwdMode;
 use crate::router::{LocalInput, RouteId};
 use smol::Async;
 use std::io;
@@ -33,20 +31,10 @@ pub enum Spliced {
     Unavailable(io::Error),
 }
 
-/// Whether this run's settings allow splicing between paired sockets.
+/// Whether this run may splice between paired sockets now: the settings
+/// leave relayed bytes untouched and no live local input shares the stream.
 pub fn allowed(shared: &Shared) -> bool {
-    let c = &shared.cfg;
-    super::fastpath::enabled()
-        && matches!(c.mode, FwdMode::Channels | FwdMode::LingerChannels)
-        && c.output == OutputMode::None
-        && c.input != InputMode::Echo
-        && c.idle_timeout.is_none()
-        && !c.hexdump
-        && c.stats.every.is_none()
-        && !c.stats.at_exit
-        && c.faults.recv_delay == (0, 0)
-        && c.faults.recv_drop == 0.0
-        && shared.router.borrow().local_input() != LocalInput::Live
+    shared.cfg.untouched.relay && shared.router.borrow().local_input() != LocalInput::Live
 }
 
 /// The partner's socket, when route `id` may splice into it now: paired,
