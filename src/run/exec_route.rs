@@ -9,8 +9,8 @@
 //! connection is finished and the child ended, so a child that ignores its
 //! stdin's end never holds a `-m` slot for good.
 
+use super::crlf::Crlf;
 use super::deliver::read_chunk;
-use super::input::Crlf;
 use super::registry::{idle_watch, unregister, Ended, WriterCount};
 use super::shared::Shared;
 use crate::local::exec;

@@ -13,95 +13,18 @@
 //! copy path would show them.
 
 use super::shared::Shared;
-use super::splice::{make_pipe, splice, take_back, Pipe};
+use super::splice::{
+    empty_pipe, ready, splice, unsupported, PipeInput, Sink, CALLS_PER_YIELD, STEP,
+};
 use crate::router::{RouteId, LOCAL};
 use smol::Async;
 use std::cell::Cell;
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Successful splices between two looks at the rest of the executor: long
-/// enough to stay in the loop while data flows, short enough that a reply,
-/// a timer or Ctrl-C is never kept waiting.
-const CALLS_PER_YIELD: u32 = 16;
-
-/// Bytes asked of one splice from a socket (and our pipes' size).
-const STEP: usize = 1 << 20;
-
-/// A descriptor's type, from fstat.
-fn file_type(fd: RawFd) -> Option<(libc::mode_t, libc::dev_t)> {
-    // SAFETY: fstat fills the stat buffer we own.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; a failed call leaves the buffer unused.
-    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode & libc::S_IFMT, st.st_rdev))
-}
-
-/// Whether `fd` was opened to append (`>> file`): splice(2) refuses such
-/// a target, so those writes are copied.
-fn appends(fd: RawFd) -> bool {
-    // SAFETY: F_GETFL only reads the descriptor's flags.
-    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    fl < 0 || fl & libc::O_APPEND != 0
-}
-
-/// A duplicate of `fd` the reactor can wait on. Its flags are left alone
-/// (O_NONBLOCK would also change the descriptor other processes share):
-/// every splice here asks SPLICE_F_NONBLOCK, and the reactor only needs
-/// readiness.
-fn watchable(fd: RawFd) -> Option<Async<OwnedFd>> {
-    Async::new_nonblocking(duplicate(fd)?).ok()
-}
-
-/// A duplicate of stdin or stdout (0 or 1) of our own.
-fn duplicate(fd: RawFd) -> Option<OwnedFd> {
-    // SAFETY: fd 0 or 1 stays open for the whole run.
-    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    borrowed.try_clone_to_owned().ok()
-}
-
-/// Whether `fd` is ready for `events` right now (poll with no wait).
-fn ready(fd: RawFd, events: libc::c_short) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    // SAFETY: one pollfd we own, no wait.
-    unsafe { libc::poll(&mut p, 1, 0) == 1 }
-}
-
-// ---------------------------------------------------------------- stdin
-
-/// stdin, when it is a pipe that may be spliced from.
-pub struct PipeInput {
-    fd: Async<OwnedFd>,
-    /// Most bytes per splice (`--ss`): sends are no larger than on the copy path.
-    block: usize,
-}
-
-impl PipeInput {
-    /// `Some` when local input is stdin, stdin is a pipe, and the settings
-    /// leave its bytes as they are.
-    pub fn new(shared_cfg: &super::config::Config) -> Option<PipeInput> {
-        let c = shared_cfg;
-        let ok = c.untouched.input && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
-        if !ok {
-            return None;
-        }
-        // A bigger pipe lets the writer run ahead, so it and we wake up less
-        // often. Best effort: the default size still works.
-        // SAFETY: fcntl on descriptor 0, which stays open.
-        unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, STEP as libc::c_int) };
-        Some(PipeInput {
-            fd: watchable(0)?,
-            block: c.send_size,
-        })
-    }
-}
 
 /// Why feeding stdin by splice stopped.
 pub enum InputEnd {
@@ -178,7 +101,7 @@ async fn feed_counted(
                 if !ready(stdin, libc::POLLIN) {
                     // Nothing to send: the close grace runs while we wait.
                     let _ =
-                        super::input::until_quiet(shared, *last_input, input.fd.readable()).await;
+                        super::quiet::until_quiet(shared, *last_input, input.fd.readable()).await;
                 } else if sock.writable().await.is_err() {
                     return InputEnd::Copy;
                 }
@@ -193,44 +116,6 @@ async fn feed_counted(
 
 // --------------------------------------------------------------- stdout
 
-/// stdout, when a socket's bytes may be spliced into it.
-pub struct StdoutSink {
-    fd: Sink,
-    /// Chunks the stdout thread has written (see `Shared::stdout_sent`).
-    written: Arc<AtomicU64>,
-}
-
-impl StdoutSink {
-    pub fn new(cfg: &super::config::Config, written: Arc<AtomicU64>) -> Option<StdoutSink> {
-        if !cfg.untouched.output {
-            return None;
-        }
-        let (kind, rdev) = file_type(1)?;
-        let dev_null = kind == libc::S_IFCHR && rdev == libc::makedev(1, 3);
-        let fd = if kind == libc::S_IFIFO {
-            Sink::Pipe(watchable(1)?)
-        } else if (kind == libc::S_IFREG || dev_null) && !appends(1) {
-            Sink::File {
-                out: duplicate(1)?.into(),
-                via: make_pipe(STEP).ok()?,
-            }
-        } else {
-            // A terminal, a socket, or a file opened to append: the copy path.
-            return None;
-        };
-        Some(StdoutSink { fd, written })
-    }
-}
-
-/// Where spliced bytes go.
-enum Sink {
-    /// stdout is a pipe: splice straight in, waiting while it is full.
-    Pipe(Async<OwnedFd>),
-    /// stdout is a file or /dev/null (which the reactor cannot watch; they
-    /// never make a writer wait for a reader): through our own pipe.
-    File { out: std::fs::File, via: Pipe },
-}
-
 /// Whether route `id` may splice into stdout now: it is the only route, its
 /// bytes go to stdout alone, and the stdout thread has written everything
 /// it was given (so nothing is overtaken or interleaved).
@@ -239,7 +124,7 @@ fn output_allowed(shared: &Shared, id: RouteId) -> bool {
         return false;
     };
     // The sink exists only where the settings leave output untouched.
-    if GIVEN_UP.get() || sink.written.load(Ordering::Acquire) < shared.stdout_sent.get() {
+    if sink.given_up.get() || sink.written.load(Ordering::Acquire) < shared.stdout_sent.get() {
         return false;
     }
     let router = shared.router.borrow();
@@ -296,7 +181,7 @@ async fn drain_counted(
             Ok(0) => return OutputEnd::Eof,
             Ok(n) => {
                 if let Sink::File { out, via } = &sink.fd {
-                    if let Err(e) = empty_pipe(via, out, n) {
+                    if let Err(e) = empty_pipe(via, out, &sink.given_up, n) {
                         if !unsupported(&e) {
                             stdout_failed(shared, &e);
                         }
@@ -334,47 +219,6 @@ async fn drain_counted(
         }
     }
     OutputEnd::Copy
-}
-
-/// Write the `left` bytes in our pipe to stdout (a file or /dev/null: such
-/// writes do not wait on a reader). Where this file system cannot take a
-/// splice, the bytes are copied out instead, the sink is given up (the copy
-/// path serves from then on), and the error says so (`unsupported`).
-fn empty_pipe(p: &Pipe, out: &std::fs::File, mut left: usize) -> io::Result<()> {
-    while left > 0 {
-        match splice(p.read.as_raw_fd(), out.as_raw_fd(), left) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => left -= n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if unsupported(&e) => {
-                copy_out(p, out, left)?;
-                GIVEN_UP.set(true);
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-thread_local! {
-    /// stdout refused a splice: use the copy path for the rest of the run.
-    static GIVEN_UP: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Errors that mean "splice cannot serve this file", not "writing failed".
-fn unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
-    )
-}
-
-/// Copy the `left` bytes in our pipe to `out` with read and write.
-fn copy_out(p: &Pipe, out: &std::fs::File, left: usize) -> io::Result<()> {
-    use std::io::Write;
-    let mut out = out;
-    out.write_all(&take_back(p, left))
 }
 
 /// Writing stdout failed: as on the copy path, a reader that has gone ends

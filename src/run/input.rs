@@ -2,15 +2,14 @@
 //! (`-i rand`, `-i fixed`) to every socket the router names. Send faults
 //! (`--sdmin/--sdmax/--sdrop`) and `-C` apply here.
 
+use super::crlf::Crlf;
+use super::quiet::until_quiet;
 use super::shared::Shared;
-use crate::router::{LocalInput, LOCAL};
+use crate::router::LOCAL;
 use bytes::Bytes;
-use futures_lite::future;
 use smol::channel::Receiver;
-use smol::Timer;
-use std::future::Future;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub enum Source {
     /// Chunks from a thread (stdin).
@@ -19,7 +18,7 @@ pub enum Source {
     /// (Linux); the stdin thread starts only if copying becomes necessary.
     #[cfg(all(target_os = "linux", feature = "splice"))]
     Pipe {
-        input: super::fastpath::PipeInput,
+        input: super::splice::PipeInput,
         block: usize,
         char_mode: bool,
     },
@@ -30,36 +29,6 @@ pub enum Source {
     /// becomes its stdin.
     #[cfg(feature = "exec")]
     Exec { cmd: String, feed: Receiver<Bytes> },
-}
-
-/// `-C`: `\n` becomes `\r\n` (a `\n` already after `\r` is left alone).
-#[derive(Default)]
-pub struct Crlf {
-    prev_cr: bool,
-}
-
-impl Crlf {
-    pub fn apply(&mut self, chunk: Bytes) -> Bytes {
-        let mut prev = self.prev_cr;
-        let needs = chunk.iter().any(|&b| {
-            let lone = b == b'\n' && !prev;
-            prev = b == b'\r';
-            lone
-        });
-        if !needs {
-            self.prev_cr = prev;
-            return chunk;
-        }
-        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 8 + 1);
-        for &b in chunk.iter() {
-            if b == b'\n' && !self.prev_cr {
-                out.push(b'\r');
-            }
-            out.push(b);
-            self.prev_cr = b == b'\r';
-        }
-        Bytes::from(out)
-    }
 }
 
 /// Feed local input to the sockets. Input is only read while some socket
@@ -164,60 +133,4 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
         shared.router.borrow_mut().local_quiet(false);
     }
     got
-}
-
-/// Wait for `next` (local input's next event). While it does not come,
-/// once input has been silent for the close grace since `last`, the router
-/// is told input is quiet.
-pub async fn until_quiet<T>(shared: &Shared, last: Instant, next: impl Future<Output = T>) -> T {
-    let Some(grace) = shared.cfg.close_grace else {
-        return next.await;
-    };
-    let mut next = std::pin::pin!(next);
-    loop {
-        let quiet = shared.router.borrow().local_input() == LocalInput::Quiet;
-        let wake_at = if quiet {
-            // Only a shared -e child's input can become un-quiet without
-            // sending (its stdin was closed: it gets the grace to answer);
-            // look again now and then.
-            let child = shared.router.borrow().quiet_floor().is_some() || shared.cfg.exec.is_some();
-            child.then(|| Instant::now() + Duration::from_millis(100))
-        } else {
-            // A child whose stdin was just closed gets the grace from then.
-            let floor = shared.router.borrow().quiet_floor();
-            Some(floor.map_or(last, |f| f.max(last)) + grace)
-        };
-        let first = future::or(async { Some((&mut next).await) }, async {
-            match wake_at {
-                Some(at) => Timer::at(at).await,
-                None => future::pending().await,
-            };
-            None
-        })
-        .await;
-        if let Some(got) = first {
-            return got;
-        }
-        if !quiet {
-            let floor = shared.router.borrow().quiet_floor();
-            let due = floor.map_or(last, |f| f.max(last)) + grace;
-            if Instant::now() >= due {
-                shared.router.borrow_mut().local_quiet(true);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crlf_across_chunks() {
-        let mut c = Crlf::default();
-        assert_eq!(&c.apply(Bytes::from_static(b"a\nb"))[..], b"a\r\nb");
-        assert_eq!(&c.apply(Bytes::from_static(b"x\r"))[..], b"x\r");
-        assert_eq!(&c.apply(Bytes::from_static(b"\ny\n\n"))[..], b"\ny\r\n\r\n");
-        assert_eq!(&c.apply(Bytes::from_static(b"plain"))[..], b"plain");
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 mod connection;
+mod crlf;
 mod deliver;
 mod dial;
 #[cfg(feature = "exec")]
@@ -15,6 +16,7 @@ mod listen;
 mod notify;
 mod observe;
 mod plan;
+mod quiet;
 mod registry;
 mod route;
 mod scan;
@@ -88,7 +90,7 @@ pub fn run(cfg: Config) -> Result<u8> {
     {
         shared.stdout_sink = local
             .stdout_written
-            .and_then(|w| fastpath::StdoutSink::new(&shared.cfg, w));
+            .and_then(|w| splice::StdoutSink::new(&shared.cfg, w));
     }
     let shared = Rc::new(shared);
 
@@ -329,7 +331,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
 fn stdin_source(cfg: &Config) -> input::Source {
     let char_mode = cfg.input == InputMode::Stdin;
     #[cfg(all(target_os = "linux", feature = "splice"))]
-    if let Some(pipe) = fastpath::PipeInput::new(cfg) {
+    if let Some(pipe) = splice::PipeInput::new(cfg) {
         return input::Source::Pipe {
             input: pipe,
             block: cfg.send_size,

@@ -128,7 +128,7 @@ async fn try_splice(
     if no_pipe.get() {
         return None;
     }
-    let (p, to) = splice::partner(shared, id)?;
+    let (p, to) = splice_partner(shared, id)?;
     if shared.writing.borrow().contains(&p) {
         // The ordinary path is mid-write to the partner: one more ordinary
         // read, so nothing is overtaken.
@@ -136,7 +136,7 @@ async fn try_splice(
     }
     let mut moved = 0;
     let still = || shared.router.borrow().partner_of(id) == Some(p);
-    let end = splice::run(io, &to, &mut moved, still).await;
+    let end = splice::relay(io, &to, &mut moved, still).await;
     if shared.cfg.verbose > 1 {
         eprintln!("Route {id}: spliced {moved} bytes to route {p}");
     }
@@ -180,6 +180,33 @@ async fn try_splice(
             None
         }
     }
+}
+
+/// Whether this run may splice between paired sockets now: the settings
+/// leave relayed bytes untouched and no live local input shares the stream.
+#[cfg(all(target_os = "linux", feature = "splice"))]
+fn splice_allowed(shared: &Shared) -> bool {
+    shared.cfg.untouched.relay
+        && shared.router.borrow().local_input() != crate::router::LocalInput::Live
+}
+
+/// The partner's socket, when route `id` may splice into it now: paired,
+/// splicing allowed, and nothing queued for the partner by the ordinary
+/// path (which would otherwise be overtaken).
+#[cfg(all(target_os = "linux", feature = "splice"))]
+fn splice_partner(
+    shared: &Shared,
+    id: RouteId,
+) -> Option<(RouteId, Arc<Async<std::net::TcpStream>>)> {
+    if !splice_allowed(shared) {
+        return None;
+    }
+    let p = shared.router.borrow().partner_of(id)?;
+    if shared.router.borrow().queued_for(p) {
+        return None;
+    }
+    let io = shared.sockets.borrow().get(&p).cloned()?;
+    Some((p, io))
 }
 
 /// The P2P fast path into stdout, when it applies: `Some` with the read

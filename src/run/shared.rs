@@ -33,7 +33,7 @@ pub struct Shared {
     pub writing: RefCell<std::collections::HashSet<crate::router::RouteId>>,
     /// stdout, when sockets' bytes may be spliced into it (P2P fast path).
     #[cfg(all(target_os = "linux", feature = "splice"))]
-    pub stdout_sink: Option<super::fastpath::StdoutSink>,
+    pub stdout_sink: Option<super::splice::StdoutSink>,
     /// Chunks handed to the stdout thread; the fast path waits until it has
     /// written as many, so spliced bytes never overtake queued ones.
     #[cfg(all(target_os = "linux", feature = "splice"))]

@@ -1,18 +1,21 @@
-//! Linux fast path for channel tunnels: once two TCP sockets are paired
-//! and nothing else needs to see their bytes (`-o none`, no stats, hex dump,
-//! faults or idle timeout, no live local input), data moves socket → pipe
-//! → socket with splice(2), never entering user space.
+//! splice(2) and the descriptors it works on (Linux, feature "splice"):
+//! pipes of our own, stdin and stdout as the kernel sees them, and the
+//! relay's kernel-to-kernel loop between two paired sockets. System calls
+//! only: whether a splice may happen is decided elsewhere (the settings in
+//! `Config::untouched`, the pairing and queues in `tcp/read.rs` and
+//! `input.rs`).
 
-use super::shared::Shared;
-use crate::router::{LocalInput, RouteId};
+use super::config::Config;
 use smol::Async;
+use std::cell::Cell;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Bytes moved per splice call (and the pipe size asked for).
-const STEP: usize = 1 << 20;
+pub const STEP: usize = 1 << 20;
 
 /// How a spliced run ended.
 pub enum Spliced {
@@ -29,27 +32,6 @@ pub enum Spliced {
     },
     /// No pipe could be made (descriptors exhausted): copy instead.
     Unavailable(io::Error),
-}
-
-/// Whether this run may splice between paired sockets now: the settings
-/// leave relayed bytes untouched and no live local input shares the stream.
-pub fn allowed(shared: &Shared) -> bool {
-    shared.cfg.untouched.relay && shared.router.borrow().local_input() != LocalInput::Live
-}
-
-/// The partner's socket, when route `id` may splice into it now: paired,
-/// splicing allowed, and nothing queued for the partner by the ordinary
-/// path (which would otherwise be overtaken).
-pub fn partner(shared: &Shared, id: RouteId) -> Option<(RouteId, Arc<Async<TcpStream>>)> {
-    if !allowed(shared) {
-        return None;
-    }
-    let p = shared.router.borrow().partner_of(id)?;
-    if shared.router.borrow().queued_for(p) {
-        return None;
-    }
-    let io = shared.sockets.borrow().get(&p).cloned()?;
-    Some((p, io))
 }
 
 /// A pipe of our own (non-blocking, close-on-exec).
@@ -110,7 +92,7 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 /// `still_partner` says `to` is no longer the partner. The pipe is emptied
 /// after every fill, so a splice into it never finds it full (EAGAIN then
 /// always means "socket not ready"), and nothing in it is ever dropped.
-pub async fn run(
+pub async fn relay(
     from: &Async<TcpStream>,
     to: &Async<TcpStream>,
     moved: &mut u64,
@@ -186,4 +168,167 @@ pub fn take_back(p: &Pipe, left: usize) -> Vec<u8> {
     }
     buf.truncate(have);
     buf
+}
+
+/// Successful splices between two looks at the rest of the executor: long
+/// enough to stay in the loop while data flows, short enough that a reply,
+/// a timer or Ctrl-C is never kept waiting.
+pub const CALLS_PER_YIELD: u32 = 16;
+
+/// A descriptor's type, from fstat.
+pub fn file_type(fd: RawFd) -> Option<(libc::mode_t, libc::dev_t)> {
+    // SAFETY: fstat fills the stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; a failed call leaves the buffer unused.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode & libc::S_IFMT, st.st_rdev))
+}
+
+/// Whether `fd` was opened to append (`>> file`): splice(2) refuses such
+/// a target, so those writes are copied.
+fn appends(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    fl < 0 || fl & libc::O_APPEND != 0
+}
+
+/// A duplicate of `fd` the reactor can wait on. Its flags are left alone
+/// (O_NONBLOCK would also change the descriptor other processes share):
+/// every splice here asks SPLICE_F_NONBLOCK, and the reactor only needs
+/// readiness.
+fn watchable(fd: RawFd) -> Option<Async<OwnedFd>> {
+    Async::new_nonblocking(duplicate(fd)?).ok()
+}
+
+/// A duplicate of stdin or stdout (0 or 1) of our own.
+fn duplicate(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fd 0 or 1 stays open for the whole run.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned().ok()
+}
+
+/// Whether `fd` is ready for `events` right now (poll with no wait).
+pub fn ready(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
+// ---------------------------------------------------------------- stdin
+
+/// stdin, when it is a pipe that may be spliced from.
+pub struct PipeInput {
+    pub fd: Async<OwnedFd>,
+    /// Most bytes per splice (`--ss`): sends are no larger than on the copy path.
+    pub block: usize,
+}
+
+impl PipeInput {
+    /// `Some` when local input is stdin, stdin is a pipe, and the settings
+    /// leave its bytes as they are.
+    pub fn new(shared_cfg: &Config) -> Option<PipeInput> {
+        let c = shared_cfg;
+        let ok = c.untouched.input && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
+        if !ok {
+            return None;
+        }
+        // A bigger pipe lets the writer run ahead, so it and we wake up less
+        // often. Best effort: the default size still works.
+        // SAFETY: fcntl on descriptor 0, which stays open.
+        unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, STEP as libc::c_int) };
+        Some(PipeInput {
+            fd: watchable(0)?,
+            block: c.send_size,
+        })
+    }
+}
+
+// --------------------------------------------------------------- stdout
+
+/// stdout, when a socket's bytes may be spliced into it.
+pub struct StdoutSink {
+    pub fd: Sink,
+    /// Chunks the stdout thread has written (see `Shared::stdout_sent`).
+    pub written: Arc<AtomicU64>,
+    /// stdout refused a splice: the copy path serves for the rest of the run.
+    pub given_up: Cell<bool>,
+}
+
+impl StdoutSink {
+    pub fn new(cfg: &Config, written: Arc<AtomicU64>) -> Option<StdoutSink> {
+        if !cfg.untouched.output {
+            return None;
+        }
+        let (kind, rdev) = file_type(1)?;
+        let dev_null = kind == libc::S_IFCHR && rdev == libc::makedev(1, 3);
+        let fd = if kind == libc::S_IFIFO {
+            Sink::Pipe(watchable(1)?)
+        } else if (kind == libc::S_IFREG || dev_null) && !appends(1) {
+            Sink::File {
+                out: duplicate(1)?.into(),
+                via: make_pipe(STEP).ok()?,
+            }
+        } else {
+            // A terminal, a socket, or a file opened to append: the copy path.
+            return None;
+        };
+        Some(StdoutSink {
+            fd,
+            written,
+            given_up: Cell::new(false),
+        })
+    }
+}
+
+/// Where spliced bytes go.
+pub enum Sink {
+    /// stdout is a pipe: splice straight in, waiting while it is full.
+    Pipe(Async<OwnedFd>),
+    /// stdout is a file or /dev/null (which the reactor cannot watch; they
+    /// never make a writer wait for a reader): through our own pipe.
+    File { out: std::fs::File, via: Pipe },
+}
+
+/// Write the `left` bytes in our pipe to stdout (a file or /dev/null: such
+/// writes do not wait on a reader). Where this file system cannot take a
+/// splice, the bytes are copied out instead, the sink is given up (the copy
+/// path serves from then on), and the error says so (`unsupported`).
+pub fn empty_pipe(
+    p: &Pipe,
+    out: &std::fs::File,
+    given_up: &Cell<bool>,
+    mut left: usize,
+) -> io::Result<()> {
+    while left > 0 {
+        match splice(p.read.as_raw_fd(), out.as_raw_fd(), left) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if unsupported(&e) => {
+                copy_out(p, out, left)?;
+                given_up.set(true);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Errors that mean "splice cannot serve this file", not "writing failed".
+pub fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
+/// Copy the `left` bytes in our pipe to `out` with read and write.
+fn copy_out(p: &Pipe, out: &std::fs::File, left: usize) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = out;
+    out.write_all(&take_back(p, left))
 }
