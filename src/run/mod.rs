@@ -2,14 +2,9 @@
 //! to do, and say how it ended.
 
 pub mod config;
-mod connection;
+mod conn;
 mod crlf;
-mod deliver;
 mod dial;
-#[cfg(feature = "exec")]
-mod exec_route;
-#[cfg(all(target_os = "linux", feature = "splice"))]
-mod fastpath;
 mod input;
 pub mod lifecycle;
 mod listen;
@@ -17,12 +12,12 @@ mod notify;
 mod observe;
 mod plan;
 mod quiet;
-mod registry;
-mod route;
+mod routes;
 mod scan;
 mod shared;
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod splice;
+mod tcp;
 mod udp;
 mod udp_flows;
 mod udp_io;
@@ -127,7 +122,9 @@ pub fn run(cfg: Config) -> Result<u8> {
                 loop {
                     Timer::after(every).await;
                     if let Some(st) = &s.observer.stats {
-                        let text = st.borrow_mut().periodic(s.cfg.stats.json);
+                        let router = s.router.borrow();
+                        let routes = router.conns().map(|(_, c)| (c.label.as_str(), &c.counts));
+                        let text = st.borrow_mut().periodic(s.cfg.stats.json, routes);
                         eprint!("{text}");
                     }
                 }
@@ -149,12 +146,12 @@ pub fn run(cfg: Config) -> Result<u8> {
     // No child outlives the run: drop the executor's tasks first (that
     // closes the children's stdin), then end whatever still runs.
     #[cfg(feature = "exec")]
-    let children: Vec<crate::local::exec::Control> = shared
-        .children
-        .borrow_mut()
-        .drain()
-        .map(|(_, c)| c)
-        .collect();
+    let children: Vec<crate::local::exec::Control> = {
+        let router = shared.router.borrow();
+        let each = router.conns().filter_map(|(_, c)| c.child.clone());
+        let local = shared.local_child.borrow_mut().take();
+        each.chain(local).collect()
+    };
     // Tasks still holding stdout's sender end with the executor (the only
     // strong reference), then the shared state with them.
     drop(ex);

@@ -1,15 +1,14 @@
 //! splice(2) and the descriptors it works on (Linux, feature "splice"):
-//! pipes of our own, stdin and stdout as the kernel sees them, and the
-//! relay's kernel-to-kernel loop between two paired sockets. System calls
+//! pipes of our own, stdin and stdout as the kernel sees them. System calls
 //! only: whether a splice may happen is decided elsewhere (the settings in
-//! `Config::untouched`, the pairing and queues in `tcp/read.rs` and
-//! `input.rs`).
+//! `Config::untouched`; the pairing and queues in `tcp/read.rs`, which
+//! runs the relay and the splice into stdout, and `input.rs`, which
+//! splices stdin).
 
 use super::config::Config;
 use smol::Async;
 use std::cell::Cell;
 use std::io;
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -17,30 +16,14 @@ use std::sync::Arc;
 /// Bytes moved per splice call (and the pipe size asked for).
 pub const STEP: usize = 1 << 20;
 
-/// How a spliced run ended.
-pub enum Spliced {
-    /// The source sent EOF.
-    Eof,
-    /// Reading the source failed.
-    ReadFailed(io::Error),
-    /// Back to the ordinary path: the partner left or changed (linger
-    /// re-pairing), or could not be written (`partner_failed`). `pending` is
-    /// what was read but not written: it must still be delivered.
-    Detour {
-        pending: bytes::Bytes,
-        partner_failed: bool,
-    },
-    /// No pipe could be made (descriptors exhausted): copy instead.
-    Unavailable(io::Error),
-}
-
 /// A pipe of our own (non-blocking, close-on-exec).
 pub struct Pipe {
     pub read: OwnedFd,
     pub write: OwnedFd,
 }
 
-fn pipe() -> io::Result<Pipe> {
+/// A pipe for the relay.
+pub fn pipe() -> io::Result<Pipe> {
     // Test hook: act as if descriptors had run out, to exercise the
     // fall-back to copying (tests/router.rs).
     if std::env::var_os("NETCRAB_TEST_NO_PIPE").is_some() {
@@ -85,63 +68,6 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
         Err(io::Error::last_os_error())
     } else {
         Ok(n as usize)
-    }
-}
-
-/// Move everything `from` sends into `to` until EOF, an error, or
-/// `still_partner` says `to` is no longer the partner. The pipe is emptied
-/// after every fill, so a splice into it never finds it full (EAGAIN then
-/// always means "socket not ready"), and nothing in it is ever dropped.
-pub async fn relay(
-    from: &Async<TcpStream>,
-    to: &Async<TcpStream>,
-    moved: &mut u64,
-    still_partner: impl Fn() -> bool,
-) -> Spliced {
-    let p = match pipe() {
-        Ok(p) => p,
-        Err(e) => return Spliced::Unavailable(e),
-    };
-    let mut calls = 0u32;
-    loop {
-        // read_with only waits when the socket has nothing: while data
-        // flows this loop never yields by itself, so let the other
-        // connections' tasks in now and then.
-        calls += 1;
-        if calls % 16 == 0 {
-            futures_lite::future::yield_now().await;
-        }
-        let got = from
-            .read_with(|s| splice(s.as_raw_fd(), p.write.as_raw_fd(), STEP))
-            .await;
-        let mut left = match got {
-            Ok(0) => return Spliced::Eof,
-            Ok(n) => n,
-            Err(e) => return Spliced::ReadFailed(e),
-        };
-        while left > 0 {
-            if !still_partner() {
-                return detour(&p, left, false);
-            }
-            match to
-                .write_with(|s| splice(p.read.as_raw_fd(), s.as_raw_fd(), left))
-                .await
-            {
-                Ok(n) if n > 0 => {
-                    left -= n;
-                    *moved += n as u64;
-                }
-                _ => return detour(&p, left, true),
-            }
-        }
-    }
-}
-
-/// Take the `left` bytes still in the pipe back into user space.
-fn detour(p: &Pipe, left: usize, partner_failed: bool) -> Spliced {
-    Spliced::Detour {
-        pending: bytes::Bytes::from(take_back(p, left)),
-        partner_failed,
     }
 }
 
@@ -251,8 +177,11 @@ impl PipeInput {
 /// stdout, when a socket's bytes may be spliced into it.
 pub struct StdoutSink {
     pub fd: Sink,
-    /// Chunks the stdout thread has written (see `Shared::stdout_sent`).
+    /// Chunks the stdout thread has written; splicing waits until it has
+    /// written all `sent`, so spliced bytes never overtake queued ones.
     pub written: Arc<AtomicU64>,
+    /// Chunks handed to the stdout thread.
+    pub sent: Cell<u64>,
     /// stdout refused a splice: the copy path serves for the rest of the run.
     pub given_up: Cell<bool>,
 }
@@ -278,6 +207,7 @@ impl StdoutSink {
         Some(StdoutSink {
             fd,
             written,
+            sent: Cell::new(0),
             given_up: Cell::new(false),
         })
     }

@@ -1,33 +1,65 @@
-//! Moving one chunk: reading it from a socket into a pooled buffer, and
-//! handing it to every destination the router names (with backpressure,
-//! receive faults, and hub mode's rule for a client that stops reading).
+//! Routes of every kind (TCP connections, `--exec-each` connections, UDP
+//! peers) joining and leaving the router, and each chunk a socket received
+//! handed to the destinations the router names (with backpressure, receive
+//! faults, and hub mode's rule for a client that stops reading).
 
+use super::conn::Conn;
 use super::shared::Shared;
-use crate::local::pool;
-use crate::router::FwdMode;
-use crate::router::RouteId;
+use crate::router::{FwdMode, Origin, RouteId};
 use bytes::Bytes;
-use smol::channel::TrySendError;
-use smol::{Async, Timer};
-use std::io;
-use std::io::Read;
+use smol::channel::{Sender, TrySendError};
+use smol::Timer;
+use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Wait until the socket is readable, then read into a pooled buffer: no
-/// connection holds a buffer while it waits, and the chunk is not copied.
-/// An empty chunk means EOF.
-pub async fn read_chunk(io: &Async<std::net::TcpStream>) -> io::Result<Bytes> {
-    io.read_with(|s| {
-        let mut buf = pool::take();
-        match (&*s).read(&mut buf) {
-            Ok(n) => Ok(pool::freeze(buf, n)),
-            Err(e) => {
-                pool::give_back(buf);
-                Err(e)
-            }
-        }
-    })
-    .await
+/// Chunks queued per socket writer: memory per socket is bounded by
+/// QUEUE_DEPTH x chunk size.
+pub const QUEUE_DEPTH: usize = 4;
+
+/// Add a route (a connected socket or a UDP peer) with its state to the
+/// router, and wake whoever waits for routes.
+pub fn register(
+    shared: &Shared,
+    tx: Sender<Bytes>,
+    origin: Origin,
+    local: SocketAddr,
+    peer: SocketAddr,
+    conn: Conn,
+) -> RouteId {
+    let id = shared
+        .router
+        .borrow_mut()
+        .add(tx, origin, local, peer, conn);
+    shared.observer.open();
+    shared.life.route_opened();
+    shared.route_added.notify();
+    id
+}
+
+/// Undo `register` once the socket is done: the route leaves the router
+/// with all its state (socket, abort handle, child, counters), and the
+/// supervisor hears of it.
+pub fn unregister(shared: &Shared, id: RouteId) {
+    let gone = shared.router.borrow_mut().remove(id);
+    drop(gone);
+    shared.life.route_closed();
+}
+
+/// Counts a running writer for `--exit-after-input`; uncounts it however
+/// the writer ends (finished, failed, or dropped by an abort).
+pub struct WriterCount<'a>(&'a Shared);
+
+impl<'a> WriterCount<'a> {
+    pub fn new(shared: &'a Shared) -> WriterCount<'a> {
+        shared.life.writer_started();
+        WriterCount(shared)
+    }
+}
+
+impl Drop for WriterCount<'_> {
+    fn drop(&mut self) {
+        self.0.life.writer_ended();
+    }
 }
 
 /// Hand one chunk received from a socket to every destination the router
@@ -47,7 +79,9 @@ pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
             shared.changed();
         } else {
             #[cfg(all(target_os = "linux", feature = "splice"))]
-            shared.stdout_sent.set(shared.stdout_sent.get() + 1);
+            if let Some(sink) = &shared.stdout_sink {
+                sink.sent.set(sink.sent.get() + 1);
+            }
         }
     }
     if shared.cfg.mode != FwdMode::Hub {
@@ -85,7 +119,11 @@ pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
             if sent {
                 break;
             }
-            let stuck_since = shared.stalls.borrow().get(&id).copied();
+            let stuck_since = shared
+                .router
+                .borrow()
+                .conn(id)
+                .and_then(|c| c.writing_since.get());
             match stuck_since {
                 Some(t) if t.elapsed() >= wait => {
                     eprintln!(
