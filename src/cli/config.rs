@@ -626,3 +626,6 @@ fn access_rules(a: &Args) -> Result<crate::net::acl::Acl> {
     }
     Ok(acl)
 }
+
+#[cfg(test)]
+mod tests;

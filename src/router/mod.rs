@@ -507,3 +507,6 @@ impl<C> Router<C> {
         self.local_out = None;
     }
 }
+
+#[cfg(test)]
+mod tests;
