@@ -5,6 +5,8 @@ pub mod config;
 mod conn;
 mod crlf;
 mod dial;
+#[cfg(test)]
+mod import_graph;
 mod input;
 pub mod lifecycle;
 mod listen;

@@ -1,13 +1,15 @@
 //! Routes of every kind (TCP connections, `--exec-each` connections, UDP
 //! peers) joining and leaving the router, and each chunk a socket received
 //! handed to the destinations the router names (with backpressure, receive
-//! faults, and hub mode's rule for a client that stops reading).
+//! faults, and hub mode's rule for a client that stops reading). Also a
+//! route's activity clock, idle timeout and abort handle (kept in its
+//! `Conn`).
 
 use super::conn::Conn;
 use super::shared::Shared;
 use crate::router::{FwdMode, Origin, RouteId};
 use bytes::Bytes;
-use smol::channel::{Sender, TrySendError};
+use smol::channel::{bounded, Receiver, Sender, TrySendError};
 use smol::Timer;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -15,6 +17,12 @@ use std::time::Instant;
 /// Chunks queued per socket writer: memory per socket is bounded by
 /// QUEUE_DEPTH x chunk size.
 pub const QUEUE_DEPTH: usize = 4;
+
+/// How a connection ended.
+pub struct Ended {
+    /// The first error on the socket, if any (reset, write failure).
+    pub error: Option<std::io::Error>,
+}
 
 /// Add a route (a connected socket or a UDP peer) with its state to the
 /// router, and wake whoever waits for routes.
@@ -59,6 +67,38 @@ impl<'a> WriterCount<'a> {
 impl Drop for WriterCount<'_> {
     fn drop(&mut self) {
         self.0.life.writer_ended();
+    }
+}
+
+/// Give route `id` a way to be ended from outside its task.
+pub fn on_abort(shared: &Shared, id: RouteId) -> Receiver<String> {
+    let (abort_tx, abort_rx) = bounded::<String>(1);
+    if let Some(c) = shared.router.borrow_mut().conn_mut(id) {
+        c.abort = Some(abort_tx);
+    }
+    abort_rx
+}
+
+/// Route `id` moved data just now (either way).
+pub fn active(shared: &Shared, id: RouteId) {
+    if let Some(c) = shared.router.borrow().conn(id) {
+        c.activity.set(Instant::now());
+    }
+}
+
+/// Resolves when route `id` has seen no data either way for
+/// `--idle-timeout` (never without it).
+pub async fn idle_watch(shared: &Shared, id: RouteId) -> String {
+    let Some(limit) = shared.cfg.idle_timeout else {
+        return futures_lite::future::pending().await;
+    };
+    loop {
+        let last = shared.router.borrow().conn(id).map(|c| c.activity.get());
+        let due = last.unwrap_or_else(Instant::now) + limit;
+        if Instant::now() >= due {
+            return format!("idle for {:.1} s (--idle-timeout)", limit.as_secs_f64());
+        }
+        Timer::at(due).await;
     }
 }
 

@@ -10,10 +10,10 @@
 //! stdin's end never holds a `-m` slot for good.
 
 use super::read::read_chunk;
-use super::{active, idle_watch, on_abort, unregister, Ended, WriterCount};
 use crate::local::exec;
 use crate::router::RouteId;
 use crate::run::crlf::Crlf;
+use crate::run::routes::{active, idle_watch, on_abort, unregister, Ended, WriterCount};
 use crate::run::shared::Shared;
 use async_net::TcpStream;
 use bytes::Bytes;

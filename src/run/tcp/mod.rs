@@ -11,23 +11,15 @@ mod read;
 mod write;
 
 use super::conn::Conn;
-use super::routes::{register, unregister, WriterCount, QUEUE_DEPTH};
+use super::routes::{idle_watch, on_abort, register, unregister, Ended, WriterCount, QUEUE_DEPTH};
 use super::shared::Shared;
 use crate::router::{Origin, RouteId};
 use async_net::TcpStream;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
-use smol::Timer;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
-
-/// How a connection ended.
-pub struct Ended {
-    /// The first error on the socket, if any (reset, write failure).
-    pub error: Option<io::Error>,
-}
 
 /// A connected socket that is a route in the router.
 pub struct Opened {
@@ -105,40 +97,4 @@ async fn plain(shared: Rc<Shared>, stream: TcpStream, id: RouteId, rx: Receiver<
     Ended {
         error: r.err().or(w.err()),
     }
-}
-
-/// Give route `id` a way to be ended from outside its task.
-fn on_abort(shared: &Shared, id: RouteId) -> Receiver<String> {
-    let (abort_tx, abort_rx) = bounded::<String>(1);
-    if let Some(c) = shared.router.borrow_mut().conn_mut(id) {
-        c.abort = Some(abort_tx);
-    }
-    abort_rx
-}
-
-/// Route `id` moved data just now (either way).
-fn active(shared: &Shared, id: RouteId) {
-    if let Some(c) = shared.router.borrow().conn(id) {
-        c.activity.set(Instant::now());
-    }
-}
-
-/// Resolves when route `id` has seen no data either way for
-/// `--idle-timeout` (never without it).
-async fn idle_watch(shared: &Shared, id: RouteId) -> String {
-    let Some(limit) = shared.cfg.idle_timeout else {
-        return futures_lite::future::pending().await;
-    };
-    loop {
-        let last = shared.router.borrow().conn(id).map(|c| c.activity.get());
-        let due = last.unwrap_or_else(Instant::now) + limit;
-        if Instant::now() >= due {
-            return idle_message(limit);
-        }
-        Timer::at(due).await;
-    }
-}
-
-fn idle_message(limit: Duration) -> String {
-    format!("idle for {:.1} s (--idle-timeout)", limit.as_secs_f64())
 }

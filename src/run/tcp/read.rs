@@ -15,9 +15,9 @@
 //! take comes back out of the pipe and is delivered by copy), so a switch
 //! between paths, either way, loses and reorders nothing.
 
-use super::active;
 use crate::local::pool;
 use crate::router::RouteId;
+use crate::run::routes::active;
 use crate::run::routes::deliver;
 use crate::run::shared::Shared;
 use async_net::TcpStream;
@@ -127,13 +127,13 @@ pub async fn read_chunk(io: &Async<std::net::TcpStream>) -> io::Result<Bytes> {
 /// The kernel paths (Linux, feature "splice").
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod kernel {
-    use super::Step;
     use crate::router::{LocalInput, RouteId};
     use crate::run::routes::deliver;
     use crate::run::shared::Shared;
     use crate::run::splice::{
         self, empty_pipe, ready, splice, unsupported, Pipe, Sink, CALLS_PER_YIELD, STEP,
     };
+    use crate::run::tcp::read::Step;
     use smol::Async;
     use std::io;
     use std::net::TcpStream;
@@ -377,7 +377,7 @@ mod kernel {
                         return Step::More;
                     }
                 }
-                super::active(shared, id);
+                crate::run::routes::active(shared, id);
                 shared
                     .observer
                     .received_len(shared.router.borrow().conn(id), n);

@@ -2,8 +2,8 @@
 //! router sends it) into the socket, and half-closes it (FIN) once nothing
 //! can send to it any more.
 
-use super::active;
 use crate::router::RouteId;
+use crate::run::routes::active;
 use crate::run::shared::Shared;
 use async_net::TcpStream;
 use bytes::Bytes;
