@@ -335,6 +335,9 @@ mod kernel {
         };
         k.moved += moved;
         if let Some(partner_failed) = failed {
+            // A fresh pipe for the next run: this one is empty, but only
+            // as far as the read back above could tell.
+            k.pipe = None;
             // Back to the copy path for what was read but not written: it
             // goes where the router now says (the new partner, or stdout).
             k.now_on(shared, id, Run::Copy);
