@@ -6,8 +6,7 @@
 //! "In" is what a socket received, "out" what was written to a socket; a
 //! message is one read or one write (one datagram on UDP).
 
-use crate::router::RouteId;
-use std::collections::BTreeMap;
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -30,17 +29,18 @@ impl Counters {
     }
 }
 
-struct RouteStats {
-    label: String,
-    now: Counters,
+/// One route's counters; kept with the route's other state (the run's
+/// connection map), so they leave with it.
+#[derive(Debug, Default)]
+pub struct RouteCounts {
+    now: Cell<Counters>,
     /// At the last periodic report.
-    last: Counters,
+    last: Cell<Counters>,
 }
 
 pub struct Stats {
     start: Instant,
     last_at: Instant,
-    routes: BTreeMap<RouteId, RouteStats>,
     total: Counters,
     last_total: Counters,
     routes_seen: u64,
@@ -58,47 +58,40 @@ impl Stats {
         Stats {
             start: now,
             last_at: now,
-            routes: BTreeMap::new(),
             total: Counters::default(),
             last_total: Counters::default(),
             routes_seen: 0,
         }
     }
 
-    pub fn open(&mut self, id: RouteId, label: String) {
+    /// A route opened (its counters start at zero).
+    pub fn open(&mut self) {
         self.routes_seen += 1;
-        self.routes.insert(
-            id,
-            RouteStats {
-                label,
-                now: Counters::default(),
-                last: Counters::default(),
-            },
-        );
     }
 
-    /// A route has gone; its bytes stay in the total.
-    pub fn close(&mut self, id: RouteId) {
-        self.routes.remove(&id);
-    }
-
-    pub fn add_in(&mut self, id: RouteId, n: usize) {
+    /// Bytes a socket received; `route` is `None` for a sender that is not
+    /// a route (counted in the total only).
+    pub fn add_in(&mut self, route: Option<&RouteCounts>, n: usize) {
         let n = n as u64;
         self.total.bytes_in += n;
         self.total.msgs_in += 1;
-        if let Some(r) = self.routes.get_mut(&id) {
-            r.now.bytes_in += n;
-            r.now.msgs_in += 1;
+        if let Some(r) = route {
+            let mut c = r.now.get();
+            c.bytes_in += n;
+            c.msgs_in += 1;
+            r.now.set(c);
         }
     }
 
-    pub fn add_out(&mut self, id: RouteId, n: usize) {
+    pub fn add_out(&mut self, route: Option<&RouteCounts>, n: usize) {
         let n = n as u64;
         self.total.bytes_out += n;
         self.total.msgs_out += 1;
-        if let Some(r) = self.routes.get_mut(&id) {
-            r.now.bytes_out += n;
-            r.now.msgs_out += 1;
+        if let Some(r) = route {
+            let mut c = r.now.get();
+            c.bytes_out += n;
+            c.msgs_out += 1;
+            r.now.set(c);
         }
     }
 
@@ -107,23 +100,31 @@ impl Stats {
         self.total
     }
 
-    /// The periodic report: one line per open route and a total line (text),
-    /// or one JSON object. Rates are per second over the period.
-    pub fn periodic(&mut self, json: bool) -> String {
+    /// The periodic report: one line per open route (`routes`: label and
+    /// counters, in order) and a total line (text), or one JSON object.
+    /// Rates are per second over the period.
+    pub fn periodic<'a>(
+        &mut self,
+        json: bool,
+        routes: impl Iterator<Item = (&'a str, &'a RouteCounts)>,
+    ) -> String {
         let now = Instant::now();
         let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let elapsed = now.duration_since(self.start).as_secs_f64();
         self.last_at = now;
         let mut out = String::new();
         let mut items = Vec::new();
-        for r in self.routes.values_mut() {
-            let delta = r.now.minus(&r.last);
+        let mut open = 0;
+        for (label, r) in routes {
+            open += 1;
+            let now = r.now.get();
+            let delta = now.minus(&r.last.get());
             if json {
-                items.push(json_counters(&r.label, &r.now, Some((&delta, secs))));
+                items.push(json_counters(label, &now, Some((&delta, secs))));
             } else {
-                let _ = writeln!(out, "Stats {}: {}", r.label, text(&r.now, &delta, secs));
+                let _ = writeln!(out, "Stats {label}: {}", text(&now, &delta, secs));
             }
-            r.last = r.now;
+            r.last.set(now);
         }
         let delta = self.total.minus(&self.last_total);
         self.last_total = self.total;
@@ -137,8 +138,7 @@ impl Stats {
         } else {
             let _ = writeln!(
                 out,
-                "Stats total ({} open): {}",
-                self.routes.len(),
+                "Stats total ({open} open): {}",
                 text(&self.total, &delta, secs)
             );
         }
@@ -208,19 +208,20 @@ mod tests {
     #[test]
     fn counts_and_formats() {
         let mut s = Stats::new();
-        s.open(1, "a<->b".into());
-        s.add_in(1, 10);
-        s.add_out(1, 5);
-        s.add_out(1, 5);
-        s.add_in(99, 1); // an unknown sender still counts in the total
-        let p = s.periodic(false);
+        let one = RouteCounts::default();
+        let routes = || [("a<->b", &one)].into_iter();
+        s.open();
+        s.add_in(Some(&one), 10);
+        s.add_out(Some(&one), 5);
+        s.add_out(Some(&one), 5);
+        s.add_in(None, 1); // an unknown sender still counts in the total
+        let p = s.periodic(false, routes());
         assert!(p.contains("Stats a<->b: in 10 B 1 msgs"), "{p}");
         assert!(p.contains("out 10 B 2 msgs"), "{p}");
-        let j = s.periodic(true);
+        let j = s.periodic(true, routes());
         assert!(j.starts_with("{\"stats\":\"periodic\""), "{j}");
         assert!(j.contains("\"in_bytes\":11"), "{j}");
         assert!(j.contains("\"in_bytes_per_s\":0.0"), "{j}");
-        s.close(1);
         assert_eq!(s.total().bytes_out, 10);
         assert!(s.totals(false).contains("in 11 bytes in 2 messages"));
         assert_eq!(crate::json::escape("a\"\\\n"), "a\\\"\\\\\\n");

@@ -771,3 +771,67 @@ fn reconnect_redials_at_once_after_a_clean_close() {
     assert!(best < limit, "close-to-redial {gaps:?}\n{}", p.report());
     p.kill();
 }
+
+#[test]
+fn vvv_traces_every_chunk_of_a_pure_relay() {
+    // -vvv's per-chunk lines are a look at the bytes: a pure relay (which
+    // splices on Linux without it) must copy and say each chunk, both ways.
+    let (mut p, _, mut a, mut b) = channel_pair_with("channels", &["-o", "none", "-vvv"]);
+    pass(&mut p, &mut a, &mut b, "a to b\n");
+    wait_count(&mut p, "received 7 bytes", 1);
+    pass(&mut p, &mut b, &mut a, "b to a, more\n");
+    wait_count(&mut p, "received 13 bytes", 1);
+    assert!(!p.stderr().contains("spliced"), "{}", p.report());
+}
+
+#[test]
+fn hub_stats_count_each_client_under_its_own_name() {
+    if !cfg!(feature = "stats") {
+        crate::util::skip("needs the 'stats' feature");
+        return;
+    }
+    let mut p = start_no_input(&[
+        "-L",
+        "127.0.0.1:0",
+        "--fm",
+        "hub",
+        "-m",
+        "0",
+        "-i",
+        "none",
+        "--stats",
+        "--st",
+        "100",
+    ]);
+    let addr = p.listen_addr();
+    let mut a = peers::connect(addr);
+    let mut b = peers::connect(addr);
+    wait_count(&mut p, "Accepted connection", 2);
+    pass(&mut p, &mut a, &mut b, "five\n");
+    pass(&mut p, &mut b, &mut a, "seven!\n");
+    // Each route's line carries its own counters: what it received and
+    // what was written to it (the other's bytes).
+    let label = |s: &TcpStream| format!("{}<->{}", addr, s.local_addr().unwrap());
+    let (la, lb) = (label(&a), label(&b));
+    wait_count(&mut p, &format!("Stats {la}: in 5 B 1 msgs"), 1);
+    wait_count(&mut p, &format!("Stats {lb}: in 7 B 1 msgs"), 1);
+    let text = p.stderr();
+    let line_of = |l: &str| {
+        text.lines()
+            .rev()
+            .find(|x| x.starts_with(&format!("Stats {l}:")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line_of(&la).contains("out 7 B 1 msgs"), "{}", p.report());
+    assert!(line_of(&lb).contains("out 5 B 1 msgs"), "{}", p.report());
+    assert!(text.contains("Stats total (2 open)"), "{}", p.report());
+    // A client that leaves (here with a reset: a hub keeps a half-closed
+    // client while another talks) takes its line with it.
+    socket2::SockRef::from(&a)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(a);
+    wait_count(&mut p, "Stats total (1 open)", 1);
+    p.kill();
+}

@@ -233,7 +233,7 @@ impl TryFrom<Args> for Config {
             send_drop: chance("--sdrop", &a.sdrop)?,
             recv_drop: chance("--rdrop", &a.rdrop)?,
         };
-        Ok(Config {
+        let mut cfg = Config {
             targets,
             listeners,
             keep_listening,
@@ -283,7 +283,10 @@ impl TryFrom<Args> for Config {
             hexdump: a.hexdump,
             warnings,
             proxy,
-        })
+            untouched: Default::default(),
+        };
+        cfg.untouched = crate::run::config::Untouched::of(&cfg);
+        Ok(cfg)
     }
 }
 
@@ -623,3 +626,6 @@ fn access_rules(a: &Args) -> Result<crate::net::acl::Acl> {
     }
     Ok(acl)
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,7 @@
 use super::{FwdMode, Origin, Route, RouteId, Router};
 use std::net::IpAddr;
 
-impl Router {
+impl<C> Router<C> {
     /// Try to pair route `id` with a waiting route.
     pub(super) fn pair(&mut self, id: RouteId) {
         let Some(me) = self.routes.get(&id) else {
@@ -57,7 +57,7 @@ impl Router {
 
     /// What a route's channel says about whether something can still send
     /// to it; `None` when it is not paired (then local input decides).
-    pub(super) fn channel_source(&self, r: &Route, live_only: bool) -> Option<bool> {
+    pub(super) fn channel_source(&self, r: &Route<C>, live_only: bool) -> Option<bool> {
         match r.partner.and_then(|p| self.routes.get(&p)) {
             Some(p) => Some(p.read_open || (self.mode == FwdMode::LingerChannels && !live_only)),
             // Unpaired but alive: a partner may still come.

@@ -5,6 +5,11 @@
 //! queue. Readers ask the router for the queues a chunk goes to and wait on
 //! each; a full queue makes the reader wait, which is the backpressure that
 //! keeps memory flat. The router holds no data itself.
+//!
+//! Each route's entry also carries the connection's own state (`C`: for a
+//! run, `run::conn::Conn`: socket, writer state, abort handle, child,
+//! label, counters), so a connection is one value in one map and leaving
+//! is one `remove`. The rules here never look inside it.
 
 mod channels;
 
@@ -57,7 +62,9 @@ pub enum LocalInput {
     Silent,
 }
 
-struct Route {
+struct Route<C> {
+    /// The connection's own state (not looked at here).
+    conn: C,
     /// The writer's queue; `None` once the write side is closed.
     tx: Option<Sender<Bytes>>,
     read_open: bool,
@@ -108,10 +115,10 @@ pub struct Dests {
     pub routes: Vec<(RouteId, Sender<Bytes>)>,
 }
 
-pub struct Router {
+pub struct Router<C> {
     mode: FwdMode,
     echo: bool,
-    routes: BTreeMap<RouteId, Route>,
+    routes: BTreeMap<RouteId, Route<C>>,
     /// Routes whose `read_open` is true, kept with it: hub mode asks
     /// "does any other socket still talk?" for every route on every event,
     /// and a scan there made closing n clients cost n³.
@@ -129,8 +136,8 @@ pub struct Router {
     verbose: u8,
 }
 
-impl Router {
-    pub fn new(o: Options) -> Router {
+impl<C> Router<C> {
+    pub fn new(o: Options) -> Router<C> {
         Router {
             mode: o.mode,
             echo: o.echo,
@@ -181,6 +188,21 @@ impl Router {
         }
     }
 
+    /// Route `id`'s connection state.
+    pub fn conn(&self, id: RouteId) -> Option<&C> {
+        self.routes.get(&id).map(|r| &r.conn)
+    }
+
+    pub fn conn_mut(&mut self, id: RouteId) -> Option<&mut C> {
+        self.routes.get_mut(&id).map(|r| &mut r.conn)
+    }
+
+    /// Every route's connection state, in id order.
+    #[cfg_attr(not(any(feature = "stats", feature = "exec")), allow(dead_code))]
+    pub fn conns(&self) -> impl Iterator<Item = (RouteId, &C)> {
+        self.routes.iter().map(|(id, r)| (*id, &r.conn))
+    }
+
     pub fn route_count(&self) -> usize {
         self.routes.len()
     }
@@ -189,20 +211,22 @@ impl Router {
         self.local_in
     }
 
-    /// Register a connected socket; returns its id. Its writer reads `tx`'s
-    /// other end.
+    /// Register a connected socket with its state; returns its id. Its
+    /// writer reads `tx`'s other end.
     pub fn add(
         &mut self,
         tx: Sender<Bytes>,
         origin: Origin,
         local: SocketAddr,
         peer: SocketAddr,
+        conn: C,
     ) -> RouteId {
         let id = self.next_id;
         self.next_id += 1;
         self.routes.insert(
             id,
             Route {
+                conn,
                 tx: Some(tx),
                 read_open: true,
                 origin,
@@ -454,11 +478,12 @@ impl Router {
         self.update_after(id, partner, self.open_readers);
     }
 
-    /// The route's socket is closed: forget it.
-    pub fn remove(&mut self, id: RouteId) {
+    /// The route's socket is closed: forget it; its state is handed back.
+    pub fn remove(&mut self, id: RouteId) -> Option<C> {
         let readers_before = self.open_readers;
         let mut partner = None;
-        if let Some(r) = self.routes.remove(&id) {
+        let gone = self.routes.remove(&id);
+        if let Some(r) = &gone {
             if r.read_open {
                 self.open_readers -= 1;
             }
@@ -474,6 +499,7 @@ impl Router {
             partner = r.partner;
         }
         self.update_after(id, partner, readers_before);
+        gone.map(|r| r.conn)
     }
 
     /// Local output is gone (stdout closed).
@@ -481,3 +507,6 @@ impl Router {
         self.local_out = None;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,6 +26,67 @@ pub struct StatsSpec {
     pub json: bool,
 }
 
+/// Which ways bytes may pass untouched: nothing looks at, counts per
+/// chunk, delays or changes them, so the kernel may move them itself
+/// (splice(2) on Linux). Decided once, from every setting that touches
+/// bytes; each splice path asks only this (plus what is known only at run
+/// time: what stdin and stdout are, who is paired with whom).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Untouched {
+    /// Local input (stdin) -> a socket.
+    pub input: bool,
+    /// A socket -> local output (stdout).
+    pub output: bool,
+    /// A socket -> its channel partner's socket (a relay).
+    pub relay: bool,
+}
+
+impl Untouched {
+    /// From the settings (and `NETCRAB_NO_SPLICE`, which turns it all off).
+    pub fn of(c: &Config) -> Untouched {
+        Untouched::from_settings(c, splice_enabled())
+    }
+
+    /// As `of`, with the kernel path's availability given.
+    pub fn from_settings(c: &Config, splice: bool) -> Untouched {
+        let f = &c.faults;
+        // Seen or changed both ways: per-chunk traces (-vvv), the hex dump,
+        // the idle timer (it needs every chunk's time), a child (-e), and
+        // UDP (datagrams keep their boundaries).
+        let both = splice
+            && !c.udp
+            && !c.hexdump
+            && c.idle_timeout.is_none()
+            && c.verbose <= 2
+            && c.exec.is_none();
+        let recv_faults = f.recv_delay != (0, 0) || f.recv_drop != 0.0;
+        let send_faults = f.send_delay != (0, 0) || f.send_drop != 0.0;
+        Untouched {
+            input: both
+                && matches!(c.input, InputMode::Stdin | InputMode::StdinNochar)
+                && !c.crlf
+                && !send_faults,
+            output: both && c.output == OutputMode::Stdout && !recv_faults,
+            // The relay's kernel loop counts nothing: no statistics either.
+            relay: both
+                && matches!(c.mode, FwdMode::Channels | FwdMode::LingerChannels)
+                && c.output == OutputMode::None
+                && c.input != InputMode::Echo
+                && !recv_faults
+                && c.stats.every.is_none()
+                && !c.stats.at_exit,
+        }
+    }
+}
+
+/// Whether this build and environment may splice at all: Linux with the
+/// "splice" feature, and `NETCRAB_NO_SPLICE` unset, empty or `0` (tests,
+/// A/B runs).
+fn splice_enabled() -> bool {
+    cfg!(all(target_os = "linux", feature = "splice"))
+        && std::env::var_os("NETCRAB_NO_SPLICE").is_none_or(|v| v.is_empty() || v == "0")
+}
+
 impl Config {
     /// The options every socket of this run gets.
     pub fn sock_opts(&self) -> crate::net::sockopt::SockOpts {
@@ -112,4 +173,7 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `-X`/`-x` or `--proxy`: every outbound TCP connection goes through it.
     pub proxy: Option<crate::net::proxy::ProxySpec>,
+    /// Which ways bytes may pass untouched (`Untouched::of` the rest).
+    #[cfg_attr(not(all(target_os = "linux", feature = "splice")), allow(dead_code))]
+    pub untouched: Untouched,
 }

@@ -1,9 +1,9 @@
 //! Outbound connections: try each resolved address, report, serve, and
 //! reconnect with back-off when asked (`-r`, `-R`).
 
-use super::connection;
 use super::plan::TargetPlan;
 use super::shared::Shared;
+use super::tcp;
 use crate::net;
 use crate::router::Origin;
 use smol::Timer;
@@ -122,8 +122,8 @@ async fn dial_loop(
             eprintln!("{} open", plan.spec.dest);
             return;
         }
-        let opened = connection::open(shared, stream, Origin::Target(idx), local, peer);
-        let ended = connection::serve(shared.clone(), opened).await;
+        let opened = tcp::open(shared, stream, Origin::Target(idx), local, peer);
+        let ended = tcp::serve(shared.clone(), opened).await;
         let clean = ended.error.is_none();
         let again = match &ended.error {
             None => {

@@ -1,16 +1,17 @@
 //! The local input pump: stdin, a shared `-e` child, or generated data
 //! (`-i rand`, `-i fixed`) to every socket the router names. Send faults
-//! (`--sdmin/--sdmax/--sdrop`) and `-C` apply here.
+//! (`--sdmin/--sdmax/--sdrop`) and `-C` apply here. On Linux, stdin that is
+//! a pipe feeding one socket is spliced into it instead (`kernel` below);
+//! the stdin thread starts only if copying becomes necessary.
 
+use super::crlf::Crlf;
+use super::quiet::until_quiet;
 use super::shared::Shared;
-use crate::router::{LocalInput, LOCAL};
+use crate::router::LOCAL;
 use bytes::Bytes;
-use futures_lite::future;
 use smol::channel::Receiver;
-use smol::Timer;
-use std::future::Future;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub enum Source {
     /// Chunks from a thread (stdin).
@@ -19,7 +20,7 @@ pub enum Source {
     /// (Linux); the stdin thread starts only if copying becomes necessary.
     #[cfg(all(target_os = "linux", feature = "splice"))]
     Pipe {
-        input: super::fastpath::PipeInput,
+        input: super::splice::PipeInput,
         block: usize,
         char_mode: bool,
     },
@@ -30,36 +31,6 @@ pub enum Source {
     /// becomes its stdin.
     #[cfg(feature = "exec")]
     Exec { cmd: String, feed: Receiver<Bytes> },
-}
-
-/// `-C`: `\n` becomes `\r\n` (a `\n` already after `\r` is left alone).
-#[derive(Default)]
-pub struct Crlf {
-    prev_cr: bool,
-}
-
-impl Crlf {
-    pub fn apply(&mut self, chunk: Bytes) -> Bytes {
-        let mut prev = self.prev_cr;
-        let needs = chunk.iter().any(|&b| {
-            let lone = b == b'\n' && !prev;
-            prev = b == b'\r';
-            lone
-        });
-        if !needs {
-            self.prev_cr = prev;
-            return chunk;
-        }
-        let mut out = Vec::with_capacity(chunk.len() + chunk.len() / 8 + 1);
-        for &b in chunk.iter() {
-            if b == b'\n' && !self.prev_cr {
-                out.push(b'\r');
-            }
-            out.push(b);
-            self.prev_cr = b == b'\r';
-        }
-        Bytes::from(out)
-    }
 }
 
 /// Feed local input to the sockets. Input is only read while some socket
@@ -83,7 +54,7 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
                 block,
                 char_mode,
             } => {
-                use super::fastpath::{feed, InputEnd};
+                use kernel::{feed, InputEnd};
                 match feed(&shared, input, &mut last_input).await {
                     InputEnd::Eof => None,
                     InputEnd::NoRoute => continue,
@@ -112,7 +83,7 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
                 let v = shared.cfg.verbose;
                 match crate::local::exec::spawn(cmd, shared.cfg.send_size, feed.clone(), v) {
                     Ok(child) => {
-                        shared.children.borrow_mut().insert(LOCAL, child.control);
+                        *shared.local_child.borrow_mut() = Some(child.control);
                         source = Source::Channel(child.output);
                         continue;
                     }
@@ -166,58 +137,107 @@ async fn next_or_quiet(shared: &Shared, rx: &Receiver<Bytes>, last: Instant) -> 
     got
 }
 
-/// Wait for `next` (local input's next event). While it does not come,
-/// once input has been silent for the close grace since `last`, the router
-/// is told input is quiet.
-pub async fn until_quiet<T>(shared: &Shared, last: Instant, next: impl Future<Output = T>) -> T {
-    let Some(grace) = shared.cfg.close_grace else {
-        return next.await;
-    };
-    let mut next = std::pin::pin!(next);
-    loop {
-        let quiet = shared.router.borrow().local_input() == LocalInput::Quiet;
-        let wake_at = if quiet {
-            // Only a shared -e child's input can become un-quiet without
-            // sending (its stdin was closed: it gets the grace to answer);
-            // look again now and then.
-            let child = shared.router.borrow().quiet_floor().is_some() || shared.cfg.exec.is_some();
-            child.then(|| Instant::now() + Duration::from_millis(100))
-        } else {
-            // A child whose stdin was just closed gets the grace from then.
-            let floor = shared.router.borrow().quiet_floor();
-            Some(floor.map_or(last, |f| f.max(last)) + grace)
-        };
-        let first = future::or(async { Some((&mut next).await) }, async {
-            match wake_at {
-                Some(at) => Timer::at(at).await,
-                None => future::pending().await,
-            };
-            None
-        })
-        .await;
-        if let Some(got) = first {
-            return got;
+/// stdin spliced into the only socket (Linux, feature "splice"): while
+/// `Config::untouched.input` holds (checked when the source was made),
+/// stdin is a pipe, and its bytes go to exactly one TCP socket that has
+/// nothing queued or being written by the copy path.
+#[cfg(all(target_os = "linux", feature = "splice"))]
+mod kernel {
+    use crate::router::{RouteId, LOCAL};
+    use crate::run::quiet::until_quiet;
+    use crate::run::shared::Shared;
+    use crate::run::splice::{ready, splice, PipeInput, CALLS_PER_YIELD};
+    use smol::Async;
+    use std::io;
+    use std::net::TcpStream;
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// Why feeding stdin by splice stopped.
+    pub enum InputEnd {
+        /// stdin ended.
+        Eof,
+        /// No socket to send to: wait for one, then try again.
+        NoRoute,
+        /// The fast path does not apply (any more): copy from now on.
+        Copy,
+    }
+
+    /// The only socket local input goes to, when it may be spliced into now:
+    /// exactly one route, a TCP socket, and nothing queued or being written to
+    /// it by the copy path.
+    fn input_target(shared: &Shared) -> Result<(RouteId, Arc<Async<TcpStream>>), InputEnd> {
+        let router = shared.router.borrow();
+        match router.route_count() {
+            0 => return Err(InputEnd::NoRoute),
+            1 => {}
+            _ => return Err(InputEnd::Copy),
         }
-        if !quiet {
-            let floor = shared.router.borrow().quiet_floor();
-            let due = floor.map_or(last, |f| f.max(last)) + grace;
-            if Instant::now() >= due {
-                shared.router.borrow_mut().local_quiet(true);
-            }
+        let dests = router.dests(LOCAL);
+        let [(id, _)] = dests.routes[..] else {
+            return Err(InputEnd::Copy);
+        };
+        if router.queued_for(id) {
+            return Err(InputEnd::Copy);
+        }
+        match router.conn(id) {
+            Some(c) if !c.writing() => c.socket.clone().map(|s| (id, s)).ok_or(InputEnd::Copy),
+            _ => Err(InputEnd::Copy),
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Move stdin into the only socket until stdin ends or the fast path stops
+    /// applying. `last_input` is when input last sent something (the close
+    /// grace counts from it).
+    pub async fn feed(shared: &Shared, input: &PipeInput, last_input: &mut Instant) -> InputEnd {
+        let mut moved = 0u64;
+        let end = feed_counted(shared, input, last_input, &mut moved).await;
+        if shared.cfg.verbose > 1 && moved > 0 {
+            eprintln!("Local input: spliced {moved} bytes");
+        }
+        end
+    }
 
-    #[test]
-    fn crlf_across_chunks() {
-        let mut c = Crlf::default();
-        assert_eq!(&c.apply(Bytes::from_static(b"a\nb"))[..], b"a\r\nb");
-        assert_eq!(&c.apply(Bytes::from_static(b"x\r"))[..], b"x\r");
-        assert_eq!(&c.apply(Bytes::from_static(b"\ny\n\n"))[..], b"\ny\r\n\r\n");
-        assert_eq!(&c.apply(Bytes::from_static(b"plain"))[..], b"plain");
+    async fn feed_counted(
+        shared: &Shared,
+        input: &PipeInput,
+        last_input: &mut Instant,
+        moved: &mut u64,
+    ) -> InputEnd {
+        let mut calls = 0u32;
+        loop {
+            let (id, sock) = match input_target(shared) {
+                Ok(t) => t,
+                Err(end) => return end,
+            };
+            let stdin = input.fd.as_raw_fd();
+            match splice(stdin, sock.as_raw_fd(), input.block) {
+                Ok(0) => return InputEnd::Eof,
+                Ok(n) => {
+                    *last_input = Instant::now();
+                    shared.router.borrow_mut().fed(id);
+                    shared.router.borrow_mut().local_quiet(false);
+                    shared.observer.sent_len(shared.router.borrow().conn(id), n);
+                    *moved += n as u64;
+                    calls += 1;
+                    if calls % CALLS_PER_YIELD == 0 {
+                        futures_lite::future::yield_now().await;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !ready(stdin, libc::POLLIN) {
+                        // Nothing to send: the close grace runs while we wait.
+                        let _ = until_quiet(shared, *last_input, input.fd.readable()).await;
+                    } else if sock.writable().await.is_err() {
+                        return InputEnd::Copy;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The socket failed (or splice cannot serve this pair): the copy
+                // path meets the same error and handles it as it always does.
+                Err(_) => return InputEnd::Copy,
+            }
+        }
     }
 }

@@ -5,9 +5,9 @@
 //! original closed and re-bound its listeners, which failed with
 //! EADDRINUSE: W9, W31).
 
-use super::connection;
 use super::plan::BoundListener;
 use super::shared::Shared;
+use super::tcp;
 use crate::net;
 use crate::router::Origin;
 use smol::lock::Semaphore;
@@ -118,13 +118,13 @@ async fn accept_loop(
         // announcement; and -l's listener stops only once its last route is
         // in, so the end-of-run rule never sees a gap between them.
         accepted_line();
-        let opened = connection::open(&shared, stream, Origin::Listener(l.origin), local, peer);
+        let opened = tcp::open(&shared, stream, Origin::Listener(l.origin), local, peer);
         if quota_reached {
             shared.listeners_stopped();
         }
         let s = shared.clone();
         shared.spawn(async move {
-            let ended = connection::serve(s.clone(), opened).await;
+            let ended = tcp::serve(s.clone(), opened).await;
             match ended.error {
                 None => eprintln!("Connection {local}<->{peer} closed gracefully."),
                 Some(e) => {

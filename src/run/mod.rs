@@ -2,25 +2,24 @@
 //! to do, and say how it ended.
 
 pub mod config;
-mod connection;
-mod deliver;
+mod conn;
+mod crlf;
 mod dial;
-#[cfg(feature = "exec")]
-mod exec_route;
-#[cfg(all(target_os = "linux", feature = "splice"))]
-mod fastpath;
+#[cfg(test)]
+mod import_graph;
 mod input;
 pub mod lifecycle;
 mod listen;
 mod notify;
 mod observe;
 mod plan;
-mod registry;
-mod route;
+mod quiet;
+mod routes;
 mod scan;
 mod shared;
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod splice;
+mod tcp;
 mod udp;
 mod udp_flows;
 mod udp_io;
@@ -88,7 +87,7 @@ pub fn run(cfg: Config) -> Result<u8> {
     {
         shared.stdout_sink = local
             .stdout_written
-            .and_then(|w| fastpath::StdoutSink::new(&shared.cfg, w));
+            .and_then(|w| splice::StdoutSink::new(&shared.cfg, w));
     }
     let shared = Rc::new(shared);
 
@@ -125,7 +124,9 @@ pub fn run(cfg: Config) -> Result<u8> {
                 loop {
                     Timer::after(every).await;
                     if let Some(st) = &s.observer.stats {
-                        let text = st.borrow_mut().periodic(s.cfg.stats.json);
+                        let router = s.router.borrow();
+                        let routes = router.conns().map(|(_, c)| (c.label.as_str(), &c.counts));
+                        let text = st.borrow_mut().periodic(s.cfg.stats.json, routes);
                         eprint!("{text}");
                     }
                 }
@@ -147,12 +148,12 @@ pub fn run(cfg: Config) -> Result<u8> {
     // No child outlives the run: drop the executor's tasks first (that
     // closes the children's stdin), then end whatever still runs.
     #[cfg(feature = "exec")]
-    let children: Vec<crate::local::exec::Control> = shared
-        .children
-        .borrow_mut()
-        .drain()
-        .map(|(_, c)| c)
-        .collect();
+    let children: Vec<crate::local::exec::Control> = {
+        let router = shared.router.borrow();
+        let each = router.conns().filter_map(|(_, c)| c.child.clone());
+        let local = shared.local_child.borrow_mut().take();
+        each.chain(local).collect()
+    };
     // Tasks still holding stdout's sender end with the executor (the only
     // strong reference), then the shared state with them.
     drop(ex);
@@ -329,7 +330,7 @@ fn local_endpoint(cfg: &Config) -> LocalEnd {
 fn stdin_source(cfg: &Config) -> input::Source {
     let char_mode = cfg.input == InputMode::Stdin;
     #[cfg(all(target_os = "linux", feature = "splice"))]
-    if let Some(pipe) = fastpath::PipeInput::new(cfg) {
+    if let Some(pipe) = splice::PipeInput::new(cfg) {
         return input::Source::Pipe {
             input: pipe,
             block: cfg.send_size,

@@ -1,10 +1,10 @@
 //! State shared by the tasks of one run (single-threaded executor).
 
 use super::config::Config;
+use super::conn::Conn;
 use super::lifecycle::Lifecycle;
 use crate::net::sockopt::SockOpts;
-use crate::router::Router;
-use smol::channel::Sender;
+use crate::router::{RouteId, Router};
 use smol::LocalExecutor;
 use std::cell::RefCell;
 use std::future::Future;
@@ -15,39 +15,19 @@ pub use super::notify::Notify;
 pub struct Shared {
     pub cfg: Config,
     pub opts: SockOpts,
-    pub router: RefCell<Router>,
+    /// The routing table, and with each route its connection's state: the
+    /// one map of connections.
+    pub router: RefCell<Router<Conn>>,
     /// When the run is over: every task reports its transitions here.
     pub life: Lifecycle,
     /// A route was added (wakes the stdin pump).
     pub route_added: Notify,
-    /// Each TCP route's socket (the splice fast path writes to a partner's).
-    #[cfg(all(target_os = "linux", feature = "splice"))]
-    pub sockets: RefCell<
-        std::collections::HashMap<
-            crate::router::RouteId,
-            std::sync::Arc<smol::Async<std::net::TcpStream>>,
-        >,
-    >,
-    /// TCP routes whose writer is in the middle of a write.
-    #[cfg(all(target_os = "linux", feature = "splice"))]
-    pub writing: RefCell<std::collections::HashSet<crate::router::RouteId>>,
     /// stdout, when sockets' bytes may be spliced into it (P2P fast path).
     #[cfg(all(target_os = "linux", feature = "splice"))]
-    pub stdout_sink: Option<super::fastpath::StdoutSink>,
-    /// Chunks handed to the stdout thread; the fast path waits until it has
-    /// written as many, so spliced bytes never overtake queued ones.
-    #[cfg(all(target_os = "linux", feature = "splice"))]
-    pub stdout_sent: std::cell::Cell<u64>,
-    /// Hub mode: when each route's writer started the socket write it is
-    /// still in (a writer stuck that long has a peer that stopped reading).
-    pub stalls: RefCell<std::collections::HashMap<crate::router::RouteId, std::time::Instant>>,
-    /// Running children (`-e` under LOCAL, `--exec-each` under their route),
-    /// ended when their connection or the run ends.
+    pub stdout_sink: Option<super::splice::StdoutSink>,
+    /// A shared `-e` child (local input and output), ended with the run.
     #[cfg(feature = "exec")]
-    pub children:
-        RefCell<std::collections::HashMap<crate::router::RouteId, crate::local::exec::Control>>,
-    /// How to end a TCP route from outside its task (idle, slow in hub).
-    pub aborts: RefCell<std::collections::HashMap<crate::router::RouteId, Sender<String>>>,
+    pub local_child: RefCell<Option<crate::local::exec::Control>>,
     /// Statistics and hex dump of socket traffic.
     pub observer: super::observe::Observer,
     pub faults: crate::faults::Faults,
@@ -61,7 +41,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         cfg: Config,
-        router: Router,
+        router: Router<Conn>,
         life: Lifecycle,
         ex: &Rc<LocalExecutor<'static>>,
     ) -> Shared {
@@ -70,18 +50,10 @@ impl Shared {
             router: RefCell::new(router),
             life,
             route_added: Notify::new(),
-            aborts: RefCell::new(std::collections::HashMap::new()),
-            stalls: RefCell::new(std::collections::HashMap::new()),
-            #[cfg(feature = "exec")]
-            children: RefCell::new(std::collections::HashMap::new()),
-            #[cfg(all(target_os = "linux", feature = "splice"))]
-            sockets: RefCell::new(std::collections::HashMap::new()),
-            #[cfg(all(target_os = "linux", feature = "splice"))]
-            writing: RefCell::new(std::collections::HashSet::new()),
             #[cfg(all(target_os = "linux", feature = "splice"))]
             stdout_sink: None,
-            #[cfg(all(target_os = "linux", feature = "splice"))]
-            stdout_sent: std::cell::Cell::new(0),
+            #[cfg(feature = "exec")]
+            local_child: RefCell::new(None),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]
@@ -106,10 +78,20 @@ impl Shared {
     }
 
     /// End route `id` now (its socket is closed), saying why.
-    pub fn abort(&self, id: crate::router::RouteId, why: String) {
-        if let Some(tx) = self.aborts.borrow().get(&id) {
+    pub fn abort(&self, id: RouteId, why: String) {
+        if let Some(tx) = self.router.borrow().conn(id).and_then(|c| c.abort.as_ref()) {
             let _ = tx.try_send(why);
         }
+    }
+
+    /// Route `id` (or a sender that is not a route) received `data`.
+    pub fn received(&self, id: RouteId, data: &[u8]) {
+        self.observer.received(self.router.borrow().conn(id), data);
+    }
+
+    /// `data` was written to route `id`'s socket.
+    pub fn sent(&self, id: RouteId, data: &[u8]) {
+        self.observer.sent(self.router.borrow().conn(id), data);
     }
 
     /// A runtime failure: the exit code will be 1.

@@ -1,68 +1,20 @@
-//! Linux fast path for channel tunnels: once two TCP sockets are paired
-//! and nothing else needs to see their bytes (`-o none`, no stats, hex dump,
-//! faults or idle timeout, no live local input), data moves socket → pipe
-//! → socket with splice(2), never entering user space.
+//! splice(2) and the descriptors it works on (Linux, feature "splice"):
+//! pipes of our own, stdin and stdout as the kernel sees them. System calls
+//! only: whether a splice may happen is decided elsewhere (the settings in
+//! `Config::untouched`; the pairing and queues in `tcp/read.rs`, which
+//! runs the relay and the splice into stdout, and `input.rs`, which
+//! splices stdin).
 
-use super::shared::Shared;
-use crate::local::{InputMode, OutputMode};
-use crate::router::FwdMode;
-use crate::router::{LocalInput, RouteId};
+use super::config::Config;
 use smol::Async;
+use std::cell::Cell;
 use std::io;
-use std::net::TcpStream;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Bytes moved per splice call (and the pipe size asked for).
-const STEP: usize = 1 << 20;
-
-/// How a spliced run ended.
-pub enum Spliced {
-    /// The source sent EOF.
-    Eof,
-    /// Reading the source failed.
-    ReadFailed(io::Error),
-    /// Back to the ordinary path: the partner left or changed (linger
-    /// re-pairing), or could not be written (`partner_failed`). `pending` is
-    /// what was read but not written: it must still be delivered.
-    Detour {
-        pending: bytes::Bytes,
-        partner_failed: bool,
-    },
-    /// No pipe could be made (descriptors exhausted): copy instead.
-    Unavailable(io::Error),
-}
-
-/// Whether this run's settings allow splicing between paired sockets.
-pub fn allowed(shared: &Shared) -> bool {
-    let c = &shared.cfg;
-    super::fastpath::enabled()
-        && matches!(c.mode, FwdMode::Channels | FwdMode::LingerChannels)
-        && c.output == OutputMode::None
-        && c.input != InputMode::Echo
-        && c.idle_timeout.is_none()
-        && !c.hexdump
-        && c.stats.every.is_none()
-        && !c.stats.at_exit
-        && c.faults.recv_delay == (0, 0)
-        && c.faults.recv_drop == 0.0
-        && shared.router.borrow().local_input() != LocalInput::Live
-}
-
-/// The partner's socket, when route `id` may splice into it now: paired,
-/// splicing allowed, and nothing queued for the partner by the ordinary
-/// path (which would otherwise be overtaken).
-pub fn partner(shared: &Shared, id: RouteId) -> Option<(RouteId, Arc<Async<TcpStream>>)> {
-    if !allowed(shared) {
-        return None;
-    }
-    let p = shared.router.borrow().partner_of(id)?;
-    if shared.router.borrow().queued_for(p) {
-        return None;
-    }
-    let io = shared.sockets.borrow().get(&p).cloned()?;
-    Some((p, io))
-}
+pub const STEP: usize = 1 << 20;
 
 /// A pipe of our own (non-blocking, close-on-exec).
 pub struct Pipe {
@@ -70,7 +22,8 @@ pub struct Pipe {
     pub write: OwnedFd,
 }
 
-fn pipe() -> io::Result<Pipe> {
+/// A pipe for the relay.
+pub fn pipe() -> io::Result<Pipe> {
     // Test hook: act as if descriptors had run out, to exercise the
     // fall-back to copying (tests/router.rs).
     if std::env::var_os("NETCRAB_TEST_NO_PIPE").is_some() {
@@ -118,63 +71,6 @@ pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// Move everything `from` sends into `to` until EOF, an error, or
-/// `still_partner` says `to` is no longer the partner. The pipe is emptied
-/// after every fill, so a splice into it never finds it full (EAGAIN then
-/// always means "socket not ready"), and nothing in it is ever dropped.
-pub async fn run(
-    from: &Async<TcpStream>,
-    to: &Async<TcpStream>,
-    moved: &mut u64,
-    still_partner: impl Fn() -> bool,
-) -> Spliced {
-    let p = match pipe() {
-        Ok(p) => p,
-        Err(e) => return Spliced::Unavailable(e),
-    };
-    let mut calls = 0u32;
-    loop {
-        // read_with only waits when the socket has nothing: while data
-        // flows this loop never yields by itself, so let the other
-        // connections' tasks in now and then.
-        calls += 1;
-        if calls % 16 == 0 {
-            futures_lite::future::yield_now().await;
-        }
-        let got = from
-            .read_with(|s| splice(s.as_raw_fd(), p.write.as_raw_fd(), STEP))
-            .await;
-        let mut left = match got {
-            Ok(0) => return Spliced::Eof,
-            Ok(n) => n,
-            Err(e) => return Spliced::ReadFailed(e),
-        };
-        while left > 0 {
-            if !still_partner() {
-                return detour(&p, left, false);
-            }
-            match to
-                .write_with(|s| splice(p.read.as_raw_fd(), s.as_raw_fd(), left))
-                .await
-            {
-                Ok(n) if n > 0 => {
-                    left -= n;
-                    *moved += n as u64;
-                }
-                _ => return detour(&p, left, true),
-            }
-        }
-    }
-}
-
-/// Take the `left` bytes still in the pipe back into user space.
-fn detour(p: &Pipe, left: usize, partner_failed: bool) -> Spliced {
-    Spliced::Detour {
-        pending: bytes::Bytes::from(take_back(p, left)),
-        partner_failed,
-    }
-}
-
 /// Read the `left` bytes a pipe of ours holds (after a splice into it that
 /// could not be passed on).
 pub fn take_back(p: &Pipe, left: usize) -> Vec<u8> {
@@ -198,4 +94,171 @@ pub fn take_back(p: &Pipe, left: usize) -> Vec<u8> {
     }
     buf.truncate(have);
     buf
+}
+
+/// Successful splices between two looks at the rest of the executor: long
+/// enough to stay in the loop while data flows, short enough that a reply,
+/// a timer or Ctrl-C is never kept waiting.
+pub const CALLS_PER_YIELD: u32 = 16;
+
+/// A descriptor's type, from fstat.
+pub fn file_type(fd: RawFd) -> Option<(libc::mode_t, libc::dev_t)> {
+    // SAFETY: fstat fills the stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; a failed call leaves the buffer unused.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_mode & libc::S_IFMT, st.st_rdev))
+}
+
+/// Whether `fd` was opened to append (`>> file`): splice(2) refuses such
+/// a target, so those writes are copied.
+fn appends(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    fl < 0 || fl & libc::O_APPEND != 0
+}
+
+/// A duplicate of `fd` the reactor can wait on. Its flags are left alone
+/// (O_NONBLOCK would also change the descriptor other processes share):
+/// every splice here asks SPLICE_F_NONBLOCK, and the reactor only needs
+/// readiness.
+fn watchable(fd: RawFd) -> Option<Async<OwnedFd>> {
+    Async::new_nonblocking(duplicate(fd)?).ok()
+}
+
+/// A duplicate of stdin or stdout (0 or 1) of our own.
+fn duplicate(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fd 0 or 1 stays open for the whole run.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned().ok()
+}
+
+/// Whether `fd` is ready for `events` right now (poll with no wait).
+pub fn ready(fd: RawFd, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own, no wait.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 }
+}
+
+// ---------------------------------------------------------------- stdin
+
+/// stdin, when it is a pipe that may be spliced from.
+pub struct PipeInput {
+    pub fd: Async<OwnedFd>,
+    /// Most bytes per splice (`--ss`): sends are no larger than on the copy path.
+    pub block: usize,
+}
+
+impl PipeInput {
+    /// `Some` when local input is stdin, stdin is a pipe, and the settings
+    /// leave its bytes as they are.
+    pub fn new(shared_cfg: &Config) -> Option<PipeInput> {
+        let c = shared_cfg;
+        let ok = c.untouched.input && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
+        if !ok {
+            return None;
+        }
+        // A bigger pipe lets the writer run ahead, so it and we wake up less
+        // often. Best effort: the default size still works.
+        // SAFETY: fcntl on descriptor 0, which stays open.
+        unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, STEP as libc::c_int) };
+        Some(PipeInput {
+            fd: watchable(0)?,
+            block: c.send_size,
+        })
+    }
+}
+
+// --------------------------------------------------------------- stdout
+
+/// stdout, when a socket's bytes may be spliced into it.
+pub struct StdoutSink {
+    pub fd: Sink,
+    /// Chunks the stdout thread has written; splicing waits until it has
+    /// written all `sent`, so spliced bytes never overtake queued ones.
+    pub written: Arc<AtomicU64>,
+    /// Chunks handed to the stdout thread.
+    pub sent: Cell<u64>,
+    /// stdout refused a splice: the copy path serves for the rest of the run.
+    pub given_up: Cell<bool>,
+}
+
+impl StdoutSink {
+    pub fn new(cfg: &Config, written: Arc<AtomicU64>) -> Option<StdoutSink> {
+        if !cfg.untouched.output {
+            return None;
+        }
+        let (kind, rdev) = file_type(1)?;
+        let dev_null = kind == libc::S_IFCHR && rdev == libc::makedev(1, 3);
+        let fd = if kind == libc::S_IFIFO {
+            Sink::Pipe(watchable(1)?)
+        } else if (kind == libc::S_IFREG || dev_null) && !appends(1) {
+            Sink::File {
+                out: duplicate(1)?.into(),
+                via: make_pipe(STEP).ok()?,
+            }
+        } else {
+            // A terminal, a socket, or a file opened to append: the copy path.
+            return None;
+        };
+        Some(StdoutSink {
+            fd,
+            written,
+            sent: Cell::new(0),
+            given_up: Cell::new(false),
+        })
+    }
+}
+
+/// Where spliced bytes go.
+pub enum Sink {
+    /// stdout is a pipe: splice straight in, waiting while it is full.
+    Pipe(Async<OwnedFd>),
+    /// stdout is a file or /dev/null (which the reactor cannot watch; they
+    /// never make a writer wait for a reader): through our own pipe.
+    File { out: std::fs::File, via: Pipe },
+}
+
+/// Write the `left` bytes in our pipe to stdout (a file or /dev/null: such
+/// writes do not wait on a reader). Where this file system cannot take a
+/// splice, the bytes are copied out instead, the sink is given up (the copy
+/// path serves from then on), and the error says so (`unsupported`).
+pub fn empty_pipe(
+    p: &Pipe,
+    out: &std::fs::File,
+    given_up: &Cell<bool>,
+    mut left: usize,
+) -> io::Result<()> {
+    while left > 0 {
+        match splice(p.read.as_raw_fd(), out.as_raw_fd(), left) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if unsupported(&e) => {
+                copy_out(p, out, left)?;
+                given_up.set(true);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Errors that mean "splice cannot serve this file", not "writing failed".
+pub fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+    )
+}
+
+/// Copy the `left` bytes in our pipe to `out` with read and write.
+fn copy_out(p: &Pipe, out: &std::fs::File, left: usize) -> io::Result<()> {
+    use std::io::Write;
+    let mut out = out;
+    out.write_all(&take_back(p, left))
 }

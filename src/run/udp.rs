@@ -8,8 +8,9 @@
 //! failure (exit 1), whether the route is a target or a learned peer, as a
 //! TCP connection that ends with an error does.
 
-use super::deliver::deliver;
+use super::conn::Conn;
 use super::plan::{BoundUdp, UdpPlan};
+use super::routes::deliver;
 use super::shared::Shared;
 use super::udp_flows::{self as flows, Flow, FlowEvent, FlowTarget};
 use super::udp_io::{write, Datagrams, QUEUE_DEPTH};
@@ -109,7 +110,14 @@ fn add_route(
 ) -> RouteId {
     let s = &sockets[idx];
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
-    let id = super::registry::register(shared, tx, s.origin, s.local, peer);
+    let id = super::routes::register(
+        shared,
+        tx,
+        s.origin,
+        s.local,
+        peer,
+        Conn::new(format!("{}<->{peer}", s.local)),
+    );
     peers.map.borrow_mut().insert(
         (idx, peer),
         Peer {
@@ -129,7 +137,7 @@ fn add_route(
     );
     let (sh, pe, sock) = (shared.clone(), peers.clone(), s.sock.clone());
     shared.spawn(async move {
-        let counted = super::registry::WriterCount::new(&sh);
+        let counted = super::routes::WriterCount::new(&sh);
         let failed = write(&sh, id, &sock, peer, rx).await;
         drop(counted);
         if let Err(e) = failed {
@@ -153,7 +161,7 @@ fn forget(shared: &Shared, peers: &Peers, idx: usize, peer: SocketAddr) {
         if let Some(f) = p.flow {
             flows::close(shared, f);
         }
-        super::registry::unregister(shared, p.id);
+        super::routes::unregister(shared, p.id);
         #[cfg(feature = "qos")]
         shared.qos.borrow_mut().forget(p.id);
     }
@@ -281,7 +289,7 @@ async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>
                 id
             }
         };
-        shared.observer.received(id, &chunk);
+        shared.received(id, &chunk);
         #[cfg(feature = "qos")]
         let data = &chunk[..];
         #[cfg(feature = "qos")]

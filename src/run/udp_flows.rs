@@ -7,8 +7,8 @@
 //! A flow is an ordinary route (origin: the target) paired by the router
 //! with the peer's route; only its socket and tasks are its own.
 
-use super::deliver::deliver;
-use super::registry::{register, unregister, WriterCount};
+use super::conn::Conn;
+use super::routes::{deliver, register, unregister, WriterCount};
 use super::shared::Shared;
 use super::udp_io::{write, Datagrams, QUEUE_DEPTH};
 use crate::net::sockopt::SockOpts;
@@ -61,7 +61,14 @@ pub fn open(
     let local = sock.local_addr()?;
     let dest = t.dest;
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
-    let id = register(shared, tx, t.origin, local, dest);
+    let id = register(
+        shared,
+        tx,
+        t.origin,
+        local,
+        dest,
+        Conn::new(format!("{local}<->{dest}")),
+    );
     if shared.cfg.verbose > 0 {
         eprintln!("Opened flow {local}->{dest} for {peer}");
     }
@@ -141,7 +148,7 @@ async fn read(
             continue;
         }
         on(FlowEvent::Reply);
-        shared.observer.received(id, &chunk);
+        shared.received(id, &chunk);
         deliver(shared, id, chunk).await;
     }
 }

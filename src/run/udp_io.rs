@@ -28,7 +28,7 @@ pub async fn write(
 ) -> io::Result<()> {
     while let Ok(d) = rx.recv().await {
         sock.send_to(&d, peer).await?;
-        shared.observer.sent(id, &d);
+        shared.sent(id, &d);
     }
     Ok(())
 }

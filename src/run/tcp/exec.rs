@@ -9,12 +9,12 @@
 //! connection is finished and the child ended, so a child that ignores its
 //! stdin's end never holds a `-m` slot for good.
 
-use super::deliver::read_chunk;
-use super::input::Crlf;
-use super::registry::{idle_watch, unregister, Ended, WriterCount};
-use super::shared::Shared;
+use super::read::read_chunk;
 use crate::local::exec;
 use crate::router::RouteId;
+use crate::run::crlf::Crlf;
+use crate::run::routes::{active, idle_watch, on_abort, unregister, Ended, WriterCount};
+use crate::run::shared::Shared;
 use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWriteExt};
@@ -57,18 +57,15 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream, id: RouteId, cmd: &str
             return Ended { error: Some(e) };
         }
     };
-    shared
-        .children
-        .borrow_mut()
-        .insert(id, child.control.clone());
-    let (abort_tx, abort_rx) = bounded::<String>(1);
-    shared.aborts.borrow_mut().insert(id, abort_tx);
-    let activity = Cell::new(Instant::now());
+    if let Some(c) = shared.router.borrow_mut().conn_mut(id) {
+        c.child = Some(child.control.clone());
+    }
+    let abort_rx = on_abort(&shared, id);
     let last_out = Cell::new(Instant::now());
     let (peer_done_tx, peer_done) = bounded::<()>(1);
 
     let reader = async {
-        let r = future::or(read_side(&shared, id, &stream, feed_tx, &activity), async {
+        let r = future::or(read_side(&shared, id, &stream, feed_tx), async {
             // The child has gone: nothing will read what the peer sends.
             let _ = child.exited.recv().await;
             Ok(())
@@ -77,13 +74,13 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream, id: RouteId, cmd: &str
         let _ = peer_done_tx.try_send(());
         r
     };
-    let writer = write_side(&shared, id, &stream, child.output, &activity, &last_out);
+    let writer = write_side(&shared, id, &stream, child.output, &last_out);
     let both = async { Ok(future::zip(reader, writer).await) };
     let stop = async {
         let aborted = async {
             let why = future::or(
                 async { abort_rx.recv().await.unwrap_or_default() },
-                idle_watch(shared.cfg.idle_timeout, &activity),
+                idle_watch(&shared, id),
             )
             .await;
             Stop::Aborted(why)
@@ -113,7 +110,9 @@ pub async fn serve(shared: Rc<Shared>, stream: TcpStream, id: RouteId, cmd: &str
     // still there, off the executor (this may wait for CHILD_GRACE).
     let control = child.control.clone();
     smol::unblock(move || control.end(CHILD_GRACE)).await;
-    shared.children.borrow_mut().remove(&id);
+    if let Some(c) = shared.router.borrow_mut().conn_mut(id) {
+        c.child = None;
+    }
     drop(counted);
     unregister(&shared, id);
     ended
@@ -145,7 +144,6 @@ async fn read_side(
     id: RouteId,
     stream: &TcpStream,
     feed: Sender<Bytes>,
-    activity: &Cell<Instant>,
 ) -> io::Result<()> {
     let io: std::sync::Arc<smol::Async<std::net::TcpStream>> = stream.clone().into();
     let mut feed = Some(feed);
@@ -154,8 +152,8 @@ async fn read_side(
             // Dropping `feed` closes the child's stdin.
             Ok(chunk) if chunk.is_empty() => return Ok(()),
             Ok(chunk) => {
-                activity.set(Instant::now());
-                shared.observer.received(id, &chunk);
+                active(shared, id);
+                shared.received(id, &chunk);
                 if !shared.faults.recv_gate().await {
                     continue;
                 }
@@ -177,7 +175,6 @@ async fn write_side(
     id: RouteId,
     stream: &TcpStream,
     output: Receiver<Bytes>,
-    activity: &Cell<Instant>,
     last_out: &Cell<Instant>,
 ) -> io::Result<()> {
     let mut s = stream.clone();
@@ -191,9 +188,9 @@ async fn write_side(
         }
         last_out.set(Instant::now());
         s.write_all(&chunk).await?;
-        activity.set(Instant::now());
+        active(shared, id);
         last_out.set(Instant::now());
-        shared.observer.sent(id, &chunk);
+        shared.sent(id, &chunk);
     }
     let _ = stream.shutdown(Shutdown::Write);
     Ok(())

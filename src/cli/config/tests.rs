@@ -1,0 +1,387 @@
+//! The cross-flag rules of `config.rs` as tables: which combinations are
+//! refused (a usage error, exit 2, naming the flags), which are taken with
+//! a warning, what the defaults come to, and which ways the bytes stay
+//! untouched (`Untouched`, the splice decision).
+
+use super::*;
+use crate::cli::{parse, Command};
+use crate::run::config::Untouched;
+
+fn config(args: &[&str]) -> Result<Config> {
+    let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    match parse(&argv)? {
+        Command::Run(c) => Ok(*c),
+        _ => panic!("{args:?}: not a run"),
+    }
+}
+
+fn ok(args: &[&str]) -> Config {
+    match config(args) {
+        Ok(c) => c,
+        Err(e) => panic!("{args:?}: refused: {e}"),
+    }
+}
+
+const T: &str = "127.0.0.1:1";
+const L: &str = "127.0.0.1:1";
+
+#[test]
+fn refused_combinations() {
+    // (command line, part of the message, feature it needs)
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["-l", L, "-L", L], "-l and -L cannot be used together", ""),
+        (&["-N", "--no-shutdown", T], "-N and --no-shutdown", ""),
+        (
+            &["--half-open", "--close-grace", "1", T],
+            "--half-open and --close-grace",
+            "",
+        ),
+        (&["-k", T], "-k needs a listen address", ""),
+        (&["-v"], "nothing to do", ""),
+        (&["-r", "-l", L], "-r/-R need a target", ""),
+        (&["-R", "-l", L], "-r/-R need a target", ""),
+        (
+            &["--scan-parallel", "4", T],
+            "--scan-parallel applies to -z",
+            "",
+        ),
+        (&["-m", "0", "-l", L], "-m 0 (no limit) needs -L", ""),
+        (&["-u", "--udp-idle", "0", T], "--udp-idle", ""),
+        (&["-p", "5", "-l", L], "-p gives the local port", ""),
+        (&["-4", "[::1]:5"], "is an IPv6 address, but -4", ""),
+        (&["-6", "127.0.0.1:5"], "is an IPv4 address, but -6", ""),
+        (&["-u", "-z", T], "-z is for TCP", ""),
+        (&["-u", "-m", "2", "-l", L], "-m is for TCP", ""),
+        (&["-u", "-r", T], "-r is for TCP", ""),
+        (&["-b", T], "-b needs -u", ""),
+        (&["--mc", T], "--mc needs -u", ""),
+        (&["--udp-flows", "-l", L, T], "--udp-flows needs -u", ""),
+        (
+            &["-u", "--mc-if", "lo", T],
+            "--mc-no-loop and --mc-if need --mc",
+            "",
+        ),
+        (
+            &["-u", "--udp-flows", T],
+            "--udp-flows needs a listener",
+            "",
+        ),
+        (
+            &["-u", "--udp-flows", "--fm", "hub", "-l", L, T],
+            "--udp-flows pairs peers with flows",
+            "",
+        ),
+        (
+            &["--allow", "10.0.0.0/8", T],
+            "--allow/--deny apply to listeners",
+            "",
+        ),
+        (
+            &["-e", "cat", "--exec-each", "cat", "-l", L],
+            "-e and --exec-each",
+            "exec",
+        ),
+        (
+            &["--exec-each", " ", "-l", L],
+            "--exec-each needs a command",
+            "exec",
+        ),
+        (
+            &["-u", "--exec-each", "cat", "-l", L],
+            "--exec-each is for TCP",
+            "exec",
+        ),
+        (
+            &["--exec-each", "cat", "--fm", "hub", "-L", L],
+            "cannot be used with --fm",
+            "exec",
+        ),
+        (
+            &["-i", "pfqoscli", T],
+            "-i pfqoscli is for UDP: add -u",
+            "qos",
+        ),
+        (
+            &["-u", "-i", "pfqoscli", "--stats-time", "0", T],
+            "--stats-time (-i pfqoscli pings every MS",
+            "qos",
+        ),
+        (
+            &["--sdmin", "5", "--sdmax", "2", T],
+            "--sdmin 5 is larger than --sdmax 2",
+            "faults",
+        ),
+        (&["--rdrop", "1.5", T], "expected a probability", "faults"),
+        (&["--sdrop", "NaN", T], "expected a probability", "faults"),
+        (
+            &["-i", "rand", "--rsizemin", "10", "--rsizemax", "5", T],
+            "--rsizemin 10 is larger than --rsizemax 5",
+            "gen",
+        ),
+        (&["--ss", "0", T], "--ss", ""),
+        (&["-u", "--ss", "70000", T], "--ss", ""),
+    ];
+    for (args, part, feature) in cases {
+        if !feature.is_empty() && !feature_enabled(feature) {
+            continue;
+        }
+        match config(args) {
+            Ok(_) => panic!("{args:?}: accepted, expected '{part}'"),
+            Err(e) => {
+                assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+                let text = e.to_string();
+                assert!(text.contains(part), "{args:?}: '{text}' lacks '{part}'");
+                assert!(!text.contains('\n'), "{args:?}: one line: '{text}'");
+            }
+        }
+    }
+}
+
+#[test]
+fn accepted_with_a_warning() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["--sb", "0", T], "--sb 0 is ignored", ""),
+        (&["--rb", "0", T], "--rb 0 is ignored", ""),
+        (
+            &["--stats-time", "0", T],
+            "--stats-time 0 is ignored",
+            "stats",
+        ),
+        (
+            &["-e", "cat", "-i", "none", "-l", L],
+            "-i has no effect with -e",
+            "exec",
+        ),
+        (
+            &["-e", "cat", "-o", "none", "-l", L],
+            "-o has no effect with -e",
+            "exec",
+        ),
+        (&["--rsizemin", "5", T], "--rsizemin has no effect", ""),
+        (&["--rvals", "ascii", T], "--rvals has no effect", ""),
+    ];
+    for (args, part, feature) in cases {
+        if !feature.is_empty() && !feature_enabled(feature) {
+            continue;
+        }
+        let c = ok(args);
+        assert!(
+            c.warnings.iter().any(|w| w.contains(part)),
+            "{args:?}: warnings {:?} lack '{part}'",
+            c.warnings
+        );
+    }
+    assert!(ok(&[T]).warnings.is_empty(), "no warning without a cause");
+}
+
+#[test]
+fn defaults_and_derived_values() {
+    let c = ok(&[T]);
+    assert_eq!(c.mode, FwdMode::None);
+    assert!(c.shutdown_on_eof && !c.fin_always);
+    assert_eq!(c.close_grace, Some(Duration::from_secs(1)));
+    assert_eq!(c.send_size, DEFAULT_SEND_SIZE);
+    assert_eq!(
+        (c.input, c.output),
+        (InputMode::StdinNochar, OutputMode::Stdout)
+    );
+    assert_eq!(c.udp_idle, Duration::from_secs(60));
+    assert_eq!(c.udp_peers, 1024);
+    assert_eq!(c.hub_wait, Duration::from_secs(1));
+
+    // -m: one client per listener in P2P, ten in the other modes.
+    assert_eq!(ok(&["-l", L]).max_inbound, 1);
+    assert!(!ok(&["-l", L]).keep_listening);
+    assert!(ok(&["-L", L]).keep_listening);
+    assert!(ok(&["-l", L, "-k"]).keep_listening);
+    assert_eq!(ok(&["--fm", "hub", "-L", L, "-L", L]).max_inbound, 20);
+    assert_eq!(ok(&["-m", "0", "-L", L]).max_inbound, 0);
+
+    // --udp-flows picks channels unless told otherwise.
+    let flows = ok(&["-u", "--udp-flows", "-l", L, T]);
+    assert_eq!(flows.mode, FwdMode::Channels);
+    let linger = ok(&["-u", "--udp-flows", "--fm", "linger-channels", "-l", L, T]);
+    assert_eq!(linger.mode, FwdMode::LingerChannels);
+
+    // UDP's datagram-sized default block.
+    assert!(ok(&["-u", T]).send_size < DEFAULT_SEND_SIZE);
+
+    assert_eq!(ok(&["--half-open", T]).close_grace, None);
+    assert_eq!(ok(&["--idle-timeout", "0", T]).idle_timeout, None);
+    assert!(ok(&["-N", T]).fin_always);
+    assert!(!ok(&["--no-shutdown", T]).shutdown_on_eof);
+    assert_eq!(ok(&["--sb", "0", T]).sndbuf, None);
+
+    if feature_enabled("faults") {
+        assert_eq!(ok(&["--sdmin", "5", T]).faults.send_delay, (5, 5));
+        assert_eq!(ok(&["--sdmax", "5", T]).faults.send_delay, (0, 5));
+        assert_eq!(
+            ok(&["--rdmin", "2", "--rdmax", "9", T]).faults.recv_delay,
+            (2, 9)
+        );
+    }
+    if feature_enabled("exec") {
+        // -e is the local input and output, whatever -i and -o said.
+        let e = ok(&["-e", "cat", "-i", "none", "-o", "none", "-l", L]);
+        assert_eq!(
+            (e.input, e.output),
+            (InputMode::StdinNochar, OutputMode::Stdout)
+        );
+        assert!(ok(&["--exec-each", "cat", "-l", L])
+            .exec
+            .is_some_and(|x| x.each));
+    }
+}
+
+#[test]
+fn which_ways_bytes_pass_untouched() {
+    let relay: &[&str] = &["-L", L, "-L", L];
+    let with = |more: &[&str], base: &[&str]| -> Vec<String> {
+        more.iter().chain(base).map(|s| s.to_string()).collect()
+    };
+    // (flags, then the target or the relay; (input, output, relay), feature)
+    type Case<'a> = (&'a [&'a str], &'a [&'a str], (bool, bool, bool), &'a str);
+    let cases: &[Case] = &[
+        (&[], &[T], (true, true, false), ""),
+        (&["-i", "stdin"], &[T], (true, true, false), ""),
+        (&["-vv"], &[T], (true, true, false), ""),
+        (&["--stats"], &[T], (true, true, false), "stats"),
+        (&["-C"], &[T], (false, true, false), ""),
+        (&["-o", "none"], &[T], (true, false, false), ""),
+        (&["-vvv"], &[T], (false, false, false), ""),
+        (&["--hexdump"], &[T], (false, false, false), "hexdump"),
+        (&["--idle-timeout", "5"], &[T], (false, false, false), ""),
+        (&["-u"], &[T], (false, false, false), ""),
+        (&["--sdmin", "1"], &[T], (false, true, false), "faults"),
+        (&["--sdrop", "0.5"], &[T], (false, true, false), "faults"),
+        (&["--rdmax", "1"], &[T], (true, false, false), "faults"),
+        (&["--rdrop", "0.5"], &[T], (true, false, false), "faults"),
+        (&["-i", "rand"], &[T], (false, true, false), "gen"),
+        (&["-e", "cat"], &["-l", L], (false, false, false), "exec"),
+        (
+            &["--exec-each", "cat"],
+            &["-l", L],
+            (false, false, false),
+            "exec",
+        ),
+        (
+            &["--fm", "channels", "-o", "none", "-i", "none"],
+            relay,
+            (false, false, true),
+            "",
+        ),
+        (
+            &["--fm", "channels", "-o", "none", "-i", "none", "-vv"],
+            relay,
+            (false, false, true),
+            "",
+        ),
+        (
+            &["--fm", "channels", "-o", "none", "-i", "none", "-vvv"],
+            relay,
+            (false, false, false),
+            "",
+        ),
+        (
+            &["--fm", "channels", "-o", "none", "-i", "none", "--hexdump"],
+            relay,
+            (false, false, false),
+            "hexdump",
+        ),
+        (
+            &["--fm", "channels", "-o", "none", "-i", "none", "--stats"],
+            relay,
+            (false, false, false),
+            "stats",
+        ),
+        (
+            &[
+                "--fm",
+                "channels",
+                "-o",
+                "none",
+                "-i",
+                "none",
+                "--stats-time",
+                "500",
+            ],
+            relay,
+            (false, false, false),
+            "stats",
+        ),
+        (
+            &[
+                "--fm",
+                "channels",
+                "-o",
+                "none",
+                "-i",
+                "none",
+                "--idle-timeout",
+                "5",
+            ],
+            relay,
+            (false, false, false),
+            "",
+        ),
+        (
+            &[
+                "--fm", "channels", "-o", "none", "-i", "none", "--rdmin", "1",
+            ],
+            relay,
+            (false, false, false),
+            "faults",
+        ),
+        (
+            &["--fm", "channels", "-o", "none", "-i", "echo"],
+            relay,
+            (false, false, false),
+            "",
+        ),
+        // Live stdin is checked at run time (the router's local input).
+        (
+            &["--fm", "channels", "-o", "none"],
+            relay,
+            (true, false, true),
+            "",
+        ),
+        (
+            &["--fm", "channels", "-i", "none"],
+            relay,
+            (false, true, false),
+            "",
+        ),
+        (
+            &["-o", "none", "-i", "none", "--fm", "linger-channels"],
+            relay,
+            (false, false, true),
+            "",
+        ),
+        (
+            &["-o", "none", "-i", "none", "--fm", "hub"],
+            relay,
+            (false, false, false),
+            "",
+        ),
+    ];
+    for (flags, base, (input, output, relayed), feature) in cases {
+        if !feature.is_empty() && !feature_enabled(feature) {
+            continue;
+        }
+        let args = with(flags, base);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let c = ok(&refs);
+        let want = Untouched {
+            input: *input,
+            output: *output,
+            relay: *relayed,
+        };
+        assert_eq!(Untouched::from_settings(&c, true), want, "{args:?}");
+        // Without the kernel path (other systems, NETCRAB_NO_SPLICE) nothing is.
+        assert_eq!(
+            Untouched::from_settings(&c, false),
+            Untouched::default(),
+            "{args:?}"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Serving one connected TCP socket. `open` joins it to the router at once
+//! (so the end-of-run rule and the pairing see it in the same step as the
+//! accept or connect that made it); `serve` runs its read loop (`read.rs`:
+//! copy or splice, chosen per chunk) and its writer (`write.rs`) until both
+//! directions are finished, or gives it a child of its own (`exec.rs`,
+//! `--exec-each`). Listeners and dials both come here.
+
+#[cfg(feature = "exec")]
+mod exec;
+mod read;
+mod write;
+
+use super::conn::Conn;
+use super::routes::{idle_watch, on_abort, register, unregister, Ended, WriterCount, QUEUE_DEPTH};
+use super::shared::Shared;
+use crate::router::{Origin, RouteId};
+use async_net::TcpStream;
+use bytes::Bytes;
+use smol::channel::{bounded, Receiver};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+
+/// A connected socket that is a route in the router.
+pub struct Opened {
+    stream: TcpStream,
+    id: RouteId,
+    /// What the router sends to this socket.
+    rx: Receiver<Bytes>,
+}
+
+pub fn open(
+    shared: &Shared,
+    stream: TcpStream,
+    origin: Origin,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Opened {
+    if shared.cfg.mode != crate::router::FwdMode::None {
+        // A relay forwards each chunk as it comes: Nagle's algorithm would
+        // hold a short reply back behind a delayed ACK (about 40 ms per
+        // request/response exchange through a tunnel).
+        let _ = stream.set_nodelay(true);
+    }
+    let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
+    #[allow(unused_mut)]
+    let mut conn = Conn::new(format!("{local}<->{peer}"));
+    // Known at once to the splice paths (the local input pump may look for
+    // it before this socket's own task has run).
+    #[cfg(all(target_os = "linux", feature = "splice"))]
+    {
+        conn.socket = Some(stream.clone().into());
+    }
+    let id = register(shared, tx, origin, local, peer, conn);
+    Opened { stream, id, rx }
+}
+
+pub async fn serve(shared: Rc<Shared>, o: Opened) -> Ended {
+    #[cfg(feature = "exec")]
+    if let Some(e) = shared.cfg.exec.as_ref().filter(|e| e.each) {
+        let cmd = e.cmd.clone();
+        // Nothing local sends to an --exec-each route; `o.rx` is kept only
+        // so that sends to it are not errors.
+        let _unused = o.rx;
+        return exec::serve(shared, o.stream, o.id, &cmd).await;
+    }
+    plain(shared, o.stream, o.id, o.rx).await
+}
+
+/// Serve a connected socket until both directions are finished.
+async fn plain(shared: Rc<Shared>, stream: TcpStream, id: RouteId, rx: Receiver<Bytes>) -> Ended {
+    let abort_rx = on_abort(&shared, id);
+    let reader = read::read_loop(&shared, id, &stream);
+    let writer = async {
+        let _counted = WriterCount::new(&shared);
+        write::write_loop(&shared, id, &stream, rx).await
+    };
+    let both = async { Ok(futures_lite::future::zip(reader, writer).await) };
+    let stop = async {
+        let why = futures_lite::future::or(
+            async { abort_rx.recv().await.unwrap_or_default() },
+            idle_watch(&shared, id),
+        )
+        .await;
+        Err(why)
+    };
+    let (r, w) = match futures_lite::future::or(both, stop).await {
+        Ok(rw) => rw,
+        Err(why) => {
+            // Ended from outside: close both ways now.
+            let _ = stream.shutdown(Shutdown::Both);
+            shared.router.borrow_mut().read_ended(id, true);
+            (Err(io::Error::new(io::ErrorKind::TimedOut, why)), Ok(()))
+        }
+    };
+    unregister(&shared, id);
+    Ended {
+        error: r.err().or(w.err()),
+    }
+}
