@@ -262,6 +262,19 @@ pub struct Args {
     /// tunnel: read the shared secret from a file
     #[argh(option)]
     pub secret_file: Option<String>,
+    // --- check flags --- (feature "check"): see src/cli/check.rs.
+    /// walk link, address, gateway, DNS, targets and web; name the first that fails
+    #[argh(switch)]
+    pub check: bool,
+    /// check: the name the DNS layer asks each server for (default: the root's NS)
+    #[argh(option)]
+    pub check_name: Option<String>,
+    /// check: fetch http://HOST[:PORT]/PATH (another status: a captive portal?)
+    #[argh(option)]
+    pub check_url: Option<String>,
+    /// check: the HTTP status --check-url expects (default 200 or 204)
+    #[argh(option)]
+    pub check_expect: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

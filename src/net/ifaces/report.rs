@@ -37,7 +37,7 @@ fn addrs_of<'a>(s: &'a Snapshot, l: &'a Link) -> impl Iterator<Item = &'a IfAddr
 }
 
 /// The address's scope from its range (RFC 4007): host, link, site or global.
-fn scope_name(ip: IpAddr) -> &'static str {
+pub fn scope_name(ip: IpAddr) -> &'static str {
     match ip {
         IpAddr::V4(v4) if v4.is_loopback() => "host",
         IpAddr::V4(v4) if v4.is_link_local() => "link",
@@ -111,6 +111,9 @@ pub fn text(s: &Snapshot) -> String {
             if let Some(p) = a.prefix {
                 let _ = write!(out, "/{p}");
             }
+            if let Some(p) = a.peer {
+                let _ = write!(out, " peer {p}");
+            }
             if let Some(b) = a.broadcast {
                 let _ = write!(out, " broadcast {b}");
             }
@@ -120,6 +123,9 @@ pub fn text(s: &Snapshot) -> String {
             }
             if a.name != l.name {
                 let _ = write!(out, " label {}", a.name);
+            }
+            for f in addr_flags(a) {
+                let _ = write!(out, " {f}");
             }
             out.push('\n');
         }
@@ -185,9 +191,40 @@ fn str_list(v: &[String]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The address's state flags, as `ip addr` spells them.
+pub fn addr_flags(a: &IfAddr) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    for (on, name) in [
+        (a.tentative, "tentative"),
+        (a.dad_failed, "dadfailed"),
+        (a.deprecated, "deprecated"),
+    ] {
+        if on {
+            f.push(name);
+        }
+    }
+    f
+}
+
 /// The JSON report: one object on one line (keys in the README).
 pub fn json(s: &Snapshot) -> String {
-    let mut o = String::from("{\"interfaces\":[");
+    let (ok, verdict) = verdict(s);
+    format!(
+        "{{{},\"looks_connected\":{ok},\"verdict\":{}}}\n",
+        json_parts(s),
+        crate::json::quote(&verdict)
+    )
+}
+
+/// Whether `--ifaces` calls the box connected (it exits 1 when not).
+pub fn looks_connected(s: &Snapshot) -> bool {
+    verdict(s).0
+}
+
+/// `"interfaces":[...],"default_routes":{...},"dns":{...}`: the members
+/// `--ifaces --json` and `--check --json` share.
+pub fn json_parts(s: &Snapshot) -> String {
+    let mut o = String::from("\"interfaces\":[");
     for (i, l) in links(s).iter().enumerate() {
         if i > 0 {
             o.push(',');
@@ -216,14 +253,21 @@ pub fn json(s: &Snapshot) -> String {
             let _ = write!(
                 o,
                 "{{\"family\":\"{}\",\"address\":\"{}\",\"prefix\":{},\"broadcast\":{},\
-                 \"scope\":\"{}\",\"zone\":{},\"label\":{}}}",
+                 \"peer\":{},\"scope\":\"{}\",\"zone\":{},\"label\":{},\"flags\":{}}}",
                 family(a.ip),
                 a.ip,
                 opt(a.prefix),
                 opt(a.broadcast.map(|b| crate::json::quote(&b.to_string()))),
+                opt(a.peer.map(|p| crate::json::quote(&p.to_string()))),
                 scope_name(a.ip),
                 opt((a.scope != 0).then_some(a.scope)),
                 opt_str((a.name != l.name).then_some(a.name.as_str())),
+                str_list(
+                    &addr_flags(a)
+                        .iter()
+                        .map(|f| f.to_string())
+                        .collect::<Vec<_>>()
+                ),
             );
         }
         o.push_str("]}");
@@ -259,13 +303,10 @@ pub fn json(s: &Snapshot) -> String {
         Ok(list) => (str_list(list), str_list(&s.dns.search)),
         Err(_) => ("null".to_string(), "null".to_string()),
     };
-    let (ok, verdict) = verdict(s);
-    let _ = writeln!(
+    let _ = write!(
         o,
-        "}},\"dns\":{{\"source\":{},\"servers\":{servers},\"search\":{search}}},\
-         \"looks_connected\":{ok},\"verdict\":{}}}",
+        "}},\"dns\":{{\"source\":{},\"servers\":{servers},\"search\":{search}}}",
         crate::json::quote(s.dns.source),
-        crate::json::quote(&verdict)
     );
     o
 }
@@ -485,6 +526,10 @@ mod tests {
             ip,
             prefix: Some(prefix),
             broadcast: None,
+            peer: None,
+            tentative: false,
+            dad_failed: false,
+            deprecated: false,
             scope: if scope_name(ip) == "link" && ip.is_ipv6() {
                 2
             } else {
@@ -609,7 +654,7 @@ mod tests {
         assert!(t.ends_with("verdict: looks connected: IPv4 192.0.2.2/24 via 192.0.2.1 on eth0, DNS 192.0.2.53\n"), "{t}");
         let j = json(&s);
         assert!(j.starts_with("{\"interfaces\":[{\"name\":\"lo\",\"index\":1,\"up\":true,\"state\":\"up\",\"carrier\":true,\"mtu\":65536,\"mac\":null,"), "{j}");
-        assert!(j.contains("{\"family\":\"inet6\",\"address\":\"fe80::1\",\"prefix\":64,\"broadcast\":null,\"scope\":\"link\",\"zone\":2,\"label\":null}"), "{j}");
+        assert!(j.contains("{\"family\":\"inet6\",\"address\":\"fe80::1\",\"prefix\":64,\"broadcast\":null,\"peer\":null,\"scope\":\"link\",\"zone\":2,\"label\":null,\"flags\":[]}"), "{j}");
         assert!(j.contains("\"default_routes\":{\"inet\":[{\"gateway\":\"192.0.2.1\",\"interface\":\"eth0\",\"metric\":0}],\"inet6\":[]}"), "{j}");
         assert!(j.contains("\"dns\":{\"source\":\"/etc/resolv.conf\",\"servers\":[\"192.0.2.53\"],\"search\":[\"example.test\"]}"), "{j}");
         assert!(j.ends_with(",\"looks_connected\":true,\"verdict\":\"looks connected: IPv4 192.0.2.2/24 via 192.0.2.1 on eth0, DNS 192.0.2.53\"}\n"), "{j}");

@@ -1,0 +1,280 @@
+//! Gateway: the default route's next hop answers at the link layer and, where
+//! allowed, to ICMP echo. Linux: a datagram to the gateway (the "nudge")
+//! makes the kernel resolve it with ARP / NDP; its neighbour entry then says
+//! whether it answered, and an ICMP port-unreachable for the nudge is an
+//! answer too. Windows: SendARP, IcmpSendEcho. No privilege is needed
+//! except for the echo (see icmp.rs).
+
+use super::icmp::{self, Echo};
+use super::report::{blocked, Layer};
+use super::{ms, Ctx};
+use crate::net::ifaces::Route;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+/// What one gateway did.
+struct Seen {
+    /// Link-layer answer: the MAC and how long it took, or why not.
+    neigh: Result<String, String>,
+    echo: Echo,
+    /// The nudge came back as ICMP port unreachable (the host is there).
+    refused: bool,
+}
+
+impl Seen {
+    fn answered(&self) -> bool {
+        self.neigh.is_ok() || matches!(self.echo, Echo::Reply(..)) || self.refused
+    }
+}
+
+/// The gateway's socket address: a link-local IPv6 one needs its interface.
+fn sockaddr(gw: IpAddr, iface: &str) -> SocketAddr {
+    match gw {
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => SocketAddr::V6(SocketAddrV6::new(
+            v6,
+            9,
+            0,
+            crate::net::ifaces::scope_id(iface).unwrap_or(0),
+        )),
+        ip => SocketAddr::new(ip, 9),
+    }
+}
+
+pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
+    if let Some(l) = blocked("gateway", before, "address", "no address") {
+        ctx.gateway_ok = Some(false);
+        return l;
+    }
+    let routes = ctx.routes();
+    if routes.is_empty() {
+        ctx.gateway_ok = Some(false);
+        let why = match (&ctx.snap.routes4, &ctx.snap.routes6) {
+            (Err(e), Err(_)) => format!("default routes not known: {e}"),
+            _ => "no default route on a live link with an address".to_string(),
+        };
+        return Layer::fail(
+            "gateway",
+            why,
+            "no default route: DHCP gave no router, or none is configured (local subnet only)",
+        );
+    }
+    // The first route of each family.
+    let mut picked: Vec<Route> = Vec::new();
+    for r in routes {
+        let v4 = |x: &Route| x.gateway.map(|g| g.is_ipv4());
+        if !picked.iter().any(|p| v4(p) == v4(&r) && p.iface == r.iface) && picked.len() < 2 {
+            picked.push(r);
+        }
+    }
+    let wait = ctx.opts.wait;
+    let mut parts = Vec::new();
+    let mut any = false;
+    let mut need_priv = false;
+    for r in &picked {
+        let Some(gw) = r.gateway else {
+            any = true;
+            parts.push(format!(
+                "default route straight onto {} (no gateway to ask)",
+                r.iface
+            ));
+            continue;
+        };
+        let seen = probe(gw, &r.iface, wait).await;
+        any |= seen.answered();
+        if matches!(seen.echo, Echo::NoPrivilege) {
+            need_priv = true;
+        }
+        parts.push(describe(gw, &r.iface, &seen, wait));
+    }
+    if need_priv {
+        ctx.privilege.push(
+            "ICMP echo to the gateway needs root, CAP_NET_RAW or a group in \
+             net.ipv4.ping_group_range: judged from ARP/NDP and the nudge alone"
+                .into(),
+        );
+    }
+    ctx.gateway_ok = Some(any);
+    if any {
+        Layer::pass("gateway", parts.join("; "))
+    } else {
+        Layer::fail(
+            "gateway",
+            parts.join("; "),
+            "the gateway does not answer: router down, wrong gateway address, or the link \
+             leads elsewhere (VLAN, Wi-Fi isolation)",
+        )
+    }
+}
+
+fn describe(gw: IpAddr, iface: &str, s: &Seen, wait: Duration) -> String {
+    let mut out = format!("{gw} on {iface}: ");
+    let arp = if gw.is_ipv4() { "ARP" } else { "NDP" };
+    match &s.neigh {
+        Ok(what) => out.push_str(&format!("{arp} {what}")),
+        Err(why) => out.push_str(&format!("{arp} {why}")),
+    }
+    match &s.echo {
+        Echo::Reply(d, how) => out.push_str(&format!(
+            ", echo reply in {:.2} ms ({how})",
+            d.as_secs_f64() * 1000.0
+        )),
+        Echo::NoReply(how) => out.push_str(&format!(
+            ", no echo reply within {} s ({how})",
+            wait.as_secs_f64()
+        )),
+        Echo::NoPrivilege => out.push_str(", echo not allowed (needs privilege)"),
+        Echo::Error(e) => out.push_str(&format!(", echo: {e}")),
+    }
+    if s.refused {
+        out.push_str(", answered the nudge (port unreachable)");
+    }
+    out
+}
+
+/// Nudge, watch the neighbour entry, and send an echo, all at once.
+async fn probe(gw: IpAddr, iface: &str, wait: Duration) -> Seen {
+    let to = sockaddr(gw, iface);
+    let ((neigh, refused), echo) =
+        smol::future::zip(neighbour(to, iface.to_string(), wait), icmp::echo(to, wait)).await;
+    Seen {
+        neigh,
+        echo,
+        refused,
+    }
+}
+
+/// Send the nudge (one UDP datagram to the discard port) and wait for the
+/// neighbour entry to resolve, or for the nudge to be refused.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+async fn neighbour(
+    to: SocketAddr,
+    iface: String,
+    wait: Duration,
+) -> (Result<String, String>, bool) {
+    use crate::net::ifaces::netlink;
+    let start = Instant::now();
+    let index = crate::net::ifaces::scope_id(&iface).unwrap_or(0);
+    let find = move || {
+        netlink::neighbours().map(|list| {
+            list.into_iter()
+                .find(|n| n.ip == to.ip() && (index == 0 || n.index == index))
+        })
+    };
+    let before = smol::unblock(find).await;
+    if let Ok(Some(n)) = &before {
+        // Confirmed within the last reachable time: the kernel's own evidence.
+        if n.state & netlink::NUD_CONFIRMED != 0 {
+            let mac = n.mac.clone().unwrap_or_else(|| "no MAC".into());
+            return (Ok(format!("entry {} ({mac})", n.state_name())), false);
+        }
+    }
+    let sock = match nudge(to).await {
+        Ok(s) => s,
+        Err(e) => return (Err(format!("nudge failed: {e}")), false),
+    };
+    let mut refused = false;
+    let mut last = String::from("no entry");
+    let deadline = start + wait;
+    let mut buf = [0u8; 64];
+    while Instant::now() < deadline {
+        // A refused nudge (ICMP port unreachable) shows the host is there.
+        let tick = smol::future::or(
+            async {
+                match sock.recv(&mut buf).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => true,
+                    _ => {
+                        smol::Timer::after(Duration::from_secs(3600)).await;
+                        false
+                    }
+                }
+            },
+            async {
+                smol::Timer::after(Duration::from_millis(25)).await;
+                false
+            },
+        )
+        .await;
+        refused |= tick;
+        match smol::unblock(find).await {
+            // Only a fresh confirmation counts (a stale entry may be from before).
+            Ok(Some(n)) if n.resolved() && n.state & netlink::NUD_CONFIRMED != 0 => {
+                let mac = n.mac.clone().unwrap_or_default();
+                return (Ok(format!("answered in {} ms ({mac})", ms(start))), refused);
+            }
+            Ok(Some(n)) => last = format!("entry {}", n.state_name()),
+            Ok(None) => {}
+            Err(e) => {
+                return (
+                    Err(format!(
+                        "neighbour table not readable: {}",
+                        crate::error::describe(&e)
+                    )),
+                    refused,
+                )
+            }
+        }
+        if refused {
+            break;
+        }
+    }
+    (
+        Err(format!(
+            "no answer within {} s ({last})",
+            wait.as_secs_f64()
+        )),
+        refused,
+    )
+}
+
+#[cfg(windows)]
+async fn neighbour(
+    to: SocketAddr,
+    _iface: String,
+    wait: Duration,
+) -> (Result<String, String>, bool) {
+    match to.ip() {
+        IpAddr::V4(v4) => {
+            let start = Instant::now();
+            let r = smol::unblock(move || super::win::send_arp(v4)).await;
+            let _ = wait;
+            (
+                r.map(|mac| format!("answered in {} ms ({mac})", ms(start))),
+                false,
+            )
+        }
+        IpAddr::V6(_) => (Err("not tried (NDP is not read on Windows)".into()), false),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
+async fn neighbour(
+    to: SocketAddr,
+    _iface: String,
+    wait: Duration,
+) -> (Result<String, String>, bool) {
+    let start = Instant::now();
+    let Ok(sock) = nudge(to).await else {
+        return (Err("not read on this platform".into()), false);
+    };
+    let mut buf = [0u8; 64];
+    let refused = smol::future::or(
+        async { matches!(sock.recv(&mut buf).await, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused) },
+        async {
+            smol::Timer::after(wait).await;
+            false
+        },
+    )
+    .await;
+    let _ = start;
+    (Err("not read on this platform".into()), refused)
+}
+
+/// One datagram to the gateway's discard port from a connected socket.
+#[cfg(not(windows))]
+async fn nudge(to: SocketAddr) -> std::io::Result<async_net::UdpSocket> {
+    let any = crate::net::resolve::wildcard(to.is_ipv4(), 0);
+    let s = async_net::UdpSocket::bind(any).await?;
+    s.connect(to).await?;
+    s.send(b"netcrab --check").await?;
+    Ok(s)
+}
