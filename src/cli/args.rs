@@ -275,6 +275,9 @@ pub struct Args {
     /// check: the HTTP status --check-url expects (default 200 or 204)
     #[argh(option)]
     pub check_expect: Option<String>,
+    /// check: layers not to run, comma-separated (gateway,dns,targets,web)
+    #[argh(option)]
+    pub check_skip: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

@@ -41,7 +41,12 @@ pub struct CheckOpts {
     pub family: crate::net::Family,
     pub numeric: bool,
     pub proxy: Option<crate::net::proxy::ProxySpec>,
+    /// Layers not to run (`--check-skip`).
+    pub skip: Vec<&'static str>,
 }
+
+/// The layers `--check-skip` may name (link and address send nothing).
+const SKIPPABLE: [&str; 4] = ["gateway", "dns", "targets", "web"];
 
 /// `None` when `--check` is not given (a companion without it is a usage error).
 pub fn parse(a: &Args) -> Option<Result<CheckOpts>> {
@@ -50,6 +55,7 @@ pub fn parse(a: &Args) -> Option<Result<CheckOpts>> {
             (a.check_name.is_some(), "--check-name"),
             (a.check_url.is_some(), "--check-url"),
             (a.check_expect.is_some(), "--check-expect"),
+            (a.check_skip.is_some(), "--check-skip"),
         ];
         return lone
             .iter()
@@ -136,6 +142,24 @@ fn check(a: &Args) -> Result<CheckOpts> {
     if expect.is_some() && url.is_none() {
         return Err(usage("--check-expect needs --check-url"));
     }
+    let mut skip = Vec::new();
+    for w in a.check_skip.as_deref().unwrap_or_default().split(',') {
+        let w = w.trim();
+        if w.is_empty() {
+            continue;
+        }
+        match SKIPPABLE.iter().find(|n| n.eq_ignore_ascii_case(w)) {
+            Some(n) if !skip.contains(n) => skip.push(*n),
+            Some(_) => {}
+            None => {
+                return Err(usage(format!(
+                    "invalid --check-skip layer '{}' (expected some of: {})",
+                    clip(w),
+                    SKIPPABLE.join(", ")
+                )))
+            }
+        }
+    }
     let proxy = super::proxy::spec(a, !targets.is_empty() || url.is_some())?;
     if proxy.is_some() && targets.iter().any(|t| t.udp) {
         return Err(usage(
@@ -152,6 +176,7 @@ fn check(a: &Args) -> Result<CheckOpts> {
         family,
         numeric: a.numeric,
         proxy,
+        skip,
     })
 }
 

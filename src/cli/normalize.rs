@@ -83,6 +83,7 @@ const VALUED_LONG: &[&str] = &[
     "--check-name",
     "--check-url",
     "--check-expect",
+    "--check-skip",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

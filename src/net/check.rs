@@ -138,7 +138,9 @@ pub fn run(opts: CheckOpts) -> Result<u8> {
         let mut layers: Vec<Layer> = Vec::new();
         for step in 0..6 {
             let t = Instant::now();
+            let name = report::LAYERS[step].0;
             let mut l = match step {
+                _ if ctx.opts.skip.contains(&name) => Layer::skip(name, "--check-skip"),
                 0 => link::run(&mut ctx),
                 1 => address::run(&mut ctx, &layers),
                 2 => gateway::run(&mut ctx, &layers).await,

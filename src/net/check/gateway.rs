@@ -70,6 +70,8 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     let mut parts = Vec::new();
     let mut any = false;
     let mut need_priv = false;
+    // Each family's gateway at once, so the layer stays within one wait.
+    let mut tasks = Vec::new();
     for r in &picked {
         let Some(gw) = r.gateway else {
             any = true;
@@ -79,12 +81,19 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
             ));
             continue;
         };
-        let seen = probe(gw, &r.iface, wait).await;
+        let iface = r.iface.clone();
+        tasks.push(smol::spawn(async move {
+            let seen = probe(gw, &iface, wait).await;
+            (gw, iface, seen)
+        }));
+    }
+    for t in tasks {
+        let (gw, iface, seen) = t.await;
         any |= seen.answered();
         if matches!(seen.echo, Echo::NoPrivilege) {
             need_priv = true;
         }
-        parts.push(describe(gw, &r.iface, &seen, wait));
+        parts.push(describe(gw, &iface, &seen, wait));
     }
     if need_priv {
         ctx.privilege.push(

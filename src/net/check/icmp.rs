@@ -93,6 +93,9 @@ pub async fn echo(dst: SocketAddr, wait: Duration) -> Echo {
         return Echo::Error("cannot register the ICMP socket".into());
     };
     let start = std::time::Instant::now();
+    // A raw IPv6 socket takes the port field as the protocol: 0 here.
+    let mut dst = dst;
+    dst.set_port(0);
     let to: socket2::SockAddr = dst.into();
     let sent = a.write_with(|s| s.send_to(&pkt, &to)).await;
     if let Err(e) = sent {

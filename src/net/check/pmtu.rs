@@ -21,18 +21,25 @@ async fn measure(ctx: &Ctx, to: SocketAddr) -> Result<usize, String> {
     let v6 = to.is_ipv6();
     let overhead: usize = if v6 { 48 } else { 28 };
     let floor: usize = if v6 { 1280 } else { 576 };
-    let link = ctx
-        .live
-        .iter()
-        .filter_map(|l| l.mtu)
-        .max()
-        .unwrap_or(1500)
-        .clamp(floor as u32, 65_535) as usize;
     let err = |e: std::io::Error| crate::error::describe(&e);
     let s = async_net::UdpSocket::bind(crate::net::resolve::wildcard(!v6, 0))
         .await
         .map_err(err)?;
     s.connect(to).await.map_err(err)?;
+    // The MTU of the link the route leaves by: the one holding our source address.
+    let local = s.local_addr().map_err(err)?.ip();
+    let link = ctx
+        .snap
+        .addrs
+        .iter()
+        .find(|a| a.ip == local)
+        .and_then(|a| {
+            let name = super::base(&a.name);
+            ctx.snap.links.iter().find(|l| l.name == name)
+        })
+        .and_then(|l| l.mtu)
+        .unwrap_or(1500)
+        .clamp(floor as u32, 65_535) as usize;
     dontfrag::set(&s, v6).map_err(err)?;
     let buf = vec![0u8; link];
     // Whether `size` (IP bytes) leaves with don't-fragment.
@@ -41,6 +48,9 @@ async fn measure(ctx: &Ctx, to: SocketAddr) -> Result<usize, String> {
         let buf = &buf;
         async move {
             for _ in 0..2 {
+                // A router's "too big" is left pending on the socket and
+                // would fail the next send whatever its size: clear it.
+                let _ = socket2::SockRef::from(s).take_error();
                 match s.send(&buf[..size - overhead]).await {
                     Ok(_) => return Ok(true),
                     Err(e) if dontfrag::too_big(&e) => return Ok(false),

@@ -101,7 +101,8 @@ pub fn route_of(ctx: &Ctx) -> Route {
 
 /// Why a target cannot be tried now: each of its addresses is out of reach.
 async fn unreachable(ctx: &Ctx, t: &CheckTarget, r: &Route) -> Option<String> {
-    if r.proxy.is_some() {
+    // Only literal addresses: a name's lookup is bounded with its attempt.
+    if r.proxy.is_some() || !matches!(t.dest.host, crate::addr::Host::Ip(_)) {
         return None;
     }
     let addrs = resolve(&t.dest, r).await.ok()?;
@@ -132,11 +133,19 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
         }
         let r = r.clone();
         tasks.push(smol::spawn(async move {
-            let res = if t.udp {
-                udp(&t, &r, wait).await
-            } else {
-                tcp(&t, &r, wait).await
+            // A name lookup may hang longer than the wait: bounded here.
+            let attempt = async {
+                if t.udp {
+                    udp(&t, &r, wait).await
+                } else {
+                    tcp(&t, &r, wait).await
+                }
             };
+            let late = async {
+                smol::Timer::after(wait + Duration::from_millis(200)).await;
+                Err(format!("no answer within {} s", wait.as_secs_f64()))
+            };
+            let res = smol::future::or(attempt, late).await;
             (t, res)
         }));
     }
