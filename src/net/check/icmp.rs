@@ -12,6 +12,7 @@ pub enum Echo {
     Reply(Duration, &'static str),
     NoReply(&'static str),
     /// Neither socket kind may be opened by this process.
+    #[cfg_attr(windows, allow(dead_code))]
     NoPrivilege,
     Error(String),
 }
