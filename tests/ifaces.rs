@@ -434,3 +434,45 @@ fn ifaces_without_brd_and_with_a_peer() {
     );
     assert_eq!(find("10.78.0.1")["flags"], Json::Arr(vec![]), "{v:?}");
 }
+
+/// `--probe`'s broadcast check uses the server's real broadcast address: a
+/// server address added without `brd` has none, and the check says so
+/// instead of sending to the address itself.
+#[test]
+fn probe_broadcast_says_when_the_subnet_has_no_broadcast_address() {
+    if !cfg!(feature = "probe") {
+        util::skip("needs the 'probe' feature");
+        return;
+    }
+    let Some(p) = pair_or_skip() else { return };
+    sh(&["ip", "-n", &p.a, "addr", "flush", "dev", "va"]).expect("flush");
+    sh(&[
+        "ip",
+        "-n",
+        &p.a,
+        "addr",
+        "add",
+        &format!("{NET}.1/24"),
+        "dev",
+        "va",
+    ])
+    .expect("add");
+    let mut srv = p.run(&p.a, &["--probe-server", &format!("{NET}.1:0")], false);
+    let server = srv.listen_addr().to_string();
+    let mut c = p.run(&p.b, &["--probe", &server, "--probe-time", "0.3"], false);
+    let out = c.finish();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("--probe against a server without brd:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("broadcast"))
+        .unwrap_or_else(|| panic!("no broadcast line in:\n{text}"));
+    assert!(line.contains("skipped"), "{text}");
+    assert!(
+        line.contains(&format!(
+            "the server's address {NET}.1/24 on va has no broadcast address"
+        )),
+        "{text}"
+    );
+    srv.kill();
+}
