@@ -7,6 +7,8 @@
 //! that cannot says why (`skipped: no gateway`).
 
 mod address;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod direct;
 mod dns;
 mod dnsmsg;
 mod gateway;

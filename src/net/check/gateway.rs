@@ -19,6 +19,8 @@ struct Seen {
     echo: Echo,
     /// The nudge came back as ICMP port unreachable (the host is there).
     refused: bool,
+    /// ARP/NDP could not be sent directly for want of privilege.
+    direct_denied: bool,
 }
 
 impl Seen {
@@ -70,6 +72,7 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     let mut parts = Vec::new();
     let mut any = false;
     let mut need_priv = false;
+    let mut direct_denied = false;
     // Each family's gateway at once, so the layer stays within one wait.
     let mut tasks = Vec::new();
     for r in &picked {
@@ -82,8 +85,29 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
             continue;
         };
         let iface = r.iface.clone();
+        let mac = ctx
+            .snap
+            .links
+            .iter()
+            .find(|l| l.name == iface)
+            .and_then(|l| l.mac.clone());
+        // The source of an ARP request: our address on the gateway's subnet.
+        let mine = |a: &&crate::net::ifaces::IfAddr| super::base(&a.name) == iface;
+        let src = ctx
+            .addrs
+            .iter()
+            .filter(mine)
+            .find(|a| {
+                a.prefix
+                    .is_some_and(|p| crate::net::acl::Cidr::new(a.ip, p).contains(gw))
+            })
+            .or_else(|| ctx.addrs.iter().filter(mine).find(|a| a.ip.is_ipv4()))
+            .and_then(|a| match a.ip {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            });
         tasks.push(smol::spawn(async move {
-            let seen = probe(gw, &iface, wait).await;
+            let seen = probe(gw, &iface, mac, src, wait).await;
             (gw, iface, seen)
         }));
     }
@@ -93,12 +117,20 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
         if matches!(seen.echo, Echo::NoPrivilege) {
             need_priv = true;
         }
+        direct_denied |= seen.direct_denied;
         parts.push(describe(gw, &iface, &seen, wait));
     }
     if need_priv {
         ctx.privilege.push(
             "ICMP echo to the gateway needs root, CAP_NET_RAW or a group in \
              net.ipv4.ping_group_range: judged from ARP/NDP and the nudge alone"
+                .into(),
+        );
+    }
+    if direct_denied {
+        ctx.privilege.push(
+            "ARP/NDP sent directly needs root or CAP_NET_RAW: the kernel's neighbour entry \
+             after a nudge was read instead"
                 .into(),
         );
     }
@@ -140,15 +172,58 @@ fn describe(gw: IpAddr, iface: &str, s: &Seen, wait: Duration) -> String {
     out
 }
 
-/// Nudge, watch the neighbour entry, and send an echo, all at once.
-async fn probe(gw: IpAddr, iface: &str, wait: Duration) -> Seen {
+/// ARP/NDP (directly where privileged, else a nudge and the neighbour
+/// entry) and an echo, at once.
+async fn probe(
+    gw: IpAddr,
+    iface: &str,
+    mac: Option<String>,
+    src: Option<std::net::Ipv4Addr>,
+    wait: Duration,
+) -> Seen {
     let to = sockaddr(gw, iface);
-    let ((neigh, refused), echo) =
-        smol::future::zip(neighbour(to, iface.to_string(), wait), icmp::echo(to, wait)).await;
+    let link = async {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let mut denied = false;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let denied = false;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(mac) = &mac {
+            use super::direct::{ask, Direct};
+            let index = crate::net::ifaces::scope_id(iface).unwrap_or(0);
+            match ask(gw, index, mac, src, wait).await {
+                Direct::Reply(m, d) => {
+                    let ms = d.as_secs_f64() * 1000.0;
+                    return (
+                        Ok(format!("reply in {ms:.2} ms ({m}, sent directly)")),
+                        false,
+                        false,
+                    );
+                }
+                Direct::NoReply => {
+                    let w = wait.as_secs_f64();
+                    return (
+                        Err(format!("no reply within {w} s (sent directly)")),
+                        false,
+                        false,
+                    );
+                }
+                Direct::NoPrivilege => denied = true,
+                Direct::Unavailable => {}
+            }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = (&mac, src);
+        let (r, refused) = neighbour(to, iface.to_string(), wait).await;
+        (r, refused, denied)
+    };
+    let ((neigh, refused, direct_denied), echo) =
+        smol::future::zip(link, icmp::echo(to, wait)).await;
     Seen {
         neigh,
         echo,
         refused,
+        direct_denied,
     }
 }
 
