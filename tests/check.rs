@@ -192,6 +192,7 @@ fn lab_or_skip(set: Setup) -> Option<Lab> {
         add(&lab.r, &format!("{GW4}/24"), "r1");
         add(&lab.r, "10.231.2.1/24", "r2");
         add(&lab.s, &format!("{SRV4}/24"), "s0");
+        add(&lab.s, "10.231.2.80/24", "s0");
         ns_sh(&lab.r, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     }
     if set.v6 {
@@ -199,6 +200,7 @@ fn lab_or_skip(set: Setup) -> Option<Lab> {
         add(&lab.r, &format!("{GW6}/64"), "r1");
         add(&lab.r, "fd31:2::1/64", "r2");
         add(&lab.s, &format!("{SRV6}/64"), "s0");
+        add(&lab.s, "fd31:2::80/64", "s0");
         ns_sh(&lab.r, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
     }
     for (ns, dev) in [
@@ -322,8 +324,31 @@ impl Lab {
     /// Everything up: DNS, HTTP (204) and the UDP echo, on IPv4.
     fn serve_all(&mut self) {
         self.dns(SRV4);
-        self.server("http", SRV4, HTTP_PORT);
+        self.server("http", "0.0.0.0", HTTP_PORT);
         self.server("udp", SRV4, UDP_PORT);
+    }
+
+    /// Wait until TCP port `port` listens in the server namespace.
+    fn wait_tcp(&self, port: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.s,
+                    "ss",
+                    "-Hltn",
+                    &format!("sport = :{port}"),
+                ])
+                .output()
+                .expect("ss");
+            if !out.stdout.is_empty() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nothing listens on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn check(&self, args: &[&str]) -> (Option<i32>, String, Duration) {
@@ -402,7 +427,8 @@ fn check_all_good_every_layer_passes() {
         return;
     };
     lab.serve_all();
-    let url = format!("http://{SRV4}:{HTTP_PORT}/generate_204");
+    // The URL by name: looked up through the namespace's resolv.conf.
+    let url = format!("http://ok.test:{HTTP_PORT}/generate_204");
     let t = targets_all();
     let args = ["--check-name", "ok.test", "--check-url", &url, &t[0], &t[1]];
     let (code, text, _) = lab.check(&args);
@@ -436,7 +462,12 @@ fn check_all_good_every_layer_passes() {
     assert!(tg.contains("TCP connected"), "{text}");
     assert!(tg.contains("UDP answer from"), "{text}");
     assert!(tg.contains(&format!("path MTU 1500 to {SRV4}")), "{text}");
-    assert!(layer(&text, "web").1.contains(": 204 from"), "{text}");
+    assert!(
+        layer(&text, "web")
+            .1
+            .contains(": 204 from 10.231.2.80:8080 in"),
+        "{text}"
+    );
     assert!(verdict(&text).starts_with("verdict: online: "), "{text}");
 
     let mut j = vec!["--json"];
@@ -703,7 +734,7 @@ fn check_ipv6_only_with_a_v6_default_route() {
         return;
     };
     lab.dns(SRV6);
-    lab.server("http", SRV6, HTTP_PORT);
+    lab.server("http", "::", HTTP_PORT);
     let target = format!("[{SRV6}]:{HTTP_PORT}");
     let (code, text, _) = lab.check(&["--check-name", "ok.test", "-6", &target]);
     assert_eq!(code, Some(0), "{text}");
@@ -995,5 +1026,82 @@ fn check_usage_errors() {
         assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert!(out.stdout.is_empty());
+    }
+}
+
+/// TCP targets and the web layer through a SOCKS5 proxy (-X 5 -x).
+#[test]
+fn check_targets_through_a_proxy() {
+    let Some(mut lab) = lab_or_skip(Setup {
+        v4: true,
+        v6: false,
+    }) else {
+        return;
+    };
+    if !have("microsocks") && !std::path::Path::new("/usr/bin/microsocks").exists() {
+        skip("needs microsocks");
+        return;
+    }
+    lab.serve_all();
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.s,
+            "microsocks",
+            "-i",
+            SRV4,
+            "-p",
+            "1080",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("microsocks");
+    lab.procs.push(child);
+    lab.wait_tcp("1080");
+    let proxy = format!("{SRV4}:1080");
+    let target = format!("10.231.2.80:{HTTP_PORT}");
+    let url = format!("http://10.231.2.80:{HTTP_PORT}/");
+    let (code, text, _) = lab.check(&["-X", "5", "-x", &proxy, "--check-url", &url, &target]);
+    assert_eq!(code, Some(0), "{text}");
+    let want = format!("TCP connected to {target} via SOCKS5 proxy {proxy} in ");
+    assert!(layer(&text, "targets").1.contains(&want), "{text}");
+    assert!(
+        !layer(&text, "targets").1.contains("path MTU"),
+        "no path MTU through a proxy: {text}"
+    );
+    assert!(
+        layer(&text, "web")
+            .1
+            .contains(&format!("204 from {target} via SOCKS5")),
+        "{text}"
+    );
+    // udp: targets cannot go through a proxy.
+    let (code, _, _) = lab.check(&["-x", &proxy, &format!("udp:{SRV4}:{UDP_PORT}")]);
+    assert_eq!(code, Some(2));
+}
+
+/// --check never reads stdin: it ends the same with stdin an open pipe
+/// that never ends, /dev/null and a terminal. Only the layers that send
+/// nothing run (this machine's own links and addresses).
+#[test]
+fn check_does_not_wait_for_stdin() {
+    let args = ["--check", "--check-skip", "gateway,dns,targets,web"];
+    for kind in util::EVERY_STDIN {
+        let Some(mut p) = util::start_with(kind, &args) else {
+            continue;
+        };
+        let out = p.finish();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            matches!(out.code, Some(0) | Some(10) | Some(11)),
+            "{kind:?}: {text}{}",
+            out.stderr
+        );
+        for name in LAYERS {
+            layer(&text, name);
+        }
+        verdict(&text);
     }
 }
