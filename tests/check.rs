@@ -133,7 +133,18 @@ fn wait_up(ns: &str, dev: &str) {
     }
 }
 
+/// Whether this build has `--check` (the minimal build leaves it out).
+fn check_built() -> bool {
+    if !cfg!(feature = "check") {
+        skip("needs the 'check' feature");
+    }
+    cfg!(feature = "check")
+}
+
 fn lab_or_skip(set: Setup) -> Option<Lab> {
+    if !check_built() {
+        return None;
+    }
     if runner_kind() == Runner::Wine {
         skip("network namespaces are not used under Wine (wineserver is shared)");
         return None;
@@ -887,6 +898,9 @@ fn check_path_mtu_through_a_narrower_link() {
 
 #[test]
 fn check_as_an_unprivileged_user_says_what_needed_privilege() {
+    if !check_built() {
+        return;
+    }
     if runner_kind() != Runner::Native {
         skip("setpriv runs the native binary only");
         return;
@@ -954,6 +968,9 @@ fn check_as_an_unprivileged_user_says_what_needed_privilege() {
 /// this test. Every layer prints its line and the verdict comes last.
 #[test]
 fn check_here_with_loopback_targets() {
+    if !check_built() {
+        return;
+    }
     let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
     let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
     let tport = tcp.local_addr().unwrap().port();
@@ -1023,6 +1040,12 @@ fn check_usage_errors() {
     ] {
         let (_p, out) = util::run(&args);
         assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        // Without the feature, --check itself is the usage error.
+        let want = if cfg!(feature = "check") || args[0] != "--check" {
+            want
+        } else {
+            "--check needs the 'check' feature"
+        };
         assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
         assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
         assert!(out.stdout.is_empty());
@@ -1087,6 +1110,9 @@ fn check_targets_through_a_proxy() {
 /// nothing run (this machine's own links and addresses).
 #[test]
 fn check_does_not_wait_for_stdin() {
+    if !check_built() {
+        return;
+    }
     let args = ["--check", "--check-skip", "gateway,dns,targets,web"];
     for kind in util::EVERY_STDIN {
         let Some(mut p) = util::start_with(kind, &args) else {
