@@ -1131,3 +1131,25 @@ fn check_does_not_wait_for_stdin() {
         verdict(&text);
     }
 }
+
+/// Both families up: the gateway of each is asked (at once, within one wait).
+#[test]
+fn check_dual_stack_asks_both_gateways() {
+    let Some(mut lab) = lab_or_skip(Setup { v4: true, v6: true }) else {
+        return;
+    };
+    lab.dns(SRV4);
+    let (code, text, _) = lab.check(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    let gw = layer(&text, "gateway").1;
+    assert!(gw.contains(&format!("{GW4} on eth0: ARP ")), "{text}");
+    assert!(gw.contains(&format!("; {GW6} on eth0: NDP ")), "{text}");
+    assert!(
+        layer(&text, "address").1.contains(&format!("{BOX4}/24 on eth0, {BOX6}/64 on eth0")),
+        "{text}"
+    );
+    // -4: only the IPv4 side.
+    let (code, text, _) = lab.check(&["-4"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!layer(&text, "gateway").1.contains(GW6), "{text}");
+}

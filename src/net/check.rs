@@ -85,8 +85,8 @@ impl Ctx {
     }
 
     /// The default routes that count: family allowed, link live, an
-    /// address of the family on it.
-    pub fn routes(&self) -> Vec<Route> {
+    /// address of the family on it; each with its family (true: IPv4).
+    pub fn routes(&self) -> Vec<(bool, Route)> {
         let mut out = Vec::new();
         for (v4, list) in [(true, &self.snap.routes4), (false, &self.snap.routes6)] {
             let allowed = match self.opts.family {
@@ -103,7 +103,7 @@ impl Ctx {
                     .iter()
                     .any(|a| a.ip.is_ipv4() == v4 && base(&a.name) == r.iface);
                 if has && self.live.iter().any(|l| l.name == r.iface) {
-                    out.push(r.clone());
+                    out.push((v4, r.clone()));
                 }
             }
         }

@@ -62,9 +62,10 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     }
     // The first route of each family.
     let mut picked: Vec<Route> = Vec::new();
-    for r in routes {
-        let v4 = |x: &Route| x.gateway.map(|g| g.is_ipv4());
-        if !picked.iter().any(|p| v4(p) == v4(&r) && p.iface == r.iface) && picked.len() < 2 {
+    let mut families: Vec<bool> = Vec::new();
+    for (v4, r) in routes {
+        if !families.contains(&v4) {
+            families.push(v4);
             picked.push(r);
         }
     }
