@@ -1145,11 +1145,108 @@ fn check_dual_stack_asks_both_gateways() {
     assert!(gw.contains(&format!("{GW4} on eth0: ARP ")), "{text}");
     assert!(gw.contains(&format!("; {GW6} on eth0: NDP ")), "{text}");
     assert!(
-        layer(&text, "address").1.contains(&format!("{BOX4}/24 on eth0, {BOX6}/64 on eth0")),
+        layer(&text, "address")
+            .1
+            .contains(&format!("{BOX4}/24 on eth0, {BOX6}/64 on eth0")),
         "{text}"
     );
     // -4: only the IPv4 side.
     let (code, text, _) = lab.check(&["-4"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(!layer(&text, "gateway").1.contains(GW6), "{text}");
+}
+
+/// IPv6 duplicate address detection: an address still being checked is
+/// "tentative"; one another host already has is "dadfailed".
+#[test]
+fn check_tentative_and_dad_failed_addresses() {
+    let Some(lab) = lab_or_skip(Setup {
+        v4: false,
+        v6: true,
+    }) else {
+        return;
+    };
+    let b = lab.b.clone();
+    sh(&[
+        "ip", "-n", &b, "addr", "flush", "dev", "eth0", "scope", "global",
+    ])
+    .expect("flush");
+    for (k, v) in [
+        ("conf.eth0.accept_dad", "1"),
+        ("conf.eth0.dad_transmits", "3"),
+        ("neigh.eth0.retrans_time_ms", "10000"),
+    ] {
+        ns_sh(&b, &["sysctl", "-qw", &format!("net.ipv6.{k}={v}")]);
+    }
+    // Nobody else has fd31:1::7: it stays tentative for 30 s.
+    sh(&["ip", "-n", &b, "addr", "add", "fd31:1::7/64", "dev", "eth0"]).expect("add");
+    let (code, text, _) = lab.check(&["-6"]);
+    assert_eq!(code, Some(11), "{text}");
+    assert_eq!(
+        layer(&text, "address"),
+        (
+            "FAIL",
+            "fd31:1::7/64 on eth0: tentative (duplicate address detection not finished)"
+        ),
+        "{text}"
+    );
+    // The router has the gateway's address: the box's copy fails DAD.
+    sh(&[
+        "ip", "-n", &b, "addr", "flush", "dev", "eth0", "scope", "global",
+    ])
+    .expect("flush");
+    ns_sh(
+        &b,
+        &["sysctl", "-qw", "net.ipv6.neigh.eth0.retrans_time_ms=100"],
+    );
+    sh(&[
+        "ip",
+        "-n",
+        &b,
+        "addr",
+        "add",
+        &format!("{GW6}/64"),
+        "dev",
+        "eth0",
+    ])
+    .expect("add");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", &b, "-6", "addr", "show", "dev", "eth0"])
+            .output()
+            .expect("ip");
+        if String::from_utf8_lossy(&out.stdout).contains("dadfailed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "DAD did not fail");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, text, _) = lab.check(&["-6"]);
+    assert_eq!(code, Some(11), "{text}");
+    let (st, ev) = layer(&text, "address");
+    assert_eq!(st, "FAIL", "{text}");
+    assert!(
+        ev.contains(&format!(
+            "{GW6}/64 on eth0: duplicate address detection failed"
+        )),
+        "{text}"
+    );
+    assert!(
+        verdict(&text).contains("another host on the link already uses this address"),
+        "{text}"
+    );
+    let mut p = util::spawn(util::Spawn {
+        args: &["--ifaces"],
+        stdin: false,
+        stdout: None,
+        ns: Some(&b),
+    });
+    let out = p.finish();
+    let ifaces = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        ifaces.contains(&format!("inet6 {GW6}/64 scope global ")),
+        "{ifaces}"
+    );
+    assert!(ifaces.contains(" dadfailed"), "{ifaces}");
 }
