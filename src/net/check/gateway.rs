@@ -320,8 +320,13 @@ async fn neighbour(
     match to.ip() {
         IpAddr::V4(v4) => {
             let start = Instant::now();
-            let r = smol::unblock(move || super::win::send_arp(v4)).await;
-            let _ = wait;
+            // SendARP waits as long as Windows likes: bounded here.
+            let arp = smol::unblock(move || super::win::send_arp(v4));
+            let late = async {
+                smol::Timer::after(wait).await;
+                Err(format!("no answer within {} s", wait.as_secs_f64()))
+            };
+            let r = smol::future::or(arp, late).await;
             (
                 r.map(|mac| format!("answered in {} ms ({mac})", ms(start))),
                 false,
