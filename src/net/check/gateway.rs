@@ -1,9 +1,13 @@
-//! Gateway: the default route's next hop answers at the link layer and, where
-//! allowed, to ICMP echo. Linux: a datagram to the gateway (the "nudge")
-//! makes the kernel resolve it with ARP / NDP; its neighbour entry then says
-//! whether it answered, and an ICMP port-unreachable for the nudge is an
-//! answer too. Windows: SendARP, IcmpSendEcho. No privilege is needed
-//! except for the echo (see icmp.rs).
+//! Gateway: the default route's next hop (the first of each family, asked
+//! at once) answers at the link layer or to ICMP echo.
+//!
+//! Linux, link layer: with CAP_NET_RAW an ARP request / NDP solicitation is
+//! sent directly (direct.rs), a fresh answer whatever the kernel's entry
+//! says. Without it a datagram to the gateway's discard port (the "nudge")
+//! makes the kernel resolve it; a `reachable` neighbour entry afterwards is
+//! the answer, and so is an ICMP port unreachable for the nudge. Windows:
+//! SendARP. Echo (icmp.rs): a ping socket, a raw socket, or IcmpSendEcho.
+//! What could not run for want of privilege is noted in `ctx.privilege`.
 
 use super::icmp::{self, Echo};
 use super::report::{blocked, Layer};

@@ -713,6 +713,33 @@ mod tests {
     }
 
     #[test]
+    fn peer_and_flags_in_text_and_json() {
+        let mut s = connected();
+        let mut p = addr("eth0", "198.51.100.1", 32);
+        p.peer = Some("198.51.100.2".parse().unwrap());
+        s.addrs.push(p);
+        let mut t = addr("eth0", "2001:db8::7", 64);
+        t.tentative = true;
+        t.dad_failed = true;
+        s.addrs.push(t);
+        let text = text(&s);
+        assert!(
+            text.contains("    inet  198.51.100.1/32 peer 198.51.100.2 scope global\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    inet6 2001:db8::7/64 scope global tentative dadfailed\n"),
+            "{text}"
+        );
+        let j = json(&s);
+        assert!(
+            j.contains("\"broadcast\":null,\"peer\":\"198.51.100.2\""),
+            "{j}"
+        );
+        assert!(j.contains("\"flags\":[\"tentative\",\"dadfailed\"]"), "{j}");
+    }
+
+    #[test]
     fn labels_group_under_their_link() {
         let mut s = connected();
         s.addrs.push(addr("eth0:1", "198.51.100.7", 24));
