@@ -943,7 +943,42 @@ fn check_as_an_unprivileged_user_says_what_needed_privilege() {
         .stdin(Stdio::null())
         .output()
         .expect("setpriv");
+    // Every group may open ping sockets: the echo needs no privilege then.
+    ns_sh(
+        &lab.b,
+        &["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"],
+    );
+    let pinged = Command::new("ip")
+        .args([
+            "netns", "exec", &lab.b, "setpriv", "--reuid", "65534", "--regid", "65534",
+        ])
+        .args([
+            "--clear-groups",
+            copy.to_str().unwrap(),
+            "--check",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("setpriv");
     let _ = std::fs::remove_dir_all(&dir);
+    let j = String::from_utf8_lossy(&pinged.stdout);
+    println!("--check --json as uid 65534 with ping sockets allowed:\n{j}");
+    assert_eq!(pinged.status.code(), Some(0), "{j}");
+    let v = parse_checked(&j);
+    let gw = v["layers"].arr()[2]["evidence"].str().to_string();
+    assert!(
+        gw.contains("echo reply in") && gw.contains("(ping socket)"),
+        "{j}"
+    );
+    let privilege = v["privilege"].arr();
+    assert_eq!(privilege.len(), 1, "{j}");
+    assert!(
+        privilege[0]
+            .str()
+            .starts_with("ARP/NDP sent directly needs root"),
+        "{j}"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     println!(
         "--check as uid 65534:\n{text}{}",
