@@ -262,7 +262,8 @@ pub struct Args {
     /// tunnel: read the shared secret from a file
     #[argh(option)]
     pub secret_file: Option<String>,
-    // --- check flags --- (feature "check"): see src/cli/check.rs.
+    // --- check flags ---
+    // Feature "check": checked in src/cli/check.rs.
     /// walk link, address, gateway, DNS, targets and web; name the first that fails
     #[argh(switch)]
     pub check: bool,
