@@ -1288,3 +1288,27 @@ fn check_tentative_and_dad_failed_addresses() {
     );
     assert!(ifaces.contains(" dadfailed"), "{ifaces}");
 }
+
+/// Two servers configured, one of them gone: each is asked (in order, at
+/// once), and one answer is enough.
+#[test]
+fn check_dns_one_of_two_servers_answers() {
+    let Some(mut lab) = lab_or_skip(Setup {
+        v4: true,
+        v6: false,
+    }) else {
+        return;
+    };
+    lab.dns(SRV4);
+    lab._resolv = None;
+    lab._resolv = Some(
+        ResolvConf::new(&lab.b, "nameserver 10.231.2.54\nnameserver 10.231.2.53\n")
+            .expect("resolv.conf"),
+    );
+    let (code, text, took) = lab.check(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let ev = layer(&text, "dns").1;
+    assert!(ev.starts_with("the root's NS: 10.231.2.54: "), "{text}");
+    assert!(ev.contains("; 10.231.2.53: NXDOMAIN"), "{text}");
+}

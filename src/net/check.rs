@@ -68,7 +68,8 @@ impl Ctx {
     /// Why `ip` cannot be tried now, if it cannot: no address of its
     /// family, or off-link with no gateway that answers.
     pub fn cannot_reach(&self, ip: IpAddr) -> Option<&'static str> {
-        if ip.is_loopback() {
+        let link_local = matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+        if ip.is_loopback() || link_local {
             return None;
         }
         if !self.addrs.iter().any(|a| a.ip.is_ipv4() == ip.is_ipv4()) {

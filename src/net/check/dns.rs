@@ -67,21 +67,27 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
         name.clone()
     };
     let wait = ctx.opts.wait;
-    let mut tasks = Vec::new();
-    let mut results: Vec<(String, Result<String, String>)> = Vec::new();
+    // In the configured order; the reachable ones asked at once.
+    let mut pending = Vec::new();
     for (text, addr) in servers {
-        if let Some(why) = ctx.cannot_reach(addr.ip()) {
-            results.push((text, Err(format!("skipped: {why}"))));
-            continue;
-        }
-        let name = name.clone();
-        tasks.push((
-            text,
-            smol::spawn(async move { ask(addr, &name, qtype, wait).await }),
-        ));
+        let job = match ctx.cannot_reach(addr.ip()) {
+            Some(why) => Err(format!("skipped: {why}")),
+            None => {
+                let name = name.clone();
+                Ok(smol::spawn(
+                    async move { ask(addr, &name, qtype, wait).await },
+                ))
+            }
+        };
+        pending.push((text, job));
     }
-    for (text, t) in tasks {
-        results.push((text, t.await));
+    let mut results: Vec<(String, Result<String, String>)> = Vec::new();
+    for (text, job) in pending {
+        let r = match job {
+            Ok(task) => task.await,
+            Err(skipped) => Err(skipped),
+        };
+        results.push((text, r));
     }
     let ok = results.iter().any(|(_, r)| r.is_ok());
     ctx.dns_ok = Some(ok);
