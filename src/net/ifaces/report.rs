@@ -316,9 +316,10 @@ fn running(l: &Link) -> bool {
     l.up && matches!(l.state, None | Some("up") | Some("unknown")) && l.carrier != Some(false)
 }
 
-/// A usable address: not loopback, not link-local.
+/// A usable address: not loopback, not link-local, not still in (or
+/// failed) duplicate address detection.
 fn usable(a: &IfAddr) -> bool {
-    scope_name(a.ip) != "host" && scope_name(a.ip) != "link"
+    scope_name(a.ip) != "host" && scope_name(a.ip) != "link" && !a.tentative && !a.dad_failed
 }
 
 fn with_prefix(a: &IfAddr) -> String {
@@ -737,6 +738,16 @@ mod tests {
             "{j}"
         );
         assert!(j.contains("\"flags\":[\"tentative\",\"dadfailed\"]"), "{j}");
+    }
+
+    #[test]
+    fn a_dad_failed_address_is_not_connected() {
+        let mut s = connected();
+        s.addrs.retain(|a| a.ip.is_loopback());
+        let mut dup = addr("eth0", "192.0.2.2", 24);
+        dup.dad_failed = true;
+        s.addrs.push(dup);
+        assert!(!verdict(&s).0, "{:?}", verdict(&s));
     }
 
     #[test]
