@@ -25,11 +25,17 @@ struct Seen {
     refused: bool,
     /// ARP/NDP could not be sent directly for want of privilege.
     direct_denied: bool,
+    /// A TCP port of the gateway answered (SYN-ACK or reset), when ARP/NDP
+    /// could not be sent directly.
+    knock: Option<String>,
 }
 
 impl Seen {
     fn answered(&self) -> bool {
-        self.neigh.is_ok() || matches!(self.echo, Echo::Reply(..)) || self.refused
+        self.neigh.is_ok()
+            || matches!(self.echo, Echo::Reply(..))
+            || self.refused
+            || self.knock.is_some()
     }
 }
 
@@ -174,7 +180,46 @@ fn describe(gw: IpAddr, iface: &str, s: &Seen, wait: Duration) -> String {
     if s.refused {
         out.push_str(", answered the nudge (port unreachable)");
     }
+    if let Some(k) = &s.knock {
+        out.push_str(&format!(", {k}"));
+    }
     out
+}
+
+/// Ports a router often has, open or closed: either way it answers.
+const KNOCK_PORTS: [u16; 3] = [80, 443, 53];
+
+/// A TCP connect to each of `KNOCK_PORTS` at once; the first SYN-ACK or
+/// reset says the gateway is there (no privilege needed, unlike ARP sent
+/// directly or an echo). `None` when none answered within `wait`.
+async fn knock(to: SocketAddr, wait: Duration) -> Option<String> {
+    let start = Instant::now();
+    let one = |port: u16| async move {
+        let mut a = to;
+        a.set_port(port);
+        let opts = crate::net::sockopt::SockOpts::default();
+        match crate::net::tcp::connect(a, None, &opts, Some(wait)).await {
+            Ok(_) => Some(format!("TCP port {port} open ({} ms)", ms(start))),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(format!(
+                "TCP port {port} answered with a reset ({} ms)",
+                ms(start)
+            )),
+            // Silence or an error: let another port or the timer decide.
+            Err(_) => {
+                smol::Timer::after(wait).await;
+                None
+            }
+        }
+    };
+    let all = smol::future::race(
+        smol::future::race(one(KNOCK_PORTS[0]), one(KNOCK_PORTS[1])),
+        one(KNOCK_PORTS[2]),
+    );
+    smol::future::or(all, async {
+        smol::Timer::after(wait).await;
+        None
+    })
+    .await
 }
 
 /// ARP/NDP (directly where privileged, else a nudge and the neighbour
@@ -203,6 +248,7 @@ async fn probe(
                         Ok(format!("reply in {ms:.2} ms ({m}, sent directly)")),
                         false,
                         false,
+                        None,
                     );
                 }
                 Direct::NoReply => {
@@ -211,6 +257,7 @@ async fn probe(
                         Err(format!("no reply within {w} s (sent directly)")),
                         false,
                         false,
+                        None,
                     );
                 }
                 Direct::NoPrivilege => denied = true,
@@ -219,16 +266,18 @@ async fn probe(
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let _ = (&mac, src);
-        let (r, refused) = neighbour(to, iface.to_string(), wait).await;
-        (r, refused, denied)
+        let ((r, refused), knocked) =
+            smol::future::zip(neighbour(to, iface.to_string(), wait), knock(to, wait)).await;
+        (r, refused, denied, knocked)
     };
-    let ((neigh, refused, direct_denied), echo) =
+    let ((neigh, refused, direct_denied, knock), echo) =
         smol::future::zip(link, icmp::echo(to, wait)).await;
     Seen {
         neigh,
         echo,
         refused,
         direct_denied,
+        knock,
     }
 }
 
@@ -303,7 +352,8 @@ async fn neighbour(
             }
         }
         if refused {
-            break;
+            // The host answered the nudge; its entry may not be confirmed yet.
+            return (Err(format!("{last}, not confirmed yet")), refused);
         }
     }
     (
