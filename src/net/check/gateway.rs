@@ -134,14 +134,14 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     if need_priv {
         ctx.privilege.push(
             "ICMP echo to the gateway needs root, CAP_NET_RAW or a group in \
-             net.ipv4.ping_group_range: judged from ARP/NDP and the nudge alone"
+             net.ipv4.ping_group_range: judged without it"
                 .into(),
         );
     }
     if direct_denied {
         ctx.privilege.push(
             "ARP/NDP sent directly needs root or CAP_NET_RAW: the kernel's neighbour entry \
-             after a nudge was read instead"
+             after a nudge, and a TCP knock on ports 80/443/53, were used instead"
                 .into(),
         );
     }
