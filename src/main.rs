@@ -84,6 +84,15 @@ fn main() -> ExitCode {
                 } else {
                     net::ifaces::text(&s)
                 })
+                // Exit 1 when the verdict is not "looks connected", as
+                // --probe and --dhcp-probe do when they fail.
+                .map(|c| {
+                    if net::ifaces::looks_connected(&s) {
+                        c
+                    } else {
+                        1
+                    }
+                })
             }),
         cli::Command::Run(cfg) => {
             for w in &cfg.warnings {
@@ -101,6 +110,8 @@ fn main() -> ExitCode {
         cli::Command::TunnelRelay(o) => tunnel::run_relay(*o),
         #[cfg(feature = "tunnel")]
         cli::Command::TunnelInside(o) => tunnel::run_inside(*o),
+        #[cfg(feature = "check")]
+        cli::Command::Check(o) => net::check::run(*o),
     });
     match result {
         Ok(code) => ExitCode::from(code),

@@ -29,14 +29,16 @@ const IFACE_KEYS: [&str; 12] = [
     "dhcp",
     "addresses",
 ];
-const ADDR_KEYS: [&str; 7] = [
+const ADDR_KEYS: [&str; 9] = [
     "family",
     "address",
     "prefix",
     "broadcast",
+    "peer",
     "scope",
     "zone",
     "label",
+    "flags",
 ];
 const ROUTE_KEYS: [&str; 3] = ["gateway", "interface", "metric"];
 
@@ -177,7 +179,11 @@ fn word_after(text: &str, key: &str) -> String {
 
 impl Host {
     fn run(&self, args: &[&str]) -> util::Output {
-        self.pair.run(&self.pair.a, args, false).expect_exit(0)
+        self.run_exit(args, 0)
+    }
+
+    fn run_exit(&self, args: &[&str], code: i32) -> util::Output {
+        self.pair.run(&self.pair.a, args, false).expect_exit(code)
     }
 }
 
@@ -278,7 +284,8 @@ fn ifaces_in_a_namespace_reports_link_route_and_dns() {
 #[test]
 fn ifaces_in_a_namespace_without_a_default_route_says_so() {
     let Some(h) = host_or_skip(false) else { return };
-    let out = h.run(&["--ifaces"]);
+    // "not connected": exit 1, as --probe and --dhcp-probe do when they fail.
+    let out = h.run_exit(&["--ifaces"], 1);
     let text = String::from_utf8_lossy(&out.stdout);
     println!("--ifaces in the namespace, no default route:\n{text}");
     fits_100_columns(&text);
@@ -288,7 +295,7 @@ fn ifaces_in_a_namespace_without_a_default_route_says_so() {
         "{text}"
     );
     assert!(text.ends_with(&format!("\nverdict: {verdict}\n")), "{text}");
-    let v = parse_checked(&h.run(&["--ifaces", "--json"]).stdout);
+    let v = parse_checked(&h.run_exit(&["--ifaces", "--json"], 1).stdout);
     assert_eq!(v["default_routes"]["inet"], Json::Arr(vec![]));
     assert_eq!(v["looks_connected"], false.into());
     assert_eq!(v["verdict"], verdict.as_str().into());
@@ -299,9 +306,16 @@ fn ifaces_in_a_namespace_without_a_default_route_says_so() {
 #[test]
 fn ifaces_lists_loopback_with_its_address() {
     let (_p, out) = util::run(&["--ifaces"]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let text = String::from_utf8_lossy(&out.stdout);
     println!("--ifaces here:\n{text}");
+    // 0 when the verdict says connected, 1 when not (this machine may be offline).
+    let connected = text.contains("\nverdict: looks connected");
+    assert_eq!(
+        out.code,
+        Some(if connected { 0 } else { 1 }),
+        "{}",
+        out.stderr
+    );
     let lo = text
         .lines()
         .find(|l| !l.starts_with(' ') && l.contains(": ") && l.contains("loopback"))
@@ -322,12 +336,17 @@ fn ifaces_lists_loopback_with_its_address() {
 #[test]
 fn ifaces_json_here_has_the_documented_keys() {
     let (_p, out) = util::run(&["--ifaces", "--json"]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
     println!(
         "--ifaces --json here:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
     let v = parse_checked(&out.stdout);
+    let code = if v["looks_connected"] == true.into() {
+        0
+    } else {
+        1
+    };
+    assert_eq!(out.code, Some(code), "{}", out.stderr);
     let lo = v["interfaces"]
         .arr()
         .iter()
@@ -357,4 +376,103 @@ fn json_alone_is_a_usage_error() {
         "netcrab: --json needs --probe, --ifaces or --dhcp-probe"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// An address added without `brd` has no broadcast address (getifaddrs
+/// hands back the address itself there); a point-to-point address shows its
+/// peer, not a "broadcast". Text and JSON.
+#[test]
+fn ifaces_without_brd_and_with_a_peer() {
+    let Some(h) = host_or_skip(true) else { return };
+    let a = h.pair.a.clone();
+    sh(&["ip", "-n", &a, "addr", "add", "10.77.1.2/24", "dev", "va"]).expect("addr");
+    sh(&[
+        "ip",
+        "-n",
+        &a,
+        "addr",
+        "add",
+        "10.78.0.1",
+        "peer",
+        "10.79.0.2",
+        "dev",
+        "va",
+    ])
+    .expect("peer addr");
+    let out = h.run(&["--ifaces"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("--ifaces with a brd-less and a peer address:\n{text}");
+    let lines = block(&text, "va");
+    assert!(
+        lines.contains(&format!("    inet  {NET}.1/24 broadcast {NET}.255 scope global").as_str()),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&"    inet  10.77.1.2/24 scope global"),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&"    inet  10.78.0.1/32 peer 10.79.0.2 scope global"),
+        "{text}"
+    );
+    let v = parse_checked(&h.run(&["--ifaces", "--json"]).stdout);
+    let addrs = interface(&v, "va")["addresses"].arr();
+    let find = |ip: &str| {
+        addrs
+            .iter()
+            .find(|x| x["address"] == ip.into())
+            .unwrap_or_else(|| panic!("no {ip} in {v:?}"))
+    };
+    assert_eq!(find("10.77.1.2")["broadcast"], Json::Null, "{v:?}");
+    assert_eq!(find("10.77.1.2")["peer"], Json::Null, "{v:?}");
+    assert_eq!(find("10.78.0.1")["broadcast"], Json::Null, "{v:?}");
+    assert_eq!(find("10.78.0.1")["peer"], "10.79.0.2".into(), "{v:?}");
+    assert_eq!(
+        find(&format!("{NET}.1"))["broadcast"],
+        format!("{NET}.255").as_str().into(),
+        "{v:?}"
+    );
+    assert_eq!(find("10.78.0.1")["flags"], Json::Arr(vec![]), "{v:?}");
+}
+
+/// `--probe`'s broadcast check uses the server's real broadcast address: a
+/// server address added without `brd` has none, and the check says so
+/// instead of sending to the address itself.
+#[test]
+fn probe_broadcast_says_when_the_subnet_has_no_broadcast_address() {
+    if !cfg!(feature = "probe") {
+        util::skip("needs the 'probe' feature");
+        return;
+    }
+    let Some(p) = pair_or_skip() else { return };
+    sh(&["ip", "-n", &p.a, "addr", "flush", "dev", "va"]).expect("flush");
+    sh(&[
+        "ip",
+        "-n",
+        &p.a,
+        "addr",
+        "add",
+        &format!("{NET}.1/24"),
+        "dev",
+        "va",
+    ])
+    .expect("add");
+    let mut srv = p.run(&p.a, &["--probe-server", &format!("{NET}.1:0")], false);
+    let server = srv.listen_addr().to_string();
+    let mut c = p.run(&p.b, &["--probe", &server, "--probe-time", "0.3"], false);
+    let out = c.finish();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("--probe against a server without brd:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("broadcast"))
+        .unwrap_or_else(|| panic!("no broadcast line in:\n{text}"));
+    assert!(line.contains("skipped"), "{text}");
+    assert!(
+        line.contains(&format!(
+            "the server's address {NET}.1/24 on va has no broadcast address"
+        )),
+        "{text}"
+    );
+    srv.kill();
 }

@@ -297,6 +297,23 @@ pub struct Args {
     /// is NOT encrypted
     #[argh(option, arg_name = "F")]
     pub secret_file: Option<String>,
+    // --- check flags ---
+    // Feature "check": checked in src/cli/check.rs.
+    /// walk link, address, gateway, DNS, targets and web; name the first that fails
+    #[argh(switch)]
+    pub check: bool,
+    /// check: the name the DNS layer asks each server for (default: the root's NS)
+    #[argh(option)]
+    pub check_name: Option<String>,
+    /// check: fetch http://HOST[:PORT]/PATH (another status: a captive portal?)
+    #[argh(option)]
+    pub check_url: Option<String>,
+    /// check: the HTTP status --check-url expects (default 200 or 204)
+    #[argh(option)]
+    pub check_expect: Option<String>,
+    /// check: layers not to run, comma-separated (gateway,dns,targets,web)
+    #[argh(option)]
+    pub check_skip: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

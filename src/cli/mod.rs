@@ -1,6 +1,7 @@
 //! Command line: normalise netcat spellings, parse with argh, validate.
 
 mod args;
+mod check;
 mod config;
 mod dhcp;
 mod help;
@@ -12,6 +13,8 @@ mod tunnel;
 #[cfg(test)]
 mod fuzz_tests;
 
+#[cfg(feature = "check")]
+pub use check::{CheckOpts, CheckTarget, CheckUrl};
 pub use config::Config;
 
 use crate::error::{usage, Result};
@@ -37,6 +40,8 @@ pub enum Command {
     TunnelRelay(Box<tunnel::TunnelRelayOpts>),
     #[cfg(feature = "tunnel")]
     TunnelInside(Box<tunnel::TunnelInsideOpts>),
+    #[cfg(feature = "check")]
+    Check(Box<check::CheckOpts>),
 }
 
 /// The help text shown by `-h` / `--help`.
@@ -63,6 +68,9 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     })?;
     if args.version {
         return Ok(Command::Version);
+    }
+    if let Some(cmd) = check::command(&args) {
+        return cmd;
     }
     if args.ifaces {
         return Ok(Command::Ifaces { json: args.json });

@@ -80,6 +80,10 @@ const VALUED_LONG: &[&str] = &[
     "--tunnel-inside",
     "--secret",
     "--secret-file",
+    "--check-name",
+    "--check-url",
+    "--check-expect",
+    "--check-skip",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

@@ -2,6 +2,9 @@
 //! `--mc-if` and `--ifaces`), and for `--ifaces` also each link's state, the
 //! default routes and the DNS configuration.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg_attr(not(feature = "check"), allow(dead_code))]
+pub mod netlink;
 mod report;
 #[cfg(any(unix, test))]
 mod resolv;
@@ -12,7 +15,9 @@ mod unix;
 #[cfg(windows)]
 mod windows;
 
-pub use report::{json, text};
+pub use report::{json, looks_connected, text};
+#[cfg(feature = "check")]
+pub use report::{json_parts, scope_name};
 
 use std::net::IpAddr;
 
@@ -23,8 +28,16 @@ pub struct IfAddr {
     pub ip: IpAddr,
     /// Prefix length of the netmask, when known.
     pub prefix: Option<u8>,
-    /// The subnet broadcast address (IPv4), when the interface has one.
+    /// The subnet broadcast address (IPv4), when the address has one.
     pub broadcast: Option<IpAddr>,
+    /// The other end of a point-to-point address (`ip addr add A peer P`).
+    pub peer: Option<IpAddr>,
+    /// Duplicate address detection has not finished (IPv6; also IPv4 ACD).
+    pub tentative: bool,
+    /// Duplicate address detection found the address in use elsewhere.
+    pub dad_failed: bool,
+    /// Deprecated (preferred lifetime over): kept, not used for new traffic.
+    pub deprecated: bool,
     /// IPv6 scope (interface index) for link-local addresses, else 0.
     pub scope: u32,
     pub up: bool,
@@ -165,9 +178,16 @@ fn v4_broadcast(ip: std::net::Ipv4Addr, prefix: u8) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(ip) | host_bits)
 }
 
+/// The subnet broadcast of an address where the OS implies one from the
+/// prefix (Windows): none for /31 and /32, which have no broadcast (RFC 3021).
+#[cfg(any(windows, test))]
+fn implied_broadcast(ip: std::net::Ipv4Addr, prefix: u8) -> Option<std::net::Ipv4Addr> {
+    (prefix < 31).then(|| v4_broadcast(ip, prefix))
+}
+
 /// A hardware address as `aa:bb:cc:dd:ee:ff`; `None` when empty or all zero.
 #[cfg(any(unix, windows))]
-fn mac_text(bytes: &[u8]) -> Option<String> {
+pub fn mac_text(bytes: &[u8]) -> Option<String> {
     if bytes.iter().all(|&b| b == 0) {
         return None;
     }
@@ -211,6 +231,14 @@ mod tests {
         assert_eq!(
             super::v4_broadcast("10.1.2.3".parse().unwrap(), 32).to_string(),
             "10.1.2.3"
+        );
+        assert_eq!(
+            super::implied_broadcast("10.1.2.3".parse().unwrap(), 32),
+            None
+        );
+        assert_eq!(
+            super::implied_broadcast("10.1.2.3".parse().unwrap(), 31),
+            None
         );
     }
 

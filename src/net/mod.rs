@@ -1,6 +1,8 @@
 //! Sockets: name resolution, local interfaces, socket options, TCP.
 
 pub mod acl;
+#[cfg(feature = "check")]
+pub mod check;
 pub mod ifaces;
 pub mod limits;
 pub mod proxy;

@@ -12,8 +12,9 @@ mod checks;
 mod client;
 #[cfg(feature = "probe")]
 mod clients;
-#[cfg(feature = "probe")]
-mod dontfrag;
+// Also the path-MTU probe of `--check` (src/net/check/pmtu.rs).
+#[cfg(any(feature = "probe", feature = "check"))]
+pub mod dontfrag;
 #[cfg(feature = "probe")]
 mod mcast;
 #[cfg(feature = "probe")]

@@ -136,19 +136,33 @@ async fn broadcast(peer: SocketAddr, port: u16, token: u64) -> (u16, String) {
         Err(e) => return (0, format!("cannot list the server's addresses: {e}")),
     };
     let mut targets: Vec<Ipv4Addr> = Vec::new();
+    // The server's subnets that hold the client but have no broadcast address.
+    let mut without: Vec<String> = Vec::new();
     for a in &addrs {
-        if let (IpAddr::V4(ip), Some(IpAddr::V4(b)), Some(p)) = (a.ip, a.broadcast, a.prefix) {
-            let subnet = crate::net::acl::Cidr::new(IpAddr::V4(ip), p);
-            if subnet.contains(IpAddr::V4(client)) && !targets.contains(&b) {
-                targets.push(b);
+        let (IpAddr::V4(ip), Some(p)) = (a.ip, a.prefix) else {
+            continue;
+        };
+        let subnet = crate::net::acl::Cidr::new(IpAddr::V4(ip), p);
+        if !subnet.contains(IpAddr::V4(client)) {
+            continue;
+        }
+        // Only the address's own broadcast (none for `ip addr add` without
+        // `brd`, nor for a point-to-point peer).
+        match a.broadcast {
+            Some(IpAddr::V4(b)) if b != ip => {
+                if !targets.contains(&b) {
+                    targets.push(b);
+                }
             }
+            _ => without.push(format!("{ip}/{p} on {}", a.name)),
         }
     }
     if targets.is_empty() {
-        return (
-            0,
-            format!("the client {client} is not on a broadcast subnet of the server"),
-        );
+        let why = match without.first() {
+            Some(a) => format!("the server's address {a} has no broadcast address"),
+            None => format!("the client {client} is not on a broadcast subnet of the server"),
+        };
+        return (0, why);
     }
     let sock = match bcast_socket() {
         Ok(s) => s,

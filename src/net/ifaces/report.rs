@@ -37,7 +37,7 @@ fn addrs_of<'a>(s: &'a Snapshot, l: &'a Link) -> impl Iterator<Item = &'a IfAddr
 }
 
 /// The address's scope from its range (RFC 4007): host, link, site or global.
-fn scope_name(ip: IpAddr) -> &'static str {
+pub fn scope_name(ip: IpAddr) -> &'static str {
     match ip {
         IpAddr::V4(v4) if v4.is_loopback() => "host",
         IpAddr::V4(v4) if v4.is_link_local() => "link",
@@ -111,6 +111,9 @@ pub fn text(s: &Snapshot) -> String {
             if let Some(p) = a.prefix {
                 let _ = write!(out, "/{p}");
             }
+            if let Some(p) = a.peer {
+                let _ = write!(out, " peer {p}");
+            }
             if let Some(b) = a.broadcast {
                 let _ = write!(out, " broadcast {b}");
             }
@@ -120,6 +123,9 @@ pub fn text(s: &Snapshot) -> String {
             }
             if a.name != l.name {
                 let _ = write!(out, " label {}", a.name);
+            }
+            for f in addr_flags(a) {
+                let _ = write!(out, " {f}");
             }
             out.push('\n');
         }
@@ -185,9 +191,40 @@ fn str_list(v: &[String]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// The address's state flags, as `ip addr` spells them.
+pub fn addr_flags(a: &IfAddr) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    for (on, name) in [
+        (a.tentative, "tentative"),
+        (a.dad_failed, "dadfailed"),
+        (a.deprecated, "deprecated"),
+    ] {
+        if on {
+            f.push(name);
+        }
+    }
+    f
+}
+
 /// The JSON report: one object on one line (keys in the README).
 pub fn json(s: &Snapshot) -> String {
-    let mut o = String::from("{\"interfaces\":[");
+    let (ok, verdict) = verdict(s);
+    format!(
+        "{{{},\"looks_connected\":{ok},\"verdict\":{}}}\n",
+        json_parts(s),
+        crate::json::quote(&verdict)
+    )
+}
+
+/// Whether `--ifaces` calls the box connected (it exits 1 when not).
+pub fn looks_connected(s: &Snapshot) -> bool {
+    verdict(s).0
+}
+
+/// `"interfaces":[...],"default_routes":{...},"dns":{...}`: the members
+/// `--ifaces --json` and `--check --json` share.
+pub fn json_parts(s: &Snapshot) -> String {
+    let mut o = String::from("\"interfaces\":[");
     for (i, l) in links(s).iter().enumerate() {
         if i > 0 {
             o.push(',');
@@ -216,14 +253,21 @@ pub fn json(s: &Snapshot) -> String {
             let _ = write!(
                 o,
                 "{{\"family\":\"{}\",\"address\":\"{}\",\"prefix\":{},\"broadcast\":{},\
-                 \"scope\":\"{}\",\"zone\":{},\"label\":{}}}",
+                 \"peer\":{},\"scope\":\"{}\",\"zone\":{},\"label\":{},\"flags\":{}}}",
                 family(a.ip),
                 a.ip,
                 opt(a.prefix),
                 opt(a.broadcast.map(|b| crate::json::quote(&b.to_string()))),
+                opt(a.peer.map(|p| crate::json::quote(&p.to_string()))),
                 scope_name(a.ip),
                 opt((a.scope != 0).then_some(a.scope)),
                 opt_str((a.name != l.name).then_some(a.name.as_str())),
+                str_list(
+                    &addr_flags(a)
+                        .iter()
+                        .map(|f| f.to_string())
+                        .collect::<Vec<_>>()
+                ),
             );
         }
         o.push_str("]}");
@@ -259,13 +303,10 @@ pub fn json(s: &Snapshot) -> String {
         Ok(list) => (str_list(list), str_list(&s.dns.search)),
         Err(_) => ("null".to_string(), "null".to_string()),
     };
-    let (ok, verdict) = verdict(s);
-    let _ = writeln!(
+    let _ = write!(
         o,
-        "}},\"dns\":{{\"source\":{},\"servers\":{servers},\"search\":{search}}},\
-         \"looks_connected\":{ok},\"verdict\":{}}}",
+        "}},\"dns\":{{\"source\":{},\"servers\":{servers},\"search\":{search}}}",
         crate::json::quote(s.dns.source),
-        crate::json::quote(&verdict)
     );
     o
 }
@@ -275,9 +316,10 @@ fn running(l: &Link) -> bool {
     l.up && matches!(l.state, None | Some("up") | Some("unknown")) && l.carrier != Some(false)
 }
 
-/// A usable address: not loopback, not link-local.
+/// A usable address: not loopback, not link-local, not still in (or
+/// failed) duplicate address detection.
 fn usable(a: &IfAddr) -> bool {
-    scope_name(a.ip) != "host" && scope_name(a.ip) != "link"
+    scope_name(a.ip) != "host" && scope_name(a.ip) != "link" && !a.tentative && !a.dad_failed
 }
 
 fn with_prefix(a: &IfAddr) -> String {
@@ -485,6 +527,10 @@ mod tests {
             ip,
             prefix: Some(prefix),
             broadcast: None,
+            peer: None,
+            tentative: false,
+            dad_failed: false,
+            deprecated: false,
             scope: if scope_name(ip) == "link" && ip.is_ipv6() {
                 2
             } else {
@@ -609,7 +655,7 @@ mod tests {
         assert!(t.ends_with("verdict: looks connected: IPv4 192.0.2.2/24 via 192.0.2.1 on eth0, DNS 192.0.2.53\n"), "{t}");
         let j = json(&s);
         assert!(j.starts_with("{\"interfaces\":[{\"name\":\"lo\",\"index\":1,\"up\":true,\"state\":\"up\",\"carrier\":true,\"mtu\":65536,\"mac\":null,"), "{j}");
-        assert!(j.contains("{\"family\":\"inet6\",\"address\":\"fe80::1\",\"prefix\":64,\"broadcast\":null,\"scope\":\"link\",\"zone\":2,\"label\":null}"), "{j}");
+        assert!(j.contains("{\"family\":\"inet6\",\"address\":\"fe80::1\",\"prefix\":64,\"broadcast\":null,\"peer\":null,\"scope\":\"link\",\"zone\":2,\"label\":null,\"flags\":[]}"), "{j}");
         assert!(j.contains("\"default_routes\":{\"inet\":[{\"gateway\":\"192.0.2.1\",\"interface\":\"eth0\",\"metric\":0}],\"inet6\":[]}"), "{j}");
         assert!(j.contains("\"dns\":{\"source\":\"/etc/resolv.conf\",\"servers\":[\"192.0.2.53\"],\"search\":[\"example.test\"]}"), "{j}");
         assert!(j.ends_with(",\"looks_connected\":true,\"verdict\":\"looks connected: IPv4 192.0.2.2/24 via 192.0.2.1 on eth0, DNS 192.0.2.53\"}\n"), "{j}");
@@ -665,6 +711,43 @@ mod tests {
             v,
             "looks connected: IPv4 via 192.168.100.254 on enp0s31f6abcdef, DNS 192.168.100.254, IPv6 too"
         );
+    }
+
+    #[test]
+    fn peer_and_flags_in_text_and_json() {
+        let mut s = connected();
+        let mut p = addr("eth0", "198.51.100.1", 32);
+        p.peer = Some("198.51.100.2".parse().unwrap());
+        s.addrs.push(p);
+        let mut t = addr("eth0", "2001:db8::7", 64);
+        t.tentative = true;
+        t.dad_failed = true;
+        s.addrs.push(t);
+        let text = text(&s);
+        assert!(
+            text.contains("    inet  198.51.100.1/32 peer 198.51.100.2 scope global\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    inet6 2001:db8::7/64 scope global tentative dadfailed\n"),
+            "{text}"
+        );
+        let j = json(&s);
+        assert!(
+            j.contains("\"broadcast\":null,\"peer\":\"198.51.100.2\""),
+            "{j}"
+        );
+        assert!(j.contains("\"flags\":[\"tentative\",\"dadfailed\"]"), "{j}");
+    }
+
+    #[test]
+    fn a_dad_failed_address_is_not_connected() {
+        let mut s = connected();
+        s.addrs.retain(|a| a.ip.is_loopback());
+        let mut dup = addr("eth0", "192.0.2.2", 24);
+        dup.dad_failed = true;
+        s.addrs.push(dup);
+        assert!(!verdict(&s).0, "{:?}", verdict(&s));
     }
 
     #[test]

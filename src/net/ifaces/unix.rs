@@ -134,6 +134,10 @@ pub fn walk() -> std::io::Result<(Vec<Link>, Vec<IfAddr>)> {
             ip,
             prefix,
             broadcast,
+            peer: None,
+            tentative: false,
+            dad_failed: false,
+            deprecated: false,
             scope,
             up: has(libc::IFF_UP),
             loopback: has(libc::IFF_LOOPBACK),
@@ -143,7 +147,55 @@ pub fn walk() -> std::io::Result<(Vec<Link>, Vec<IfAddr>)> {
     }
     // SAFETY: `head` came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
+    correct(&mut addrs);
     Ok((links, addrs))
+}
+
+/// getifaddrs fills the broadcast slot with the address itself when none was
+/// set (`ip addr add A/24 dev X` without `brd`), and with the peer on a
+/// point-to-point address. rtnetlink says which is which, and adds the
+/// IFA_F_* flags; without it, a "broadcast" equal to the address is dropped.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn correct(addrs: &mut [IfAddr]) {
+    use super::netlink;
+    let Ok(nl) = netlink::addrs() else {
+        for a in addrs.iter_mut() {
+            if a.broadcast == Some(a.ip) {
+                a.broadcast = None;
+            }
+        }
+        return;
+    };
+    for a in addrs.iter_mut() {
+        let base = a.name.split(':').next().unwrap_or(&a.name);
+        let index = index_of(base);
+        let found = nl.iter().find(|n| {
+            n.ip() == Some(a.ip)
+                && (Some(n.index) == index || n.label.as_deref() == Some(a.name.as_str()))
+        });
+        let Some(n) = found else {
+            if a.broadcast == Some(a.ip) {
+                a.broadcast = None;
+            }
+            continue;
+        };
+        a.peer = n.peer();
+        a.broadcast = if a.ip.is_ipv4() { n.broadcast } else { None };
+        a.tentative = n.flags & netlink::IFA_F_TENTATIVE != 0;
+        a.dad_failed = n.flags & netlink::IFA_F_DADFAILED != 0;
+        a.deprecated = n.flags & netlink::IFA_F_DEPRECATED != 0;
+    }
+}
+
+/// Elsewhere the broadcast slot is the broadcast address (or the peer, with
+/// IFF_POINTOPOINT, which is not read here): only the self-copy is dropped.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn correct(addrs: &mut [IfAddr]) {
+    for a in addrs.iter_mut() {
+        if a.broadcast == Some(a.ip) {
+            a.broadcast = None;
+        }
+    }
 }
 
 /// Each link's index and MTU (only `--ifaces` needs them).

@@ -3,7 +3,7 @@
 //! (IP_ADAPTER_ADDRESSES_LH, Vista and later); fields past what an adapter's
 //! `length` covers are never read.
 
-use super::{mac_text, v4_broadcast, IfAddr, Link, Route};
+use super::{implied_broadcast, mac_text, IfAddr, Link, Route};
 use std::ffi::c_void;
 use std::mem::{offset_of, size_of};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -255,14 +255,20 @@ pub fn walk() -> std::io::Result<Walk> {
             };
             let prefix = ua.on_link_prefix_length;
             let broadcast = match ip {
-                IpAddr::V4(v4) if !loopback => Some(IpAddr::V4(v4_broadcast(v4, prefix))),
+                IpAddr::V4(v4) if !loopback => implied_broadcast(v4, prefix).map(IpAddr::V4),
                 _ => None,
             };
+            // NL_DAD_STATE: 1 tentative, 2 duplicate, 3 deprecated, 4 preferred.
+            let dad = ua.dad_state;
             w.addrs.push(IfAddr {
                 name: name.clone(),
                 ip,
                 prefix: Some(prefix),
                 broadcast,
+                peer: None,
+                tentative: dad == 1,
+                dad_failed: dad == 2,
+                deprecated: dad == 3,
                 scope,
                 up,
                 loopback,

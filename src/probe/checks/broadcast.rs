@@ -28,10 +28,13 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket) -> Result<Check, String> {
         m => return Err(unexpected(&m, "BroadcastDone")),
     };
     if sent == 0 {
-        return Ok(Check::skipped(
-            "broadcast",
-            &format!("not on a shared subnet: {detail}"),
-        ));
+        // A shared subnet without a broadcast address says so itself.
+        let why = if detail.contains("has no broadcast address") {
+            detail
+        } else {
+            format!("not on a shared subnet: {detail}")
+        };
+        return Ok(Check::skipped("broadcast", &why));
     }
     let deadline = Instant::now() + LISTEN;
     let mut buf = vec![0u8; 65_536];

@@ -1,0 +1,371 @@
+//! `--check [TARGET...]` and its companions (`--check-name`, `--check-url`,
+//! `--check-expect`, `--json`, `-w`, `-4`/`-6`, `-n`, the proxy flags):
+//! checked here, before the ordinary configuration.
+
+#![cfg_attr(not(feature = "check"), allow(dead_code, unused_imports))]
+
+use super::args::Args;
+use crate::addr::{self, clip, Host, HostPort};
+use crate::error::{usage, Result};
+use std::time::Duration;
+
+/// One `--check` target.
+#[derive(Debug, Clone)]
+pub struct CheckTarget {
+    pub udp: bool,
+    pub dest: HostPort,
+    /// As given on the command line.
+    pub text: String,
+}
+
+/// `--check-url http://HOST[:PORT]/PATH`.
+#[derive(Debug, Clone)]
+pub struct CheckUrl {
+    pub dest: HostPort,
+    /// The `Host:` header (with the port when one was given).
+    pub host_header: String,
+    pub path: String,
+    pub text: String,
+}
+
+#[derive(Debug)]
+pub struct CheckOpts {
+    pub targets: Vec<CheckTarget>,
+    /// `None`: the root's NS.
+    pub name: Option<String>,
+    pub url: Option<CheckUrl>,
+    /// `None`: 200 or 204.
+    pub expect: Option<u16>,
+    pub wait: Duration,
+    pub json: bool,
+    pub family: crate::net::Family,
+    pub numeric: bool,
+    pub proxy: Option<crate::net::proxy::ProxySpec>,
+    /// Layers not to run (`--check-skip`).
+    pub skip: Vec<&'static str>,
+}
+
+/// The layers `--check-skip` may name (link and address send nothing).
+const SKIPPABLE: [&str; 4] = ["gateway", "dns", "targets", "web"];
+
+/// `None` when `--check` is not given (a companion without it is a usage error).
+pub fn parse(a: &Args) -> Option<Result<CheckOpts>> {
+    if !a.check {
+        let lone = [
+            (a.check_name.is_some(), "--check-name"),
+            (a.check_url.is_some(), "--check-url"),
+            (a.check_expect.is_some(), "--check-expect"),
+            (a.check_skip.is_some(), "--check-skip"),
+        ];
+        return lone
+            .iter()
+            .find(|(set, _)| *set)
+            .map(|(_, f)| Err(usage(format!("{f} needs --check"))));
+    }
+    Some(check(a))
+}
+
+fn check(a: &Args) -> Result<CheckOpts> {
+    if !cfg!(feature = "check") {
+        return Err(usage(
+            "--check needs the 'check' feature, which this build leaves out",
+        ));
+    }
+    // The modes and the flags of a data run mean nothing here.
+    let others = [
+        (a.ifaces, "--ifaces"),
+        (a.probe.is_some(), "--probe"),
+        (a.probe_server.is_some(), "--probe-server"),
+        (a.once, "--once"),
+        (a.probe_time.is_some(), "--probe-time"),
+        (a.probe_group.is_some(), "--probe-group"),
+        (a.dhcp_probe.is_some(), "--dhcp-probe"),
+        (a.tunnel_relay.is_some(), "--tunnel-relay"),
+        (a.tunnel_public.is_some(), "--tunnel-public"),
+        (a.tunnel_inside.is_some(), "--tunnel-inside"),
+        (a.secret.is_some(), "--secret"),
+        (a.secret_file.is_some(), "--secret-file"),
+        (!a.listen.is_empty(), "-l"),
+        (!a.listen_harder.is_empty(), "-L"),
+        (a.keep_open, "-k"),
+        (a.port.is_some(), "-p"),
+        (a.max_clients.is_some(), "-m"),
+        (a.fm.is_some(), "--fm"),
+        (a.udp, "-u (write udp:HOST:PORT)"),
+        (a.broadcast, "-b"),
+        (a.mc, "--mc"),
+        (a.mc_no_loop, "--mc-no-loop"),
+        (a.mc_if.is_some(), "--mc-if"),
+        (a.udp_idle.is_some(), "--udp-idle"),
+        (a.udp_peers.is_some(), "--udp-peers"),
+        (a.udp_flows, "--udp-flows"),
+        (a.zero_io, "-z"),
+        (a.scan_parallel.is_some(), "--scan-parallel"),
+        (a.reconnect, "-r"),
+        (a.reconnect_on_error, "-R"),
+        (a.quit_after.is_some(), "-q"),
+        (a.shutdown, "-N"),
+        (a.no_shutdown, "--no-shutdown"),
+        (a.exit_after_input, "--exit-after-input"),
+        (a.close_grace.is_some(), "--close-grace"),
+        (a.half_open, "--half-open"),
+        (a.ss.is_some(), "--ss"),
+        (a.sb.is_some(), "--sb"),
+        (a.rb.is_some(), "--rb"),
+        (a.ttl.is_some(), "--ttl"),
+        (a.input.is_some(), "-i"),
+        (a.output.is_some(), "-o"),
+        (a.exec.is_some(), "-e"),
+        (a.exec_each.is_some(), "--exec-each"),
+        (a.rsizemin.is_some(), "--rsizemin"),
+        (a.rsizemax.is_some(), "--rsizemax"),
+        (a.rvals.is_some(), "--rvals"),
+        (a.crlf, "-C"),
+        (a.stats, "--stats"),
+        (a.stats_time.is_some(), "--stats-time"),
+        (a.stats_json, "--stats-json"),
+        (a.sdmin.is_some(), "--sdmin"),
+        (a.sdmax.is_some(), "--sdmax"),
+        (a.rdmin.is_some(), "--rdmin"),
+        (a.rdmax.is_some(), "--rdmax"),
+        (a.sdrop.is_some(), "--sdrop"),
+        (a.rdrop.is_some(), "--rdrop"),
+        (a.hexdump, "--hexdump"),
+        (a.verbose > 0, "-v"),
+        (a.idle_timeout.is_some(), "--idle-timeout"),
+        (a.hub_wait.is_some(), "--hub-wait"),
+        (!a.allow.is_empty(), "--allow"),
+        (!a.deny.is_empty(), "--deny"),
+        (!a.allow_file.is_empty(), "--allow-file"),
+        (!a.deny_file.is_empty(), "--deny-file"),
+    ];
+    if let Some((_, f)) = others.iter().find(|(set, _)| *set) {
+        return Err(usage(format!("{f} cannot be used with --check")));
+    }
+    let family = super::config::family_from_flags(a)?;
+    let wait = match &a.wait {
+        None => Duration::from_secs(2),
+        Some(s) => match s.trim().parse::<f64>() {
+            Ok(t) if (0.1..=60.0).contains(&t) => Duration::from_secs_f64(t),
+            _ => {
+                return Err(usage(format!(
+                    "invalid -w '{}' for --check (expected seconds from 0.1 to 60)",
+                    clip(s)
+                )))
+            }
+        },
+    };
+    let mut targets = Vec::new();
+    for t in &a.targets {
+        targets.push(target(t)?);
+    }
+    if targets.len() > 16 {
+        return Err(usage("--check takes at most 16 targets"));
+    }
+    let name = match &a.check_name {
+        None => None,
+        Some(n) => Some(dns_name(n)?),
+    };
+    let url = a.check_url.as_deref().map(parse_url).transpose()?;
+    let expect = match &a.check_expect {
+        None => None,
+        Some(s) => match s.trim().parse::<u16>() {
+            Ok(c) if (100..=599).contains(&c) => Some(c),
+            _ => {
+                return Err(usage(format!(
+                    "invalid --check-expect '{}' (expected an HTTP status from 100 to 599)",
+                    clip(s)
+                )))
+            }
+        },
+    };
+    if expect.is_some() && url.is_none() {
+        return Err(usage("--check-expect needs --check-url"));
+    }
+    let mut skip = Vec::new();
+    for w in a.check_skip.as_deref().unwrap_or_default().split(',') {
+        let w = w.trim();
+        if w.is_empty() {
+            continue;
+        }
+        match SKIPPABLE.iter().find(|n| n.eq_ignore_ascii_case(w)) {
+            Some(n) if !skip.contains(n) => skip.push(*n),
+            Some(_) => {}
+            None => {
+                return Err(usage(format!(
+                    "invalid --check-skip layer '{}' (expected some of: {})",
+                    clip(w),
+                    SKIPPABLE.join(", ")
+                )))
+            }
+        }
+    }
+    let proxy = super::proxy::spec(a, !targets.is_empty() || url.is_some())?;
+    if proxy.is_some() && targets.iter().any(|t| t.udp) {
+        return Err(usage(
+            "a proxy carries TCP only: udp: targets cannot go through -x/--proxy",
+        ));
+    }
+    Ok(CheckOpts {
+        targets,
+        name,
+        url,
+        expect,
+        wait,
+        json: a.json,
+        family,
+        numeric: a.numeric,
+        proxy,
+        skip,
+    })
+}
+
+/// `HOST:PORT`, `tcp:HOST:PORT` or `udp:HOST:PORT`.
+fn target(t: &str) -> Result<CheckTarget> {
+    let lower = t.get(..4).map(str::to_ascii_lowercase);
+    let (udp, rest) = match lower.as_deref() {
+        Some("udp:") => (true, &t[4..]),
+        Some("tcp:") => (false, &t[4..]),
+        _ => (false, t),
+    };
+    let dest = addr::parse_host_port(rest).map_err(|e| {
+        usage(format!(
+            "invalid --check target '{}': {e} (expected HOST:PORT or udp:HOST:PORT)",
+            clip(t)
+        ))
+    })?;
+    if dest.port == 0 {
+        return Err(usage(format!(
+            "invalid --check target '{}': port 0",
+            clip(t)
+        )));
+    }
+    Ok(CheckTarget {
+        udp,
+        dest,
+        text: t.to_string(),
+    })
+}
+
+/// A name for a DNS query: labels of 1 to 63 bytes, 253 in all.
+fn dns_name(n: &str) -> Result<String> {
+    let bad = |why: &str| usage(format!("invalid --check-name '{}': {why}", clip(n)));
+    let trimmed = n.strip_suffix('.').unwrap_or(n);
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if trimmed.len() > 253 {
+        return Err(bad("longer than 253 characters"));
+    }
+    for label in trimmed.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(bad("each label must be 1 to 63 characters"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad("letters, digits, '-' and '_' only"));
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+/// `http://HOST[:PORT][/PATH]`; no TLS in netcrab, so no https.
+fn parse_url(u: &str) -> Result<CheckUrl> {
+    let bad = |why: &str| usage(format!("invalid --check-url '{}': {why}", clip(u)));
+    let lower = u.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err(bad(
+            "https is not supported (netcrab has no TLS): use http://",
+        ));
+    }
+    let rest = lower
+        .starts_with("http://")
+        .then(|| &u[7..])
+        .ok_or_else(|| bad("expected http://HOST[:PORT]/PATH"))?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad("expected http://HOST[:PORT]/PATH"));
+    }
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(bad("spaces and control characters must be %-encoded"));
+    }
+    let has_port = match authority.strip_prefix('[') {
+        Some(r) => r.contains("]:"),
+        None => authority.contains(':'),
+    };
+    let hp_text = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let dest = addr::parse_host_port(&hp_text).map_err(|e| bad(&e.to_string()))?;
+    if let Host::Scoped(..) = dest.host {
+        return Err(bad("a zone (%IF) has no place in a URL here"));
+    }
+    Ok(CheckUrl {
+        dest,
+        host_header: authority.to_string(),
+        path,
+        text: u.to_string(),
+    })
+}
+
+/// The command for a `--check` command line, when it is one.
+#[cfg(feature = "check")]
+pub fn command(a: &Args) -> Option<Result<super::Command>> {
+    parse(a).map(|r| r.map(|o| super::Command::Check(Box::new(o))))
+}
+
+#[cfg(not(feature = "check"))]
+pub fn command(a: &Args) -> Option<Result<super::Command>> {
+    parse(a).map(|r| r.and_then(|_| Err(usage("the 'check' feature is left out"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("http://portal.test:8080/generate_204").unwrap();
+        assert_eq!(u.dest.port, 8080);
+        assert_eq!(u.path, "/generate_204");
+        assert_eq!(u.host_header, "portal.test:8080");
+        let u = parse_url("HTTP://[2001:db8::1]").unwrap();
+        assert_eq!((u.dest.port, u.path.as_str()), (80, "/"));
+        let u = parse_url("http://h?x=1").unwrap();
+        assert_eq!(u.path, "/?x=1");
+        for bad in [
+            "https://h/",
+            "ftp://h/",
+            "http://",
+            "http:///x",
+            "http://u@h/",
+            "http://h/a b",
+            "http://h:99999/",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn targets_and_names() {
+        assert!(target("udp:10.0.0.1:53").unwrap().udp);
+        assert!(!target("tcp:h:80").unwrap().udp);
+        assert!(!target("[::1]:80").unwrap().udp);
+        for bad in ["h", "udp:h", "h:0", "udp:", ""] {
+            assert!(target(bad).is_err(), "{bad}");
+        }
+        assert_eq!(dns_name("example.test.").unwrap(), "example.test");
+        assert_eq!(dns_name(".").unwrap(), "");
+        for bad in ["a..b", "a b", &"x".repeat(64), &"a.".repeat(130)] {
+            assert!(dns_name(bad).is_err(), "{bad}");
+        }
+    }
+}
