@@ -373,7 +373,7 @@ fn json_alone_is_a_usage_error() {
     assert_eq!(out.code, Some(2));
     assert_eq!(
         out.stderr.trim_end(),
-        "netcrab: --json needs --probe, --ifaces or --dhcp-probe"
+        "netcrab: --json needs --probe, --ifaces, --check or --dhcp-probe"
     );
     assert!(out.stdout.is_empty());
 }

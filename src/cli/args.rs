@@ -240,7 +240,7 @@ pub struct Args {
     #[argh(option, arg_name = "LIST")]
     pub no_proxy: Vec<String>,
     /// is this box on the network? interfaces (state, carrier, MTU, MAC, addresses), default
-    /// routes, DNS servers and a verdict; then exit
+    /// routes, DNS servers and a verdict; then exit (1 when the verdict is not "looks connected")
     #[argh(switch)]
     pub ifaces: bool,
     /// print the version
@@ -299,20 +299,22 @@ pub struct Args {
     pub secret_file: Option<String>,
     // --- check flags ---
     // Feature "check": checked in src/cli/check.rs.
-    /// walk link, address, gateway, DNS, targets and web; name the first that fails
+    /// check this box layer by layer: link, address, gateway (ARP/NDP, echo), DNS (a real query
+    /// to each server), the TARGETs (HOST:PORT connects, udp:HOST:PORT needs an answer; path
+    /// MTU) and web; one line each, exit 0 or 10-15 naming the first layer that fails
     #[argh(switch)]
     pub check: bool,
     /// check: the name the DNS layer asks each server for (default: the root's NS)
-    #[argh(option)]
+    #[argh(option, arg_name = "NAME")]
     pub check_name: Option<String>,
     /// check: fetch http://HOST[:PORT]/PATH (another status: a captive portal?)
-    #[argh(option)]
+    #[argh(option, arg_name = "URL")]
     pub check_url: Option<String>,
     /// check: the HTTP status --check-url expects (default 200 or 204)
-    #[argh(option)]
+    #[argh(option, arg_name = "CODE")]
     pub check_expect: Option<String>,
     /// check: layers not to run, comma-separated (gateway,dns,targets,web)
-    #[argh(option)]
+    #[argh(option, arg_name = "LAYERS")]
     pub check_skip: Option<String>,
 }
 

@@ -23,7 +23,11 @@ pub enum Parsed {
 pub fn parse(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
         (a.once, "--once", "--probe or --probe-server"),
-        (a.json, "--json", "--probe, --ifaces or --dhcp-probe"),
+        (
+            a.json,
+            "--json",
+            "--probe, --ifaces, --check or --dhcp-probe",
+        ),
         (
             a.probe_time.is_some(),
             "--probe-time",
