@@ -250,9 +250,9 @@ pub struct Args {
     /// tunnel relay: where inside ends connect (ADDR:PORT)
     #[argh(option)]
     pub tunnel_relay: Option<String>,
-    /// tunnel relay: where clients connect (ADDR:PORT)
+    /// tunnel relay: where clients connect ([udp:]ADDR:PORT, repeatable: the k-th serves the k-th service)
     #[argh(option)]
-    pub tunnel_public: Option<String>,
+    pub tunnel_public: Vec<String>,
     /// tunnel inside end: the relay's HOST:PORT (the target is the service)
     #[argh(option)]
     pub tunnel_inside: Option<String>,
@@ -262,6 +262,10 @@ pub struct Args {
     /// tunnel: read the shared secret from a file
     #[argh(option)]
     pub secret_file: Option<String>,
+    // --- tunnel flags ---
+    /// tunnel: heartbeat of the control connection in seconds; 3 missed = link dropped (default 10)
+    #[argh(option)]
+    pub tunnel_keepalive: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

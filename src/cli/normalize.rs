@@ -80,6 +80,7 @@ const VALUED_LONG: &[&str] = &[
     "--tunnel-inside",
     "--secret",
     "--secret-file",
+    "--tunnel-keepalive",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

@@ -1,22 +1,28 @@
 //! The inside end: keeps one control connection to the relay (reconnecting
-//! with back-off), and for each `Conn id` dials the service, then opens a
-//! data connection to the relay carrying `Accept id` and splices the two.
+//! with back-off), and for each `Conn id service` dials that service, then
+//! opens a data connection to the relay carrying `Accept id` and splices
+//! the two. Every connection to the relay takes the same [`Route`] (direct
+//! or through the proxy); services are dialled directly.
 
 use super::auth::{self, Role, Secret};
+use super::data::{self, Dest};
+use super::dial::{lookup, DialError, Route};
+use super::opts::Proto;
 use super::proto::{read_msg, write_msg, Msg, VERSION};
 use super::TunnelInsideOpts;
-use super::{pipe, within, CONTROL_IDLE, HANDSHAKE};
+use super::{within, HANDSHAKE};
 use crate::addr::HostPort;
 use crate::error::{describe, Error, Result};
+use crate::net::proxy::ProxySpec;
 use crate::net::sockopt::SockOpts;
-use crate::net::Family;
-use crate::net::{resolve, tcp};
-use async_net::TcpStream;
+use crate::net::{tcp, Family};
+use async_net::{TcpStream, UdpSocket};
 use smol::lock::Mutex;
 use smol::LocalExecutor;
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first wait before connecting again; it doubles up to [`MAX_BACKOFF`]
 /// and starts over after a login.
@@ -25,13 +31,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 struct Inside {
     relay: HostPort,
-    service: HostPort,
+    services: Vec<(Proto, HostPort)>,
     secret: Option<Secret>,
     family: Family,
     numeric: bool,
     verbose: u8,
-    /// Connect timeout (relay and service).
+    /// Connect timeout (relay and services).
     wait: Duration,
+    keepalive: Duration,
+    proxy: Option<ProxySpec>,
 }
 
 /// Why a control session ended.
@@ -50,15 +58,26 @@ fn fatal(e: impl Into<String>) -> Stop {
     Stop::Fatal(Error::Runtime(e.into()))
 }
 
+impl From<DialError> for Stop {
+    fn from(e: DialError) -> Stop {
+        match e {
+            DialError::Retry(e) => retry(e),
+            DialError::Fatal(e) => fatal(e),
+        }
+    }
+}
+
 pub fn run(o: TunnelInsideOpts) -> Result<u8> {
     let me = Rc::new(Inside {
         relay: o.relay,
-        service: o.service,
+        services: o.services,
         secret: Secret::from_bytes(o.secret.map(|s| s.0)),
         family: o.family,
         numeric: o.numeric,
         verbose: o.verbose,
         wait: o.wait,
+        keepalive: o.keepalive,
+        proxy: o.proxy,
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(keep_connected(me, ex.clone())))
@@ -71,6 +90,7 @@ async fn keep_connected(me: Rc<Inside>, ex: Rc<LocalExecutor<'static>>) -> Resul
     let mut last = String::new();
     loop {
         let mut logged_in = false;
+        let started = Instant::now();
         match session(&me, &ex, &mut logged_in).await {
             Stop::Fatal(e) => return Err(e),
             Stop::Retry(e) => {
@@ -85,33 +105,27 @@ async fn keep_connected(me: Rc<Inside>, ex: Rc<LocalExecutor<'static>>) -> Resul
                     );
                     last = e;
                 }
-                smol::Timer::after(backoff).await;
+                // An attempt that itself took the back-off (a connect that
+                // timed out on a dead path) is followed at once, so a path
+                // that comes back is used within about a second.
+                let spent = if logged_in {
+                    Duration::ZERO
+                } else {
+                    started.elapsed()
+                };
+                smol::Timer::after(backoff.saturating_sub(spent)).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
 
-/// Resolve `hp`. A name lookup blocks (as everywhere in netcrab); it is
-/// done once per control session, not per client.
-fn lookup(me: &Inside, hp: &HostPort) -> std::result::Result<Vec<SocketAddr>, Error> {
-    resolve::dest(hp, me.family, me.numeric)
-}
-
-/// Connect to the first of `addrs` that answers.
-async fn connect(addrs: &[SocketAddr], wait: Duration) -> std::result::Result<TcpStream, String> {
-    let mut err = String::from("no address");
-    for a in addrs {
-        match tcp::connect(*a, None, &SockOpts::default(), Some(wait)).await {
-            Ok(s) => {
-                // As on the relay: no Nagle delay for frames and forwarded writes.
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => err = format!("{a}: {}", describe(&e)),
-        }
-    }
-    Err(err)
+/// What the inside end announces: `tcp:HOST:PORT` per service.
+fn announced(services: &[(Proto, HostPort)]) -> Vec<String> {
+    services
+        .iter()
+        .map(|(p, hp)| format!("{}:{hp}", p.name()))
+        .collect()
 }
 
 /// Hello, check the relay's Challenge (and its proof of the secret), then
@@ -140,7 +154,7 @@ async fn handshake(
         } => (nonce, proof),
         Msg::Challenge { version, .. } => {
             return Err(fatal(format!(
-                "the relay speaks protocol version {version}, this end {VERSION}"
+                "the relay speaks tunnel protocol version {version}, this inside end version {VERSION}; run the same netcrab version on both ends"
             )))
         }
         Msg::Error(e) => return Err(fatal(format!("the relay refused us: {e}"))),
@@ -173,7 +187,10 @@ async fn handshake(
         }
     };
     let m = match id {
-        None => Msg::Login { mac },
+        None => Msg::Login {
+            mac,
+            services: announced(&me.services),
+        },
         Some(id) => Msg::Accept { id, mac },
     };
     within(HANDSHAKE, "room for the Login", write_msg(s, &m))
@@ -181,23 +198,33 @@ async fn handshake(
         .map_err(retry)
 }
 
+/// Each service's addresses, or why it cannot be resolved.
+type Resolved = Vec<std::result::Result<Vec<SocketAddr>, String>>;
+
 /// One control connection, from connect to its end.
 async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &mut bool) -> Stop {
-    let addrs = match lookup(me, &me.relay) {
-        Ok(a) => a,
+    let route = match Route::to(&me.relay, me.proxy.as_ref(), me.family, me.numeric).await {
+        Ok(r) => r,
         Err(Error::Usage(e)) => return Stop::Fatal(Error::Usage(e)),
         Err(Error::Runtime(e)) => return retry(e),
     };
-    // A service that cannot be resolved fails each client, promptly.
-    let service = lookup(me, &me.service).map_err(|e| e.to_string());
-    let service = Rc::new(service);
-    let mut s = match connect(&addrs, me.wait).await {
-        Ok(s) => s,
-        Err(e) => return retry(format!("relay {e}")),
+    // A service that cannot be resolved fails each of its clients, promptly.
+    let mut resolved: Resolved = Vec::new();
+    for (_, hp) in &me.services {
+        let r = lookup(hp, me.family, me.numeric).await;
+        resolved.push(r.map_err(|e| e.to_string()));
+    }
+    let resolved = Rc::new(resolved);
+    // A dead path must not hold a reconnect for the whole -w.
+    let wait = me.wait.min(me.keepalive.max(Duration::from_secs(1)));
+    let (mut s, used) = match route.dial(wait, me.keepalive).await {
+        Ok(x) => x,
+        Err(e) => return e.into(),
     };
-    let relay_addr = match s.peer_addr() {
-        Ok(a) => a,
-        Err(e) => return retry(format!("relay: {}", describe(&e))),
+    let route = Rc::new(route.pinned(used));
+    let relay_addr = match &*route {
+        Route::Direct(_) => used.to_string(),
+        Route::Proxy { req, .. } => req.target.to_string(),
     };
     if let Err(stop) = handshake(me, &mut s, None).await {
         return stop;
@@ -209,64 +236,136 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
         Err(e) => return retry(format!("relay {relay_addr}: {e}")),
     };
     *logged_in = true;
+    let pairs: Vec<String> = public
+        .iter()
+        .zip(&me.services)
+        .map(|(p, (_, s))| format!("{p} -> {s}"))
+        .collect();
     eprintln!(
-        "Tunnel up: relay {relay_addr}, clients connect to {public}, service {}",
-        me.service
+        "Tunnel up: relay {relay_addr}{}, clients connect to {}, service {}",
+        route.via(),
+        public.join("; "),
+        if me.services.len() == 1 {
+            me.services[0].1.to_string()
+        } else {
+            pairs.join("; ")
+        }
     );
     let writer = Rc::new(Mutex::new(s.clone()));
-    loop {
-        let m = match within(CONTROL_IDLE, "message from the relay", read_msg(&mut s)).await {
-            Ok(m) => m,
-            Err(e) => return retry(format!("relay {relay_addr}: {e}")),
-        };
-        match m {
-            Msg::Ping => {
-                let mut w = writer.lock().await;
-                if let Err(e) = within(
-                    HANDSHAKE,
-                    "room for the Pong",
-                    write_msg(&mut *w, &Msg::Pong),
-                )
-                .await
-                {
-                    return retry(format!("relay {relay_addr}: {e}"));
+    let idle = me.keepalive * 3;
+    let reader = async {
+        loop {
+            let m = match within(idle, "message from the relay", read_msg(&mut s)).await {
+                Ok(m) => m,
+                Err(e) => return retry(format!("relay {relay_addr}: {e}; the link is dropped")),
+            };
+            match m {
+                Msg::Ping => {
+                    if let Err(e) = send(&writer, &Msg::Pong).await {
+                        return retry(format!("relay {relay_addr}: {e}"));
+                    }
+                }
+                Msg::Pong => {}
+                Msg::Conn { id, service } => {
+                    ex.spawn(serve(
+                        me.clone(),
+                        resolved.clone(),
+                        route.clone(),
+                        id,
+                        service as usize,
+                        writer.clone(),
+                    ))
+                    .detach();
+                }
+                Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
+                    return fatal(format!("relay {relay_addr}: {e}; stopping"))
+                }
+                Msg::Error(e) => return retry(format!("relay {relay_addr} says: {e}")),
+                m => {
+                    return retry(format!(
+                        "relay {relay_addr}: unexpected {} on the control connection",
+                        m.name()
+                    ))
                 }
             }
-            Msg::Conn { id } => {
-                ex.spawn(serve(
-                    me.clone(),
-                    service.clone(),
-                    relay_addr,
-                    id,
-                    writer.clone(),
-                ))
-                .detach();
+        }
+    };
+    let pinger = async {
+        loop {
+            smol::Timer::after(me.keepalive).await;
+            if let Err(e) = send(&writer, &Msg::Ping).await {
+                return retry(format!("relay {relay_addr}: {e}"));
             }
-            Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
-                return fatal(format!("relay {relay_addr}: {e}; stopping"))
-            }
-            Msg::Error(e) => return retry(format!("relay {relay_addr} says: {e}")),
-            m => {
-                return retry(format!(
-                    "relay {relay_addr}: unexpected {} on the control connection",
-                    m.name()
-                ))
+        }
+    };
+    let stop = futures_lite::future::or(reader, pinger).await;
+    let _ = s.shutdown(async_net::Shutdown::Both);
+    stop
+}
+
+async fn send(w: &Mutex<TcpStream>, m: &Msg) -> std::result::Result<(), String> {
+    let mut w = w.lock().await;
+    within(
+        HANDSHAKE,
+        "room on the control connection",
+        write_msg(&mut *w, m),
+    )
+    .await
+}
+
+/// What a client's service connection is.
+enum Service {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+async fn dial_service(
+    me: &Inside,
+    proto: Proto,
+    addrs: &[SocketAddr],
+) -> std::result::Result<Service, String> {
+    let mut err = String::from("no address");
+    for a in addrs {
+        match proto {
+            Proto::Tcp => match tcp::connect(*a, None, &SockOpts::default(), Some(me.wait)).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    data::keepalive(&s, me.keepalive);
+                    return Ok(Service::Tcp(s));
+                }
+                Err(e) => err = format!("{a}: {}", describe(&e)),
+            },
+            Proto::Udp => {
+                let local = crate::net::resolve::wildcard(a.is_ipv4(), 0);
+                let r = async {
+                    let s = UdpSocket::bind(local).await?;
+                    s.connect(*a).await?;
+                    Ok::<_, std::io::Error>(s)
+                };
+                match r.await {
+                    Ok(s) => return Ok(Service::Udp(s)),
+                    Err(e) => err = format!("{a}: {}", describe(&e)),
+                }
             }
         }
     }
+    Err(err)
 }
 
-/// Client `id`: dial the service, then the relay's data connection, splice.
+/// Client `id` of service `k`: dial the service, then the relay's data
+/// connection, splice.
 async fn serve(
     me: Rc<Inside>,
-    service: Rc<std::result::Result<Vec<SocketAddr>, String>>,
-    relay: SocketAddr,
+    resolved: Rc<Resolved>,
+    route: Rc<Route>,
     id: u64,
+    k: usize,
     control: Rc<Mutex<TcpStream>>,
 ) {
-    let service = match service.as_ref() {
-        Ok(addrs) => connect(addrs, me.wait).await,
-        Err(e) => Err(e.clone()),
+    let service = match (me.services.get(k), resolved.get(k)) {
+        (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
+        (Some(_), Some(Err(e))) => Err(e.clone()),
+        _ => Err(format!("there is no service number {}", k + 1)),
     };
     let service = match service {
         Ok(s) => s,
@@ -278,17 +377,19 @@ async fn serve(
                 id,
                 reason: format!("service {e}"),
             };
-            let mut w = control.lock().await;
-            let _ = within(HANDSHAKE, "room for Failed", write_msg(&mut *w, &failed)).await;
+            let _ = send(&control, &failed).await;
             return;
         }
     };
-    match open_data(&me, relay, id).await {
+    match open_data(&me, &route, id).await {
         Ok(data) => {
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: service connected, paired");
             }
-            pipe(data, service).await;
+            match service {
+                Service::Tcp(s) => data::pipe(s, data).await,
+                Service::Udp(s) => udp_flow(s, data).await,
+            }
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: done");
             }
@@ -297,12 +398,42 @@ async fn serve(
     }
 }
 
-async fn open_data(
-    me: &Inside,
-    relay: SocketAddr,
-    id: u64,
-) -> std::result::Result<TcpStream, String> {
-    let mut s = connect(&[relay], me.wait).await?;
+/// A UDP flow: datagrams from the relay go to the service on this flow's own
+/// socket, the service's answers go back as frames; it ends with the data
+/// connection (the relay ends it after --udp-idle).
+async fn udp_flow(sock: UdpSocket, data: TcpStream) {
+    let seen = Cell::new(Instant::now());
+    let dest = Dest::Connected(sock.clone());
+    let down = data::unframe_udp(data.clone(), &dest, &seen);
+    let up = async {
+        let mut buf = vec![0u8; data::MAX_DATAGRAM];
+        let mut w = data.clone();
+        loop {
+            match sock.recv(&mut buf).await {
+                Ok(n) => {
+                    if data::send_datagram(&mut w, &buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                // An ICMP "port unreachable" from a service that is down
+                // for a moment: the flow goes on.
+                Err(_) => {
+                    smol::Timer::after(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    futures_lite::future::or(down, up).await;
+    let _ = data.shutdown(async_net::Shutdown::Both);
+}
+
+async fn open_data(me: &Inside, route: &Route, id: u64) -> std::result::Result<TcpStream, String> {
+    let (mut s, _) = route
+        .dial(me.wait, me.keepalive)
+        .await
+        .map_err(|e| match e {
+            DialError::Retry(e) | DialError::Fatal(e) => e,
+        })?;
     handshake(me, &mut s, Some(id))
         .await
         .map_err(|stop| match stop {
