@@ -18,5 +18,6 @@ mod router;
 mod scan;
 mod tcp;
 mod tunnel;
+mod tunnel_v2;
 mod udp;
 mod udp_flows;

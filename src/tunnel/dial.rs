@@ -131,9 +131,11 @@ async fn via_proxy(
         .map_err(|e| {
             // The proxy's text names it and quotes its answer.
             let text = format!("relay {}: {}", req.target, describe(&e));
-            // SOCKS rejects a user as PermissionDenied; HTTP says 407.
-            let http_407 = text.contains("answered 'HTTP/") && text.contains(" 407");
-            if e.kind() == ErrorKind::PermissionDenied || http_407 {
+            // SOCKS rejects a user as PermissionDenied; HTTP proxies say
+            // 407, or 401 (tinyproxy's BasicAuth).
+            let http_auth = text.contains("answered 'HTTP/")
+                && (text.contains(" 407 ") || text.contains(" 401 "));
+            if e.kind() == ErrorKind::PermissionDenied || http_auth {
                 DialError::Fatal(format!("{text}; fix the proxy user or password"))
             } else {
                 DialError::Retry(text)

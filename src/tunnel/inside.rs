@@ -236,21 +236,25 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
         Err(e) => return retry(format!("relay {relay_addr}: {e}")),
     };
     *logged_in = true;
-    let pairs: Vec<String> = public
-        .iter()
-        .zip(&me.services)
-        .map(|(p, (_, s))| format!("{p} -> {s}"))
-        .collect();
-    eprintln!(
-        "Tunnel up: relay {relay_addr}{}, clients connect to {}, service {}",
-        route.via(),
-        public.join("; "),
-        if me.services.len() == 1 {
-            me.services[0].1.to_string()
-        } else {
+    if me.services.len() == 1 {
+        eprintln!(
+            "Tunnel up: relay {relay_addr}{}, clients connect to {}, service {}",
+            route.via(),
+            public.join("; "),
+            me.services[0].1
+        );
+    } else {
+        let pairs: Vec<String> = public
+            .iter()
+            .zip(&me.services)
+            .map(|(p, (_, s))| format!("{p} -> {s}"))
+            .collect();
+        eprintln!(
+            "Tunnel up: relay {relay_addr}{}, services: {}",
+            route.via(),
             pairs.join("; ")
-        }
-    );
+        );
+    }
     let writer = Rc::new(Mutex::new(s.clone()));
     let idle = me.keepalive * 3;
     let reader = async {

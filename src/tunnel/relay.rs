@@ -173,7 +173,15 @@ fn bind_public(
                 (Bound::Tcp(l), local)
             }
             Proto::Udp => {
-                let u = crate::net::udp::bind(a, &SockOpts::default(), &UdpOpts::default())
+                // Room for bursts from many peers (the kernel caps it).
+                let big = SockOpts {
+                    rcvbuf: Some(4 << 20),
+                    ..SockOpts::default()
+                };
+                let u = crate::net::udp::bind(a, &big, &UdpOpts::default())
+                    .or_else(|_| {
+                        crate::net::udp::bind(a, &SockOpts::default(), &UdpOpts::default())
+                    })
                     .map_err(cannot)?;
                 let local = u.local_addr().map_err(cannot)?;
                 (Bound::Udp(u), local)
