@@ -186,8 +186,10 @@ pub async fn send_datagram(to: &mut TcpStream, d: &[u8]) -> Result<(), ()> {
 /// Frames from the data connection, each sent as one datagram to `dest`,
 /// until the connection ends. `seen` is stamped at each datagram.
 pub async fn unframe_udp(from: TcpStream, dest: &Dest, seen: &Cell<Instant>) {
-    let mut f = Frames::new(from, 4 + MAX_CHUNK);
-    let mut d = Vec::with_capacity(MAX_DATAGRAM);
+    // Small buffers: a relay may hold a thousand flows; a datagram's Vec
+    // grows to the largest one seen.
+    let mut f = Frames::new(from, 8 * 1024);
+    let mut d = Vec::new();
     loop {
         let n = match f.len(MAX_DATAGRAM).await {
             Ok(0) | Err(()) => return,
