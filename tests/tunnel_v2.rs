@@ -539,6 +539,93 @@ fn udp_flows_are_capped_and_expire() {
 }
 
 #[test]
+fn a_flood_of_new_udp_source_ports_keeps_memory_bounded_and_serves_after() {
+    if !built() {
+        return;
+    }
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ua = format!("udp:{}", u.local_addr().unwrap());
+    udp_echo(u);
+    let (mut r, addrs) = relay(
+        &["--tunnel-public", "udp:127.0.0.1:0", "--udp-idle", "1"],
+        2,
+    );
+    let rl = addrs[0].to_string();
+    let mut i = inside(&["--tunnel-inside", &rl, &ua]);
+    let public = addrs[1];
+    // 2,000 source ports, four 1,400-byte datagrams each, as fast as they go.
+    let socks: Vec<UdpSocket> = (0..2000)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let d = random_bytes(1400, 5);
+    for _ in 0..4 {
+        for s in &socks {
+            let _ = s.send_to(&d, public);
+        }
+    }
+    r.wait_for("datagrams from new peers are dropped");
+    let limit = 96 * 1024;
+    for (what, p) in [("relay", &mut r), ("inside end", &mut i)] {
+        let rss = util::rss_kib(p.pid());
+        if util::runner_kind() == util::Runner::Native {
+            assert!(
+                rss.is_some_and(|k| k < limit),
+                "{what} RSS {rss:?} KiB under the flood"
+            );
+        }
+        assert!(p.running(), "{what} died under the flood");
+    }
+    drop(socks);
+    // Once the flows expire, a new peer is served.
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let deadline = Instant::now() + patience();
+    let mut buf = [0u8; 2048];
+    loop {
+        let _ = s.send_to(b"after the flood", public);
+        if let Ok(n) = s.recv(&mut buf) {
+            assert_eq!(&buf[..n], b"after the flood");
+            break;
+        }
+        if Instant::now() > deadline {
+            r.fail("no answer after the flood");
+        }
+    }
+}
+
+#[test]
+fn both_ends_serve_whatever_their_stdin_is() {
+    if !built() {
+        return;
+    }
+    for kind in util::EVERY_STDIN {
+        let (l, a) = util::peers::listener();
+        tcp_service(l, 1000, false, Seen::default());
+        let Some(mut r) = util::start_with(
+            kind,
+            &[
+                "--tunnel-relay",
+                "127.0.0.1:0",
+                "--tunnel-public",
+                "127.0.0.1:0",
+            ],
+        ) else {
+            return;
+        };
+        let addrs = r.listening(2);
+        let (rl, svc) = (addrs[0].to_string(), a.to_string());
+        let Some(mut i) = util::start_with(kind, &["--tunnel-inside", &rl, &svc]) else {
+            return;
+        };
+        i.wait_for("Tunnel up");
+        exchange(addrs[1], format!("{kind:?}").as_bytes(), 1000)
+            .unwrap_or_else(|e| r.fail(&format!("stdin {kind:?}: {e}")));
+        assert!(r.running() && i.running(), "stdin {kind:?}: an end stopped");
+    }
+}
+
+#[test]
 fn flags_without_effect_in_tunnel_mode_are_refused() {
     let cases: [&[&str]; 8] = [
         &["-z"],

@@ -8,6 +8,7 @@
 
 use async_net::{Shutdown, TcpStream, UdpSocket};
 use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use smol::Async;
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -159,7 +160,7 @@ async fn unframe_tcp(from: TcpStream, mut to: TcpStream) -> Result<(), ()> {
 /// Where a flow's datagrams go: a connected socket (the inside end's socket
 /// to the service) or one peer of a shared socket (the relay's public one).
 pub enum Dest {
-    Connected(UdpSocket),
+    Connected(Rc<Async<std::net::UdpSocket>>),
     Peer(Rc<UdpSocket>, SocketAddr),
 }
 
@@ -213,4 +214,21 @@ pub async fn idle(seen: &Cell<Instant>, idle: Duration) {
         }
         smol::Timer::at(due).await;
     }
+}
+
+/// The next datagram on a connected socket, in a buffer of its own size:
+/// the read goes through one buffer shared by every flow (the executor runs
+/// one task at a time), so a thousand flows do not each hold 64 KiB.
+pub async fn recv_datagram(s: &Async<std::net::UdpSocket>) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM + 1]);
+    }
+    s.read_with(|sock| {
+        BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            let n = sock.recv(&mut b)?;
+            Ok(b[..n].to_vec())
+        })
+    })
+    .await
 }

@@ -16,8 +16,9 @@ use crate::error::{describe, Error, Result};
 use crate::net::proxy::ProxySpec;
 use crate::net::sockopt::SockOpts;
 use crate::net::{tcp, Family};
-use async_net::{TcpStream, UdpSocket};
+use async_net::TcpStream;
 use smol::lock::Mutex;
+use smol::Async;
 use smol::LocalExecutor;
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ impl From<DialError> for Stop {
 }
 
 pub fn run(o: TunnelInsideOpts) -> Result<u8> {
+    // Each client holds descriptors (service and data connection).
+    crate::net::limits::raise_nofile();
     let me = Rc::new(Inside {
         relay: o.relay,
         services: o.services,
@@ -320,7 +323,7 @@ async fn send(w: &Mutex<TcpStream>, m: &Msg) -> std::result::Result<(), String> 
 /// What a client's service connection is.
 enum Service {
     Tcp(TcpStream),
-    Udp(UdpSocket),
+    Udp(Rc<Async<std::net::UdpSocket>>),
 }
 
 async fn dial_service(
@@ -341,13 +344,12 @@ async fn dial_service(
             },
             Proto::Udp => {
                 let local = crate::net::resolve::wildcard(a.is_ipv4(), 0);
-                let r = async {
-                    let s = UdpSocket::bind(local).await?;
-                    s.connect(*a).await?;
-                    Ok::<_, std::io::Error>(s)
-                };
-                match r.await {
-                    Ok(s) => return Ok(Service::Udp(s)),
+                let r = Async::<std::net::UdpSocket>::bind(local).and_then(|s| {
+                    s.get_ref().connect(a)?;
+                    Ok(s)
+                });
+                match r {
+                    Ok(s) => return Ok(Service::Udp(Rc::new(s))),
                     Err(e) => err = format!("{a}: {}", describe(&e)),
                 }
             }
@@ -405,17 +407,16 @@ async fn serve(
 /// A UDP flow: datagrams from the relay go to the service on this flow's own
 /// socket, the service's answers go back as frames; it ends with the data
 /// connection (the relay ends it after --udp-idle).
-async fn udp_flow(sock: UdpSocket, data: TcpStream) {
+async fn udp_flow(sock: Rc<Async<std::net::UdpSocket>>, data: TcpStream) {
     let seen = Cell::new(Instant::now());
     let dest = Dest::Connected(sock.clone());
     let down = data::unframe_udp(data.clone(), &dest, &seen);
     let up = async {
-        let mut buf = vec![0u8; data::MAX_DATAGRAM];
         let mut w = data.clone();
         loop {
-            match sock.recv(&mut buf).await {
-                Ok(n) => {
-                    if data::send_datagram(&mut w, &buf[..n]).await.is_err() {
+            match data::recv_datagram(&sock).await {
+                Ok(d) => {
+                    if data::send_datagram(&mut w, &d).await.is_err() {
                         return;
                     }
                 }

@@ -95,6 +95,8 @@ enum Bound {
 /// Bind everything up front (errors come before "Listening on"), then serve
 /// until killed.
 pub fn run(o: TunnelRelayOpts) -> Result<u8> {
+    // Each client or flow holds descriptors (its socket, its data connection).
+    crate::net::limits::raise_nofile();
     let inside = bind_tcp(&o.inside, &o, "tunnel inside ends")?;
     let mut publics = Vec::new();
     let mut bound = Vec::new();
