@@ -727,10 +727,23 @@ fn temp(name: &str, text: &str) -> std::path::PathBuf {
 
 /// tinyproxy on `ip:port` with BasicAuth, allowing `allow`.
 fn tinyproxy(ns: Option<&str>, ip: &str, port: u16, allow: &str, user: &str, pass: &str) -> Daemon {
+    tinyproxy_with(ns, ip, port, allow, user, pass, "")
+}
+
+/// The same, with more configuration lines.
+fn tinyproxy_with(
+    ns: Option<&str>,
+    ip: &str,
+    port: u16,
+    allow: &str,
+    user: &str,
+    pass: &str,
+    extra: &str,
+) -> Daemon {
     let conf = temp(
         &format!("tinyproxy-{port}.conf"),
         &format!(
-            "Port {port}\nListen {ip}\nTimeout 60\nMaxClients 100\nAllow {allow}\nLogLevel Info\nBasicAuth {user} {pass}\n"
+            "Port {port}\nListen {ip}\nTimeout 60\nMaxClients 100\nAllow {allow}\nLogLevel Info\nBasicAuth {user} {pass}\n{extra}"
         ),
     );
     let c = conf.to_string_lossy().into_owned();
@@ -794,6 +807,73 @@ fn on_loopback_a_proxy_refusal_is_one_line_and_bad_credentials_stop_the_inside_e
         "{}",
         out.stderr
     );
+    // SOCKS5 with a wrong password: the same.
+    if installed("microsocks") {
+        let mport = util::free_port();
+        let _m = microsocks(None, "127.0.0.1", mport, "bob", "right-pw");
+        let maddr: SocketAddr = format!("127.0.0.1:{mport}").parse().unwrap();
+        wait_port(None, maddr);
+        let bad = temp("bad-socks-pass", "wrong-pw\n");
+        let mx = maddr.to_string();
+        let mut i = start_no_input(&[
+            "--tunnel-inside",
+            &rl,
+            "127.0.0.1:9",
+            "--proxy",
+            &mx,
+            "--proxy-type",
+            "socks5",
+            "--proxy-auth",
+            "bob",
+            "--proxy-pass-file",
+            bad.to_str().unwrap(),
+        ]);
+        let out = i.expect_exit(1);
+        let _ = std::fs::remove_file(&bad);
+        assert!(
+            out.stderr.contains(&mx) && out.stderr.contains("rejected"),
+            "{}",
+            out.stderr
+        );
+    }
+    // A proxy that refuses the relay's port (403): one line naming the
+    // proxy and its answer; retried, not fatal.
+    let fport = util::free_port();
+    let _f = tinyproxy_with(
+        None,
+        "127.0.0.1",
+        fport,
+        "127.0.0.1",
+        "alice",
+        "right-pw",
+        "ConnectPort 443\n",
+    );
+    let faddr: SocketAddr = format!("127.0.0.1:{fport}").parse().unwrap();
+    wait_port(None, faddr);
+    let good = temp("good-pass", "right-pw\n");
+    let fx = faddr.to_string();
+    let mut i = start_no_input(&[
+        "--tunnel-inside",
+        &rl,
+        "127.0.0.1:9",
+        "-X",
+        "connect",
+        "-x",
+        &fx,
+        "-P",
+        "alice",
+        "--proxy-pass-file",
+        good.to_str().unwrap(),
+    ]);
+    i.wait_for("403");
+    thread::sleep(Duration::from_millis(1500));
+    let _ = std::fs::remove_file(&good);
+    assert!(i.running(), "a 403 stopped the inside end");
+    let err = i.stderr();
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("403")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains(&fx), "{err}");
+    i.kill();
     // A proxy that is down: retried, said once, the inside end keeps going.
     let down = format!("127.0.0.1:{}", util::free_port());
     let mut i = start_no_input(&["--tunnel-inside", &rl, "127.0.0.1:9", "--proxy", &down]);

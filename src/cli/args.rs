@@ -250,7 +250,7 @@ pub struct Args {
     /// tunnel relay: where inside ends connect (ADDR:PORT)
     #[argh(option)]
     pub tunnel_relay: Option<String>,
-    /// tunnel relay: where clients connect ([udp:]ADDR:PORT, repeatable: the k-th serves the k-th service)
+    /// tunnel relay: where clients connect (ADDR:PORT)
     #[argh(option)]
     pub tunnel_public: Vec<String>,
     /// tunnel inside end: the relay's HOST:PORT (the target is the service)

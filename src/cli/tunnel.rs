@@ -126,9 +126,10 @@ fn parse(a: &Args) -> Result<Parsed> {
             ));
         }
         if a.wait.is_some() {
-            return Err(usage(
-                "-w has no effect on --tunnel-relay (it is the inside end's connect timeout)",
-            ));
+            // A common habit, harmless: said, not refused.
+            eprintln!(
+                "netcrab: warning: -w has no effect on --tunnel-relay (it is the inside end's connect timeout)"
+            );
         }
         let public = services(&a.tunnel_public, a.udp, "--tunnel-public", |s| {
             addr::parse_listen(s)

@@ -253,6 +253,7 @@ fn bore_tunnel(bore: &Path, svc: u16) -> Result<Setup> {
         "bore server",
         Command::new(bore)
             .args(["server", "--min-port", &ps, "--max-port", &ps])
+            .args(["--bind-addr", "127.0.0.1"])
             .args(["--secret", "bench"])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
@@ -268,6 +269,8 @@ fn bore_tunnel(bore: &Path, svc: u16) -> Result<Setup> {
                 "127.0.0.1",
                 "--port",
                 &ps,
+                "--local-host",
+                "127.0.0.1",
             ])
             .args(["--secret", "bench"])
             .stdin(Stdio::null())
