@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// The largest TCP chunk in one frame.
-pub const MAX_CHUNK: usize = 64 * 1024;
+pub const MAX_CHUNK: usize = 256 * 1024;
 /// The largest UDP datagram over IPv4 (65,535 less the IP and UDP headers).
 pub const MAX_DATAGRAM: usize = 65_507;
 /// The end-of-direction frame.
@@ -58,10 +58,22 @@ fn abort(a: &TcpStream, b: &TcpStream) {
     let _ = b.shutdown(Shutdown::Both);
 }
 
+/// A connection's buffers start this small (short exchanges, many at once)
+/// and grow to [`MAX_CHUNK`] when reads fill them (a bulk transfer).
+const FIRST_BUF: usize = 4 * 1024;
+
+/// Grow `buf` (4 times, up to `max`) when the last read filled it.
+fn grow(buf: &mut Vec<u8>, filled: bool, max: usize) {
+    if filled && buf.len() < max {
+        let n = (buf.len() * 4).min(max);
+        buf.resize(n, 0);
+    }
+}
+
 /// Plain bytes in, frames out; the end of input is an END frame.
 async fn frame_tcp(mut from: TcpStream, mut to: TcpStream) -> Result<(), ()> {
     // The length goes in front of the bytes, so each chunk is one write.
-    let mut buf = vec![0u8; 4 + MAX_CHUNK];
+    let mut buf = vec![0u8; 4 + FIRST_BUF];
     loop {
         let n = from.read(&mut buf[4..]).await.map_err(drop)?;
         if n == 0 {
@@ -69,6 +81,8 @@ async fn frame_tcp(mut from: TcpStream, mut to: TcpStream) -> Result<(), ()> {
         }
         buf[..4].copy_from_slice(&(n as u32).to_be_bytes());
         to.write_all(&buf[..4 + n]).await.map_err(drop)?;
+        let filled = 4 + n == buf.len();
+        grow(&mut buf, filled, 4 + MAX_CHUNK);
     }
 }
 
@@ -76,15 +90,18 @@ async fn frame_tcp(mut from: TcpStream, mut to: TcpStream) -> Result<(), ()> {
 struct Frames {
     from: TcpStream,
     buf: Vec<u8>,
+    /// The size `buf` may grow to.
+    max: usize,
     start: usize,
     end: usize,
 }
 
 impl Frames {
-    fn new(from: TcpStream, size: usize) -> Frames {
+    fn new(from: TcpStream, max: usize) -> Frames {
         Frames {
             from,
-            buf: vec![0u8; size],
+            buf: vec![0u8; FIRST_BUF.min(max)],
+            max,
             start: 0,
             end: 0,
         }
@@ -100,6 +117,8 @@ impl Frames {
                 return Err(());
             }
             self.end = n;
+            let filled = n == self.buf.len();
+            grow(&mut self.buf, filled, self.max);
         }
         Ok(())
     }

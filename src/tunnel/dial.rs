@@ -88,9 +88,11 @@ impl Route {
 
     /// Connect to the first address that answers; returns the stream and
     /// the address used (the relay's, or the proxy's).
+    /// `wait` bounds each connect (and proxy handshake); `None` leaves the
+    /// bound to the caller.
     pub async fn dial(
         &self,
-        wait: Duration,
+        wait: Option<Duration>,
         keepalive: Duration,
     ) -> Result<(TcpStream, SocketAddr), DialError> {
         let (addrs, req) = match self {
@@ -100,7 +102,7 @@ impl Route {
         let mut err = DialError::Retry("no address".into());
         for a in addrs {
             let r = match req {
-                None => tcp::connect(*a, None, &SockOpts::default(), Some(wait))
+                None => tcp::connect(*a, None, &SockOpts::default(), wait)
                     .await
                     .map_err(|e| DialError::Retry(format!("relay {a}: {}", describe(&e)))),
                 Some(req) => via_proxy(*a, wait, req).await,
@@ -123,10 +125,10 @@ impl Route {
 #[cfg(feature = "proxy")]
 async fn via_proxy(
     at: SocketAddr,
-    wait: Duration,
+    wait: Option<Duration>,
     req: &proxy::Request,
 ) -> Result<TcpStream, DialError> {
-    proxy::connect(at, None, &SockOpts::default(), Some(wait), req)
+    proxy::connect(at, None, &SockOpts::default(), wait, req)
         .await
         .map_err(|e| {
             // The proxy's text names it and quotes its answer.
@@ -144,7 +146,11 @@ async fn via_proxy(
 }
 
 #[cfg(not(feature = "proxy"))]
-async fn via_proxy(_: SocketAddr, _: Duration, _: &proxy::Request) -> Result<TcpStream, DialError> {
+async fn via_proxy(
+    _: SocketAddr,
+    _: Option<Duration>,
+    _: &proxy::Request,
+) -> Result<TcpStream, DialError> {
     let _ = ErrorKind::Other;
     Err(DialError::Fatal("this build has no proxy support".into()))
 }

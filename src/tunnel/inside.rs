@@ -10,7 +10,7 @@ use super::dial::{lookup, DialError, Route};
 use super::opts::Proto;
 use super::proto::{read_msg, write_msg, Msg, VERSION};
 use super::TunnelInsideOpts;
-use super::{within, HANDSHAKE};
+use super::{within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
 use crate::error::{describe, Error, Result};
 use crate::net::proxy::ProxySpec;
@@ -143,13 +143,8 @@ async fn handshake(
         version: VERSION,
         nonce: inside,
     };
-    within(HANDSHAKE, "room for the Hello", write_msg(s, &hello))
-        .await
-        .map_err(retry)?;
-    let (nonce, proof) = match within(HANDSHAKE, "Challenge", read_msg(s))
-        .await
-        .map_err(retry)?
-    {
+    write_msg(s, &hello).await.map_err(retry)?;
+    let (nonce, proof) = match read_msg(s).await.map_err(retry)? {
         Msg::Challenge {
             version: VERSION,
             nonce,
@@ -196,9 +191,20 @@ async fn handshake(
         },
         Some(id) => Msg::Accept { id, mac },
     };
-    within(HANDSHAKE, "room for the Login", write_msg(s, &m))
-        .await
-        .map_err(retry)
+    write_msg(s, &m).await.map_err(retry)
+}
+
+/// `f` within `d`, or a retry naming `what`.
+async fn bounded<T>(
+    d: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = std::result::Result<T, Stop>>,
+) -> std::result::Result<T, Stop> {
+    futures_lite::future::or(f, async {
+        smol::Timer::after(d).await;
+        Err(retry(format!("no {what} within {} s", super::secs(d))))
+    })
+    .await
 }
 
 /// Each service's addresses, or why it cannot be resolved.
@@ -220,7 +226,7 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
     let resolved = Rc::new(resolved);
     // A dead path must not hold a reconnect for the whole -w.
     let wait = me.wait.min(me.keepalive.max(Duration::from_secs(1)));
-    let (mut s, used) = match route.dial(wait, me.keepalive).await {
+    let (mut s, used) = match route.dial(Some(wait), me.keepalive).await {
         Ok(x) => x,
         Err(e) => return e.into(),
     };
@@ -229,14 +235,19 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
         Route::Direct(_) => used.to_string(),
         Route::Proxy { req, .. } => req.target.to_string(),
     };
-    if let Err(stop) = handshake(me, &mut s, None).await {
-        return stop;
-    }
-    let public = match within(HANDSHAKE, "Welcome", read_msg(&mut s)).await {
-        Ok(Msg::Welcome { public }) => public,
-        Ok(Msg::Error(e)) => return fatal(format!("the relay refused us: {e}")),
-        Ok(m) => return retry(format!("expected Welcome, got {}", m.name())),
-        Err(e) => return retry(format!("relay {relay_addr}: {e}")),
+    // One deadline for the handshake and the Welcome.
+    let login = bounded(HANDSHAKE, "Welcome from the relay", async {
+        handshake(me, &mut s, None).await?;
+        match read_msg(&mut s).await {
+            Ok(Msg::Welcome { public }) => Ok(public),
+            Ok(Msg::Error(e)) => Err(fatal(format!("the relay refused us: {e}"))),
+            Ok(m) => Err(retry(format!("expected Welcome, got {}", m.name()))),
+            Err(e) => Err(retry(format!("relay {relay_addr}: {e}"))),
+        }
+    });
+    let public = match login.await {
+        Ok(p) => p,
+        Err(stop) => return stop,
     };
     *logged_in = true;
     if me.services.len() == 1 {
@@ -259,13 +270,14 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
         );
     }
     let writer = Rc::new(Mutex::new(s.clone()));
-    let idle = me.keepalive * 3;
+    let watch = Watch::new();
     let reader = async {
         loop {
-            let m = match within(idle, "message from the relay", read_msg(&mut s)).await {
+            let m = match read_msg(&mut s).await {
                 Ok(m) => m,
-                Err(e) => return retry(format!("relay {relay_addr}: {e}; the link is dropped")),
+                Err(e) => return retry(format!("relay {relay_addr}: {e}")),
             };
+            watch.heard();
             match m {
                 Msg::Ping => {
                     if let Err(e) = send(&writer, &Msg::Pong).await {
@@ -305,7 +317,11 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
             }
         }
     };
-    let stop = futures_lite::future::or(reader, pinger).await;
+    let dog = async {
+        let why = watch.dog(me.keepalive * 3, "the relay").await;
+        retry(format!("relay {relay_addr}: {why}"))
+    };
+    let stop = futures_lite::future::or(futures_lite::future::or(reader, pinger), dog).await;
     let _ = s.shutdown(async_net::Shutdown::Both);
     stop
 }
@@ -433,21 +449,22 @@ async fn udp_flow(sock: Rc<Async<std::net::UdpSocket>>, data: TcpStream) {
 }
 
 async fn open_data(me: &Inside, route: &Route, id: u64) -> std::result::Result<TcpStream, String> {
-    let (mut s, _) = route
-        .dial(me.wait, me.keepalive)
-        .await
-        .map_err(|e| match e {
+    // One deadline for the connect, the handshake and the Paired.
+    let open = async {
+        let (mut s, _) = route.dial(None, me.keepalive).await.map_err(|e| match e {
             DialError::Retry(e) | DialError::Fatal(e) => e,
         })?;
-    handshake(me, &mut s, Some(id))
-        .await
-        .map_err(|stop| match stop {
-            Stop::Retry(e) => e,
-            Stop::Fatal(e) => e.to_string(),
-        })?;
-    match within(HANDSHAKE, "Paired", read_msg(&mut s)).await? {
-        Msg::Paired => Ok(s),
-        Msg::Error(e) => Err(format!("the relay says: {e}")),
-        m => Err(format!("expected Paired, got {}", m.name())),
-    }
+        handshake(me, &mut s, Some(id))
+            .await
+            .map_err(|stop| match stop {
+                Stop::Retry(e) => e,
+                Stop::Fatal(e) => e.to_string(),
+            })?;
+        match read_msg(&mut s).await? {
+            Msg::Paired => Ok(s),
+            Msg::Error(e) => Err(format!("the relay says: {e}")),
+            m => Err(format!("expected Paired, got {}", m.name())),
+        }
+    };
+    within(me.wait + HANDSHAKE, "Paired", open).await
 }

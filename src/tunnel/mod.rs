@@ -64,3 +64,59 @@ pub fn secs(d: Duration) -> String {
     let s = format!("{:.1}", d.as_secs_f64());
     s.strip_suffix(".0").map(String::from).unwrap_or(s)
 }
+
+/// A control connection's liveness: when a message last arrived, and since
+/// when a write has been waiting for room. One [`Watch::dog`] task per link
+/// checks both, so no timer is made per message (a busy relay sends a
+/// `Conn` per client).
+pub struct Watch {
+    heard: std::cell::Cell<std::time::Instant>,
+    writing: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl Watch {
+    pub fn new() -> Watch {
+        Watch {
+            heard: std::cell::Cell::new(std::time::Instant::now()),
+            writing: std::cell::Cell::new(None),
+        }
+    }
+
+    /// A message arrived.
+    pub fn heard(&self) {
+        self.heard.set(std::time::Instant::now());
+    }
+
+    /// Run `w` (a write) with the watch knowing it waits.
+    pub async fn writing<T>(&self, w: impl Future<Output = T>) -> T {
+        self.writing.set(Some(std::time::Instant::now()));
+        let r = w.await;
+        self.writing.set(None);
+        r
+    }
+
+    /// Resolves with the reason once nothing has been heard for `idle`, or
+    /// a write has waited [`HANDSHAKE`] for room.
+    pub async fn dog(&self, idle: Duration, from: &str) -> String {
+        loop {
+            let now = std::time::Instant::now();
+            let quiet = self.heard.get() + idle;
+            if now >= quiet {
+                return format!(
+                    "no message from {from} within {} s; the link is dropped",
+                    secs(idle)
+                );
+            }
+            if let Some(t) = self.writing.get() {
+                if now >= t + HANDSHAKE {
+                    return format!(
+                        "no room to send to {from} within {} s; the link is dropped",
+                        secs(HANDSHAKE)
+                    );
+                }
+            }
+            // At least once a second, for a write that started meanwhile.
+            smol::Timer::at(quiet.min(now + Duration::from_secs(1))).await;
+        }
+    }
+}

@@ -9,7 +9,7 @@ use super::data::{self, Dest};
 use super::opts::Proto;
 use super::proto::{read_msg, write_msg, Mac, Msg, VERSION};
 use super::TunnelRelayOpts;
-use super::{within, HANDSHAKE};
+use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
 use crate::net::udp::UdpOpts;
@@ -522,11 +522,18 @@ enum Link {
 /// One connection from an inside end: handshake, then control or data.
 async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
     relay.handshakes.set(relay.handshakes.get() + 1);
-    let link = handshake(&relay, &mut s).await;
+    // One deadline for the whole handshake (and a data connection's Paired).
+    let link = within(HANDSHAKE, "complete handshake", async {
+        match handshake(&relay, &mut s).await? {
+            Link::Data(id) => data(&relay, s.clone(), id).await.map(|()| Link::Data(id)),
+            link => Ok(link),
+        }
+    })
+    .await;
     relay.handshakes.set(relay.handshakes.get() - 1);
     let result = match link {
         Ok(Link::Control) => control(&relay, s.clone(), peer).await,
-        Ok(Link::Data(id)) => data(&relay, s.clone(), id).await,
+        Ok(Link::Data(_)) => Ok(()),
         Err(e) => Err(e),
     };
     if let Err(e) = result {
@@ -559,7 +566,7 @@ fn check_services(relay: &Relay, announced: &[String]) -> std::result::Result<()
 }
 
 async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link, String> {
-    let (version, inside) = match within(HANDSHAKE, "Hello", read_msg(s)).await? {
+    let (version, inside) = match read_msg(s).await? {
         Msg::Hello { version, nonce } => (version, nonce),
         m => return Err(format!("expected Hello, got {}", m.name())),
     };
@@ -578,19 +585,14 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
         nonce,
         proof,
     };
-    within(
-        HANDSHAKE,
-        "room for the Challenge",
-        write_msg(s, &challenge),
-    )
-    .await?;
+    write_msg(s, &challenge).await?;
     let check = |role: Role, id: u64, mac: Option<Mac>| match (&relay.secret, mac) {
         (None, _) => Ok(()),
         (Some(_), None) => Err("refused: no secret given (this relay requires one)".to_string()),
         (Some(k), Some(m)) if k.check(role, &inside, &nonce, id, &m) => Ok(()),
         (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
     };
-    match within(HANDSHAKE, "Login or Accept", read_msg(s)).await? {
+    match read_msg(s).await? {
         Msg::Login { mac, services } => {
             check(Role::Login, 0, mac)?;
             check_services(relay, &services)?;
@@ -609,13 +611,7 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
             "no client waits under id {id} (it left or timed out)"
         ));
     };
-    match within(
-        HANDSHAKE,
-        "room for Paired",
-        write_msg(&mut s, &Msg::Paired),
-    )
-    .await
-    {
+    match write_msg(&mut s, &Msg::Paired).await {
         Ok(()) => {
             // A client that has just gone drops the connection with it.
             let _ = w.reply.try_send(Outcome::Data(s));
@@ -661,9 +657,15 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
     }
+    let watch = Watch::new();
     let ended = futures_lite::future::or(
-        control_reader(relay, s.clone(), gen),
-        control_writer(rx, s.clone(), relay.keepalive),
+        futures_lite::future::or(
+            control_reader(relay, s.clone(), gen, &watch),
+            control_writer(rx, s.clone(), &watch),
+        ),
+        futures_lite::future::or(control_pinger(relay, gen), async {
+            Err(watch.dog(relay.keepalive * 3, "the inside end").await)
+        }),
     )
     .await;
     let current = relay.control.borrow().as_ref().map(|c| c.gen) == Some(gen);
@@ -682,12 +684,11 @@ async fn control_reader(
     relay: &Relay,
     mut s: TcpStream,
     gen: u64,
+    watch: &Watch,
 ) -> std::result::Result<(), String> {
-    let idle = relay.keepalive * 3;
     loop {
-        let m = within(idle, "message from the inside end", read_msg(&mut s))
-            .await
-            .map_err(|e| format!("{e}; the link is dropped"))?;
+        let m = read_msg(&mut s).await?;
+        watch.heard();
         match m {
             Msg::Pong => {}
             Msg::Ping => {
@@ -708,26 +709,29 @@ async fn control_reader(
     }
 }
 
-/// Send what the relay queues, and a Ping every keepalive interval. Ends
-/// with Ok when the relay drops the queue (a newer login replaced this one).
+/// A Ping into the writer's queue every keepalive interval, while this
+/// login is the current one.
+async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), String> {
+    loop {
+        smol::Timer::after(relay.keepalive).await;
+        match relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
+            Some(c) => {
+                let _ = c.out.try_send(Msg::Ping);
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Send what the relay queues. Ends with Ok when the relay drops the queue
+/// (a newer login replaced this one).
 async fn control_writer(
     rx: Receiver<Msg>,
     mut s: TcpStream,
-    every: Duration,
+    watch: &Watch,
 ) -> std::result::Result<(), String> {
-    let mut next_ping = Instant::now() + every;
-    loop {
-        let m = futures_lite::future::or(async { rx.recv().await.ok() }, async {
-            smol::Timer::at(next_ping).await;
-            Some(Msg::Ping)
-        })
-        .await;
-        let Some(m) = m else {
-            return Ok(());
-        };
-        if m == Msg::Ping {
-            next_ping = Instant::now() + every;
-        }
-        within(HANDSHAKE, "room to send", write_msg(&mut s, &m)).await?;
+    while let Ok(m) = rx.recv().await {
+        watch.writing(write_msg(&mut s, &m)).await?;
     }
+    Ok(())
 }
