@@ -1101,6 +1101,7 @@ fn fifty_digs_at_once_reach_dnsmasq_while_a_tcp_service_keeps_serving() {
             &format!("udp:{relay_ip}:{uport}"),
             "--tunnel-public",
             &format!("{relay_ip}:{tport}"),
+            "-v",
         ],
         false,
     );
@@ -1131,14 +1132,19 @@ fn fifty_digs_at_once_reach_dnsmasq_while_a_tcp_service_keeps_serving() {
             Ok::<u64, String>(k)
         })
     };
+    // Each dig on a source port of its own: dig picks random ports and
+    // shares one with SO_REUSEPORT, so two digs on the same port would take
+    // each other's answers (the tunnel rightly sees one peer there).
     let digs: Vec<_> = (0..50)
-        .map(|_| {
+        .map(|k| {
             Command::new("ip")
                 .args([
                     "netns",
                     "exec",
                     &n.a,
                     "dig",
+                    "-b",
+                    &format!("{relay_ip}#{}", 40_000 + k),
                     &format!("@{relay_ip}"),
                     "-p",
                     &uport.to_string(),

@@ -228,13 +228,15 @@ impl Msg {
 /// Read one frame (never more than its own bytes: what follows a Paired is
 /// raw data) and decode it.
 pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
+    // The length usually comes whole in one read; a first read of nothing
+    // is a clean close, anything short of 4 bytes later a truncation.
     let mut len = [0u8; 4];
-    match r.read(&mut len[..1]).await {
+    let got = match r.read(&mut len).await {
         Ok(0) => return Err("connection closed".into()),
-        Ok(_) => {}
+        Ok(n) => n,
         Err(e) => return Err(crate::error::describe(&e)),
-    }
-    r.read_exact(&mut len[1..]).await.map_err(short)?;
+    };
+    r.read_exact(&mut len[got..]).await.map_err(short)?;
     let n = u32::from_be_bytes(len) as u64;
     if n == 0 || n > MAX_BODY as u64 {
         return Err(format!(
