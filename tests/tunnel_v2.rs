@@ -32,6 +32,14 @@ fn native_or_skip(why: &str) -> bool {
     true
 }
 
+/// An upper time bound, looser under an emulator (slow to run anything).
+fn slack(d: Duration) -> Duration {
+    match util::runner_kind() {
+        util::Runner::Native => d,
+        _ => d * 4,
+    }
+}
+
 // ---- services --------------------------------------------------------------
 
 /// What a service thread saw: the SHA-256 of everything each connection
@@ -310,7 +318,7 @@ fn a_down_or_silent_service_stalls_no_other_service() {
         exchange(addrs[3], format!("ok {k}").as_bytes(), 100).unwrap_or_else(|e| r.fail(&e));
     }
     assert!(
-        t.elapsed() < Duration::from_secs(3),
+        t.elapsed() < slack(Duration::from_secs(3)),
         "the good service took {:?} while the others were stuck or down",
         t.elapsed()
     );
@@ -432,7 +440,7 @@ fn a_silent_control_link_is_dropped_by_the_relay_within_3_intervals() {
     let took = t.elapsed();
     assert!(pings >= 2, "{pings} pings");
     assert!(
-        took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
+        took >= Duration::from_millis(1400) && took < slack(Duration::from_millis(2500)),
         "dropped after {took:?} (keepalive 0.5 s)"
     );
     r.wait_for("the link is dropped");
@@ -488,7 +496,7 @@ fn a_silent_relay_is_dropped_by_the_inside_end_which_dials_again() {
     assert!(l.len() >= 2, "the inside end did not log in again");
     let gap = l[1] - l[0];
     assert!(
-        gap >= Duration::from_millis(1400) && gap < Duration::from_millis(3000),
+        gap >= Duration::from_millis(1400) && gap < slack(Duration::from_millis(3000)),
         "second login {gap:?} after the first (keepalive 0.5 s)"
     );
 }
