@@ -8,7 +8,7 @@ use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
 use super::dial::{lookup, DialError, Route};
 use super::opts::Proto;
-use super::proto::{read_msg, write_msg, Msg, VERSION};
+use super::proto::{read_msg, write_msg, Mac, Msg, Nonce, VERSION};
 use super::TunnelInsideOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
@@ -17,6 +17,7 @@ use crate::net::proxy::ProxySpec;
 use crate::net::sockopt::SockOpts;
 use crate::net::{tcp, Family};
 use async_net::TcpStream;
+use futures_lite::io::AsyncWriteExt;
 use smol::lock::Mutex;
 use smol::Async;
 use smol::LocalExecutor;
@@ -131,13 +132,9 @@ fn announced(services: &[(Proto, HostPort)]) -> Vec<String> {
         .collect()
 }
 
-/// Hello, check the relay's Challenge (and its proof of the secret), then
-/// send Login (`id` None) or Accept.
-async fn handshake(
-    me: &Inside,
-    s: &mut TcpStream,
-    id: Option<u64>,
-) -> std::result::Result<(), Stop> {
+/// The control connection's handshake: Hello, check the relay's Challenge
+/// (and its proof of the secret), then Login.
+async fn handshake(me: &Inside, s: &mut TcpStream) -> std::result::Result<(), Stop> {
     let inside = auth::nonce().map_err(fatal)?;
     let hello = Msg::Hello {
         version: VERSION,
@@ -158,40 +155,22 @@ async fn handshake(
         Msg::Error(e) => return Err(fatal(format!("the relay refused us: {e}"))),
         m => return Err(retry(format!("expected Challenge, got {}", m.name()))),
     };
-    let role = if id.is_some() {
-        Role::Accept
-    } else {
-        Role::Login
+    if let Err(why) = proof_ok(me, &inside, &nonce, proof) {
+        // Tell the relay, so its log says why too.
+        let _ = within(Duration::from_secs(1), "room for the Error", async {
+            write_msg(s, &Msg::Error(why.to_string())).await
+        })
+        .await;
+        return Err(fatal(format!("{why}; not serving this relay")));
+    }
+    let login = Msg::Login {
+        mac: me
+            .secret
+            .as_ref()
+            .map(|k| k.sign(Role::Login, &inside, &nonce, 0)),
+        services: announced(&me.services),
     };
-    let mac = match (&me.secret, proof) {
-        (None, None) => None,
-        (Some(k), Some(p)) if k.check(Role::Relay, &inside, &nonce, 0, &p) => {
-            Some(k.sign(role, &inside, &nonce, id.unwrap_or(0)))
-        }
-        (secret, proof) => {
-            let why = match (secret, proof) {
-                (Some(_), Some(_)) => {
-                    "the relay's proof of the secret is wrong (the two ends hold different secrets)"
-                }
-                (Some(_), None) => "the relay has no secret, but the inside end has one",
-                _ => "the relay requires a secret, but the inside end has none (--secret-file)",
-            };
-            // Tell the relay, so its log says why too.
-            let _ = within(Duration::from_secs(1), "room for the Error", async {
-                write_msg(s, &Msg::Error(why.to_string())).await
-            })
-            .await;
-            return Err(fatal(format!("{why}; not serving this relay")));
-        }
-    };
-    let m = match id {
-        None => Msg::Login {
-            mac,
-            services: announced(&me.services),
-        },
-        Some(id) => Msg::Accept { id, mac },
-    };
-    write_msg(s, &m).await.map_err(retry)
+    write_msg(s, &login).await.map_err(retry)
 }
 
 /// `f` within `d`, or a retry naming `what`.
@@ -237,7 +216,7 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
     };
     // One deadline for the handshake and the Welcome.
     let login = bounded(HANDSHAKE, "Welcome from the relay", async {
-        handshake(me, &mut s, None).await?;
+        handshake(me, &mut s).await?;
         match read_msg(&mut s).await {
             Ok(Msg::Welcome { public }) => Ok(public),
             Ok(Msg::Error(e)) => Err(fatal(format!("the relay refused us: {e}"))),
@@ -285,12 +264,12 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
                     }
                 }
                 Msg::Pong => {}
-                Msg::Conn { id, service } => {
+                Msg::Conn { id, service, nonce } => {
                     ex.spawn(serve(
                         me.clone(),
                         resolved.clone(),
                         route.clone(),
-                        id,
+                        (id, nonce),
                         service as usize,
                         writer.clone(),
                     ))
@@ -380,7 +359,7 @@ async fn serve(
     me: Rc<Inside>,
     resolved: Rc<Resolved>,
     route: Rc<Route>,
-    id: u64,
+    (id, nonce): (u64, Nonce),
     k: usize,
     control: Rc<Mutex<TcpStream>>,
 ) {
@@ -403,7 +382,7 @@ async fn serve(
             return;
         }
     };
-    match open_data(&me, &route, id).await {
+    match open_data(&me, &route, id, &nonce).await {
         Ok(data) => {
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: service connected, paired");
@@ -448,18 +427,46 @@ async fn udp_flow(sock: Rc<Async<std::net::UdpSocket>>, data: TcpStream) {
     let _ = data.shutdown(async_net::Shutdown::Both);
 }
 
-async fn open_data(me: &Inside, route: &Route, id: u64) -> std::result::Result<TcpStream, String> {
-    // One deadline for the connect, the handshake and the Paired.
+/// The data connection for client `id`: Hello and Accept in one write (the
+/// Accept answers the challenge of the client's Conn, so it need not wait
+/// for this connection's Challenge), then the Challenge (the relay's proof
+/// is checked before any service byte goes out) and Paired.
+async fn open_data(
+    me: &Inside,
+    route: &Route,
+    id: u64,
+    conn_nonce: &Nonce,
+) -> std::result::Result<TcpStream, String> {
     let open = async {
         let (mut s, _) = route.dial(None, me.keepalive).await.map_err(|e| match e {
             DialError::Retry(e) | DialError::Fatal(e) => e,
         })?;
-        handshake(me, &mut s, Some(id))
-            .await
-            .map_err(|stop| match stop {
-                Stop::Retry(e) => e,
-                Stop::Fatal(e) => e.to_string(),
-            })?;
+        let inside = auth::nonce()?;
+        let mut first = Msg::Hello {
+            version: VERSION,
+            nonce: inside,
+        }
+        .encode();
+        let mac = me
+            .secret
+            .as_ref()
+            .map(|k| k.sign(Role::Accept, conn_nonce, conn_nonce, id));
+        first.extend_from_slice(&Msg::Accept { id, mac }.encode());
+        s.write_all(&first).await.map_err(|e| describe(&e))?;
+        match read_msg(&mut s).await? {
+            Msg::Challenge {
+                version: VERSION,
+                nonce,
+                proof,
+            } => proof_ok(me, &inside, &nonce, proof).map_err(String::from)?,
+            Msg::Challenge { version, .. } => {
+                return Err(format!(
+                    "the relay speaks tunnel protocol version {version}, this inside end version {VERSION}"
+                ))
+            }
+            Msg::Error(e) => return Err(format!("the relay says: {e}")),
+            m => return Err(format!("expected Challenge, got {}", m.name())),
+        }
         match read_msg(&mut s).await? {
             Msg::Paired => Ok(s),
             Msg::Error(e) => Err(format!("the relay says: {e}")),
@@ -467,4 +474,25 @@ async fn open_data(me: &Inside, route: &Route, id: u64) -> std::result::Result<T
         }
     };
     within(me.wait + HANDSHAKE, "Paired", open).await
+}
+
+/// Whether the relay's proof of the secret (in its Challenge) is as it
+/// must be; the reason when not.
+fn proof_ok(
+    me: &Inside,
+    inside: &Nonce,
+    relay: &Nonce,
+    proof: Option<Mac>,
+) -> std::result::Result<(), &'static str> {
+    match (&me.secret, proof) {
+        (None, None) => Ok(()),
+        (Some(k), Some(p)) if k.check(Role::Relay, inside, relay, 0, &p) => Ok(()),
+        (Some(_), Some(_)) => {
+            Err("the relay's proof of the secret is wrong (the two ends hold different secrets)")
+        }
+        (Some(_), None) => Err("the relay has no secret, but the inside end has one"),
+        (None, Some(_)) => {
+            Err("the relay requires a secret, but the inside end has none (--secret-file)")
+        }
+    }
 }

@@ -58,10 +58,13 @@ pub enum Msg {
         public: Vec<String>,
     },
     /// Relay → inside, on control: a client (or a UDP peer's flow) of
-    /// service number `service` waits under this id.
+    /// service number `service` waits under this id; `nonce` is the fresh
+    /// challenge its data connection's Accept answers (so that connection
+    /// needs no challenge round trip of its own).
     Conn {
         id: u64,
         service: u8,
+        nonce: Nonce,
     },
     /// Inside → relay, on control: client `id` cannot be served.
     Failed {
@@ -166,7 +169,7 @@ impl Msg {
             Msg::Error(s) => out(T_ERROR).str(s),
             Msg::Login { mac, services } => out(T_LOGIN).mac(mac).list(services),
             Msg::Welcome { public } => out(T_WELCOME).list(public),
-            Msg::Conn { id, service } => out(T_CONN).u64(*id).u8(*service),
+            Msg::Conn { id, service, nonce } => out(T_CONN).u64(*id).u8(*service).bytes(nonce),
             Msg::Failed { id, reason } => out(T_FAILED).u64(*id).str(reason),
             Msg::Ping => out(T_PING),
             Msg::Pong => out(T_PONG),
@@ -206,6 +209,7 @@ impl Msg {
             T_CONN => Msg::Conn {
                 id: r.u64()?,
                 service: r.u8()?,
+                nonce: r.array::<NONCE>()?,
             },
             T_FAILED => Msg::Failed {
                 id: r.u64()?,
@@ -303,6 +307,7 @@ mod tests {
         round(Msg::Conn {
             id: u64::MAX,
             service: 3,
+            nonce: [4; NONCE],
         });
         round(Msg::Failed {
             id: 3,

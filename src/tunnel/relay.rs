@@ -7,7 +7,7 @@
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
 use super::opts::Proto;
-use super::proto::{read_msg, write_msg, Mac, Msg, VERSION};
+use super::proto::{read_msg, write_msg, Mac, Msg, Nonce, VERSION};
 use super::TunnelRelayOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
@@ -55,6 +55,8 @@ enum Outcome {
 struct Waiting {
     reply: Sender<Outcome>,
     service: u8,
+    /// The challenge its data connection's Accept must answer.
+    nonce: Nonce,
 }
 
 /// The logged-in inside end.
@@ -224,8 +226,15 @@ async fn accept_next(
 }
 
 /// Register a waiting client (or flow) of service `k` and tell the inside
-/// end, when one is logged in.
-fn register(relay: &Relay, k: u8) -> (u64, Receiver<Outcome>) {
+/// end, when one is logged in. None when the OS has no random numbers.
+fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
+    let nonce = match auth::nonce() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("netcrab: tunnel: {e}; client refused");
+            return None;
+        }
+    };
     let id = relay.next_id.get();
     relay.next_id.set(id.wrapping_add(1));
     let (tx, rx) = smol::channel::bounded(1);
@@ -234,13 +243,18 @@ fn register(relay: &Relay, k: u8) -> (u64, Receiver<Outcome>) {
         Waiting {
             reply: tx,
             service: k,
+            nonce,
         },
     );
     if let Some(c) = relay.control.borrow().as_ref() {
         // Full or closed: the next login announces every waiting client.
-        let _ = c.out.try_send(Msg::Conn { id, service: k });
+        let _ = c.out.try_send(Msg::Conn {
+            id,
+            service: k,
+            nonce,
+        });
     }
-    (id, rx)
+    Some((id, rx))
 }
 
 // ---- clients -------------------------------------------------------------
@@ -260,7 +274,9 @@ async fn accept_clients(
             );
             continue;
         }
-        let (id, rx) = register(&relay, k);
+        let Some((id, rx)) = register(&relay, k) else {
+            continue;
+        };
         ex.spawn(client(relay.clone(), id, stream, peer, rx))
             .detach();
     }
@@ -422,10 +438,12 @@ async fn udp_public(
             );
         }
         said_full = false;
+        let Some((id, reply)) = register(&relay, k) else {
+            continue;
+        };
         let (tx, rx) = smol::channel::bounded(FLOW_QUEUE);
         enqueue(&relay, &tx, &buf[..n]);
         flows.borrow_mut().insert(peer, tx);
-        let (id, reply) = register(&relay, k);
         ex.spawn(udp_flow(
             relay.clone(),
             id,
@@ -598,7 +616,22 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
             check_services(relay, &services)?;
             Ok(Link::Control)
         }
-        Msg::Accept { id, mac } => check(Role::Accept, id, mac).map(|()| Link::Data(id)),
+        Msg::Accept { id, mac } => {
+            // The Accept answers the challenge its Conn carried.
+            let Some(n) = relay.pending.borrow().get(&id).map(|w| w.nonce) else {
+                return Err(format!(
+                    "no client waits under id {id} (it left or timed out)"
+                ));
+            };
+            match (&relay.secret, mac) {
+                (None, _) => Ok(Link::Data(id)),
+                (Some(_), None) => {
+                    Err("refused: no secret given (this relay requires one)".to_string())
+                }
+                (Some(k), Some(m)) if k.check(Role::Accept, &n, &n, id, &m) => Ok(Link::Data(id)),
+                (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
+            }
+        }
         Msg::Error(e) => Err(format!("the inside end says: {e}")),
         m => Err(format!("expected Login or Accept, got {}", m.name())),
     }
@@ -640,6 +673,7 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
         let _ = tx.try_send(Msg::Conn {
             id: *id,
             service: w.service,
+            nonce: w.nonce,
         });
     }
     let old = relay
