@@ -149,7 +149,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 type Setup = (Vec<Proc>, SocketAddr);
 
 fn tunnel(t: &Tools, svc: u16) -> Result<Setup> {
-    let (procs, tcp, _) = netcrab_tunnel(&t.netcrab, Some(svc), None)?;
+    let (procs, tcp, _) = netcrab_tunnel(&t.netcrab, Some(svc), None, true)?;
     Ok((
         procs,
         tcp.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -162,6 +162,7 @@ fn netcrab_tunnel(
     netcrab: &Path,
     tcp_svc: Option<u16>,
     udp_svc: Option<u16>,
+    probe: bool,
 ) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
     let ctrl = free_port(false)?;
     let mut relay_cmd = Command::new(netcrab);
@@ -198,20 +199,13 @@ fn netcrab_tunnel(
             .stdout(Stdio::null()),
     )?;
     let procs = vec![relay, inside];
-    ready(tcp_pub, udp_pub)?;
+    ready(tcp_pub, udp_pub, probe)?;
     Ok((procs, tcp_pub, udp_pub))
 }
 
-thread_local! {
-    /// Whether `ready` may probe a TCP service with an exchange (not iperf3's `-s -1`).
-    static PROBE_TCP: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-}
-
-/// Wait until a first exchange passes through the public addresses (for a TCP service that
-/// must not see a probe: until the public port is bound, and a moment more).
-fn ready(tcp: Option<SocketAddr>, udp: Option<SocketAddr>) -> Result<()> {
+fn ready(tcp: Option<SocketAddr>, udp: Option<SocketAddr>, probe: bool) -> Result<()> {
     let deadline = Instant::now() + READY;
-    if let (Some(a), false) = (tcp, PROBE_TCP.with(|p| p.get())) {
+    if let (Some(a), false) = (tcp, probe) {
         while !super::procs::port_bound(false, a.port()) {
             if Instant::now() > deadline {
                 return Err(err(format!("{a} not bound within {READY:?}")));
@@ -246,7 +240,7 @@ fn ready(tcp: Option<SocketAddr>, udp: Option<SocketAddr>) -> Result<()> {
 }
 
 /// bore: `bore server` (its control port is fixed, 7835) and `bore local SVC --port P`.
-fn bore_tunnel(bore: &Path, svc: u16) -> Result<Setup> {
+fn bore_tunnel(bore: &Path, svc: u16, probe: bool) -> Result<Setup> {
     let p = free_port(false)?;
     let ps = p.to_string();
     let mut server = Proc::spawn(
@@ -278,7 +272,7 @@ fn bore_tunnel(bore: &Path, svc: u16) -> Result<Setup> {
     )?;
     let public = SocketAddr::from(([127, 0, 0, 1], p));
     let procs = vec![server, local];
-    ready(Some(public), None)?;
+    ready(Some(public), None, probe)?;
     Ok((procs, public))
 }
 
@@ -288,6 +282,7 @@ fn rathole_tunnel(
     rathole: &Path,
     tcp_svc: Option<u16>,
     udp_svc: Option<u16>,
+    probe: bool,
 ) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
     let ctrl = free_port(false)?;
     let mut server = format!("[server]\nbind_addr = \"127.0.0.1:{ctrl}\"\n");
@@ -341,7 +336,7 @@ fn rathole_tunnel(
             .stdout(Stdio::null()),
     )?;
     let procs = vec![s, c];
-    let r = ready(tcp_pub, udp_pub);
+    let r = ready(tcp_pub, udp_pub, probe);
     let _ = std::fs::remove_file(&sf);
     let _ = std::fs::remove_file(&cf);
     r?;
@@ -470,11 +465,11 @@ fn short_exchanges(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) 
     let chan = |svc: u16| -> Result<Option<Setup>> { channels(t, svc).map(Some) };
     let bore = |svc: u16| -> Result<Option<Setup>> {
         let b = peers.bore.as_deref().ok_or_else(|| err("no bore"))?;
-        bore_tunnel(b, svc).map(Some)
+        bore_tunnel(b, svc, true).map(Some)
     };
     let rat = |svc: u16| -> Result<Option<Setup>> {
         let r = peers.rathole.as_deref().ok_or_else(|| err("no rathole"))?;
-        rathole_tunnel(r, Some(svc), None).map(|(p, a, _)| {
+        rathole_tunnel(r, Some(svc), None, true).map(|(p, a, _)| {
             Some((
                 p,
                 a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -539,9 +534,7 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
             extra.borrow_mut().extend(procs);
             Ok((first, public.port()))
         };
-        PROBE_TCP.with(|p| p.set(false));
         let r = super::tcp::iperf_run(iperf, Some(&via), bytes);
-        PROBE_TCP.with(|p| p.set(true));
         let more: u64 = extra.borrow().iter().map(|p| p.peak_kib()).sum();
         extra.borrow_mut().clear();
         r.map(|mut sample| {
@@ -555,7 +548,7 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
         Role::Netcrab,
         Box::new(|| {
             run_with(&|svc| {
-                netcrab_tunnel(&t.netcrab, Some(svc), None).map(|(p, a, _)| {
+                netcrab_tunnel(&t.netcrab, Some(svc), None, false).map(|(p, a, _)| {
                     (
                         p,
                         a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -568,7 +561,7 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
         entrants.push((
             BORE_ROW.into(),
             Role::Peer,
-            Box::new(move || run_with(&|svc| bore_tunnel(b, svc))),
+            Box::new(move || run_with(&|svc| bore_tunnel(b, svc, false))),
         ));
     }
     if let Some(r) = peers.rathole.as_deref() {
@@ -577,7 +570,7 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
             Role::Peer,
             Box::new(move || {
                 run_with(&|svc| {
-                    rathole_tunnel(r, Some(svc), None).map(|(p, a, _)| {
+                    rathole_tunnel(r, Some(svc), None, false).map(|(p, a, _)| {
                         (
                             p,
                             a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -701,7 +694,7 @@ fn udp_queries(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
         NETCRAB_ROW.into(),
         Role::Netcrab,
         Box::new(|| {
-            let (p, _, u) = netcrab_tunnel(&t.netcrab, None, Some(svc))?;
+            let (p, _, u) = netcrab_tunnel(&t.netcrab, None, Some(svc), true)?;
             one(p, u)
         }),
     )];
@@ -710,7 +703,7 @@ fn udp_queries(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
             RATHOLE_ROW.into(),
             Role::Peer,
             Box::new(move || {
-                let (p, _, u) = rathole_tunnel(r, None, Some(svc))?;
+                let (p, _, u) = rathole_tunnel(r, None, Some(svc), true)?;
                 one(p, u)
             }),
         ));
