@@ -363,11 +363,26 @@ async fn serve(
     k: usize,
     control: Rc<Mutex<TcpStream>>,
 ) {
-    let service = match (me.services.get(k), resolved.get(k)) {
-        (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
-        (Some(_), Some(Err(e))) => Err(e.clone()),
-        _ => Err(format!("there is no service number {}", k + 1)),
+    let service = async {
+        match (me.services.get(k), resolved.get(k)) {
+            (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
+            (Some(_), Some(Err(e))) => Err(e.clone()),
+            _ => Err(format!("there is no service number {}", k + 1)),
+        }
     };
+    // The data connection's connect runs alongside the service's; nothing
+    // is sent on it before the service answers (a service that fails
+    // leaves it closed without a byte, which the relay ignores).
+    let relay = within(me.wait, "connect to the relay", async {
+        route
+            .dial(None, me.keepalive)
+            .await
+            .map(|(s, _)| s)
+            .map_err(|e| match e {
+                DialError::Retry(e) | DialError::Fatal(e) => e,
+            })
+    });
+    let (service, relay) = futures_lite::future::zip(service, relay).await;
     let service = match service {
         Ok(s) => s,
         Err(e) => {
@@ -382,7 +397,11 @@ async fn serve(
             return;
         }
     };
-    match open_data(&me, &route, id, &nonce).await {
+    let data = match relay {
+        Ok(s) => open_data(&me, s, id, &nonce).await,
+        Err(e) => Err(e),
+    };
+    match data {
         Ok(data) => {
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: service connected, paired");
@@ -427,20 +446,17 @@ async fn udp_flow(sock: Rc<Async<std::net::UdpSocket>>, data: TcpStream) {
     let _ = data.shutdown(async_net::Shutdown::Both);
 }
 
-/// The data connection for client `id`: Hello and Accept in one write (the
+/// The data connection for client `id`, connected: Hello and Accept in one write (the
 /// Accept answers the challenge of the client's Conn, so it need not wait
 /// for this connection's Challenge), then the Challenge (the relay's proof
 /// is checked before any service byte goes out) and Paired.
 async fn open_data(
     me: &Inside,
-    route: &Route,
+    mut s: TcpStream,
     id: u64,
     conn_nonce: &Nonce,
 ) -> std::result::Result<TcpStream, String> {
     let open = async {
-        let (mut s, _) = route.dial(None, me.keepalive).await.map_err(|e| match e {
-            DialError::Retry(e) | DialError::Fatal(e) => e,
-        })?;
         let inside = auth::nonce()?;
         let mut first = Msg::Hello {
             version: VERSION,
@@ -473,7 +489,7 @@ async fn open_data(
             m => Err(format!("expected Paired, got {}", m.name())),
         }
     };
-    within(me.wait + HANDSHAKE, "Paired", open).await
+    within(HANDSHAKE, "Paired", open).await
 }
 
 /// Whether the relay's proof of the secret (in its Challenge) is as it

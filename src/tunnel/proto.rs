@@ -229,6 +229,9 @@ impl Msg {
     }
 }
 
+/// What [`read_msg`] says when the connection ends between messages.
+pub const CLOSED: &str = "connection closed";
+
 /// Read one frame (never more than its own bytes: what follows a Paired is
 /// raw data) and decode it.
 pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
@@ -236,7 +239,7 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
     // is a clean close, anything short of 4 bytes later a truncation.
     let mut len = [0u8; 4];
     let got = match r.read(&mut len).await {
-        Ok(0) => return Err("connection closed".into()),
+        Ok(0) => return Err(CLOSED.into()),
         Ok(n) => n,
         Err(e) => return Err(crate::error::describe(&e)),
     };

@@ -40,6 +40,10 @@ const FLOW_QUEUE: usize = 64;
 /// so a flood of new source ports cannot grow memory without bound.
 const MAX_QUEUED: usize = 8 << 20;
 
+/// What the handshake returns for a connection closed before its first
+/// byte.
+const SILENT: &str = "closed without a byte";
+
 /// The start of the Error an inside end gets when a newer one replaces it
 /// (it then stops, so two inside ends do not take turns for ever).
 pub const REPLACED: &str = "replaced by a newer inside end";
@@ -555,6 +559,14 @@ async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
         Err(e) => Err(e),
     };
     if let Err(e) = result {
+        if e == SILENT {
+            // An inside end whose service failed before it used a data
+            // connection it had opened, a health check, a port scan.
+            if relay.verbose > 1 {
+                eprintln!("Tunnel inside link {peer}: closed without a byte");
+            }
+            return;
+        }
         eprintln!("netcrab: tunnel inside link {peer} dropped: {e}");
         let _ = within(Duration::from_secs(1), "room for the error", async {
             write_msg(&mut s, &Msg::Error(e)).await
@@ -584,7 +596,15 @@ fn check_services(relay: &Relay, announced: &[String]) -> std::result::Result<()
 }
 
 async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link, String> {
-    let (version, inside) = match read_msg(s).await? {
+    let hello = read_msg(s).await.map_err(|e| {
+        // Nothing at all, then the end: not worth a line.
+        if e == super::proto::CLOSED {
+            SILENT.to_string()
+        } else {
+            e
+        }
+    })?;
+    let (version, inside) = match hello {
         Msg::Hello { version, nonce } => (version, nonce),
         m => return Err(format!("expected Hello, got {}", m.name())),
     };
