@@ -19,5 +19,6 @@ mod router;
 mod scan;
 mod tcp;
 mod tunnel;
+mod tunnel_v2;
 mod udp;
 mod udp_flows;

@@ -372,7 +372,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 fn hello() -> Vec<u8> {
     let mut b = vec![0x01];
     b.extend_from_slice(b"NCTN");
-    b.push(1);
+    b.push(2);
     b.extend_from_slice(&[0x5A; 32]);
     frame(&b)
 }
@@ -443,10 +443,11 @@ fn wrong_or_missing_secret_is_refused_and_never_paired() {
 
     // By hand: a Login without a MAC, and one with a made-up MAC.
     let mut s = hello_and_challenge(ctrl);
-    s.write_all(&frame(&[0x10, 0])).unwrap();
+    s.write_all(&frame(&[0x10, 0, 0])).unwrap();
     assert!(expect_error_then_close(&mut s).contains("no secret given"));
     let mut login = vec![0x10, 32];
     login.extend_from_slice(&[0xAB; 32]);
+    login.push(0);
     let mut s = hello_and_challenge(ctrl);
     s.write_all(&frame(&login)).unwrap();
     assert!(expect_error_then_close(&mut s).contains("wrong secret"));
@@ -541,13 +542,8 @@ fn bad_tunnel_command_lines_exit_2_with_one_line() {
             "needs the service's HOST:PORT",
         ),
         (
-            vec![
-                "--tunnel-inside",
-                "127.0.0.1:1",
-                "127.0.0.1:2",
-                "127.0.0.1:3",
-            ],
-            "takes one target",
+            vec!["--tunnel-inside", "127.0.0.1:1", "127.0.0.1:2", "udp:nope"],
+            "service 'udp:nope'",
         ),
         (
             vec![

@@ -280,13 +280,14 @@ pub struct Args {
     /// tunnel relay: listen on ADDR for the inside end (its control and data connections)
     #[argh(option, arg_name = "ADDR")]
     pub tunnel_relay: Option<String>,
-    /// with --tunnel-relay: listen on ADDR for clients; each client gets its own connection to
-    /// the service, dialled only when it arrives
+    /// with --tunnel-relay: listen on [udp:|tcp:]ADDR:PORT for clients (repeatable: the k-th
+    /// serves the inside end's k-th service); each TCP client gets its own connection to the
+    /// service, dialled when it arrives; each UDP peer its own flow
     #[argh(option, arg_name = "ADDR")]
-    pub tunnel_public: Option<String>,
+    pub tunnel_public: Vec<String>,
     /// tunnel inside end: keep a control connection to the relay at HOST:PORT (reconnecting
-    /// with back-off); per client, dial the service (the target) and a data connection to the
-    /// relay
+    /// with back-off; through -X/-x/--proxy when given); the targets are its services
+    /// ([udp:]HOST:PORT each), dialled per client
     #[argh(option, arg_name = "HOST:PORT")]
     pub tunnel_inside: Option<String>,
     /// tunnel: the shared secret (other users see it in ps: prefer --secret-file)
@@ -316,6 +317,11 @@ pub struct Args {
     /// check: layers not to run, comma-separated (gateway,dns,targets,web)
     #[argh(option, arg_name = "LAYERS")]
     pub check_skip: Option<String>,
+    // --- tunnel flags ---
+    /// tunnel: heartbeat of the control connection in seconds; 3 missed = link dropped
+    /// (default 10)
+    #[argh(option, arg_name = "SECS")]
+    pub tunnel_keepalive: Option<String>,
 }
 
 /// Parse an enum value, accepting each of its spellings.

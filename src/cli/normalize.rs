@@ -84,6 +84,7 @@ const VALUED_LONG: &[&str] = &[
     "--check-url",
     "--check-expect",
     "--check-skip",
+    "--tunnel-keepalive",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[

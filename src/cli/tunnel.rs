@@ -11,7 +11,7 @@ use crate::error::{usage, Result};
 use std::time::Duration;
 
 #[cfg(feature = "tunnel")]
-pub use crate::tunnel::{SecretBytes, TunnelInsideOpts, TunnelRelayOpts};
+pub use crate::tunnel::{Proto, SecretBytes, TunnelInsideOpts, TunnelRelayOpts};
 
 /// A secret file's bytes are the secret, less one final line end.
 #[cfg(feature = "tunnel")]
@@ -41,7 +41,8 @@ pub fn command(a: &Args) -> Option<Result<Command>> {
 pub fn command(a: &Args) -> Option<Result<super::Command>> {
     let any = a.tunnel_relay.is_some()
         || a.tunnel_inside.is_some()
-        || a.tunnel_public.is_some()
+        || !a.tunnel_public.is_empty()
+        || a.tunnel_keepalive.is_some()
         || a.secret.is_some()
         || a.secret_file.is_some();
     any.then(|| {
@@ -55,7 +56,8 @@ pub fn command(a: &Args) -> Option<Result<super::Command>> {
 #[cfg(feature = "tunnel")]
 fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
-        (a.tunnel_public.is_some(), "--tunnel-public"),
+        (!a.tunnel_public.is_empty(), "--tunnel-public"),
+        (a.tunnel_keepalive.is_some(), "--tunnel-keepalive"),
         (a.secret.is_some(), "--secret"),
         (a.secret_file.is_some(), "--secret-file"),
     ];
@@ -98,59 +100,234 @@ fn parse(a: &Args) -> Result<Parsed> {
             "--allow/--deny do not apply to {flag} (the secret guards the inside link)"
         )));
     }
-    if a.udp {
-        return Err(usage(format!("{flag} is TCP only (-u given)")));
-    }
+    no_effect(a, flag)?;
     let secret = secret(a)?;
     let family = super::config::family_from_flags(a)?;
+    let keepalive = super::config::seconds("--tunnel-keepalive", &a.tunnel_keepalive)?
+        .unwrap_or(crate::tunnel::DEFAULT_KEEPALIVE);
+    if keepalive < Duration::from_millis(100) || keepalive > Duration::from_secs(3600) {
+        return Err(usage(format!(
+            "invalid value '{}' for --tunnel-keepalive (expected 0.1 to 3600 seconds)",
+            a.tunnel_keepalive.as_deref().unwrap_or("")
+        )));
+    }
     if let Some(inside) = &a.tunnel_relay {
-        let Some(public) = &a.tunnel_public else {
+        if a.tunnel_public.is_empty() {
             return Err(usage(
                 "--tunnel-relay needs --tunnel-public ADDR (where clients connect)",
             ));
-        };
+        }
         if !a.targets.is_empty() {
             return Err(usage("--tunnel-relay takes no targets"));
         }
+        if proxy_given(a) {
+            return Err(usage(
+                "--tunnel-relay dials nothing: the proxy flags are for --tunnel-inside",
+            ));
+        }
+        if a.wait.is_some() {
+            // A common habit, harmless: said, not refused.
+            eprintln!(
+                "netcrab: warning: -w has no effect on --tunnel-relay (it is the inside end's connect timeout)"
+            );
+        }
+        let public = services(&a.tunnel_public, a.udp, "--tunnel-public", |s| {
+            addr::parse_listen(s)
+        })?;
+        let udp_idle =
+            super::config::seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
+        if udp_idle.is_zero() {
+            return Err(usage(
+                "invalid value '0' for --udp-idle (expected seconds above 0)",
+            ));
+        }
+        let udp_peers = match a.udp_peers.as_deref() {
+            None => 1024,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    return Err(usage(format!(
+                        "invalid value '{}' for --udp-peers (expected 1 to 1000000)",
+                        addr::clip(v)
+                    )))
+                }
+            },
+        };
         return Ok(Parsed::Relay(TunnelRelayOpts {
             inside: addr::parse_listen(inside)?,
-            public: addr::parse_listen(public)?,
+            public,
             secret,
             family,
             numeric: a.numeric,
             verbose: a.verbose,
+            keepalive,
+            udp_idle,
+            udp_peers,
         }));
     }
-    if a.tunnel_public.is_some() {
+    if !a.tunnel_public.is_empty() {
         return Err(usage("--tunnel-public is a --tunnel-relay option"));
     }
+    for (set, f) in [
+        (a.udp_idle.is_some(), "--udp-idle"),
+        (a.udp_peers.is_some(), "--udp-peers"),
+    ] {
+        if set {
+            return Err(usage(format!(
+                "{f} is a --tunnel-relay option (the relay keeps the UDP flows)"
+            )));
+        }
+    }
     let relay = addr::parse_host_port(a.tunnel_inside.as_deref().unwrap_or_default())?;
-    let service = match a.targets.as_slice() {
-        [one] => addr::parse_host_port(one)?,
-        [] => {
-            return Err(usage(
-                "--tunnel-inside needs the service's HOST:PORT as a target",
-            ))
-        }
-        _ => {
-            return Err(usage(
-                "--tunnel-inside takes one target: the service's HOST:PORT",
-            ))
-        }
-    };
+    if a.targets.is_empty() {
+        return Err(usage(
+            "--tunnel-inside needs the service's HOST:PORT as a target",
+        ));
+    }
+    let services = services(&a.targets, a.udp, "service", addr::parse_host_port)?;
     // -w: the connect timeout (relay and service); 0 or none: 10 s.
     let wait = super::config::seconds("-w", &a.wait)?
         .filter(|d| !d.is_zero())
         .unwrap_or(Duration::from_secs(10));
     Ok(Parsed::Inside(TunnelInsideOpts {
         relay,
-        service,
+        services,
         secret,
         family,
         numeric: a.numeric,
         verbose: a.verbose,
         wait,
+        keepalive,
+        proxy: proxy(a)?,
     }))
+}
+
+/// `[tcp:|udp:]ADDR` entries (`-u`: UDP unless written `tcp:`), at most
+/// [`crate::tunnel::MAX_SERVICES`].
+#[cfg(feature = "tunnel")]
+fn services<T>(
+    list: &[String],
+    udp: bool,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T>,
+) -> Result<Vec<(Proto, T)>> {
+    if list.len() > crate::tunnel::MAX_SERVICES {
+        return Err(usage(format!(
+            "a tunnel carries at most {} services ({} given)",
+            crate::tunnel::MAX_SERVICES,
+            list.len()
+        )));
+    }
+    list.iter()
+        .map(|s| {
+            let lower = s.get(..4).map(str::to_ascii_lowercase);
+            let (proto, rest) = match lower.as_deref() {
+                Some("udp:") => (Proto::Udp, &s[4..]),
+                Some("tcp:") => (Proto::Tcp, &s[4..]),
+                _ if udp => (Proto::Udp, s.as_str()),
+                _ => (Proto::Tcp, s.as_str()),
+            };
+            parse(rest)
+                .map(|t| (proto, t))
+                .map_err(|e| usage(format!("{what} '{}': {e}", addr::clip(s))))
+        })
+        .collect()
+}
+
+/// Flags that do nothing in tunnel mode: refused, so none is silently
+/// ignored.
+#[cfg(feature = "tunnel")]
+fn no_effect(a: &Args, flag: &str) -> Result<()> {
+    let idle = [
+        (a.zero_io, "-z"),
+        (a.exec.is_some(), "-e"),
+        (a.exec_each.is_some(), "--exec-each"),
+        (a.input.is_some(), "-i"),
+        (a.output.is_some(), "-o"),
+        (a.reconnect, "-r"),
+        (a.reconnect_on_error, "-R"),
+        (a.hexdump, "--hexdump"),
+        (a.crlf, "-C"),
+        (a.keep_open, "-k"),
+        (a.max_clients.is_some(), "-m"),
+        (a.fm.is_some(), "--fm"),
+        (a.port.is_some(), "-p"),
+        (a.broadcast, "-b"),
+        (a.mc, "--mc"),
+        (a.mc_no_loop, "--mc-no-loop"),
+        (a.mc_if.is_some(), "--mc-if"),
+        (a.udp_flows, "--udp-flows"),
+        (a.scan_parallel.is_some(), "--scan-parallel"),
+        (a.quit_after.is_some(), "-q"),
+        (a.shutdown, "-N"),
+        (a.no_shutdown, "--no-shutdown"),
+        (a.exit_after_input, "--exit-after-input"),
+        (a.close_grace.is_some(), "--close-grace"),
+        (a.half_open, "--half-open"),
+        (a.ss.is_some(), "--ss"),
+        (a.sb.is_some(), "--sb"),
+        (a.rb.is_some(), "--rb"),
+        (a.ttl.is_some(), "--ttl"),
+        (a.rsizemin.is_some(), "--rsizemin"),
+        (a.rsizemax.is_some(), "--rsizemax"),
+        (a.rvals.is_some(), "--rvals"),
+        (a.stats, "--stats"),
+        (a.stats_time.is_some(), "--stats-time"),
+        (a.stats_json, "--stats-json"),
+        (a.sdmin.is_some(), "--sdmin"),
+        (a.sdmax.is_some(), "--sdmax"),
+        (a.rdmin.is_some(), "--rdmin"),
+        (a.rdmax.is_some(), "--rdmax"),
+        (a.sdrop.is_some(), "--sdrop"),
+        (a.rdrop.is_some(), "--rdrop"),
+        (a.idle_timeout.is_some(), "--idle-timeout"),
+        (a.hub_wait.is_some(), "--hub-wait"),
+        (a.once, "--once"),
+        (a.json, "--json"),
+        (a.dhcp_probe.is_some(), "--dhcp-probe"),
+    ];
+    match idle.iter().find(|(set, _)| *set) {
+        Some((_, f)) => Err(usage(format!(
+            "{f} has no effect with {flag} (tunnel mode carries bytes between its two ends only)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(feature = "tunnel")]
+fn proxy_given(a: &Args) -> bool {
+    a.proxy_addr.is_some()
+        || a.proxy.is_some()
+        || a.proxy_proto.is_some()
+        || a.proxy_type.is_some()
+        || a.proxy_user.is_some()
+        || a.proxy_auth.is_some()
+        || a.proxy_dns.is_some()
+        || a.proxy_pass_file.is_some()
+        || !a.no_proxy.is_empty()
+}
+
+/// The inside end's proxy, checked as for any outbound TCP connection
+/// (`-u` here makes the services UDP; the link to the relay is TCP).
+#[cfg(feature = "tunnel")]
+fn proxy(a: &Args) -> Result<Option<crate::net::proxy::ProxySpec>> {
+    if !proxy_given(a) {
+        return Ok(None);
+    }
+    let only = Args {
+        proxy_addr: a.proxy_addr.clone(),
+        proxy: a.proxy.clone(),
+        proxy_proto: a.proxy_proto.clone(),
+        proxy_type: a.proxy_type.clone(),
+        proxy_user: a.proxy_user.clone(),
+        proxy_auth: a.proxy_auth.clone(),
+        proxy_dns: a.proxy_dns.clone(),
+        proxy_pass_file: a.proxy_pass_file.clone(),
+        no_proxy: a.no_proxy.clone(),
+        numeric: a.numeric,
+        ..Args::default()
+    };
+    super::proxy::spec(&only, true)
 }
 
 /// `--secret S` or `--secret-file F` (one of them), when the build has them.

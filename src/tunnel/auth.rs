@@ -1,16 +1,19 @@
-//! The optional shared secret: HMAC-SHA256 over both sides' fresh random
-//! challenges. The inside end proves it holds the secret on every
-//! connection (control and data); the relay proves it too, so an impostor
-//! relay cannot make the inside end dial its service.
+//! The optional shared secret: HMAC-SHA256 over fresh random challenges.
+//! The inside end proves it holds the secret on every connection (control
+//! and data); the relay proves it too, so an impostor relay cannot make the
+//! inside end dial its service.
 //!
 //! Without the `secret` feature, [`Secret`] has no values: the command line
 //! rejects `--secret`, and every `Option<Secret>` is `None`.
 
 use super::proto::{Mac, Nonce, NONCE};
 
-/// What each MAC covers, besides the two challenges: a label naming its
-/// role (so one side's proof is never valid as the other's) and a client id
-/// (0 for the control connection).
+/// What each MAC covers, besides two challenges: a label naming its role
+/// (so one side's proof is never valid as the other's) and a client id (0
+/// for the control connection). Relay and Login cover both sides'
+/// challenges of their connection; Accept covers the fresh challenge the
+/// relay sent in that client's Conn (given as both), so a data connection
+/// needs no challenge round trip of its own.
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
     /// The relay's answer to the inside end's challenge.

@@ -1,22 +1,30 @@
 //! The inside end: keeps one control connection to the relay (reconnecting
-//! with back-off), and for each `Conn id` dials the service, then opens a
-//! data connection to the relay carrying `Accept id` and splices the two.
+//! with back-off), and for each `Conn id service` dials that service, then
+//! opens a data connection to the relay carrying `Accept id` and splices
+//! the two. Every connection to the relay takes the same [`Route`] (direct
+//! or through the proxy); services are dialled directly.
 
 use super::auth::{self, Role, Secret};
-use super::proto::{read_msg, write_msg, Msg, VERSION};
+use super::data::{self, Dest};
+use super::dial::{lookup, DialError, Route};
+use super::opts::Proto;
+use super::proto::{read_msg, write_msg, Mac, Msg, Nonce, VERSION};
 use super::TunnelInsideOpts;
-use super::{pipe, within, CONTROL_IDLE, HANDSHAKE};
+use super::{within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
 use crate::error::{describe, Error, Result};
+use crate::net::proxy::ProxySpec;
 use crate::net::sockopt::SockOpts;
-use crate::net::Family;
-use crate::net::{resolve, tcp};
+use crate::net::{tcp, Family};
 use async_net::TcpStream;
+use futures_lite::io::AsyncWriteExt;
 use smol::lock::Mutex;
+use smol::Async;
 use smol::LocalExecutor;
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The first wait before connecting again; it doubles up to [`MAX_BACKOFF`]
 /// and starts over after a login.
@@ -25,13 +33,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 struct Inside {
     relay: HostPort,
-    service: HostPort,
+    services: Vec<(Proto, HostPort)>,
     secret: Option<Secret>,
     family: Family,
     numeric: bool,
     verbose: u8,
-    /// Connect timeout (relay and service).
+    /// Connect timeout (relay and services).
     wait: Duration,
+    keepalive: Duration,
+    proxy: Option<ProxySpec>,
 }
 
 /// Why a control session ended.
@@ -50,15 +60,28 @@ fn fatal(e: impl Into<String>) -> Stop {
     Stop::Fatal(Error::Runtime(e.into()))
 }
 
+impl From<DialError> for Stop {
+    fn from(e: DialError) -> Stop {
+        match e {
+            DialError::Retry(e) => retry(e),
+            DialError::Fatal(e) => fatal(e),
+        }
+    }
+}
+
 pub fn run(o: TunnelInsideOpts) -> Result<u8> {
+    // Each client holds descriptors (service and data connection).
+    crate::net::limits::raise_nofile();
     let me = Rc::new(Inside {
         relay: o.relay,
-        service: o.service,
+        services: o.services,
         secret: Secret::from_bytes(o.secret.map(|s| s.0)),
         family: o.family,
         numeric: o.numeric,
         verbose: o.verbose,
         wait: o.wait,
+        keepalive: o.keepalive,
+        proxy: o.proxy,
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(keep_connected(me, ex.clone())))
@@ -71,6 +94,7 @@ async fn keep_connected(me: Rc<Inside>, ex: Rc<LocalExecutor<'static>>) -> Resul
     let mut last = String::new();
     loop {
         let mut logged_in = false;
+        let started = Instant::now();
         match session(&me, &ex, &mut logged_in).await {
             Stop::Fatal(e) => return Err(e),
             Stop::Retry(e) => {
@@ -85,54 +109,39 @@ async fn keep_connected(me: Rc<Inside>, ex: Rc<LocalExecutor<'static>>) -> Resul
                     );
                     last = e;
                 }
-                smol::Timer::after(backoff).await;
+                // An attempt that itself took the back-off (a connect that
+                // timed out on a dead path) is followed at once, so a path
+                // that comes back is used within about a second.
+                let spent = if logged_in {
+                    Duration::ZERO
+                } else {
+                    started.elapsed()
+                };
+                smol::Timer::after(backoff.saturating_sub(spent)).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
 
-/// Resolve `hp`. A name lookup blocks (as everywhere in netcrab); it is
-/// done once per control session, not per client.
-fn lookup(me: &Inside, hp: &HostPort) -> std::result::Result<Vec<SocketAddr>, Error> {
-    resolve::dest(hp, me.family, me.numeric)
+/// What the inside end announces: `tcp:HOST:PORT` per service.
+fn announced(services: &[(Proto, HostPort)]) -> Vec<String> {
+    services
+        .iter()
+        .map(|(p, hp)| format!("{}:{hp}", p.name()))
+        .collect()
 }
 
-/// Connect to the first of `addrs` that answers.
-async fn connect(addrs: &[SocketAddr], wait: Duration) -> std::result::Result<TcpStream, String> {
-    let mut err = String::from("no address");
-    for a in addrs {
-        match tcp::connect(*a, None, &SockOpts::default(), Some(wait)).await {
-            Ok(s) => {
-                // As on the relay: no Nagle delay for frames and forwarded writes.
-                let _ = s.set_nodelay(true);
-                return Ok(s);
-            }
-            Err(e) => err = format!("{a}: {}", describe(&e)),
-        }
-    }
-    Err(err)
-}
-
-/// Hello, check the relay's Challenge (and its proof of the secret), then
-/// send Login (`id` None) or Accept.
-async fn handshake(
-    me: &Inside,
-    s: &mut TcpStream,
-    id: Option<u64>,
-) -> std::result::Result<(), Stop> {
+/// The control connection's handshake: Hello, check the relay's Challenge
+/// (and its proof of the secret), then Login.
+async fn handshake(me: &Inside, s: &mut TcpStream) -> std::result::Result<(), Stop> {
     let inside = auth::nonce().map_err(fatal)?;
     let hello = Msg::Hello {
         version: VERSION,
         nonce: inside,
     };
-    within(HANDSHAKE, "room for the Hello", write_msg(s, &hello))
-        .await
-        .map_err(retry)?;
-    let (nonce, proof) = match within(HANDSHAKE, "Challenge", read_msg(s))
-        .await
-        .map_err(retry)?
-    {
+    write_msg(s, &hello).await.map_err(retry)?;
+    let (nonce, proof) = match read_msg(s).await.map_err(retry)? {
         Msg::Challenge {
             version: VERSION,
             nonce,
@@ -140,134 +149,240 @@ async fn handshake(
         } => (nonce, proof),
         Msg::Challenge { version, .. } => {
             return Err(fatal(format!(
-                "the relay speaks protocol version {version}, this end {VERSION}"
+                "the relay speaks tunnel protocol version {version}, this inside end version {VERSION}; run the same netcrab version on both ends"
             )))
         }
         Msg::Error(e) => return Err(fatal(format!("the relay refused us: {e}"))),
         m => return Err(retry(format!("expected Challenge, got {}", m.name()))),
     };
-    let role = if id.is_some() {
-        Role::Accept
-    } else {
-        Role::Login
+    if let Err(why) = proof_ok(me, &inside, &nonce, proof) {
+        // Tell the relay, so its log says why too.
+        let _ = within(Duration::from_secs(1), "room for the Error", async {
+            write_msg(s, &Msg::Error(why.to_string())).await
+        })
+        .await;
+        return Err(fatal(format!("{why}; not serving this relay")));
+    }
+    let login = Msg::Login {
+        mac: me
+            .secret
+            .as_ref()
+            .map(|k| k.sign(Role::Login, &inside, &nonce, 0)),
+        services: announced(&me.services),
     };
-    let mac = match (&me.secret, proof) {
-        (None, None) => None,
-        (Some(k), Some(p)) if k.check(Role::Relay, &inside, &nonce, 0, &p) => {
-            Some(k.sign(role, &inside, &nonce, id.unwrap_or(0)))
-        }
-        (secret, proof) => {
-            let why = match (secret, proof) {
-                (Some(_), Some(_)) => {
-                    "the relay's proof of the secret is wrong (the two ends hold different secrets)"
-                }
-                (Some(_), None) => "the relay has no secret, but the inside end has one",
-                _ => "the relay requires a secret, but the inside end has none (--secret-file)",
-            };
-            // Tell the relay, so its log says why too.
-            let _ = within(Duration::from_secs(1), "room for the Error", async {
-                write_msg(s, &Msg::Error(why.to_string())).await
-            })
-            .await;
-            return Err(fatal(format!("{why}; not serving this relay")));
-        }
-    };
-    let m = match id {
-        None => Msg::Login { mac },
-        Some(id) => Msg::Accept { id, mac },
-    };
-    within(HANDSHAKE, "room for the Login", write_msg(s, &m))
-        .await
-        .map_err(retry)
+    write_msg(s, &login).await.map_err(retry)
 }
+
+/// `f` within `d`, or a retry naming `what`.
+async fn bounded<T>(
+    d: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = std::result::Result<T, Stop>>,
+) -> std::result::Result<T, Stop> {
+    futures_lite::future::or(f, async {
+        smol::Timer::after(d).await;
+        Err(retry(format!("no {what} within {} s", super::secs(d))))
+    })
+    .await
+}
+
+/// Each service's addresses, or why it cannot be resolved.
+type Resolved = Vec<std::result::Result<Vec<SocketAddr>, String>>;
 
 /// One control connection, from connect to its end.
 async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &mut bool) -> Stop {
-    let addrs = match lookup(me, &me.relay) {
-        Ok(a) => a,
+    let route = match Route::to(&me.relay, me.proxy.as_ref(), me.family, me.numeric).await {
+        Ok(r) => r,
         Err(Error::Usage(e)) => return Stop::Fatal(Error::Usage(e)),
         Err(Error::Runtime(e)) => return retry(e),
     };
-    // A service that cannot be resolved fails each client, promptly.
-    let service = lookup(me, &me.service).map_err(|e| e.to_string());
-    let service = Rc::new(service);
-    let mut s = match connect(&addrs, me.wait).await {
-        Ok(s) => s,
-        Err(e) => return retry(format!("relay {e}")),
-    };
-    let relay_addr = match s.peer_addr() {
-        Ok(a) => a,
-        Err(e) => return retry(format!("relay: {}", describe(&e))),
-    };
-    if let Err(stop) = handshake(me, &mut s, None).await {
-        return stop;
+    // A service that cannot be resolved fails each of its clients, promptly.
+    let mut resolved: Resolved = Vec::new();
+    for (_, hp) in &me.services {
+        let r = lookup(hp, me.family, me.numeric).await;
+        resolved.push(r.map_err(|e| e.to_string()));
     }
-    let public = match within(HANDSHAKE, "Welcome", read_msg(&mut s)).await {
-        Ok(Msg::Welcome { public }) => public,
-        Ok(Msg::Error(e)) => return fatal(format!("the relay refused us: {e}")),
-        Ok(m) => return retry(format!("expected Welcome, got {}", m.name())),
-        Err(e) => return retry(format!("relay {relay_addr}: {e}")),
+    let resolved = Rc::new(resolved);
+    // A dead path must not hold a reconnect for the whole -w.
+    let wait = me.wait.min(me.keepalive.max(Duration::from_secs(1)));
+    let (mut s, used) = match route.dial(Some(wait), me.keepalive).await {
+        Ok(x) => x,
+        Err(e) => return e.into(),
+    };
+    let route = Rc::new(route.pinned(used));
+    let relay_addr = match &*route {
+        Route::Direct(_) => used.to_string(),
+        Route::Proxy { req, .. } => req.target.to_string(),
+    };
+    // One deadline for the handshake and the Welcome.
+    let login = bounded(HANDSHAKE, "Welcome from the relay", async {
+        handshake(me, &mut s).await?;
+        match read_msg(&mut s).await {
+            Ok(Msg::Welcome { public }) => Ok(public),
+            Ok(Msg::Error(e)) => Err(fatal(format!("the relay refused us: {e}"))),
+            Ok(m) => Err(retry(format!("expected Welcome, got {}", m.name()))),
+            Err(e) => Err(retry(format!("relay {relay_addr}: {e}"))),
+        }
+    });
+    let public = match login.await {
+        Ok(p) => p,
+        Err(stop) => return stop,
     };
     *logged_in = true;
-    eprintln!(
-        "Tunnel up: relay {relay_addr}, clients connect to {public}, service {}",
-        me.service
-    );
+    if me.services.len() == 1 {
+        eprintln!(
+            "Tunnel up: relay {relay_addr}{}, clients connect to {}, service {}",
+            route.via(),
+            public.join("; "),
+            me.services[0].1
+        );
+    } else {
+        let pairs: Vec<String> = public
+            .iter()
+            .zip(&me.services)
+            .map(|(p, (_, s))| format!("{p} -> {s}"))
+            .collect();
+        eprintln!(
+            "Tunnel up: relay {relay_addr}{}, services: {}",
+            route.via(),
+            pairs.join("; ")
+        );
+    }
     let writer = Rc::new(Mutex::new(s.clone()));
-    loop {
-        let m = match within(CONTROL_IDLE, "message from the relay", read_msg(&mut s)).await {
-            Ok(m) => m,
-            Err(e) => return retry(format!("relay {relay_addr}: {e}")),
-        };
-        match m {
-            Msg::Ping => {
-                let mut w = writer.lock().await;
-                if let Err(e) = within(
-                    HANDSHAKE,
-                    "room for the Pong",
-                    write_msg(&mut *w, &Msg::Pong),
-                )
-                .await
-                {
-                    return retry(format!("relay {relay_addr}: {e}"));
+    let watch = Watch::new();
+    let reader = async {
+        loop {
+            let m = match read_msg(&mut s).await {
+                Ok(m) => m,
+                Err(e) => return retry(format!("relay {relay_addr}: {e}")),
+            };
+            watch.heard();
+            match m {
+                Msg::Ping => {
+                    if let Err(e) = send(&writer, &Msg::Pong).await {
+                        return retry(format!("relay {relay_addr}: {e}"));
+                    }
+                }
+                Msg::Pong => {}
+                Msg::Conn { id, service, nonce } => {
+                    ex.spawn(serve(
+                        me.clone(),
+                        resolved.clone(),
+                        route.clone(),
+                        (id, nonce),
+                        service as usize,
+                        writer.clone(),
+                    ))
+                    .detach();
+                }
+                Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
+                    return fatal(format!("relay {relay_addr}: {e}; stopping"))
+                }
+                Msg::Error(e) => return retry(format!("relay {relay_addr} says: {e}")),
+                m => {
+                    return retry(format!(
+                        "relay {relay_addr}: unexpected {} on the control connection",
+                        m.name()
+                    ))
                 }
             }
-            Msg::Conn { id } => {
-                ex.spawn(serve(
-                    me.clone(),
-                    service.clone(),
-                    relay_addr,
-                    id,
-                    writer.clone(),
-                ))
-                .detach();
+        }
+    };
+    let pinger = async {
+        loop {
+            smol::Timer::after(me.keepalive).await;
+            if let Err(e) = send(&writer, &Msg::Ping).await {
+                return retry(format!("relay {relay_addr}: {e}"));
             }
-            Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
-                return fatal(format!("relay {relay_addr}: {e}; stopping"))
-            }
-            Msg::Error(e) => return retry(format!("relay {relay_addr} says: {e}")),
-            m => {
-                return retry(format!(
-                    "relay {relay_addr}: unexpected {} on the control connection",
-                    m.name()
-                ))
+        }
+    };
+    let dog = async {
+        let why = watch.dog(me.keepalive * 3, "the relay").await;
+        retry(format!("relay {relay_addr}: {why}"))
+    };
+    let stop = futures_lite::future::or(futures_lite::future::or(reader, pinger), dog).await;
+    let _ = s.shutdown(async_net::Shutdown::Both);
+    stop
+}
+
+async fn send(w: &Mutex<TcpStream>, m: &Msg) -> std::result::Result<(), String> {
+    let mut w = w.lock().await;
+    within(
+        HANDSHAKE,
+        "room on the control connection",
+        write_msg(&mut *w, m),
+    )
+    .await
+}
+
+/// What a client's service connection is.
+enum Service {
+    Tcp(TcpStream),
+    Udp(Rc<Async<std::net::UdpSocket>>),
+}
+
+async fn dial_service(
+    me: &Inside,
+    proto: Proto,
+    addrs: &[SocketAddr],
+) -> std::result::Result<Service, String> {
+    let mut err = String::from("no address");
+    for a in addrs {
+        match proto {
+            Proto::Tcp => match tcp::connect(*a, None, &SockOpts::default(), Some(me.wait)).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    data::keepalive(&s, me.keepalive);
+                    return Ok(Service::Tcp(s));
+                }
+                Err(e) => err = format!("{a}: {}", describe(&e)),
+            },
+            Proto::Udp => {
+                let local = crate::net::resolve::wildcard(a.is_ipv4(), 0);
+                let r = Async::<std::net::UdpSocket>::bind(local).and_then(|s| {
+                    s.get_ref().connect(a)?;
+                    Ok(s)
+                });
+                match r {
+                    Ok(s) => return Ok(Service::Udp(Rc::new(s))),
+                    Err(e) => err = format!("{a}: {}", describe(&e)),
+                }
             }
         }
     }
+    Err(err)
 }
 
-/// Client `id`: dial the service, then the relay's data connection, splice.
+/// Client `id` of service `k`: dial the service, then the relay's data
+/// connection, splice.
 async fn serve(
     me: Rc<Inside>,
-    service: Rc<std::result::Result<Vec<SocketAddr>, String>>,
-    relay: SocketAddr,
-    id: u64,
+    resolved: Rc<Resolved>,
+    route: Rc<Route>,
+    (id, nonce): (u64, Nonce),
+    k: usize,
     control: Rc<Mutex<TcpStream>>,
 ) {
-    let service = match service.as_ref() {
-        Ok(addrs) => connect(addrs, me.wait).await,
-        Err(e) => Err(e.clone()),
+    let service = async {
+        match (me.services.get(k), resolved.get(k)) {
+            (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
+            (Some(_), Some(Err(e))) => Err(e.clone()),
+            _ => Err(format!("there is no service number {}", k + 1)),
+        }
     };
+    // The data connection's connect runs alongside the service's; nothing
+    // is sent on it before the service answers (a service that fails
+    // leaves it closed without a byte, which the relay ignores).
+    let relay = within(me.wait, "connect to the relay", async {
+        route
+            .dial(None, me.keepalive)
+            .await
+            .map(|(s, _)| s)
+            .map_err(|e| match e {
+                DialError::Retry(e) | DialError::Fatal(e) => e,
+            })
+    });
+    let (service, relay) = futures_lite::future::zip(service, relay).await;
     let service = match service {
         Ok(s) => s,
         Err(e) => {
@@ -278,17 +393,23 @@ async fn serve(
                 id,
                 reason: format!("service {e}"),
             };
-            let mut w = control.lock().await;
-            let _ = within(HANDSHAKE, "room for Failed", write_msg(&mut *w, &failed)).await;
+            let _ = send(&control, &failed).await;
             return;
         }
     };
-    match open_data(&me, relay, id).await {
+    let data = match relay {
+        Ok(s) => open_data(&me, s, id, &nonce).await,
+        Err(e) => Err(e),
+    };
+    match data {
         Ok(data) => {
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: service connected, paired");
             }
-            pipe(data, service).await;
+            match service {
+                Service::Tcp(s) => data::pipe(s, data).await,
+                Service::Udp(s) => udp_flow(s, data).await,
+            }
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: done");
             }
@@ -297,21 +418,97 @@ async fn serve(
     }
 }
 
+/// A UDP flow: datagrams from the relay go to the service on this flow's own
+/// socket, the service's answers go back as frames; it ends with the data
+/// connection (the relay ends it after --udp-idle).
+async fn udp_flow(sock: Rc<Async<std::net::UdpSocket>>, data: TcpStream) {
+    let seen = Cell::new(Instant::now());
+    let dest = Dest::Connected(sock.clone());
+    let down = data::unframe_udp(data.clone(), &dest, &seen);
+    let up = async {
+        let mut w = data.clone();
+        loop {
+            match data::recv_datagram(&sock).await {
+                Ok(d) => {
+                    if data::send_datagram(&mut w, &d).await.is_err() {
+                        return;
+                    }
+                }
+                // An ICMP "port unreachable" from a service that is down
+                // for a moment: the flow goes on.
+                Err(_) => {
+                    smol::Timer::after(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    futures_lite::future::or(down, up).await;
+    let _ = data.shutdown(async_net::Shutdown::Both);
+}
+
+/// The data connection for client `id`, connected: Hello and Accept in one write (the
+/// Accept answers the challenge of the client's Conn, so it need not wait
+/// for this connection's Challenge), then the Challenge (the relay's proof
+/// is checked before any service byte goes out) and Paired.
 async fn open_data(
     me: &Inside,
-    relay: SocketAddr,
+    mut s: TcpStream,
     id: u64,
+    conn_nonce: &Nonce,
 ) -> std::result::Result<TcpStream, String> {
-    let mut s = connect(&[relay], me.wait).await?;
-    handshake(me, &mut s, Some(id))
-        .await
-        .map_err(|stop| match stop {
-            Stop::Retry(e) => e,
-            Stop::Fatal(e) => e.to_string(),
-        })?;
-    match within(HANDSHAKE, "Paired", read_msg(&mut s)).await? {
-        Msg::Paired => Ok(s),
-        Msg::Error(e) => Err(format!("the relay says: {e}")),
-        m => Err(format!("expected Paired, got {}", m.name())),
+    let open = async {
+        let inside = auth::nonce()?;
+        let mut first = Msg::Hello {
+            version: VERSION,
+            nonce: inside,
+        }
+        .encode();
+        let mac = me
+            .secret
+            .as_ref()
+            .map(|k| k.sign(Role::Accept, conn_nonce, conn_nonce, id));
+        first.extend_from_slice(&Msg::Accept { id, mac }.encode());
+        s.write_all(&first).await.map_err(|e| describe(&e))?;
+        match read_msg(&mut s).await? {
+            Msg::Challenge {
+                version: VERSION,
+                nonce,
+                proof,
+            } => proof_ok(me, &inside, &nonce, proof).map_err(String::from)?,
+            Msg::Challenge { version, .. } => {
+                return Err(format!(
+                    "the relay speaks tunnel protocol version {version}, this inside end version {VERSION}"
+                ))
+            }
+            Msg::Error(e) => return Err(format!("the relay says: {e}")),
+            m => return Err(format!("expected Challenge, got {}", m.name())),
+        }
+        match read_msg(&mut s).await? {
+            Msg::Paired => Ok(s),
+            Msg::Error(e) => Err(format!("the relay says: {e}")),
+            m => Err(format!("expected Paired, got {}", m.name())),
+        }
+    };
+    within(HANDSHAKE, "Paired", open).await
+}
+
+/// Whether the relay's proof of the secret (in its Challenge) is as it
+/// must be; the reason when not.
+fn proof_ok(
+    me: &Inside,
+    inside: &Nonce,
+    relay: &Nonce,
+    proof: Option<Mac>,
+) -> std::result::Result<(), &'static str> {
+    match (&me.secret, proof) {
+        (None, None) => Ok(()),
+        (Some(k), Some(p)) if k.check(Role::Relay, inside, relay, 0, &p) => Ok(()),
+        (Some(_), Some(_)) => {
+            Err("the relay's proof of the secret is wrong (the two ends hold different secrets)")
+        }
+        (Some(_), None) => Err("the relay has no secret, but the inside end has one"),
+        (None, Some(_)) => {
+            Err("the relay requires a secret, but the inside end has none (--secret-file)")
+        }
     }
 }

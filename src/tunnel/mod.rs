@@ -4,34 +4,37 @@
 //! through the router, and plain `--fm channels` is untouched.
 //!
 //! The inside end (`--tunnel-inside`) keeps one control connection to the
-//! relay (`--tunnel-relay`). When a client connects to the relay's public
-//! port, the relay sends `Conn id` on control; the inside end dials the
-//! service, opens a new data connection to the relay carrying `Accept id`,
-//! and the relay splices the client and that connection together.
+//! relay (`--tunnel-relay`), directly or through a proxy. When a client
+//! connects to the relay's k-th public address (or a new UDP peer sends to
+//! it), the relay sends `Conn id k` on control; the inside end dials the
+//! k-th service, opens a new data connection to the relay carrying
+//! `Accept id`, and the relay splices the client and that connection.
 //!
-//! `proto.rs` is the wire protocol, `auth.rs` the HMAC challenge and
-//! response, `relay.rs` and `inside.rs` the two ends.
+//! `proto.rs` is the wire protocol, `data.rs` the framing of data
+//! connections (half-closes and datagrams carried in the protocol),
+//! `auth.rs` the HMAC challenge and response, `dial.rs` the way to the
+//! relay (direct or proxy), `relay.rs` and `inside.rs` the two ends.
 
 mod auth;
+mod data;
+mod dial;
 mod inside;
 mod opts;
 mod proto;
 mod relay;
 
 use crate::error::Result;
-use async_net::{Shutdown, TcpStream};
-use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
-pub use opts::{SecretBytes, TunnelInsideOpts, TunnelRelayOpts};
+pub use opts::{Proto, SecretBytes, TunnelInsideOpts, TunnelRelayOpts};
+pub use proto::MAX_SERVICES;
 use std::future::Future;
 use std::time::Duration;
 
 /// The bound on each handshake step (connect, Hello, Challenge, Login,
 /// Accept, Paired) and on a client waiting for the inside end.
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
-/// The relay pings the control connection this often...
-pub const PING_EVERY: Duration = Duration::from_secs(10);
-/// ...and either end gives it up after this long without a message.
-pub const CONTROL_IDLE: Duration = Duration::from_secs(30);
+/// The default heartbeat (`--tunnel-keepalive`): each end pings this often
+/// and gives the link up after three intervals without a message.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// Run the relay until killed.
 pub fn run_relay(o: TunnelRelayOpts) -> Result<u8> {
@@ -51,34 +54,69 @@ pub async fn within<T>(
 ) -> std::result::Result<T, String> {
     futures_lite::future::or(f, async {
         smol::Timer::after(d).await;
-        Err(format!("no {what} within {} s", d.as_secs()))
+        Err(format!("no {what} within {} s", secs(d)))
     })
     .await
 }
 
-/// Copy both ways between `a` and `b` until both directions have ended.
-/// An end of input is passed on as a half-close; an error ends both
-/// directions at once (a vanished peer frees everything).
-pub async fn pipe(a: TcpStream, b: TcpStream) {
-    futures_lite::future::zip(copy(a.clone(), b.clone()), copy(b, a)).await;
+/// Seconds for a message: "10", "1.5".
+pub fn secs(d: Duration) -> String {
+    let s = format!("{:.1}", d.as_secs_f64());
+    s.strip_suffix(".0").map(String::from).unwrap_or(s)
 }
 
-async fn copy(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) => {
-                let _ = to.shutdown(Shutdown::Write);
-                return;
-            }
-            Ok(n) => n,
-            Err(_) => break,
-        };
-        if to.write_all(&buf[..n]).await.is_err() {
-            break;
+/// A control connection's liveness: when a message last arrived, and since
+/// when a write has been waiting for room. One [`Watch::dog`] task per link
+/// checks both, so no timer is made per message (a busy relay sends a
+/// `Conn` per client).
+pub struct Watch {
+    heard: std::cell::Cell<std::time::Instant>,
+    writing: std::cell::Cell<Option<std::time::Instant>>,
+}
+
+impl Watch {
+    pub fn new() -> Watch {
+        Watch {
+            heard: std::cell::Cell::new(std::time::Instant::now()),
+            writing: std::cell::Cell::new(None),
         }
     }
-    // Wake the other direction too: its read ends, its writes fail.
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
+
+    /// A message arrived.
+    pub fn heard(&self) {
+        self.heard.set(std::time::Instant::now());
+    }
+
+    /// Run `w` (a write) with the watch knowing it waits.
+    pub async fn writing<T>(&self, w: impl Future<Output = T>) -> T {
+        self.writing.set(Some(std::time::Instant::now()));
+        let r = w.await;
+        self.writing.set(None);
+        r
+    }
+
+    /// Resolves with the reason once nothing has been heard for `idle`, or
+    /// a write has waited [`HANDSHAKE`] for room.
+    pub async fn dog(&self, idle: Duration, from: &str) -> String {
+        loop {
+            let now = std::time::Instant::now();
+            let quiet = self.heard.get() + idle;
+            if now >= quiet {
+                return format!(
+                    "no message from {from} within {} s; the link is dropped",
+                    secs(idle)
+                );
+            }
+            if let Some(t) = self.writing.get() {
+                if now >= t + HANDSHAKE {
+                    return format!(
+                        "no room to send to {from} within {} s; the link is dropped",
+                        secs(HANDSHAKE)
+                    );
+                }
+            }
+            // At least once a second, for a write that started meanwhile.
+            smol::Timer::at(quiet.min(now + Duration::from_secs(1))).await;
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! The tunnel's inside-link protocol: versioned, length-prefixed frames
-//! (see README "Tunnel protocol").
+//! The tunnel's inside-link protocol, version 2: versioned,
+//! length-prefixed messages (docs/parts/tunnel-protocol.md).
 //!
 //! A frame is a 4-byte big-endian body length (1 to [`MAX_BODY`]), then the
 //! body: one type byte and the fields, integers big-endian, strings as a
@@ -12,11 +12,14 @@ use crate::frame::{In, Out};
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The first bytes of a Hello: tells an inside end from anything else.
 pub const MAGIC: &[u8; 4] = b"NCTN";
-/// The largest body accepted: every message is small.
-pub const MAX_BODY: usize = 1024;
+/// The largest body accepted: every message is small (a Login or Welcome
+/// with [`MAX_SERVICES`] entries fits).
+pub const MAX_BODY: usize = 16 * 1024;
+/// Most services one tunnel carries.
+pub const MAX_SERVICES: usize = 16;
 /// Bytes of each side's random challenge.
 pub const NONCE: usize = 32;
 /// Bytes of an HMAC-SHA256.
@@ -43,24 +46,32 @@ pub enum Msg {
     },
     /// Either way: a fatal problem, then the sender closes.
     Error(String),
-    /// Inside → relay: this connection is the control connection.
+    /// Inside → relay: this connection is the control connection; the
+    /// services it carries (`tcp:HOST:PORT` / `udp:HOST:PORT`), in order.
     Login {
         mac: Option<Mac>,
+        services: Vec<String>,
     },
-    /// Relay → inside: logged in; where clients connect.
+    /// Relay → inside: logged in; where clients connect, one entry per
+    /// service (`tcp:ADDR, ADDR` ...).
     Welcome {
-        public: String,
+        public: Vec<String>,
     },
-    /// Relay → inside, on control: a client waits under this id.
+    /// Relay → inside, on control: a client (or a UDP peer's flow) of
+    /// service number `service` waits under this id; `nonce` is the fresh
+    /// challenge its data connection's Accept answers (so that connection
+    /// needs no challenge round trip of its own).
     Conn {
         id: u64,
+        service: u8,
+        nonce: Nonce,
     },
     /// Inside → relay, on control: client `id` cannot be served.
     Failed {
         id: u64,
         reason: String,
     },
-    /// Relay → inside, on control, every 10 s; answered with Pong.
+    /// Either way, on control, every keepalive interval; answered with Pong.
     Ping,
     Pong,
     /// Inside → relay: this connection carries client `id`'s data.
@@ -68,7 +79,8 @@ pub enum Msg {
         id: u64,
         mac: Option<Mac>,
     },
-    /// Relay → inside: paired; raw bytes follow both ways.
+    /// Relay → inside: paired; data frames follow both ways (see
+    /// `super::data`).
     Paired,
 }
 
@@ -101,7 +113,23 @@ impl Out {
     }
 }
 
+impl Out {
+    /// A list of strings: a count byte, then each string.
+    fn list(self, items: &[String]) -> Out {
+        let n = items.len().min(MAX_SERVICES);
+        items[..n].iter().fold(self.u8(n as u8), |o, s| o.str(s))
+    }
+}
+
 impl In<'_> {
+    fn list(&mut self) -> Result<Vec<String>, String> {
+        let n = self.u8()? as usize;
+        if n > MAX_SERVICES {
+            return Err(format!("{n} services (at most {MAX_SERVICES})"));
+        }
+        (0..n).map(|_| self.str()).collect()
+    }
+
     fn mac(&mut self) -> Result<Option<Mac>, String> {
         match self.u8()? {
             0 => Ok(None),
@@ -139,9 +167,9 @@ impl Msg {
                 proof,
             } => out(T_CHALLENGE).u8(*version).bytes(nonce).mac(proof),
             Msg::Error(s) => out(T_ERROR).str(s),
-            Msg::Login { mac } => out(T_LOGIN).mac(mac),
-            Msg::Welcome { public } => out(T_WELCOME).str(public),
-            Msg::Conn { id } => out(T_CONN).u64(*id),
+            Msg::Login { mac, services } => out(T_LOGIN).mac(mac).list(services),
+            Msg::Welcome { public } => out(T_WELCOME).list(public),
+            Msg::Conn { id, service, nonce } => out(T_CONN).u64(*id).u8(*service).bytes(nonce),
             Msg::Failed { id, reason } => out(T_FAILED).u64(*id).str(reason),
             Msg::Ping => out(T_PING),
             Msg::Pong => out(T_PONG),
@@ -173,9 +201,16 @@ impl Msg {
                 proof: r.mac()?,
             },
             T_ERROR => Msg::Error(r.str()?),
-            T_LOGIN => Msg::Login { mac: r.mac()? },
-            T_WELCOME => Msg::Welcome { public: r.str()? },
-            T_CONN => Msg::Conn { id: r.u64()? },
+            T_LOGIN => Msg::Login {
+                mac: r.mac()?,
+                services: r.list()?,
+            },
+            T_WELCOME => Msg::Welcome { public: r.list()? },
+            T_CONN => Msg::Conn {
+                id: r.u64()?,
+                service: r.u8()?,
+                nonce: r.array::<NONCE>()?,
+            },
             T_FAILED => Msg::Failed {
                 id: r.u64()?,
                 reason: r.str()?,
@@ -194,16 +229,21 @@ impl Msg {
     }
 }
 
+/// What [`read_msg`] says when the connection ends between messages.
+pub const CLOSED: &str = "connection closed";
+
 /// Read one frame (never more than its own bytes: what follows a Paired is
 /// raw data) and decode it.
 pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
+    // The length usually comes whole in one read; a first read of nothing
+    // is a clean close, anything short of 4 bytes later a truncation.
     let mut len = [0u8; 4];
-    match r.read(&mut len[..1]).await {
-        Ok(0) => return Err("connection closed".into()),
-        Ok(_) => {}
+    let got = match r.read(&mut len).await {
+        Ok(0) => return Err(CLOSED.into()),
+        Ok(n) => n,
         Err(e) => return Err(crate::error::describe(&e)),
-    }
-    r.read_exact(&mut len[1..]).await.map_err(short)?;
+    };
+    r.read_exact(&mut len[got..]).await.map_err(short)?;
     let n = u32::from_be_bytes(len) as u64;
     if n == 0 || n > MAX_BODY as u64 {
         return Err(format!(
@@ -256,14 +296,22 @@ mod tests {
             proof: None,
         });
         round(Msg::Error("nope é".into()));
-        round(Msg::Login { mac: None });
+        round(Msg::Login {
+            mac: None,
+            services: vec![],
+        });
         round(Msg::Login {
             mac: Some([9; MAC]),
+            services: vec!["tcp:127.0.0.1:22".into(), "udp:[::1]:53".into()],
         });
         round(Msg::Welcome {
-            public: "0.0.0.0:7002".into(),
+            public: vec!["tcp:0.0.0.0:7002".into()],
         });
-        round(Msg::Conn { id: u64::MAX });
+        round(Msg::Conn {
+            id: u64::MAX,
+            service: 3,
+            nonce: [4; NONCE],
+        });
         round(Msg::Failed {
             id: 3,
             reason: "connection refused".into(),
@@ -291,6 +339,7 @@ mod tests {
         assert!(Msg::decode(&[T_CONN, 1, 2]).is_err());
         assert!(Msg::decode(&[T_PAIRED, 0]).is_err());
         assert!(Msg::decode(&[T_LOGIN, 5, 1, 2, 3, 4, 5]).is_err());
+        assert!(Msg::decode(&[T_LOGIN, 0, 200]).is_err());
         assert!(Msg::decode(&[T_FAILED, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0xFF]).is_err());
         // Any byte soup decodes or errors, never panics.
         let mut x: u32 = 12345;

@@ -1,16 +1,20 @@
 //! The relay: a listener for inside ends (control and data connections) and
-//! a public listener for clients. Each client waits (at most
+//! public listeners for clients, one per service (TCP listeners, or UDP
+//! sockets whose peers each get a flow). Each client or flow waits (at most
 //! [`MAX_PENDING`] at once, each at most [`HANDSHAKE`]) until the inside end
 //! opens a data connection for it, then the two are spliced.
 
 use super::auth::{self, Role, Secret};
-use super::proto::{read_msg, write_msg, Mac, Msg, VERSION};
+use super::data::{self, Dest};
+use super::opts::Proto;
+use super::proto::{read_msg, write_msg, Mac, Msg, Nonce, VERSION};
 use super::TunnelRelayOpts;
-use super::{pipe, within, CONTROL_IDLE, HANDSHAKE, PING_EVERY};
+use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
+use crate::net::udp::UdpOpts;
 use crate::net::{family_name, resolve, tcp};
-use async_net::{Shutdown, TcpListener, TcpStream};
+use async_net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use smol::channel::{Receiver, Sender};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
@@ -29,6 +33,17 @@ pub const MAX_PENDING: usize = 128;
 /// connections to the inside port cannot pile up.
 const MAX_HANDSHAKES: usize = 256;
 
+/// Datagrams queued per UDP flow (while it waits for its data connection,
+/// or while that connection is slower than the peer); more are dropped.
+const FLOW_QUEUE: usize = 64;
+/// Bytes of datagrams queued across all flows at once; more are dropped,
+/// so a flood of new source ports cannot grow memory without bound.
+const MAX_QUEUED: usize = 8 << 20;
+
+/// What the handshake returns for a connection closed before its first
+/// byte.
+const SILENT: &str = "closed without a byte";
+
 /// The start of the Error an inside end gets when a newer one replaces it
 /// (it then stops, so two inside ends do not take turns for ever).
 pub const REPLACED: &str = "replaced by a newer inside end";
@@ -43,6 +58,9 @@ enum Outcome {
 
 struct Waiting {
     reply: Sender<Outcome>,
+    service: u8,
+    /// The challenge its data connection's Accept must answer.
+    nonce: Nonce,
 }
 
 /// The logged-in inside end.
@@ -52,36 +70,64 @@ struct Control {
     peer: SocketAddr,
 }
 
+/// One public address: its protocol and what the Welcome calls it.
+struct Public {
+    proto: Proto,
+    text: String,
+}
+
 struct Relay {
     secret: Option<Secret>,
     verbose: u8,
-    /// Where clients connect, for the Welcome message.
-    public: String,
+    publics: Vec<Public>,
+    keepalive: Duration,
+    udp_idle: Duration,
+    udp_peers: usize,
     control: RefCell<Option<Control>>,
     pending: RefCell<HashMap<u64, Waiting>>,
     next_id: Cell<u64>,
     logins: Cell<u64>,
     handshakes: Cell<usize>,
+    /// Bytes of datagrams queued in UDP flows.
+    queued: Cell<usize>,
+}
+
+/// A bound public socket.
+enum Bound {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
 }
 
 /// Bind everything up front (errors come before "Listening on"), then serve
 /// until killed.
 pub fn run(o: TunnelRelayOpts) -> Result<u8> {
-    let inside = bind(&o.inside, &o, "tunnel inside ends")?;
-    let public = bind(&o.public, &o, "tunnel clients")?;
+    // Each client or flow holds descriptors (its socket, its data connection).
+    crate::net::limits::raise_nofile();
+    let inside = bind_tcp(&o.inside, &o, "tunnel inside ends")?;
+    let mut publics = Vec::new();
+    let mut bound = Vec::new();
+    for (k, (proto, spec)) in o.public.iter().enumerate() {
+        let socks = bind_public(*proto, spec, &o, "tunnel clients")?;
+        let addrs: Vec<String> = socks.iter().map(|(_, a)| a.to_string()).collect();
+        publics.push(Public {
+            proto: *proto,
+            text: format!("{}:{}", proto.name(), addrs.join(", ")),
+        });
+        bound.extend(socks.into_iter().map(|(b, a)| (k as u8, b, a)));
+    }
     let relay = Rc::new(Relay {
         secret: Secret::from_bytes(o.secret.map(|s| s.0)),
         verbose: o.verbose,
-        public: public
-            .iter()
-            .map(|(_, a)| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        publics,
+        keepalive: o.keepalive,
+        udp_idle: o.udp_idle,
+        udp_peers: o.udp_peers,
         control: RefCell::new(None),
         pending: RefCell::new(HashMap::new()),
         next_id: Cell::new(1),
         logins: Cell::new(0),
         handshakes: Cell::new(0),
+        queued: Cell::new(0),
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
@@ -89,37 +135,81 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
             ex.spawn(accept_inside(l, local, ex.clone(), relay.clone()))
                 .detach();
         }
-        for (l, local) in public {
-            ex.spawn(accept_clients(l, local, ex.clone(), relay.clone()))
-                .detach();
+        for (k, b, local) in bound {
+            match b {
+                Bound::Tcp(l) => ex
+                    .spawn(accept_clients(l, local, k, ex.clone(), relay.clone()))
+                    .detach(),
+                Bound::Udp(u) => ex
+                    .spawn(udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()))
+                    .detach(),
+            }
         }
         smol::future::pending::<()>().await;
     }));
     Ok(0)
 }
 
-fn bind(
+fn bind_tcp(
     spec: &crate::addr::ListenSpec,
     o: &TunnelRelayOpts,
     what: &str,
 ) -> Result<Vec<(TcpListener, SocketAddr)>> {
     let mut out = Vec::new();
-    for a in resolve::listen(spec, o.family, o.numeric)? {
-        let l = tcp::listen(a, &SockOpts::default())
-            .map_err(|e| Error::Runtime(format!("cannot listen on {a}: {}", describe(&e))))?;
-        let local = l
-            .local_addr()
-            .map_err(|e| Error::Runtime(format!("listener on {a}: {}", describe(&e))))?;
-        eprintln!(
-            "Listening on {local}, protocol TCP ({what}), family {}",
-            family_name(&local)
-        );
-        out.push((l, local));
+    for (b, a) in bind_public(Proto::Tcp, spec, o, what)? {
+        if let Bound::Tcp(l) = b {
+            out.push((l, a));
+        }
     }
     Ok(out)
 }
 
-async fn accept_next(l: &TcpListener, local: SocketAddr) -> (TcpStream, SocketAddr) {
+fn bind_public(
+    proto: Proto,
+    spec: &crate::addr::ListenSpec,
+    o: &TunnelRelayOpts,
+    what: &str,
+) -> Result<Vec<(Bound, SocketAddr)>> {
+    let mut out = Vec::new();
+    for a in resolve::listen(spec, o.family, o.numeric)? {
+        let cannot =
+            |e: std::io::Error| Error::Runtime(format!("cannot listen on {a}: {}", describe(&e)));
+        let (b, local) = match proto {
+            Proto::Tcp => {
+                let l = tcp::listen(a, &SockOpts::default()).map_err(cannot)?;
+                let local = l.local_addr().map_err(cannot)?;
+                (Bound::Tcp(l), local)
+            }
+            Proto::Udp => {
+                // Room for bursts from many peers (the kernel caps it).
+                let big = SockOpts {
+                    rcvbuf: Some(4 << 20),
+                    ..SockOpts::default()
+                };
+                let u = crate::net::udp::bind(a, &big, &UdpOpts::default())
+                    .or_else(|_| {
+                        crate::net::udp::bind(a, &SockOpts::default(), &UdpOpts::default())
+                    })
+                    .map_err(cannot)?;
+                let local = u.local_addr().map_err(cannot)?;
+                (Bound::Udp(u), local)
+            }
+        };
+        eprintln!(
+            "Listening on {local}, protocol {} ({what}), family {}",
+            proto.name().to_uppercase(),
+            family_name(&local)
+        );
+        out.push((b, local));
+    }
+    Ok(out)
+}
+
+async fn accept_next(
+    l: &TcpListener,
+    local: SocketAddr,
+    keepalive: Duration,
+) -> (TcpStream, SocketAddr) {
     loop {
         match l.accept().await {
             Ok(x) => {
@@ -127,6 +217,7 @@ async fn accept_next(l: &TcpListener, local: SocketAddr) -> (TcpStream, SocketAd
                 // once: Nagle would hold each behind the previous one's ACK,
                 // which a delayed ACK makes 40 ms.
                 let _ = x.0.set_nodelay(true);
+                data::keepalive(&x.0, keepalive);
                 return x;
             }
             Err(e) => {
@@ -138,30 +229,58 @@ async fn accept_next(l: &TcpListener, local: SocketAddr) -> (TcpStream, SocketAd
     }
 }
 
+/// Register a waiting client (or flow) of service `k` and tell the inside
+/// end, when one is logged in. None when the OS has no random numbers.
+fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
+    let nonce = match auth::nonce() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("netcrab: tunnel: {e}; client refused");
+            return None;
+        }
+    };
+    let id = relay.next_id.get();
+    relay.next_id.set(id.wrapping_add(1));
+    let (tx, rx) = smol::channel::bounded(1);
+    relay.pending.borrow_mut().insert(
+        id,
+        Waiting {
+            reply: tx,
+            service: k,
+            nonce,
+        },
+    );
+    if let Some(c) = relay.control.borrow().as_ref() {
+        // Full or closed: the next login announces every waiting client.
+        let _ = c.out.try_send(Msg::Conn {
+            id,
+            service: k,
+            nonce,
+        });
+    }
+    Some((id, rx))
+}
+
 // ---- clients -------------------------------------------------------------
 
 async fn accept_clients(
     l: TcpListener,
     local: SocketAddr,
+    k: u8,
     ex: Rc<LocalExecutor<'static>>,
     relay: Rc<Relay>,
 ) {
     loop {
-        let (stream, peer) = accept_next(&l, local).await;
+        let (stream, peer) = accept_next(&l, local, relay.keepalive).await;
         if relay.pending.borrow().len() >= MAX_PENDING {
             eprintln!(
                 "netcrab: tunnel client {peer}: refused, {MAX_PENDING} clients already wait for the inside end"
             );
             continue;
         }
-        let id = relay.next_id.get();
-        relay.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = smol::channel::bounded(1);
-        relay.pending.borrow_mut().insert(id, Waiting { reply: tx });
-        if let Some(c) = relay.control.borrow().as_ref() {
-            // Full or closed: the next login announces every waiting client.
-            let _ = c.out.try_send(Msg::Conn { id });
-        }
+        let Some((id, rx)) = register(&relay, k) else {
+            continue;
+        };
         ex.spawn(client(relay.clone(), id, stream, peer, rx))
             .detach();
     }
@@ -171,6 +290,40 @@ enum Wait {
     Got(Outcome),
     Gone,
     TimedOut,
+}
+
+/// Wait for client `id`'s data connection (at most [`HANDSHAKE`]), or for
+/// `gone` to resolve.
+async fn wait_for_data(
+    relay: &Relay,
+    id: u64,
+    rx: Receiver<Outcome>,
+    gone: impl std::future::Future<Output = Wait>,
+) -> Wait {
+    let deadline = Instant::now() + HANDSHAKE;
+    let wait = futures_lite::future::or(
+        async {
+            match rx.recv().await {
+                Ok(o) => Wait::Got(o),
+                Err(_) => Wait::Got(Outcome::Failed("dropped".into())),
+            }
+        },
+        futures_lite::future::or(gone, async {
+            smol::Timer::at(deadline).await;
+            Wait::TimedOut
+        }),
+    )
+    .await;
+    relay.pending.borrow_mut().remove(&id);
+    wait
+}
+
+fn why_unanswered(relay: &Relay) -> &'static str {
+    if relay.control.borrow().is_some() {
+        "no answer from the inside end"
+    } else {
+        "no inside end connected"
+    }
 }
 
 /// One client: wait for its data connection, then splice.
@@ -184,27 +337,12 @@ async fn client(
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
     }
-    let deadline = Instant::now() + HANDSHAKE;
-    let wait = futures_lite::future::or(
-        async {
-            match rx.recv().await {
-                Ok(o) => Wait::Got(o),
-                Err(_) => Wait::Got(Outcome::Failed("dropped".into())),
-            }
-        },
-        futures_lite::future::or(vanished(&stream), async {
-            smol::Timer::at(deadline).await;
-            Wait::TimedOut
-        }),
-    )
-    .await;
-    relay.pending.borrow_mut().remove(&id);
-    match wait {
+    match wait_for_data(&relay, id, rx, vanished(&stream)).await {
         Wait::Got(Outcome::Data(data)) => {
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} paired (id {id})");
             }
-            pipe(stream, data).await;
+            data::pipe(stream, data).await;
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} done (id {id})");
             }
@@ -218,13 +356,9 @@ async fn client(
             eprintln!("netcrab: tunnel client {peer}: left before the inside end answered");
         }
         Wait::TimedOut => {
-            let why = if relay.control.borrow().is_some() {
-                "no answer from the inside end"
-            } else {
-                "no inside end connected"
-            };
             eprintln!(
-                "netcrab: tunnel client {peer}: {why} within {} s; closed",
+                "netcrab: tunnel client {peer}: {} within {} s; closed",
+                why_unanswered(&relay),
                 HANDSHAKE.as_secs()
             );
         }
@@ -241,6 +375,146 @@ async fn vanished(s: &TcpStream) -> Wait {
     smol::future::pending().await
 }
 
+// ---- UDP services ----------------------------------------------------------
+
+type Flows = Rc<RefCell<HashMap<SocketAddr, Sender<Vec<u8>>>>>;
+
+/// Queue a datagram on a flow, within the flow's and the relay's bounds.
+fn enqueue(relay: &Relay, tx: &Sender<Vec<u8>>, d: &[u8]) -> bool {
+    if relay.queued.get() + d.len() > MAX_QUEUED {
+        return false;
+    }
+    if tx.try_send(d.to_vec()).is_err() {
+        return false;
+    }
+    relay.queued.set(relay.queued.get() + d.len());
+    true
+}
+
+/// A public UDP socket: each source address is a flow of its own.
+async fn udp_public(
+    sock: Rc<UdpSocket>,
+    local: SocketAddr,
+    k: u8,
+    ex: Rc<LocalExecutor<'static>>,
+    relay: Rc<Relay>,
+) {
+    let flows: Flows = Rc::new(RefCell::new(HashMap::new()));
+    let mut buf = vec![0u8; 65_536];
+    let mut dropped: u64 = 0;
+    let mut said_full = false;
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(_) => {
+                // An ICMP error for an earlier reply (Windows reports it
+                // here); the socket goes on.
+                smol::Timer::after(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        if n == 0 || n > data::MAX_DATAGRAM {
+            continue;
+        }
+        let tx = flows.borrow().get(&peer).cloned();
+        if let Some(tx) = tx {
+            if !enqueue(&relay, &tx, &buf[..n]) {
+                dropped += 1;
+            }
+            continue;
+        }
+        let full =
+            flows.borrow().len() >= relay.udp_peers || relay.pending.borrow().len() >= MAX_PENDING;
+        if full {
+            dropped += 1;
+            if !said_full {
+                eprintln!(
+                    "netcrab: tunnel UDP {local}: {} flows at once (--udp-peers) or {MAX_PENDING} waiting; datagrams from new peers are dropped",
+                    relay.udp_peers
+                );
+                said_full = true;
+            }
+            continue;
+        }
+        if said_full && relay.verbose > 0 {
+            eprintln!(
+                "Tunnel UDP {local}: new peers served again ({dropped} datagrams dropped so far)"
+            );
+        }
+        said_full = false;
+        let Some((id, reply)) = register(&relay, k) else {
+            continue;
+        };
+        let (tx, rx) = smol::channel::bounded(FLOW_QUEUE);
+        enqueue(&relay, &tx, &buf[..n]);
+        flows.borrow_mut().insert(peer, tx);
+        ex.spawn(udp_flow(
+            relay.clone(),
+            id,
+            peer,
+            sock.clone(),
+            rx,
+            reply,
+            flows.clone(),
+        ))
+        .detach();
+    }
+}
+
+/// One UDP peer's flow: wait for its data connection, then datagrams both
+/// ways until it has been idle for --udp-idle.
+async fn udp_flow(
+    relay: Rc<Relay>,
+    id: u64,
+    peer: SocketAddr,
+    sock: Rc<UdpSocket>,
+    rx: Receiver<Vec<u8>>,
+    reply: Receiver<Outcome>,
+    flows: Flows,
+) {
+    if relay.verbose > 0 {
+        eprintln!("Tunnel UDP peer {peer}: new flow (id {id})");
+    }
+    match wait_for_data(&relay, id, reply, smol::future::pending()).await {
+        Wait::Got(Outcome::Data(data)) => {
+            let seen = Cell::new(Instant::now());
+            let up = async {
+                let mut w = data.clone();
+                while let Ok(d) = rx.recv().await {
+                    relay.queued.set(relay.queued.get().saturating_sub(d.len()));
+                    seen.set(Instant::now());
+                    if data::send_datagram(&mut w, &d).await.is_err() {
+                        return;
+                    }
+                }
+            };
+            let dest = Dest::Peer(sock, peer);
+            let down = data::unframe_udp(data.clone(), &dest, &seen);
+            let idle = data::idle(&seen, relay.udp_idle);
+            futures_lite::future::or(up, futures_lite::future::or(down, idle)).await;
+            let _ = data.shutdown(Shutdown::Both);
+            if relay.verbose > 0 {
+                eprintln!("Tunnel UDP peer {peer}: flow ended (id {id})");
+            }
+        }
+        Wait::Got(Outcome::Failed(why)) => {
+            eprintln!("netcrab: tunnel UDP peer {peer}: the inside end cannot serve it ({why})");
+        }
+        Wait::Gone => {}
+        Wait::TimedOut => {
+            eprintln!(
+                "netcrab: tunnel UDP peer {peer}: {} within {} s; its datagrams were dropped",
+                why_unanswered(&relay),
+                HANDSHAKE.as_secs()
+            );
+        }
+    }
+    flows.borrow_mut().remove(&peer);
+    while let Ok(d) = rx.try_recv() {
+        relay.queued.set(relay.queued.get().saturating_sub(d.len()));
+    }
+}
+
 // ---- inside ends -----------------------------------------------------------
 
 async fn accept_inside(
@@ -250,7 +524,7 @@ async fn accept_inside(
     relay: Rc<Relay>,
 ) {
     loop {
-        let (stream, peer) = accept_next(&l, local).await;
+        let (stream, peer) = accept_next(&l, local, relay.keepalive).await;
         if relay.handshakes.get() >= MAX_HANDSHAKES {
             eprintln!(
                 "netcrab: tunnel inside link {peer}: refused, {MAX_HANDSHAKES} handshakes already under way"
@@ -270,14 +544,29 @@ enum Link {
 /// One connection from an inside end: handshake, then control or data.
 async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
     relay.handshakes.set(relay.handshakes.get() + 1);
-    let link = handshake(&relay, &mut s).await;
+    // One deadline for the whole handshake (and a data connection's Paired).
+    let link = within(HANDSHAKE, "complete handshake", async {
+        match handshake(&relay, &mut s).await? {
+            Link::Data(id) => data(&relay, s.clone(), id).await.map(|()| Link::Data(id)),
+            link => Ok(link),
+        }
+    })
+    .await;
     relay.handshakes.set(relay.handshakes.get() - 1);
     let result = match link {
         Ok(Link::Control) => control(&relay, s.clone(), peer).await,
-        Ok(Link::Data(id)) => data(&relay, s.clone(), id).await,
+        Ok(Link::Data(_)) => Ok(()),
         Err(e) => Err(e),
     };
     if let Err(e) = result {
+        if e == SILENT {
+            // An inside end whose service failed before it used a data
+            // connection it had opened, a health check, a port scan.
+            if relay.verbose > 1 {
+                eprintln!("Tunnel inside link {peer}: closed without a byte");
+            }
+            return;
+        }
         eprintln!("netcrab: tunnel inside link {peer} dropped: {e}");
         let _ = within(Duration::from_secs(1), "room for the error", async {
             write_msg(&mut s, &Msg::Error(e)).await
@@ -287,14 +576,41 @@ async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
     }
 }
 
+/// The services a Login announces, checked against the public addresses:
+/// the same count, the same protocol at each place.
+fn check_services(relay: &Relay, announced: &[String]) -> std::result::Result<(), String> {
+    let same = announced.len() == relay.publics.len()
+        && announced
+            .iter()
+            .zip(&relay.publics)
+            .all(|(a, p)| Proto::of(a) == Some(p.proto));
+    if same {
+        return Ok(());
+    }
+    let ours: Vec<&str> = relay.publics.iter().map(|p| p.text.as_str()).collect();
+    Err(format!(
+        "refused: the relay's public addresses are [{}] but the inside end announces [{}] (the k-th service needs the k-th public address, of the same protocol)",
+        ours.join("; "),
+        announced.join("; ")
+    ))
+}
+
 async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link, String> {
-    let (version, inside) = match within(HANDSHAKE, "Hello", read_msg(s)).await? {
+    let hello = read_msg(s).await.map_err(|e| {
+        // Nothing at all, then the end: not worth a line.
+        if e == super::proto::CLOSED {
+            SILENT.to_string()
+        } else {
+            e
+        }
+    })?;
+    let (version, inside) = match hello {
         Msg::Hello { version, nonce } => (version, nonce),
         m => return Err(format!("expected Hello, got {}", m.name())),
     };
     if version != VERSION {
         return Err(format!(
-            "unsupported protocol version {version} (this relay speaks {VERSION})"
+            "unsupported tunnel protocol version {version} (this relay speaks version {VERSION}); run the same netcrab version on both ends"
         ));
     }
     let nonce = auth::nonce()?;
@@ -307,21 +623,35 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
         nonce,
         proof,
     };
-    within(
-        HANDSHAKE,
-        "room for the Challenge",
-        write_msg(s, &challenge),
-    )
-    .await?;
+    write_msg(s, &challenge).await?;
     let check = |role: Role, id: u64, mac: Option<Mac>| match (&relay.secret, mac) {
         (None, _) => Ok(()),
         (Some(_), None) => Err("refused: no secret given (this relay requires one)".to_string()),
         (Some(k), Some(m)) if k.check(role, &inside, &nonce, id, &m) => Ok(()),
         (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
     };
-    match within(HANDSHAKE, "Login or Accept", read_msg(s)).await? {
-        Msg::Login { mac } => check(Role::Login, 0, mac).map(|()| Link::Control),
-        Msg::Accept { id, mac } => check(Role::Accept, id, mac).map(|()| Link::Data(id)),
+    match read_msg(s).await? {
+        Msg::Login { mac, services } => {
+            check(Role::Login, 0, mac)?;
+            check_services(relay, &services)?;
+            Ok(Link::Control)
+        }
+        Msg::Accept { id, mac } => {
+            // The Accept answers the challenge its Conn carried.
+            let Some(n) = relay.pending.borrow().get(&id).map(|w| w.nonce) else {
+                return Err(format!(
+                    "no client waits under id {id} (it left or timed out)"
+                ));
+            };
+            match (&relay.secret, mac) {
+                (None, _) => Ok(Link::Data(id)),
+                (Some(_), None) => {
+                    Err("refused: no secret given (this relay requires one)".to_string())
+                }
+                (Some(k), Some(m)) if k.check(Role::Accept, &n, &n, id, &m) => Ok(Link::Data(id)),
+                (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
+            }
+        }
         Msg::Error(e) => Err(format!("the inside end says: {e}")),
         m => Err(format!("expected Login or Accept, got {}", m.name())),
     }
@@ -334,13 +664,7 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
             "no client waits under id {id} (it left or timed out)"
         ));
     };
-    match within(
-        HANDSHAKE,
-        "room for Paired",
-        write_msg(&mut s, &Msg::Paired),
-    )
-    .await
-    {
+    match write_msg(&mut s, &Msg::Paired).await {
         Ok(()) => {
             // A client that has just gone drops the connection with it.
             let _ = w.reply.try_send(Outcome::Data(s));
@@ -355,18 +679,22 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
     }
 }
 
-/// The control connection: announce waiting clients, ping, read Pong and
-/// Failed. A newer login replaces it.
+/// The control connection: announce waiting clients, ping and answer pings,
+/// read Failed. A newer login replaces it.
 async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::Result<(), String> {
     let gen = relay.logins.get() + 1;
     relay.logins.set(gen);
     // Room for a Conn per waiting client, the Welcome and a few Pings.
     let (tx, rx) = smol::channel::bounded(MAX_PENDING + 8);
     let _ = tx.try_send(Msg::Welcome {
-        public: relay.public.clone(),
+        public: relay.publics.iter().map(|p| p.text.clone()).collect(),
     });
-    for id in relay.pending.borrow().keys() {
-        let _ = tx.try_send(Msg::Conn { id: *id });
+    for (id, w) in relay.pending.borrow().iter() {
+        let _ = tx.try_send(Msg::Conn {
+            id: *id,
+            service: w.service,
+            nonce: w.nonce,
+        });
     }
     let old = relay
         .control
@@ -383,9 +711,15 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
     }
+    let watch = Watch::new();
     let ended = futures_lite::future::or(
-        control_reader(relay, s.clone()),
-        control_writer(rx, s.clone()),
+        futures_lite::future::or(
+            control_reader(relay, s.clone(), gen, &watch),
+            control_writer(rx, s.clone(), &watch),
+        ),
+        futures_lite::future::or(control_pinger(relay, gen), async {
+            Err(watch.dog(relay.keepalive * 3, "the inside end").await)
+        }),
     )
     .await;
     let current = relay.control.borrow().as_ref().map(|c| c.gen) == Some(gen);
@@ -400,16 +734,24 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
     ended
 }
 
-async fn control_reader(relay: &Relay, mut s: TcpStream) -> std::result::Result<(), String> {
+async fn control_reader(
+    relay: &Relay,
+    mut s: TcpStream,
+    gen: u64,
+    watch: &Watch,
+) -> std::result::Result<(), String> {
     loop {
-        match within(
-            CONTROL_IDLE,
-            "message from the inside end",
-            read_msg(&mut s),
-        )
-        .await?
-        {
+        let m = read_msg(&mut s).await?;
+        watch.heard();
+        match m {
             Msg::Pong => {}
+            Msg::Ping => {
+                // Through the writer's queue (not held here: a replaced
+                // login's queue must close).
+                if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
+                    let _ = c.out.try_send(Msg::Pong);
+                }
+            }
             Msg::Failed { id, reason } => {
                 if let Some(w) = relay.pending.borrow_mut().remove(&id) {
                     let _ = w.reply.try_send(Outcome::Failed(reason));
@@ -421,22 +763,29 @@ async fn control_reader(relay: &Relay, mut s: TcpStream) -> std::result::Result<
     }
 }
 
-/// Send what the relay queues, and a Ping every [`PING_EVERY`]. Ends with
-/// Ok when the relay drops the queue (a newer login replaced this one).
-async fn control_writer(rx: Receiver<Msg>, mut s: TcpStream) -> std::result::Result<(), String> {
-    let mut next_ping = Instant::now() + PING_EVERY;
+/// A Ping into the writer's queue every keepalive interval, while this
+/// login is the current one.
+async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), String> {
     loop {
-        let m = futures_lite::future::or(async { rx.recv().await.ok() }, async {
-            smol::Timer::at(next_ping).await;
-            Some(Msg::Ping)
-        })
-        .await;
-        let Some(m) = m else {
-            return Ok(());
-        };
-        if m == Msg::Ping {
-            next_ping = Instant::now() + PING_EVERY;
+        smol::Timer::after(relay.keepalive).await;
+        match relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
+            Some(c) => {
+                let _ = c.out.try_send(Msg::Ping);
+            }
+            None => return Ok(()),
         }
-        within(HANDSHAKE, "room to send", write_msg(&mut s, &m)).await?;
     }
+}
+
+/// Send what the relay queues. Ends with Ok when the relay drops the queue
+/// (a newer login replaced this one).
+async fn control_writer(
+    rx: Receiver<Msg>,
+    mut s: TcpStream,
+    watch: &Watch,
+) -> std::result::Result<(), String> {
+    while let Ok(m) = rx.recv().await {
+        watch.writing(write_msg(&mut s, &m)).await?;
+    }
+    Ok(())
 }

@@ -155,3 +155,100 @@ impl Drop for ResolvConf {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A third namespace `c` joined to `b` only (10.213.48.2 on `vc`, `b` has
+/// 10.213.48.1 on `vbc`). `b` does not forward, so from `c` nothing in `a`
+/// can be reached except through a program running in `b` (a proxy).
+/// Deleted on drop.
+pub struct Behind {
+    pub c: String,
+}
+
+pub const NET_C: &str = "10.213.48";
+
+impl Behind {
+    pub fn new(p: &Pair) -> Result<Behind, String> {
+        let c = format!("{}c", p.a.trim_end_matches('a'));
+        sh(&["ip", "netns", "add", &c])?;
+        let me = Behind { c };
+        sh(&[
+            "ip", "link", "add", "vbc", "netns", &p.b, "type", "veth", "peer", "name", "vc",
+            "netns", &me.c,
+        ])?;
+        for (ns, dev, host) in [(&p.b, "vbc", 1), (&me.c, "vc", 2)] {
+            sh(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{NET_C}.{host}/24"),
+                "dev",
+                dev,
+            ])?;
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+        }
+        let _ = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &p.b,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=0",
+        ]);
+        for (ns, dev) in [(&p.b, "vbc"), (&me.c, "vc")] {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let out = Command::new("ip")
+                    .args(["-n", ns, "-o", "link", "show", "dev", dev])
+                    .output()
+                    .map_err(|e| e.to_string())?;
+                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{dev} in {ns} did not come up"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        Ok(me)
+    }
+}
+
+impl Drop for Behind {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.c]);
+    }
+}
+
+extern "C" {
+    fn setns(fd: i32, nstype: i32) -> i32;
+}
+
+/// Move the calling thread into network namespace `ns` (sockets it opens
+/// from then on live there). Use on a thread of its own.
+pub fn enter(ns: &str) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    const CLONE_NEWNET: i32 = 0x4000_0000;
+    let path = format!("/var/run/netns/{ns}");
+    let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    // SAFETY: a valid descriptor of a namespace file; affects this thread only.
+    if unsafe { setns(f.as_raw_fd(), CLONE_NEWNET) } != 0 {
+        return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Run `f` on a new thread inside namespace `ns` and return its result.
+pub fn within_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter(&ns).expect("enter the namespace");
+        f()
+    })
+    .join()
+    .expect("thread in the namespace")
+}

@@ -1,8 +1,17 @@
-//! Workload: 1,000 short request/response exchanges, 50 at a time, through netcrab's tunnel
-//! mode (`--tunnel-relay` + `--tunnel-inside`), through plain channels with `-r` (the 0.11
-//! reverse-tunnel recipe) and directly. Each exchange connects, sends 32 bytes, reads the 32
-//! bytes echoed back and closes; requests per second over the whole run, p50/p99 latency of
-//! one exchange (connect to reply).
+//! Tunnel workloads, netcrab's tunnel mode (`--tunnel-relay` + `--tunnel-inside`) side by side
+//! with bore and rathole (installed into the bench's cache when missing, see `install.rs`):
+//!
+//! - 1,000 short request/response exchanges, 50 at a time (also through plain channels with
+//!   `-r`, the 0.11 reverse-tunnel recipe, and directly). Each exchange connects, sends 32
+//!   bytes, reads the 32 bytes echoed back and closes; requests per second over the whole run,
+//!   p50/p99 latency of one exchange (connect to reply), peak RSS of both ends.
+//! - One iperf3 stream through each tunnel (MiB/s, peak RSS of both ends).
+//! - UDP: 50 clients x 1,000 queries through netcrab's UDP service and rathole's.
+//!
+//! Goals printed beside the figures: >= 1.5x both peers in throughput, >= 1.2x in req/s, RSS
+//! no higher, UDP >= 1.2x rathole.
+
+mod install;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -13,8 +22,12 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Proc};
-use super::{Report, Role, Row, Settings, Tools};
+use super::{measure, Entrant, Report, Role, Row, Sample, Settings, Tools};
 use crate::util::{err, Result};
+use install::Peers;
+use std::cell::RefCell;
+use std::net::UdpSocket;
+use std::path::Path;
 
 const REQUEST: usize = 32;
 const AT_ONCE: usize = 50;
@@ -136,32 +149,198 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 type Setup = (Vec<Proc>, SocketAddr);
 
 fn tunnel(t: &Tools, svc: u16) -> Result<Setup> {
-    let (ctrl, public) = (free_port(false)?, free_port(false)?);
+    let (procs, tcp, _) = netcrab_tunnel(&t.netcrab, Some(svc), None, true)?;
+    Ok((
+        procs,
+        tcp.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+    ))
+}
+
+/// netcrab's relay and inside end, with a TCP service, a UDP service or both; returns the
+/// processes and the public addresses (TCP, UDP). Ready when a first exchange passes.
+fn netcrab_tunnel(
+    netcrab: &Path,
+    tcp_svc: Option<u16>,
+    udp_svc: Option<u16>,
+    probe: bool,
+) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
+    let ctrl = free_port(false)?;
+    let mut relay_cmd = Command::new(netcrab);
+    relay_cmd.args(["--tunnel-relay", &format!("127.0.0.1:{ctrl}")]);
+    let mut inside_cmd = Command::new(netcrab);
+    inside_cmd.args(["--tunnel-inside", &format!("127.0.0.1:{ctrl}")]);
+    let mut tcp_pub = None;
+    let mut udp_pub = None;
+    if let Some(svc) = tcp_svc {
+        let p = free_port(false)?;
+        relay_cmd.args(["--tunnel-public", &format!("127.0.0.1:{p}")]);
+        inside_cmd.arg(format!("127.0.0.1:{svc}"));
+        tcp_pub = Some(SocketAddr::from(([127, 0, 0, 1], p)));
+    }
+    if let Some(svc) = udp_svc {
+        let p = free_port(true)?;
+        relay_cmd.args(["--tunnel-public", &format!("udp:127.0.0.1:{p}")]);
+        inside_cmd.arg(format!("udp:127.0.0.1:{svc}"));
+        udp_pub = Some(SocketAddr::from(([127, 0, 0, 1], p)));
+    }
     let mut relay = Proc::spawn(
         "netcrab tunnel relay",
-        Command::new(&t.netcrab)
-            .args(["--tunnel-relay", &format!("127.0.0.1:{ctrl}")])
-            .args(["--tunnel-public", &format!("127.0.0.1:{public}")])
+        relay_cmd
             .args(["--secret", "bench"])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
     )?;
-    relay.wait_port(false, public, READY)?;
+    relay.wait_port(false, ctrl, READY)?;
     let inside = Proc::spawn(
         "netcrab tunnel inside",
-        Command::new(&t.netcrab)
-            .args(["--tunnel-inside", &format!("127.0.0.1:{ctrl}")])
-            .arg(format!("127.0.0.1:{svc}"))
+        inside_cmd
             .args(["--secret", "bench"])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
     )?;
-    // Logged in once the relay shows an established control connection: give it a moment.
-    thread::sleep(Duration::from_millis(300));
-    Ok((
-        vec![relay, inside],
-        SocketAddr::from(([127, 0, 0, 1], public)),
-    ))
+    let procs = vec![relay, inside];
+    ready(tcp_pub, udp_pub, probe)?;
+    Ok((procs, tcp_pub, udp_pub))
+}
+
+fn ready(tcp: Option<SocketAddr>, udp: Option<SocketAddr>, probe: bool) -> Result<()> {
+    let deadline = Instant::now() + READY;
+    if let (Some(a), false) = (tcp, probe) {
+        while !super::procs::port_bound(false, a.port()) {
+            if Instant::now() > deadline {
+                return Err(err(format!("{a} not bound within {READY:?}")));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        thread::sleep(Duration::from_millis(300));
+    } else if let Some(a) = tcp {
+        while exchange(a, 0).is_err() {
+            if Instant::now() > deadline {
+                return Err(err(format!("no exchange through {a} within {READY:?}")));
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    if let Some(a) = udp {
+        let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| err(e.to_string()))?;
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(|e| err(e.to_string()))?;
+        let mut buf = [0u8; 64];
+        loop {
+            let _ = s.send_to(b"ready?", a);
+            if matches!(s.recv(&mut buf), Ok(6)) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(err(format!("no UDP answer through {a} within {READY:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// bore: `bore server` (its control port is fixed, 7835) and `bore local SVC --port P`.
+fn bore_tunnel(bore: &Path, svc: u16, probe: bool) -> Result<Setup> {
+    let p = free_port(false)?;
+    let ps = p.to_string();
+    let mut server = Proc::spawn(
+        "bore server",
+        Command::new(bore)
+            .args(["server", "--min-port", &ps, "--max-port", &ps])
+            .args(["--bind-addr", "127.0.0.1"])
+            .args(["--secret", "bench"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    )?;
+    server.wait_port(false, 7835, READY)?;
+    let local = Proc::spawn(
+        "bore local",
+        Command::new(bore)
+            .args([
+                "local",
+                &svc.to_string(),
+                "--to",
+                "127.0.0.1",
+                "--port",
+                &ps,
+                "--local-host",
+                "127.0.0.1",
+            ])
+            .args(["--secret", "bench"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    )?;
+    let public = SocketAddr::from(([127, 0, 0, 1], p));
+    let procs = vec![server, local];
+    ready(Some(public), None, probe)?;
+    Ok((procs, public))
+}
+
+/// rathole: a server and a client, each from a TOML file in the bench's cache, with a TCP
+/// service, a UDP service or both.
+fn rathole_tunnel(
+    rathole: &Path,
+    tcp_svc: Option<u16>,
+    udp_svc: Option<u16>,
+    probe: bool,
+) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
+    let ctrl = free_port(false)?;
+    let mut server = format!("[server]\nbind_addr = \"127.0.0.1:{ctrl}\"\n");
+    let mut client = format!("[client]\nremote_addr = \"127.0.0.1:{ctrl}\"\n");
+    let mut tcp_pub = None;
+    let mut udp_pub = None;
+    if let Some(svc) = tcp_svc {
+        let p = free_port(false)?;
+        server.push_str(&format!(
+            "[server.services.echo]\ntoken = \"bench\"\nbind_addr = \"127.0.0.1:{p}\"\n"
+        ));
+        client.push_str(&format!(
+            "[client.services.echo]\ntoken = \"bench\"\nlocal_addr = \"127.0.0.1:{svc}\"\n"
+        ));
+        tcp_pub = Some(SocketAddr::from(([127, 0, 0, 1], p)));
+    }
+    if let Some(svc) = udp_svc {
+        let p = free_port(true)?;
+        server.push_str(&format!(
+            "[server.services.udpecho]\ntype = \"udp\"\ntoken = \"bench\"\nbind_addr = \"127.0.0.1:{p}\"\n"
+        ));
+        client.push_str(&format!(
+            "[client.services.udpecho]\ntype = \"udp\"\ntoken = \"bench\"\nlocal_addr = \"127.0.0.1:{svc}\"\n"
+        ));
+        udp_pub = Some(SocketAddr::from(([127, 0, 0, 1], p)));
+    }
+    let dir = install::cache();
+    std::fs::create_dir_all(&dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+    let (sf, cf) = (
+        dir.join(format!("rathole-server-{ctrl}.toml")),
+        dir.join(format!("rathole-client-{ctrl}.toml")),
+    );
+    for (f, text) in [(&sf, &server), (&cf, &client)] {
+        std::fs::write(f, text).map_err(|e| err(format!("{}: {e}", f.display())))?;
+    }
+    let mut s = Proc::spawn(
+        "rathole server",
+        Command::new(rathole)
+            .arg("--server")
+            .arg(&sf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    )?;
+    s.wait_port(false, ctrl, READY)?;
+    let c = Proc::spawn(
+        "rathole client",
+        Command::new(rathole)
+            .arg("--client")
+            .arg(&cf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    )?;
+    let procs = vec![s, c];
+    let r = ready(tcp_pub, udp_pub, probe);
+    let _ = std::fs::remove_file(&sf);
+    let _ = std::fs::remove_file(&cf);
+    r?;
+    Ok((procs, tcp_pub, udp_pub))
 }
 
 fn channels(t: &Tools, svc: u16) -> Result<Setup> {
@@ -265,25 +444,277 @@ fn measure_one(
     }
 }
 
-/// The workload: three rows.
+/// The tunnel workloads: short exchanges, an iperf3 stream, UDP queries.
 pub fn exchanges(s: &Settings, t: &Tools, report: &mut Report) {
+    let peers = install::peers();
+    short_exchanges(s, t, &peers, report);
+    stream(s, t, &peers, report);
+    udp_queries(s, t, &peers, report);
+}
+
+const NETCRAB_ROW: &str = "netcrab tunnel mode (with --secret)";
+const BORE_ROW: &str = "bore (--secret)";
+const RATHOLE_ROW: &str = "rathole";
+
+fn short_exchanges(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
     let total = 1000;
     let reps = s.pick(1, 3);
     let workload = format!("{total} request/response exchanges, {AT_ONCE} at a time");
     let direct = |_svc: u16| -> Result<Option<Setup>> { Ok(None) };
     let tun = |svc: u16| -> Result<Option<Setup>> { tunnel(t, svc).map(Some) };
     let chan = |svc: u16| -> Result<Option<Setup>> { channels(t, svc).map(Some) };
-    let rows = [
-        (
-            "direct (no relay)",
-            Role::Reference,
-            &direct as &dyn Fn(u16) -> Result<Option<Setup>>,
-        ),
-        ("netcrab tunnel mode (with --secret)", Role::Netcrab, &tun),
+    let bore = |svc: u16| -> Result<Option<Setup>> {
+        let b = peers.bore.as_deref().ok_or_else(|| err("no bore"))?;
+        bore_tunnel(b, svc, true).map(Some)
+    };
+    let rat = |svc: u16| -> Result<Option<Setup>> {
+        let r = peers.rathole.as_deref().ok_or_else(|| err("no rathole"))?;
+        rathole_tunnel(r, Some(svc), None, true).map(|(p, a, _)| {
+            Some((
+                p,
+                a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            ))
+        })
+    };
+    type SetupFn<'a> = &'a dyn Fn(u16) -> Result<Option<Setup>>;
+    let mut rows: Vec<(&str, Role, SetupFn)> = vec![
+        ("direct (no relay)", Role::Reference, &direct),
+        (NETCRAB_ROW, Role::Netcrab, &tun),
         ("netcrab --fm channels, inside -r", Role::Reference, &chan),
     ];
+    if peers.bore.is_some() {
+        rows.push((BORE_ROW, Role::Peer, &bore));
+    }
+    if peers.rathole.is_some() {
+        rows.push((RATHOLE_ROW, Role::Peer, &rat));
+    }
     for (name, role, setup) in rows {
         let row = measure_one(&workload, name, role, reps, total, setup);
         report.rows.push(row);
     }
+    let nk = report.value(&workload, NETCRAB_ROW);
+    for peer in [BORE_ROW, RATHOLE_ROW] {
+        let p = report.value(&workload, peer);
+        if p.is_some() {
+            report.goal_ratio(
+                &format!("tunnel exchanges: netcrab >= 1.2x {peer} (req/s)"),
+                nk,
+                p,
+                1.2,
+            );
+            let (a, b) = (
+                report.rss_mib(&workload, NETCRAB_ROW),
+                report.rss_mib(&workload, peer),
+            );
+            report.goal_ratio(
+                &format!("tunnel exchanges: {peer} RSS / netcrab RSS >= 1 (netcrab no higher)"),
+                b,
+                a,
+                1.0,
+            );
+        }
+    }
+}
+
+/// One iperf3 stream through each tunnel.
+fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
+    let Some(iperf) = t.iperf3.as_deref() else {
+        eprintln!("bench: tunnel stream: iperf3 missing, skipped");
+        return;
+    };
+    let bytes: u64 = s.pick(1 << 30, 4 << 30);
+    let reps = s.pick(1, 3);
+    let workload = format!("tunnel iperf3 stream {} MiB", bytes >> 20);
+    // The processes beyond the first stay here until the run ends.
+    let extra: RefCell<Vec<Proc>> = RefCell::new(Vec::new());
+    let run_with = |start: &dyn Fn(u16) -> Result<(Vec<Proc>, SocketAddr)>| -> Result<Sample> {
+        let via = |sport: u16| -> Result<(Proc, u16)> {
+            let (mut procs, public) = start(sport)?;
+            let first = procs.remove(0);
+            extra.borrow_mut().extend(procs);
+            Ok((first, public.port()))
+        };
+        let r = super::tcp::iperf_run(iperf, Some(&via), bytes);
+        let more: u64 = extra.borrow().iter().map(|p| p.peak_kib()).sum();
+        extra.borrow_mut().clear();
+        r.map(|mut sample| {
+            sample.rss_kib += more;
+            sample.cpu_per_gib = None;
+            sample
+        })
+    };
+    let mut entrants: Vec<Entrant> = vec![(
+        NETCRAB_ROW.into(),
+        Role::Netcrab,
+        Box::new(|| {
+            run_with(&|svc| {
+                netcrab_tunnel(&t.netcrab, Some(svc), None, false).map(|(p, a, _)| {
+                    (
+                        p,
+                        a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                    )
+                })
+            })
+        }),
+    )];
+    if let Some(b) = peers.bore.as_deref() {
+        entrants.push((
+            BORE_ROW.into(),
+            Role::Peer,
+            Box::new(move || run_with(&|svc| bore_tunnel(b, svc, false))),
+        ));
+    }
+    if let Some(r) = peers.rathole.as_deref() {
+        entrants.push((
+            RATHOLE_ROW.into(),
+            Role::Peer,
+            Box::new(move || {
+                run_with(&|svc| {
+                    rathole_tunnel(r, Some(svc), None, false).map(|(p, a, _)| {
+                        (
+                            p,
+                            a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                        )
+                    })
+                })
+            }),
+        ));
+    }
+    measure(report, &workload, "MiB/s", reps, false, entrants);
+    let nk = report.value(&workload, NETCRAB_ROW);
+    for peer in [BORE_ROW, RATHOLE_ROW] {
+        let p = report.value(&workload, peer);
+        if p.is_some() {
+            report.goal_ratio(
+                &format!("tunnel iperf3: netcrab >= 1.5x {peer} (MiB/s)"),
+                nk,
+                p,
+                1.5,
+            );
+        }
+    }
+}
+
+/// A UDP echo service on loopback for the rest of the bench.
+fn udp_echo() -> Result<u16> {
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| err(format!("UDP echo: {e}")))?;
+    let port = sock.local_addr().map_err(|e| err(e.to_string()))?.port();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    });
+    Ok(port)
+}
+
+/// `clients` sockets ask `per_client` 64-byte queries each, one after another (500 ms each at
+/// most): answered queries per second, and the unanswered count.
+fn ask_all(to: SocketAddr, clients: usize, per_client: usize) -> Result<(f64, usize)> {
+    let start_line = Arc::new(std::sync::Barrier::new(clients + 1));
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let start_line = start_line.clone();
+            thread::spawn(move || -> std::result::Result<(usize, usize), String> {
+                let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+                s.connect(to).map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .map_err(|e| e.to_string())?;
+                start_line.wait();
+                let (mut ok, mut lost) = (0, 0);
+                let mut q = [0u8; 64];
+                let mut buf = [0u8; 2048];
+                q[..4].copy_from_slice(&(c as u32).to_le_bytes());
+                for seq in 0..per_client as u32 {
+                    q[4..8].copy_from_slice(&seq.to_le_bytes());
+                    if s.send(&q).is_err() {
+                        lost += 1;
+                        continue;
+                    }
+                    loop {
+                        match s.recv(&mut buf) {
+                            Ok(64) if buf[..8] == q[..8] => {
+                                ok += 1;
+                                break;
+                            }
+                            Ok(_) => continue,
+                            Err(_) => {
+                                lost += 1;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Ok((ok, lost))
+            })
+        })
+        .collect();
+    start_line.wait();
+    let started = Instant::now();
+    let (mut ok, mut lost) = (0, 0);
+    for w in workers {
+        let (o, l) = w
+            .join()
+            .map_err(|_| err("a client thread panicked"))?
+            .map_err(err)?;
+        ok += o;
+        lost += l;
+    }
+    Ok((ok as f64 / started.elapsed().as_secs_f64().max(1e-9), lost))
+}
+
+fn udp_queries(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
+    let clients = 50;
+    let per_client = s.pick(200, 1000);
+    let reps = s.pick(1, 3);
+    let workload = format!("tunnel UDP queries, {clients} clients x {per_client}");
+    let svc = match udp_echo() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bench: {workload}: {e}");
+            return;
+        }
+    };
+    let one = |procs: Vec<Proc>, to: Option<SocketAddr>| -> Result<Sample> {
+        let to = to.ok_or_else(|| err("no UDP public address"))?;
+        let (rate, lost) = ask_all(to, clients, per_client)?;
+        if lost > clients * per_client / 100 {
+            return Err(err(format!(
+                "{lost} of {} unanswered",
+                clients * per_client
+            )));
+        }
+        Ok(Sample {
+            value: rate,
+            rss_kib: procs.iter().map(|p| p.peak_kib()).sum(),
+            cpu_per_gib: None,
+        })
+    };
+    let mut entrants: Vec<Entrant> = vec![(
+        NETCRAB_ROW.into(),
+        Role::Netcrab,
+        Box::new(|| {
+            let (p, _, u) = netcrab_tunnel(&t.netcrab, None, Some(svc), true)?;
+            one(p, u)
+        }),
+    )];
+    if let Some(r) = peers.rathole.as_deref() {
+        entrants.push((
+            RATHOLE_ROW.into(),
+            Role::Peer,
+            Box::new(move || {
+                let (p, _, u) = rathole_tunnel(r, None, Some(svc), true)?;
+                one(p, u)
+            }),
+        ));
+    } else {
+        eprintln!("bench: {workload}: rathole missing, netcrab alone");
+    }
+    measure(report, &workload, "queries/s", reps, false, entrants);
+    report.goal_ratio(
+        "tunnel UDP: netcrab >= 1.2x rathole (queries/s)",
+        report.value(&workload, NETCRAB_ROW),
+        report.value(&workload, RATHOLE_ROW),
+        1.2,
+    );
 }
