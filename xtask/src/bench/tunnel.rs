@@ -446,7 +446,7 @@ fn measure_one(
 
 /// The tunnel workloads: short exchanges, an iperf3 stream, UDP queries.
 pub fn exchanges(s: &Settings, t: &Tools, report: &mut Report) {
-    let peers = install::peers();
+    let peers = install::peers(!s.quick);
     short_exchanges(s, t, &peers, report);
     stream(s, t, &peers, report);
     udp_queries(s, t, &peers, report);

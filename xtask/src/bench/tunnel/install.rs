@@ -18,14 +18,23 @@ pub fn cache() -> PathBuf {
     target_dir().join("bench-peers")
 }
 
-/// Find or install one peer: `bin` from crate `krate` with `extra` cargo flags.
-fn get(bin: &str, krate: &str, extra: &[&str]) -> Option<PathBuf> {
+/// Find or install one peer: `bin` from crate `krate` with `extra` cargo flags. `--quick`
+/// (CI's smoke run) installs nothing: building both takes minutes on a fresh machine.
+fn get(bin: &str, krate: &str, extra: &[&str], may_install: bool) -> Option<PathBuf> {
     let cached = cache().join("bin").join(bin);
     if cached.is_file() {
         return Some(cached);
     }
     if have_program(bin) {
         return Some(PathBuf::from(bin));
+    }
+    if !may_install {
+        eprintln!(
+            "bench: tunnel: {bin} skipped: not installed, and --quick builds no peers (the full \
+             bench installs {krate} into {})",
+            cache().display()
+        );
+        return None;
     }
     eprintln!(
         "bench: tunnel: installing {krate} into {}",
@@ -53,14 +62,15 @@ fn get(bin: &str, krate: &str, extra: &[&str]) -> Option<PathBuf> {
     }
 }
 
-pub fn peers() -> Peers {
+pub fn peers(may_install: bool) -> Peers {
     Peers {
-        bore: get("bore", "bore-cli", &[]),
+        bore: get("bore", "bore-cli", &[], may_install),
         // Without TLS and websockets: no C build (native-tls), and the bench uses plain TCP.
         rathole: get(
             "rathole",
             "rathole",
             &["--no-default-features", "--features", "server,client"],
+            may_install,
         ),
     }
 }
