@@ -11,6 +11,7 @@ mod address;
 mod direct;
 mod dns;
 mod dnsmsg;
+mod echo;
 mod gateway;
 mod icmp;
 mod link;

@@ -7,15 +7,7 @@ use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub enum Echo {
-    /// A reply after this long, and which socket sent the request.
-    Reply(Duration, &'static str),
-    NoReply(&'static str),
-    /// Neither socket kind may be opened by this process.
-    #[cfg_attr(windows, allow(dead_code))]
-    NoPrivilege,
-    Error(String),
-}
+pub use super::echo::Echo;
 
 /// The echo request: type, code 0, checksum, identifier, sequence, then a
 /// payload that carries a random token (a ping socket rewrites the identifier).

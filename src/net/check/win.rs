@@ -1,7 +1,7 @@
 //! Windows: SendARP and IcmpSendEcho from iphlpapi (already linked for
 //! GetAdaptersAddresses), both blocking: callers run them on a thread.
 
-use super::icmp::Echo;
+use super::echo::Echo;
 use std::ffi::c_void;
 use std::net::Ipv4Addr;
 use std::time::Duration;
