@@ -157,8 +157,8 @@ fn accepted_with_a_warning() {
             "-o has no effect with -e",
             "exec",
         ),
-        (&["--rsizemin", "5", T], "--rsizemin has no effect", ""),
-        (&["--rvals", "ascii", T], "--rvals has no effect", ""),
+        (&["--rsizemin", "5", T], "--rsizemin has no effect", "gen"),
+        (&["--rvals", "ascii", T], "--rvals has no effect", "gen"),
     ];
     for (args, part, feature) in cases {
         if !feature.is_empty() && !feature_enabled(feature) {
