@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod compat;
 mod dhcp;
 mod fastpath;
 mod ifaces;

@@ -64,8 +64,9 @@ pub struct Args {
     /// at once
     #[argh(switch)]
     pub udp_flows: bool,
-    /// zero-I/O: connect (or accept), report, close. HOST PORTS scans a list (20-25,80): one
-    /// line per port, in the order given; exit 0 only if all are open
+    /// zero-I/O: connect (or accept), report, close. HOST PORTS scans a list (20-25,80; also
+    /// HOST P1 P2 ...): one line per port, in the order given; exit 0 if any is open (as nc).
+    /// With -u: one datagram each; ICMP unreachable = closed, silence = open|filtered
     #[argh(switch, short = 'z')]
     pub zero_io: bool,
     /// port scans (-z): most connects in flight at once (default: a quarter of the descriptor
@@ -145,7 +146,8 @@ pub struct Args {
     /// send CRLF: a \n of local input becomes \r\n
     #[argh(switch, short = 'C')]
     pub crlf: bool,
-    /// print totals at exit (bytes and messages in and out)
+    /// print totals at exit (bytes and messages in and out); alone, also 0.11's line every
+    /// second while data moves (recv N B/s (N recvs/s), send ...)
     #[argh(switch)]
     pub stats: bool,
     /// print a report every MS ms, per connection and in total, with per-second rates (also

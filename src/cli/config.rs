@@ -166,6 +166,20 @@ impl TryFrom<Args> for Config {
         }
         let mut warnings = Vec::new();
         let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
+        // 0.11's help says `-i fixed`'s block is `--sb` bytes (0.11 itself
+        // used --ss): without --ss, --sb sizes the block too (and still
+        // sets SO_SNDBUF), so scripts written from that help keep working.
+        let send_size = match sndbuf {
+            Some(n) if a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
+                if n > max_ss {
+                    warnings.push(format!(
+                        "-i fixed: the block is {max_ss} bytes, the largest send (--sb {n} sets SO_SNDBUF only)"
+                    ));
+                }
+                n.min(max_ss)
+            }
+            _ => send_size,
+        };
         let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
         let udp_peers = in_range(
             "--udp-peers",
@@ -219,12 +233,17 @@ impl TryFrom<Args> for Config {
             }
             ms => ms,
         };
+        // `--stats` alone prints 0.11's line every second, as 0.11 did;
+        // `--stats-time` or `--stats-json` choose the fuller report.
+        let classic = a.stats && !a.stats_json && a.stats_time.is_none();
         let stats = StatsSpec {
             at_exit: a.stats || a.stats_json,
             every: stats_ms
                 .filter(|_| input != InputMode::PfQosCli)
+                .or((classic && input != InputMode::PfQosCli).then_some(1000))
                 .map(Duration::from_millis),
             json: a.stats_json,
+            classic,
         };
         let gen = gen_spec(&a, input, max_ss, &mut warnings)?;
         let faults = FaultSpec {
@@ -559,7 +578,6 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
     if a.udp {
         let tcp_only = [
             (a.max_clients.is_some(), "-m"),
-            (a.zero_io, "-z"),
             (a.reconnect, "-r"),
             (a.reconnect_on_error, "-R"),
         ];
@@ -567,6 +585,12 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
             return Err(usage(format!(
                 "{flag} is for TCP and cannot be used with -u"
             )));
+        }
+        // -z -u is a UDP port scan of targets (one datagram each).
+        if a.zero_io && !listeners.is_empty() {
+            return Err(usage(
+                "-z -u scans targets (a datagram to each port): -l/-L cannot be used with it",
+            ));
         }
     } else {
         let udp_only = [

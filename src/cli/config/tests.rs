@@ -50,7 +50,7 @@ fn refused_combinations() {
         (&["-p", "5", "-l", L], "-p gives the local port", ""),
         (&["-4", "[::1]:5"], "is an IPv6 address, but -4", ""),
         (&["-6", "127.0.0.1:5"], "is an IPv4 address, but -6", ""),
-        (&["-u", "-z", T], "-z is for TCP", ""),
+        (&["-u", "-z", "-l", L], "-z -u scans targets", ""),
         (&["-u", "-m", "2", "-l", L], "-m is for TCP", ""),
         (&["-u", "-r", T], "-r is for TCP", ""),
         (&["-b", T], "-b needs -u", ""),
