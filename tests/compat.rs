@@ -262,3 +262,74 @@ fn scan_takes_several_port_arguments_and_refuses_port_0() {
     }
     drop((l1, l2));
 }
+
+/// netcat's `-k -l -e CMD` runs CMD once per client (as ncat, and as
+/// `--exec-each`): `sort` answers each client when that client's input
+/// ends. `-L -e` keeps 0.11's one shared child.
+#[test]
+fn k_l_e_runs_the_command_for_each_client() {
+    if !has("exec", cfg!(feature = "exec"))
+        || crate::util::skipped_under_wine("sort is a Unix command here")
+    {
+        return;
+    }
+    for kind in [Stdin::Pipe, Stdin::Null] {
+        let Some(mut p) = start_with(kind, &["-k", "-l", "127.0.0.1:0", "-e", "sort"]) else {
+            continue;
+        };
+        let addr = p.listen_addr();
+        for (input, want) in [("pear\napple\n", "apple\npear\n"), ("b\na\n", "a\nb\n")] {
+            let mut c = peers::connect(addr);
+            c.write_all(input.as_bytes()).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let got = peers::read_to_end(&mut c);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                want,
+                "{kind:?}: {}",
+                p.report()
+            );
+        }
+        assert!(p.running(), "-k keeps listening: {}", p.report());
+        p.kill();
+    }
+    // -L -e: one child for every client (its output reaches each of them).
+    let cmd = "echo started once; cat";
+    let mut p = start_no_input(&["-L", "127.0.0.1:0", "-m", "2", "-e", cmd]);
+    let addr = p.listen_addr();
+    let mut a = peers::connect(addr);
+    assert_eq!(peers::read_n(&mut a, 13), b"started once\n");
+    let mut b = peers::connect(addr);
+    b.write_all(b"from b\n").unwrap();
+    assert_eq!(peers::read_n(&mut a, 7), b"from b\n", "{}", p.report());
+    drop((a, b));
+}
+
+/// `-u HOST PORT`: one read of input is one datagram (as nc, ncat and
+/// socat), not cut at 1472; `--ss 1472` gives 0.12.0's cut back.
+#[test]
+fn udp_one_write_is_one_datagram() {
+    for (ss, want) in [(None, vec![4000usize]), (Some("1472"), vec![1472, 1472, 1056])] {
+        let s = udp_peer();
+        let dest = s.local_addr().unwrap().to_string();
+        let mut args = vec!["-u"];
+        if let Some(n) = ss {
+            args.extend(["--ss", n]);
+        }
+        args.push(&dest);
+        let mut p = start(&args);
+        // One write below PIPE_BUF reaches netcrab as one read.
+        let data = crate::util::random_bytes(4000, 26);
+        p.write_stdin(&data);
+        let mut got = Vec::new();
+        let mut sizes = Vec::new();
+        while got.len() < data.len() {
+            let d = udp_recv(&s);
+            sizes.push(d.len());
+            got.extend_from_slice(&d);
+        }
+        assert_eq!(sizes, want, "--ss {ss:?}: {}", p.report());
+        assert_eq!(got, data);
+        p.kill();
+    }
+}

@@ -21,7 +21,8 @@ pub struct Args {
     /// listen and keep accepting (repeatable)
     #[argh(option, short = 'L', arg_name = "ADDR:PORT")]
     pub listen_harder: Vec<String>,
-    /// keep listening after a client leaves (turns -l into -L)
+    /// keep listening after a client leaves (turns -l into -L); with -e, CMD runs for each
+    /// client (as --exec-each)
     #[argh(switch, short = 'k')]
     pub keep_open: bool,
     /// local port for outbound connections (with -l and no address: the listen port)
@@ -35,7 +36,7 @@ pub struct Args {
     /// forwarding: none (default), hub, channels, linger-channels (see below)
     #[argh(option, short = 'f', long = "fm", arg_name = "MODE")]
     pub fm: Option<FwdMode>,
-    /// UDP: each read of input is one datagram (--ss, default 1472); listeners learn their
+    /// UDP: each read of input is one datagram (up to --ss, default 65507); listeners learn their
     /// peers from the datagrams
     #[argh(switch, short = 'u')]
     pub udp: bool,
@@ -104,7 +105,7 @@ pub struct Args {
     /// after a peer's FIN, keep its connection open until local input ends
     #[argh(switch)]
     pub half_open: bool,
-    /// send size: bytes per read of local input (default 131072; with -u 1472, at most 65507)
+    /// send size: bytes per read of local input (default 131072; with -u 65507, the most)
     #[argh(option, arg_name = "N")]
     pub ss: Option<String>,
     /// SO_SNDBUF size in bytes
@@ -191,10 +192,11 @@ pub struct Args {
     #[argh(switch, short = 'v')]
     pub verbose: u8,
     /// close a TCP connection with no data either way for SECS (per connection: one idle client
-    /// does not end the others)
+    /// does not end the others; TCP only: with -u see --udp-idle)
     #[argh(option, arg_name = "SECS")]
     pub idle_timeout: Option<String>,
-    /// hub: drop a client whose queue stays full this many seconds (default 1)
+    /// hub: drop a TCP client whose queue stays full this many seconds (default 1; UDP peers
+    /// never stall a hub)
     #[argh(option, arg_name = "SECS")]
     pub hub_wait: Option<String>,
     /// accept only peers in this address block, or at a host name's addresses (repeatable; IPv4 and IPv6)
