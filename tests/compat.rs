@@ -309,7 +309,10 @@ fn k_l_e_runs_the_command_for_each_client() {
 /// socat), not cut at 1472; `--ss 1472` gives 0.12.0's cut back.
 #[test]
 fn udp_one_write_is_one_datagram() {
-    for (ss, want) in [(None, vec![4000usize]), (Some("1472"), vec![1472, 1472, 1056])] {
+    for (ss, want) in [
+        (None, vec![4000usize]),
+        (Some("1472"), vec![1472, 1472, 1056]),
+    ] {
         let s = udp_peer();
         let dest = s.local_addr().unwrap().to_string();
         let mut args = vec!["-u"];
@@ -332,4 +335,45 @@ fn udp_one_write_is_one_datagram() {
         assert_eq!(got, data);
         p.kill();
     }
+}
+
+/// `-u HOST CLOSEDPORT`: the ICMP port-unreachable is said in one line,
+/// and once input has ended the run ends with exit 1 (as ncat and socat);
+/// while input is open it goes on (the port may open).
+#[test]
+fn udp_port_unreachable_is_said_and_ends_the_run() {
+    if crate::util::runner_kind() != crate::util::Runner::Native {
+        return skip("ICMP errors are read from Linux's socket error queue (native only)");
+    }
+    if !cfg!(target_os = "linux") {
+        return skip("ICMP errors are reported on Linux only");
+    }
+    let port = closed_udp_port();
+    let dest = format!("127.0.0.1:{port}");
+    // Input ended after one line: exit 1, one line.
+    let mut p = start(&["-u", &dest]);
+    p.write_stdin(b"x\n");
+    p.wait_for("is unreachable");
+    thread::sleep(Duration::from_millis(300));
+    assert!(p.running(), "input is still open: {}", p.report());
+    p.close_stdin();
+    let out = p.expect_exit(1);
+    let lines = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("is unreachable"))
+        .count();
+    assert_eq!(lines, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("UDP: {dest} is unreachable")),
+        "{}",
+        out.stderr
+    );
+    // stdin /dev/null sends nothing, so nothing is refused: it waits for
+    // replies as before.
+    let mut p = start_no_input(&["-u", &dest]);
+    p.wait_for("Associating");
+    thread::sleep(Duration::from_millis(500));
+    assert!(p.running(), "{}", p.report());
+    p.kill();
 }

@@ -255,6 +255,12 @@ impl UdpPlan {
             }
             let sock = nudp::bind(want, &opts, &uopts)?;
             let local = sock.local_addr()?;
+            // A target's socket hears of ICMP port-unreachable (Linux), so
+            // a closed port is said, not silently sent to forever.
+            #[cfg(target_os = "linux")]
+            if matches!(origin, Origin::Target(_)) {
+                let _ = nudp::report_unreachable(&sock, local.is_ipv6());
+            }
             match origin {
                 Origin::Listener(_) => eprintln!(
                     "Listening on {local}, protocol UDP, family {}",
