@@ -377,3 +377,25 @@ fn udp_port_unreachable_is_said_and_ends_the_run() {
     assert!(p.running(), "{}", p.report());
     p.kill();
 }
+
+/// Issue 28 item 9: `-u --mc -L GROUP:PORT` sends its own input to the
+/// group (the README's "each hears the other"), as the target form does.
+#[test]
+fn multicast_listener_form_sends_its_input_to_the_group() {
+    let Some(n) = crate::util::netns::pair_or_skip() else {
+        return;
+    };
+    let port = crate::util::free_port().to_string();
+    let group = format!("239.255.77.2:{port}");
+    let mut rx = n.run(&n.b, &["-u", "--mc", "-L", &group, "-i", "none"], false);
+    rx.wait_for("Joining multicast group");
+    let mut tx = n.run(&n.a, &["-u", "--mc", "--mc-no-loop", "-L", &group], true);
+    tx.wait_for("Joining multicast group");
+    tx.write_stdin(b"from a listener");
+    assert_eq!(
+        rx.wait_stdout_len(15),
+        b"from a listener",
+        "{}",
+        tx.report()
+    );
+}

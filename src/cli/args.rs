@@ -43,7 +43,7 @@ pub struct Args {
     /// UDP: set SO_BROADCAST, to send to a broadcast address
     #[argh(switch, short = 'b')]
     pub broadcast: bool,
-    /// UDP: join the targets (or -L GROUP:PORT) as multicast groups
+    /// UDP: join the targets (or -L GROUP:PORT) as multicast groups; input goes to the group
     #[argh(switch)]
     pub mc: bool,
     /// UDP: do not hear our own multicast
