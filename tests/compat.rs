@@ -399,3 +399,94 @@ fn multicast_listener_form_sends_its_input_to_the_group() {
         tx.report()
     );
 }
+
+/// A one-shot HTTP CONNECT proxy on loopback: answers `status`, then hands
+/// the tunnel's socket to `then`.
+fn fake_proxy(
+    status: &'static str,
+    then: impl FnOnce(std::net::TcpStream) + Send + 'static,
+) -> (String, thread::JoinHandle<()>) {
+    use std::io::Read;
+    let (l, addr) = peers::listener();
+    let t = thread::spawn(move || {
+        let (mut s, _) = peers::accept(&l);
+        let mut req = Vec::new();
+        let mut b = [0u8; 1];
+        while !req.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+            req.push(b[0]);
+        }
+        s.write_all(format!("{status}\r\n\r\n").as_bytes()).unwrap();
+        then(s);
+    });
+    (addr.to_string(), t)
+}
+
+/// Through a proxy, the end of input sends no FIN unless -N (OpenBSD nc's
+/// rule: tinyproxy and microsocks drop the tunnel at the client's FIN); a
+/// 407 without -P says to add -P USER, in its one line.
+#[test]
+fn through_a_proxy_input_eof_sends_no_fin_unless_n() {
+    use std::io::Read;
+    if !has("proxy", cfg!(feature = "proxy")) {
+        return;
+    }
+    for (fin, kind) in [
+        (false, Stdin::Null),
+        (false, Stdin::Pipe),
+        (true, Stdin::Null),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (proxy, t) = fake_proxy("HTTP/1.1 200 Connection established", move |mut s| {
+            s.set_read_timeout(Some(Duration::from_millis(700)))
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let mut got = Vec::new();
+            // What came before either the FIN or the timeout.
+            let eof = loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break true,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(_) => break false,
+                }
+            };
+            let _ = s.write_all(b"reply\n");
+            tx.send((eof, got)).unwrap();
+        });
+        let mut args = vec!["-X", "connect", "-x", &proxy];
+        if fin {
+            args.push("-N");
+        }
+        args.push("example.invalid:80");
+        let Some(mut p) = start_with(kind, &args) else {
+            continue;
+        };
+        if kind == Stdin::Pipe {
+            p.write_stdin(b"GET /\n");
+            p.close_stdin();
+        }
+        let (eof, got) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        t.join().unwrap();
+        assert_eq!(
+            eof,
+            fin,
+            "-N {fin}, {kind:?}: FIN at input's end? {}",
+            p.report()
+        );
+        if kind == Stdin::Pipe {
+            assert_eq!(got, b"GET /\n");
+        }
+        let out = p.expect_exit(0);
+        assert_eq!(out.stdout, b"reply\n", "{}", out.stderr);
+    }
+    // 407 and no -P: the hint, in the one line.
+    let (proxy, t) = fake_proxy("HTTP/1.1 407 Proxy Authentication Required", drop);
+    let (mut p, out) = crate::util::run(&["-X", "connect", "-x", &proxy, "example.invalid:80"]);
+    t.join().unwrap();
+    assert_eq!(out.code, Some(1), "{}", p.report());
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(" 407 ") && out.stderr.contains("add -P USER"),
+        "{}",
+        out.stderr
+    );
+}

@@ -87,7 +87,7 @@ pub struct Args {
     #[argh(option, short = 'q', long = "quit-after", arg_name = "SECS")]
     pub quit_after: Option<String>,
     /// when input ends, send FIN to every socket (by default only to those that input was sent
-    /// to)
+    /// to; through a proxy, none without -N)
     #[argh(switch, short = 'N')]
     pub shutdown: bool,
     /// do not send FIN when input ends

@@ -285,7 +285,10 @@ impl TryFrom<Args> for Config {
             reconnect_on_error: a.reconnect_on_error,
             connect_timeout: seconds("-w", &a.wait)?,
             quit_after: seconds("-q", &a.quit_after)?,
-            shutdown_on_eof: !a.no_shutdown,
+            // OpenBSD nc's rule: through a proxy, the end of input sends no
+            // FIN unless -N (tinyproxy and microsocks drop the whole tunnel
+            // at the client's FIN, so the answer would never come).
+            shutdown_on_eof: !a.no_shutdown && (proxy.is_none() || a.shutdown),
             fin_always: a.shutdown,
             close_grace: if a.half_open {
                 None
