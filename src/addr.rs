@@ -386,6 +386,13 @@ fn expand_port_list_text(s: &str) -> Result<Vec<String>, String> {
         if lo > hi {
             return Err(format!("invalid port range '{part}' in '{}'", clip(s)));
         }
+        // As nc: port 0 cannot be dialled, so a list naming it is a mistake.
+        if lo == 0 {
+            return Err(format!(
+                "port 0 in '{}' (ports to scan are 1 to 65535)",
+                clip(s)
+            ));
+        }
         for p in lo..=hi {
             out.push(format!("{head}:{p}"));
         }
@@ -446,6 +453,12 @@ mod tests {
         assert_eq!(v, ["h:20", "h:21", "h:22", "h:80"]);
         assert_eq!(expand_port_list_text("h:80").unwrap(), ["h:80"]);
         assert!(expand_port_list_text("h:25-20").is_err());
+        assert!(expand_port_list_text("h:0-5")
+            .unwrap_err()
+            .contains("port 0"));
+        assert!(expand_port_list_text("h:0,80")
+            .unwrap_err()
+            .contains("port 0"));
         assert!(expand_port_list_text("h:1-70000")
             .unwrap_err()
             .contains("70000"));

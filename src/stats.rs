@@ -44,6 +44,8 @@ pub struct Stats {
     total: Counters,
     last_total: Counters,
     routes_seen: u64,
+    /// `--stats` alone: 0.11's periodic line; `Some(udp)`.
+    classic: Option<bool>,
 }
 
 impl Default for Stats {
@@ -61,7 +63,14 @@ impl Stats {
             total: Counters::default(),
             last_total: Counters::default(),
             routes_seen: 0,
+            classic: None,
         }
+    }
+
+    /// Periodic reports in 0.11's format: one line, nothing when nothing
+    /// moved (UDP counts datagrams, "p/s").
+    pub fn classic(&mut self, udp: bool) {
+        self.classic = Some(udp);
     }
 
     /// A route opened (its counters start at zero).
@@ -112,6 +121,11 @@ impl Stats {
         let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
         let elapsed = now.duration_since(self.start).as_secs_f64();
         self.last_at = now;
+        if let Some(udp) = self.classic {
+            let d = self.total.minus(&self.last_total);
+            self.last_total = self.total;
+            return classic_line(&d, secs, udp);
+        }
         let mut out = String::new();
         let mut items = Vec::new();
         let mut open = 0;
@@ -162,6 +176,27 @@ impl Stats {
             )
         }
     }
+}
+
+/// 0.11's line, with true per-second rates (0.11 printed the period's
+/// totals; at its default period of one second they are the same).
+fn classic_line(d: &Counters, secs: f64, udp: bool) -> String {
+    if *d == Counters::default() {
+        return String::new();
+    }
+    let rate = |n: u64| (n as f64 / secs).round() as u64;
+    let (r, s) = if udp {
+        ("p/s", "p/s")
+    } else {
+        ("recvs/s", "sends/s")
+    };
+    format!(
+        "recv {:>12} B/s ({:>7} {r}), send {:>12} B/s ({:>7} {s})\n",
+        rate(d.bytes_in),
+        rate(d.msgs_in),
+        rate(d.bytes_out),
+        rate(d.msgs_out)
+    )
 }
 
 fn text(c: &Counters, d: &Counters, secs: f64) -> String {

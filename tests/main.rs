@@ -6,6 +6,7 @@ mod util;
 
 mod check;
 mod cli;
+mod compat;
 mod dhcp;
 mod fastpath;
 mod ifaces;

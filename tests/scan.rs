@@ -59,8 +59,8 @@ fn check_scan(out: &Output, ports: &[u16], open: &[u16]) {
         .take(5)
         .collect();
     assert!(odd.is_empty(), "ports neither open nor closed: {odd:?}");
-    // Exit 0 only if every port is open.
-    let want = if open.len() == ports.len() { 0 } else { 1 };
+    // As nc: exit 0 if any port is open (issue 26; it was "only if all").
+    let want = if open.is_empty() { 1 } else { 0 };
     assert_eq!(out.code, Some(want), "exit code; other lines:\n{tail}");
 }
 

@@ -390,7 +390,8 @@ fn zero_io_scans_a_port_list() {
     let closed = util::free_port();
     let list = format!("{},{}-{},{closed}", a1.port(), a2.port(), a2.port());
     let mut p = start_no_input(&["-z", "-w", "2", "127.0.0.1", &list]);
-    let out = p.expect_exit(1);
+    // As nc: some port open is success (issue 26).
+    let out = p.expect_exit(0);
     assert!(out.stderr.contains(&format!("{a1} open")), "{}", out.stderr);
     assert!(out.stderr.contains(&format!("{a2} open")), "{}", out.stderr);
     assert!(

@@ -21,7 +21,8 @@ pub struct Args {
     /// listen and keep accepting (repeatable)
     #[argh(option, short = 'L', arg_name = "ADDR:PORT")]
     pub listen_harder: Vec<String>,
-    /// keep listening after a client leaves (turns -l into -L)
+    /// keep listening after a client leaves (turns -l into -L); with -e, CMD runs for each
+    /// client (as --exec-each)
     #[argh(switch, short = 'k')]
     pub keep_open: bool,
     /// local port for outbound connections (with -l and no address: the listen port)
@@ -35,14 +36,14 @@ pub struct Args {
     /// forwarding: none (default), hub, channels, linger-channels (see below)
     #[argh(option, short = 'f', long = "fm", arg_name = "MODE")]
     pub fm: Option<FwdMode>,
-    /// UDP: each read of input is one datagram (--ss, default 1472); listeners learn their
+    /// UDP: each read of input is one datagram (up to --ss, default 65507); listeners learn their
     /// peers from the datagrams
     #[argh(switch, short = 'u')]
     pub udp: bool,
     /// UDP: set SO_BROADCAST, to send to a broadcast address
     #[argh(switch, short = 'b')]
     pub broadcast: bool,
-    /// UDP: join the targets (or -L GROUP:PORT) as multicast groups
+    /// UDP: join the targets (or -L GROUP:PORT) as multicast groups; input goes to the group
     #[argh(switch)]
     pub mc: bool,
     /// UDP: do not hear our own multicast
@@ -64,8 +65,9 @@ pub struct Args {
     /// at once
     #[argh(switch)]
     pub udp_flows: bool,
-    /// zero-I/O: connect (or accept), report, close. HOST PORTS scans a list (20-25,80): one
-    /// line per port, in the order given; exit 0 only if all are open
+    /// zero-I/O: connect (or accept), report, close. HOST PORTS scans a list (20-25,80; also
+    /// HOST P1 P2 ...): one line per port, in the order given; exit 0 if any is open (as nc).
+    /// With -u: one datagram each; ICMP unreachable = closed, silence = open|filtered
     #[argh(switch, short = 'z')]
     pub zero_io: bool,
     /// port scans (-z): most connects in flight at once (default: a quarter of the descriptor
@@ -85,7 +87,7 @@ pub struct Args {
     #[argh(option, short = 'q', long = "quit-after", arg_name = "SECS")]
     pub quit_after: Option<String>,
     /// when input ends, send FIN to every socket (by default only to those that input was sent
-    /// to)
+    /// to; through a proxy, none without -N)
     #[argh(switch, short = 'N')]
     pub shutdown: bool,
     /// do not send FIN when input ends
@@ -103,7 +105,7 @@ pub struct Args {
     /// after a peer's FIN, keep its connection open until local input ends
     #[argh(switch)]
     pub half_open: bool,
-    /// send size: bytes per read of local input (default 131072; with -u 1472, at most 65507)
+    /// send size: bytes per read of local input (default 131072; with -u 65507, the most)
     #[argh(option, arg_name = "N")]
     pub ss: Option<String>,
     /// SO_SNDBUF size in bytes
@@ -145,7 +147,8 @@ pub struct Args {
     /// send CRLF: a \n of local input becomes \r\n
     #[argh(switch, short = 'C')]
     pub crlf: bool,
-    /// print totals at exit (bytes and messages in and out)
+    /// print totals at exit (bytes and messages in and out); alone, also 0.11's line every
+    /// second while data moves (recv N B/s (N recvs/s), send ...)
     #[argh(switch)]
     pub stats: bool,
     /// print a report every MS ms, per connection and in total, with per-second rates (also
@@ -189,10 +192,11 @@ pub struct Args {
     #[argh(switch, short = 'v')]
     pub verbose: u8,
     /// close a TCP connection with no data either way for SECS (per connection: one idle client
-    /// does not end the others)
+    /// does not end the others; TCP only: with -u see --udp-idle)
     #[argh(option, arg_name = "SECS")]
     pub idle_timeout: Option<String>,
-    /// hub: drop a client whose queue stays full this many seconds (default 1)
+    /// hub: drop a TCP client whose queue stays full this many seconds (default 1; UDP peers
+    /// never stall a hub)
     #[argh(option, arg_name = "SECS")]
     pub hub_wait: Option<String>,
     /// accept only peers in this address block, or at a host name's addresses (repeatable; IPv4 and IPv6)

@@ -12,9 +12,13 @@ use std::time::Duration;
 pub const DEFAULT_SEND_SIZE: usize = 128 * 1024;
 /// Largest send size accepted.
 pub const MAX_SEND_SIZE: usize = 16 * 1024 * 1024;
-/// UDP: one datagram per read of local input; this fits an Ethernet MTU
-/// (1500 - 20 IPv4 - 8 UDP) so it is never fragmented on common links.
-pub const DEFAULT_DATAGRAM: usize = 1472;
+/// UDP: one datagram per read of local input, as nc, ncat and socat send
+/// it: a 4000-byte write is one 4000-byte datagram (0.12.0 cut reads at
+/// 1472; `--ss 1472` still does).
+pub const DEFAULT_DATAGRAM: usize = MAX_DATAGRAM;
+/// UDP `-i fixed` without `--ss`: a block that fits an Ethernet MTU (1500 -
+/// 20 IPv4 - 8 UDP), so a load test is not fragmented on common links.
+pub const DEFAULT_FIXED_DATAGRAM: usize = 1472;
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
 
@@ -166,7 +170,30 @@ impl TryFrom<Args> for Config {
         }
         let mut warnings = Vec::new();
         let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
+        // 0.11's help says `-i fixed`'s block is `--sb` bytes (0.11 itself
+        // used --ss): without --ss, --sb sizes the block too (and still
+        // sets SO_SNDBUF), so scripts written from that help keep working.
+        let send_size = match sndbuf {
+            Some(n) if a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
+                if n > max_ss {
+                    warnings.push(format!(
+                        "-i fixed: the block is {max_ss} bytes, the largest send (--sb {n} sets SO_SNDBUF only)"
+                    ));
+                }
+                n.min(max_ss)
+            }
+            _ if a.udp && a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
+                DEFAULT_FIXED_DATAGRAM
+            }
+            _ => send_size,
+        };
         let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
+        if a.udp && a.hub_wait.is_some() {
+            warnings.push(
+                "--hub-wait has no effect with -u: a UDP send never waits on its peer, so no peer can stall the hub"
+                    .to_string(),
+            );
+        }
         let udp_peers = in_range(
             "--udp-peers",
             number::<usize>("--udp-peers", &a.udp_peers)?,
@@ -219,12 +246,17 @@ impl TryFrom<Args> for Config {
             }
             ms => ms,
         };
+        // `--stats` alone prints 0.11's line every second, as 0.11 did;
+        // `--stats-time` or `--stats-json` choose the fuller report.
+        let classic = a.stats && !a.stats_json && a.stats_time.is_none();
         let stats = StatsSpec {
             at_exit: a.stats || a.stats_json,
             every: stats_ms
                 .filter(|_| input != InputMode::PfQosCli)
+                .or((classic && input != InputMode::PfQosCli).then_some(1000))
                 .map(Duration::from_millis),
             json: a.stats_json,
+            classic,
         };
         let gen = gen_spec(&a, input, max_ss, &mut warnings)?;
         let faults = FaultSpec {
@@ -253,7 +285,10 @@ impl TryFrom<Args> for Config {
             reconnect_on_error: a.reconnect_on_error,
             connect_timeout: seconds("-w", &a.wait)?,
             quit_after: seconds("-q", &a.quit_after)?,
-            shutdown_on_eof: !a.no_shutdown,
+            // OpenBSD nc's rule: through a proxy, the end of input sends no
+            // FIN unless -N (tinyproxy and microsocks drop the whole tunnel
+            // at the client's FIN, so the answer would never come).
+            shutdown_on_eof: !a.no_shutdown && (proxy.is_none() || a.shutdown),
             fin_always: a.shutdown,
             close_grace: if a.half_open {
                 None
@@ -353,9 +388,12 @@ fn exec_spec(a: &Args, mode: FwdMode, warnings: &mut Vec<String>) -> Result<Opti
         (Some(_), Some(_)) => {
             return Err(usage("-e and --exec-each cannot be used together"));
         }
+        // netcat's `-k -l -e CMD` (ncat) runs CMD for each client: one
+        // shared child would never see its stdin end, so `sort` would never
+        // answer anyone. `-L -e` keeps 0.11's shared child.
         (Some(c), None) => ExecSpec {
             cmd: c.clone(),
-            each: false,
+            each: a.keep_open && !a.udp && a.fm.is_none(),
         },
         (None, Some(c)) => ExecSpec {
             cmd: c.clone(),
@@ -559,14 +597,25 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
     if a.udp {
         let tcp_only = [
             (a.max_clients.is_some(), "-m"),
-            (a.zero_io, "-z"),
+            (a.idle_timeout.is_some(), "--idle-timeout"),
             (a.reconnect, "-r"),
             (a.reconnect_on_error, "-R"),
         ];
         if let Some((_, flag)) = tcp_only.iter().find(|(set, _)| *set) {
+            let hint = if *flag == "--idle-timeout" {
+                " (UDP peers are forgotten after --udp-idle SECS of silence)"
+            } else {
+                ""
+            };
             return Err(usage(format!(
-                "{flag} is for TCP and cannot be used with -u"
+                "{flag} is for TCP and cannot be used with -u{hint}"
             )));
+        }
+        // -z -u is a UDP port scan of targets (one datagram each).
+        if a.zero_io && !listeners.is_empty() {
+            return Err(usage(
+                "-z -u scans targets (a datagram to each port): -l/-L cannot be used with it",
+            ));
         }
     } else {
         let udp_only = [

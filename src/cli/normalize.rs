@@ -337,6 +337,7 @@ pub fn normalize(args: &[String]) -> Result<Normalized, String> {
     }
 
     // Step 3: `HOST PORT` → `HOST:PORT`.
+    let zero_io = flags.iter().any(|f| f == "-z" || f == "--zero-io");
     let mut joined: Vec<String> = Vec::new();
     let mut j = 0;
     while j < positionals.len() {
@@ -345,6 +346,14 @@ pub fn normalize(args: &[String]) -> Result<Normalized, String> {
             Some(n) if !has_port(p) && (is_port_list(n) || is_service(n)) => {
                 joined.push(format!("{}:{n}", bracket_v6(p)));
                 j += 2;
+                // nc's `-z HOST P1 P2 ...`: every further port argument
+                // scans the same host.
+                if zero_io {
+                    while let Some(n) = positionals.get(j).filter(|n| is_port_list(n)) {
+                        joined.push(format!("{}:{n}", bracket_v6(p)));
+                        j += 1;
+                    }
+                }
             }
             _ => {
                 joined.push(p.clone());
@@ -485,6 +494,8 @@ mod tests {
             ("-q0 h:1", "-q 0 -- h:1"),
             ("-p 4000 h:1", "-p 4000 -- h:1"),
             ("-z host 20-25,80", "-z -- host:20-25,80"),
+            ("-z host 22 80 443", "-z -- host:22 host:80 host:443"),
+            ("-zv host 22 80", "-z -v -- host:22 host:80"),
             ("-i -j h:1", "-i -j -- h:1"),
             ("-lj", "-l j"),
             ("-vj h:1", "-vj -- h:1"),

@@ -194,24 +194,29 @@ mod tests {
         assert!(odd.iter().any(|b| *b != 0));
     }
 
-    /// At least 1 GiB/s (checked in optimised builds only; a debug build
-    /// just reports its speed).
+    /// At least 1 GiB/s in optimised builds; debug builds (what CI runs)
+    /// are some 25 times slower, so they hold a floor of their own that
+    /// still catches a generator gone byte-by-byte slow.
     #[test]
     fn generator_is_fast() {
+        let (size, floor) = if cfg!(debug_assertions) {
+            (16usize << 20, 0.008)
+        } else {
+            (64usize << 20, 1.0)
+        };
         let mut r = Rng::from_os();
-        let mut buf = vec![0u8; 64 << 20];
+        let mut buf = vec![0u8; size];
         let start = std::time::Instant::now();
         for _ in 0..4 {
             r.fill_vals(&mut buf, RandVals::Ascii);
         }
         let secs = start.elapsed().as_secs_f64();
-        let gib_s = 0.25 / secs;
-        println!("generator: {gib_s:.2} GiB/s (ascii)");
-        if cfg!(debug_assertions) {
-            println!("SKIPPED: speed check needs an optimised build (cargo test --release)");
-        } else {
-            assert!(gib_s >= 1.0, "only {gib_s:.2} GiB/s");
-        }
+        let gib_s = (4 * size) as f64 / f64::from(1u32 << 30) / secs;
+        println!("generator: {gib_s:.3} GiB/s (ascii)");
+        assert!(
+            gib_s >= floor,
+            "only {gib_s:.3} GiB/s (at least {floor} expected)"
+        );
     }
 
     #[cfg(feature = "gen")]

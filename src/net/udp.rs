@@ -193,3 +193,120 @@ fn disable_connreset(s: &Socket) {
 
 #[cfg(not(windows))]
 fn disable_connreset(_: &Socket) {}
+
+/// Have the kernel report ICMP errors (port unreachable) for datagrams this
+/// unconnected socket sends (Linux: IP_RECVERR / IPV6_RECVERR). Each error
+/// is then queued on the socket's error queue, which
+/// [`take_unreachable`] drains. Elsewhere nothing is reported.
+#[cfg(target_os = "linux")]
+pub fn report_unreachable(s: &UdpSocket, v6: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVERR)
+    };
+    // SAFETY: a valid descriptor and an int-sized option value.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Drain the socket's error queue (never blocks): the destination and the
+/// error of each datagram an ICMP error came back for, at most `max`.
+/// Entries that are not ICMP port-unreachable (ECONNREFUSED) are dropped.
+#[cfg(target_os = "linux")]
+pub fn take_unreachable(fd: std::os::fd::RawFd, out: &mut Vec<SocketAddr>, max: usize) -> usize {
+    let mut taken = 0;
+    // Bounded: the queue is limited by the receive buffer, and `max`
+    // keeps one call short.
+    while taken < max {
+        // SAFETY: zeroed plain C structs; recvmsg writes within the
+        // lengths given, and the control buffer is aligned for cmsghdr.
+        let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut data = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let mut control = [0u64; 64];
+        // SAFETY: msghdr is a plain C struct; all zeroes is a valid value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = &mut name as *mut _ as *mut libc::c_void;
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: msg points at live buffers for the whole call.
+        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
+        if n < 0 {
+            break; // EAGAIN: the queue is empty
+        }
+        taken += 1;
+        let mut refused = false;
+        // SAFETY: the CMSG macros walk the control buffer recvmsg filled.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let h = &*c;
+                let ours = (h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_RECVERR)
+                    || (h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_RECVERR);
+                if ours {
+                    let e = std::ptr::read_unaligned(
+                        libc::CMSG_DATA(c) as *const libc::sock_extended_err
+                    );
+                    refused |= e.ee_errno == libc::ECONNREFUSED as u32;
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        if !refused {
+            continue;
+        }
+        if let Some(a) = from_storage(&name) {
+            out.push(a);
+        }
+    }
+    taken
+}
+
+/// The address in a `sockaddr_storage` the kernel filled (IPv4 or IPv6).
+#[cfg(target_os = "linux")]
+fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{SocketAddrV4, SocketAddrV6};
+    match s.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*(s as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a = unsafe { &*(s as *const _ as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                a.sin6_addr.s6_addr.into(),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}

@@ -24,6 +24,9 @@ pub struct StatsSpec {
     /// Print a report this often.
     pub every: Option<Duration>,
     pub json: bool,
+    /// `--stats` alone: the periodic report is 0.11's one line
+    /// (`recv N B/s (N recvs/s), send ...`) every second.
+    pub classic: bool,
 }
 
 /// Which ways bytes may pass untouched: nothing looks at, counts per

@@ -54,6 +54,9 @@ pub struct Snapshot {
     pub stdout: Stdout,
     /// Ctrl-C arrived.
     pub interrupted: bool,
+    /// UDP: the run's only target answered with ICMP port-unreachable and
+    /// has sent nothing since.
+    pub unreachable: bool,
 }
 
 impl Snapshot {
@@ -75,6 +78,11 @@ pub fn verdict(s: &Snapshot) -> Option<u8> {
     }
     if s.quit_due {
         return Some(s.code());
+    }
+    // As ncat and socat: a UDP client whose only target is refused ends,
+    // with exit 1, once it has nothing more to send.
+    if s.udp && s.unreachable && s.input == Input::Ended {
+        return Some(1);
     }
     if s.exit_after_input && s.input == Input::Ended {
         // TCP: every socket got its FIN and nothing new is accepted or
@@ -126,6 +134,7 @@ impl Lifecycle {
                 quit_due: false,
                 stdout: Stdout::Open,
                 interrupted: false,
+                unreachable: false,
             }),
             first_dials: Cell::new(0),
             stop_tx: RefCell::new(Some(stop_tx)),
@@ -217,6 +226,12 @@ impl Lifecycle {
     pub fn interrupted(&self) {
         self.update(|s| s.interrupted = true);
     }
+    /// UDP: the only target is refused (`true`) or was heard from again.
+    pub fn unreachable(&self, yes: bool) {
+        if self.state.get().unreachable != yes {
+            self.update(|s| s.unreachable = yes);
+        }
+    }
 
     /// Take no new connections from now on (listeners close, dials that
     /// are not connected give up, nothing reconnects).
@@ -250,6 +265,7 @@ mod tests {
             quit_due: false,
             stdout: Stdout::Open,
             interrupted: false,
+            unreachable: false,
         }
     }
 
@@ -262,6 +278,25 @@ mod tests {
             ("a listener accepting", |s| s.listening = true, None),
             ("a dial in progress", |s| s.dialing = 1, None),
             ("a route open", |s| s.routes = 1, None),
+            (
+                "UDP: the only target refused, input still open",
+                |s| {
+                    s.udp = true;
+                    s.routes = 1;
+                    s.unreachable = true
+                },
+                None,
+            ),
+            (
+                "UDP: the only target refused, input ended",
+                |s| {
+                    s.udp = true;
+                    s.routes = 1;
+                    s.unreachable = true;
+                    s.input = Input::Ended
+                },
+                Some(1),
+            ),
             (
                 "-l: listener done, last route gone",
                 |s| {

@@ -108,7 +108,8 @@ async fn accept_loop(
             // -z: accept and close at once.
             accepted_line();
             drop(stream);
-            if quota_reached {
+            // -l: the first connection that ends ends the listening (0.11).
+            if quota.is_some() {
                 shared.listeners_stopped();
             }
             continue;
@@ -123,6 +124,7 @@ async fn accept_loop(
             shared.listeners_stopped();
         }
         let s = shared.clone();
+        let one_shot = quota.is_some();
         shared.spawn(async move {
             let ended = tcp::serve(s.clone(), opened).await;
             match ended.error {
@@ -134,6 +136,13 @@ async fn accept_loop(
                     );
                     s.fail();
                 }
+            }
+            // -l takes no new client once one of its connections has ended,
+            // even when -m, several addresses or a hub would allow more: the
+            // run then ends with its last open connection (0.11's rule;
+            // `-L` keeps accepting).
+            if one_shot && s.life.listening() {
+                s.listeners_stopped();
             }
             drop(permit);
         });

@@ -45,7 +45,8 @@ pub fn run(cfg: Config) -> Result<u8> {
         Tcp(plan::Plan),
         Udp(plan::UdpPlan),
     }
-    let plan = if cfg.udp {
+    // `-z -u` is a scan: targets only, probed one socket each (run/scan.rs).
+    let plan = if cfg.udp && !cfg.zero_io {
         Plan::Udp(plan::UdpPlan::new(&cfg)?)
     } else {
         Plan::Tcp(plan::Plan::new(&cfg)?)

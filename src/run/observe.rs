@@ -18,8 +18,13 @@ impl Observer {
     pub fn new(_cfg: &Config) -> Observer {
         Observer {
             #[cfg(feature = "stats")]
-            stats: (_cfg.stats.at_exit || _cfg.stats.every.is_some())
-                .then(|| std::cell::RefCell::new(crate::stats::Stats::new())),
+            stats: (_cfg.stats.at_exit || _cfg.stats.every.is_some()).then(|| {
+                let mut s = crate::stats::Stats::new();
+                if _cfg.stats.classic {
+                    s.classic(_cfg.udp);
+                }
+                std::cell::RefCell::new(s)
+            }),
             #[cfg(feature = "hexdump")]
             hexdump: _cfg.hexdump,
         }

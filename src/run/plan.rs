@@ -255,6 +255,12 @@ impl UdpPlan {
             }
             let sock = nudp::bind(want, &opts, &uopts)?;
             let local = sock.local_addr()?;
+            // A target's socket hears of ICMP port-unreachable (Linux), so
+            // a closed port is said, not silently sent to forever.
+            #[cfg(target_os = "linux")]
+            if matches!(origin, Origin::Target(_)) {
+                let _ = nudp::report_unreachable(&sock, local.is_ipv6());
+            }
             match origin {
                 Origin::Listener(_) => eprintln!(
                     "Listening on {local}, protocol UDP, family {}",
@@ -276,15 +282,28 @@ impl UdpPlan {
         };
         for (idx, spec) in cfg.listeners.iter().enumerate() {
             let mut wants = resolve::listen(spec, cfg.family, cfg.numeric)?;
+            let mut mc_groups: Vec<SocketAddr> = Vec::new();
             for a in wants.iter_mut() {
                 if cfg.multicast && a.ip().is_multicast() {
                     // Listen on the group's port; the group is joined below.
                     groups.push(a.ip());
+                    mc_groups.push(*a);
                     *a = resolve::wildcard(a.is_ipv4(), a.port());
                 }
             }
             super::plan::bind_each(spec, wants, cfg.verbose, "bind UDP", |want| {
-                bind(&mut plan, want, Origin::Listener(idx), true)
+                let i = bind(&mut plan, want, Origin::Listener(idx), true)?;
+                // `--mc -L GROUP:PORT` sends its input to the group too, as
+                // the target form does (members hear each other).
+                for g in mc_groups
+                    .iter()
+                    .filter(|g| g.is_ipv4() == want.is_ipv4() && g.port() == want.port())
+                {
+                    if !plan.initial.iter().any(|(s, d, _)| *s == i && d == g) {
+                        plan.initial.push((i, *g, idx));
+                    }
+                }
+                Ok(i)
             })?;
         }
         for (idx, t) in cfg.targets.iter().enumerate() {

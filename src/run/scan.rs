@@ -2,6 +2,9 @@
 //! once, with a bounded number of connects in flight so a range of any size
 //! fits the descriptor limit, and the results are printed in the order the
 //! ports were given, one line per port: `HOST:PORT open|closed|timeout|failed`.
+//! With `-u` each port gets one datagram (a NUL byte, as ncat sends): an ICMP
+//! port-unreachable is `closed`, an answer `open`, silence `open|filtered`.
+//! As nc, the scan exits 0 when any port is open (silence counts, as in nc).
 
 use super::config::Config;
 use super::plan::TargetPlan;
@@ -47,6 +50,7 @@ pub fn start_zero_io(shared: &Rc<Shared>, targets: Vec<TargetPlan>) -> Vec<Targe
         done: RefCell::new(BTreeMap::new()),
         printed: Cell::new(0),
         workers: Cell::new(workers),
+        any_open: Cell::new(false),
     });
     // One "dial" for the whole scan: the run ends when the last worker does.
     shared.life.dial_started();
@@ -57,6 +61,10 @@ pub fn start_zero_io(shared: &Rc<Shared>, targets: Vec<TargetPlan>) -> Vec<Targe
             scan.work(&shared).await;
             scan.workers.set(scan.workers.get() - 1);
             if scan.workers.get() == 0 {
+                // nc's rule: success if any port was open.
+                if !scan.any_open.get() {
+                    shared.fail();
+                }
                 shared.dial_ended();
             }
         });
@@ -107,6 +115,7 @@ struct Scan {
     /// Jobs reported so far (all before this index are printed).
     printed: Cell<usize>,
     workers: Cell<usize>,
+    any_open: Cell<bool>,
 }
 
 impl Scan {
@@ -118,9 +127,14 @@ impl Scan {
                 return;
             };
             self.next.set(job + 1);
-            let (report, open) = probe(shared, &self.targets[t]).await;
-            if !open {
-                shared.fail();
+            let plan = &self.targets[t];
+            let (report, open) = if shared.cfg.udp {
+                probe_udp(shared, plan).await
+            } else {
+                probe(shared, plan).await
+            };
+            if open {
+                self.any_open.set(true);
             }
             self.done.borrow_mut().insert(job, report);
             self.print_ready();
@@ -190,6 +204,89 @@ async fn probe(shared: &Shared, plan: &TargetPlan) -> (String, bool) {
     };
     let _ = writeln!(out, "{} {state} ({})", plan.spec.dest, describe(&last));
     (out, false)
+}
+
+/// How long a UDP probe waits for an answer or an ICMP error: `-w`, else
+/// one second (nc waits about that long between its probes).
+const UDP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Send one datagram to each address of the target; the first that does
+/// not come back refused decides. Returns the lines and whether it counts
+/// as open (an answer, or silence: nc counts both).
+async fn probe_udp(shared: &Shared, plan: &TargetPlan) -> (String, bool) {
+    let cfg = &shared.cfg;
+    let wait = cfg.connect_timeout.unwrap_or(UDP_WAIT);
+    let mut out = String::new();
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to send to");
+    for (dest, src) in &plan.addrs {
+        if cfg.verbose > 0 {
+            let _ = match src {
+                Some(s) => writeln!(out, "Sending a datagram from {s} to {dest}"),
+                None => writeln!(out, "Sending a datagram to {dest}"),
+            };
+        }
+        match udp_knock(*dest, *src, shared, wait).await {
+            Ok(true) => {
+                let _ = writeln!(out, "{} open (answered)", plan.spec.dest);
+                return (out, true);
+            }
+            Ok(false) => {
+                let _ = writeln!(
+                    out,
+                    "{} open|filtered (no answer in {:.1} s)",
+                    plan.spec.dest,
+                    wait.as_secs_f64()
+                );
+                return (out, true);
+            }
+            Err(e) => {
+                if plan.addrs.len() > 1 {
+                    let _ = writeln!(out, "Failed to probe {dest}: {}", describe(&e));
+                }
+                last = e;
+            }
+        }
+    }
+    // Windows reports the ICMP error as a reset.
+    let state = match last.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => "closed",
+        _ => "failed",
+    };
+    let _ = writeln!(out, "{} {state} ({})", plan.spec.dest, describe(&last));
+    (out, false)
+}
+
+/// One datagram to `dest` on a connected socket (so the kernel reports an
+/// ICMP port-unreachable as ECONNREFUSED); `Ok(true)` if an answer came,
+/// `Ok(false)` if nothing did within `wait`.
+async fn udp_knock(
+    dest: SocketAddr,
+    src: Option<SocketAddr>,
+    shared: &Shared,
+    wait: std::time::Duration,
+) -> io::Result<bool> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let v6 = dest.is_ipv6();
+    let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    shared.opts.apply(&s, v6)?;
+    if let Some(src) = src {
+        if src.port() != 0 {
+            sockopt::reuse_addr(&s)?;
+        }
+        s.bind(&src.into())?;
+    }
+    s.connect(&dest.into())?;
+    s.set_nonblocking(true)?;
+    let s = Async::new_nonblocking(std::net::UdpSocket::from(s))?;
+    s.send(&[0u8]).await?;
+    let mut buf = [0u8; 2048];
+    let answer = async { s.recv(&mut buf).await.map(|_| true) };
+    smol::future::or(answer, async {
+        smol::Timer::after(wait).await;
+        Ok(false)
+    })
+    .await
 }
 
 /// Connect to `dest` (from `src` when given) and close again at once.

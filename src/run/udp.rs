@@ -45,6 +45,8 @@ struct Peers {
     over_cap: RateNote,
     /// Flows that could not be opened (always said).
     flow_failed: RateNote,
+    /// ICMP port-unreachable answers to our datagrams (always said).
+    unreachable: RateNote,
     flow: Option<FlowTarget>,
 }
 
@@ -82,6 +84,7 @@ pub fn start(shared: &Rc<Shared>, plan: UdpPlan) {
         learned: Cell::new(0),
         over_cap: RateNote::default(),
         flow_failed: RateNote::default(),
+        unreachable: RateNote::default(),
         flow: plan.flow,
     });
     if plan.listens {
@@ -238,10 +241,43 @@ fn on_flow_event(shared: &Shared, peers: &Weak<Peers>, key: (usize, SocketAddr),
 
 async fn receive(shared: Rc<Shared>, peers: Rc<Peers>, sockets: Rc<Vec<BoundUdp>>, idx: usize) {
     let io: Arc<Async<std::net::UdpSocket>> = (*sockets[idx].sock).clone().into();
-    let mut inbox = Datagrams::new(io);
+    // Target sockets report ICMP errors (plan.rs, Linux).
+    let icmp = cfg!(target_os = "linux") && matches!(sockets[idx].origin, Origin::Target(_));
+    let mut inbox = Datagrams::new(io, icmp);
+    // The run's only target, when it is the only thing it talks to: a
+    // refusal from it can end the run (lifecycle.rs).
+    let cfg = &shared.cfg;
+    let only_target = cfg.targets.len() == 1
+        && cfg.listeners.is_empty()
+        && !cfg.multicast
+        && shared.router.borrow().conns().count() == 1;
     loop {
         let (chunk, peer) = match inbox.next().await {
-            Ok(x) => x,
+            Ok(x) => {
+                if only_target {
+                    shared.life.unreachable(false);
+                }
+                x
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                let refused = inbox.take_refused();
+                if let Some(last) = refused.last() {
+                    let n = refused.len() as u64;
+                    peers
+                        .unreachable
+                        .count
+                        .set(peers.unreachable.count.get() + n - 1);
+                    peers.unreachable.hit(|n| {
+                        eprintln!(
+                            "UDP: {last} is unreachable (ICMP port unreachable: connection refused; {n} datagram(s))"
+                        )
+                    });
+                    if only_target {
+                        shared.life.unreachable(true);
+                    }
+                }
+                continue;
+            }
             // An ICMP unreachable for an earlier send (Windows): not fatal.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => continue,
             Err(e) => {

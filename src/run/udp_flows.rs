@@ -129,7 +129,7 @@ async fn read(
     on: &dyn Fn(FlowEvent),
 ) -> Option<io::Error> {
     let io: Arc<Async<std::net::UdpSocket>> = sock.clone().into();
-    let mut inbox = Datagrams::new(io);
+    let mut inbox = Datagrams::new(io, false);
     loop {
         let (chunk, from) = match inbox.next().await {
             Ok(x) => x,

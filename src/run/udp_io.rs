@@ -27,7 +27,17 @@ pub async fn write(
     rx: Receiver<Bytes>,
 ) -> io::Result<()> {
     while let Ok(d) = rx.recv().await {
-        sock.send_to(&d, peer).await?;
+        match sock.send_to(&d, peer).await {
+            // A pending ICMP error of an earlier datagram (IP_RECVERR) is
+            // reported on this send, which did not go: send it again. The
+            // receive side says the error (from the error queue).
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                sock.send_to(&d, peer).await?;
+            }
+            r => {
+                r?;
+            }
+        }
         shared.sent(id, &d);
     }
     Ok(())
@@ -39,14 +49,28 @@ pub async fn write(
 pub struct Datagrams {
     io: Arc<Async<std::net::UdpSocket>>,
     queued: VecDeque<(Bytes, SocketAddr)>,
+    /// The socket reports ICMP errors (`net::udp::report_unreachable`):
+    /// its error queue is drained before each receive.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    icmp: bool,
+    /// Destinations found refused since the last `take_refused`.
+    refused: Vec<SocketAddr>,
 }
 
 impl Datagrams {
-    pub fn new(io: Arc<Async<std::net::UdpSocket>>) -> Self {
+    pub fn new(io: Arc<Async<std::net::UdpSocket>>, icmp: bool) -> Self {
         Datagrams {
             io,
             queued: VecDeque::new(),
+            icmp,
+            refused: Vec::new(),
         }
+    }
+
+    /// The destinations an ICMP port-unreachable came back for since the
+    /// last call (after `next` returned ConnectionRefused).
+    pub fn take_refused(&mut self) -> Vec<SocketAddr> {
+        std::mem::take(&mut self.refused)
     }
 
     /// The next datagram; an error only when none was received.
@@ -67,11 +91,25 @@ impl Datagrams {
     async fn receive(&mut self) -> io::Result<Option<(Bytes, SocketAddr)>> {
         use std::os::fd::AsRawFd;
         let queued = &mut self.queued;
+        let (icmp, refused) = (self.icmp, &mut self.refused);
         self.io
-            .read_with(|s| match mmsg::recv_batch(s.as_raw_fd(), queued) {
-                // WouldBlock (nothing queued) makes read_with wait.
-                Some(r) => r.map(|()| None),
-                None => recv_one(s).map(Some),
+            .read_with(|s| {
+                let fd = s.as_raw_fd();
+                // An ICMP error wakes the socket (POLLERR) with nothing to
+                // read: drain the error queue first, or the wake-up would
+                // repeat for ever (and its entries hold receive buffer).
+                if icmp {
+                    let before = refused.len();
+                    crate::net::udp::take_unreachable(fd, refused, 64);
+                    if refused.len() > before {
+                        return Err(io::ErrorKind::ConnectionRefused.into());
+                    }
+                }
+                match mmsg::recv_batch(fd, queued) {
+                    // WouldBlock (nothing queued) makes read_with wait.
+                    Some(r) => r.map(|()| None),
+                    None => recv_one(s).map(Some),
+                }
             })
             .await
     }

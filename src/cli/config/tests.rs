@@ -50,9 +50,10 @@ fn refused_combinations() {
         (&["-p", "5", "-l", L], "-p gives the local port", ""),
         (&["-4", "[::1]:5"], "is an IPv6 address, but -4", ""),
         (&["-6", "127.0.0.1:5"], "is an IPv4 address, but -6", ""),
-        (&["-u", "-z", T], "-z is for TCP", ""),
+        (&["-u", "-z", "-l", L], "-z -u scans targets", ""),
         (&["-u", "-m", "2", "-l", L], "-m is for TCP", ""),
         (&["-u", "-r", T], "-r is for TCP", ""),
+        (&["-u", "--idle-timeout", "5", T], "--udp-idle", ""),
         (&["-b", T], "-b needs -u", ""),
         (&["--mc", T], "--mc needs -u", ""),
         (&["--udp-flows", "-l", L, T], "--udp-flows needs -u", ""),
@@ -159,6 +160,11 @@ fn accepted_with_a_warning() {
         ),
         (&["--rsizemin", "5", T], "--rsizemin has no effect", "gen"),
         (&["--rvals", "ascii", T], "--rvals has no effect", "gen"),
+        (
+            &["-u", "--hub-wait", "5", T],
+            "--hub-wait has no effect with -u",
+            "",
+        ),
     ];
     for (args, part, feature) in cases {
         if !feature.is_empty() && !feature_enabled(feature) {
@@ -203,8 +209,18 @@ fn defaults_and_derived_values() {
     let linger = ok(&["-u", "--udp-flows", "--fm", "linger-channels", "-l", L, T]);
     assert_eq!(linger.mode, FwdMode::LingerChannels);
 
-    // UDP's datagram-sized default block.
-    assert!(ok(&["-u", T]).send_size < DEFAULT_SEND_SIZE);
+    // UDP: one read is one datagram, up to the largest (as nc); -i fixed
+    // keeps an MTU-sized block; -i fixed --sb N sizes it (0.11's help).
+    assert_eq!(ok(&["-u", T]).send_size, MAX_DATAGRAM);
+    assert_eq!(ok(&["-u", "--ss", "1472", T]).send_size, 1472);
+    if feature_enabled("gen") {
+        assert_eq!(ok(&["-u", "-i", "fixed", T]).send_size, 1472);
+        assert_eq!(ok(&["-i", "fixed", "--sb", "999", T]).send_size, 999);
+        assert_eq!(
+            ok(&["-i", "fixed", "--sb", "999", "--ss", "5", T]).send_size,
+            5
+        );
+    }
 
     assert_eq!(ok(&["--half-open", T]).close_grace, None);
     assert_eq!(ok(&["--idle-timeout", "0", T]).idle_timeout, None);
@@ -230,6 +246,14 @@ fn defaults_and_derived_values() {
         assert!(ok(&["--exec-each", "cat", "-l", L])
             .exec
             .is_some_and(|x| x.each));
+        // netcat's -k -l -e: one child per client; -L -e: one shared.
+        assert!(ok(&["-k", "-e", "cat", "-l", L])
+            .exec
+            .is_some_and(|x| x.each));
+        assert!(ok(&["-e", "cat", "-L", L]).exec.is_some_and(|x| !x.each));
+        assert!(ok(&["-u", "-k", "-e", "cat", "-l", L])
+            .exec
+            .is_some_and(|x| !x.each));
     }
 }
 

@@ -73,7 +73,16 @@ where
         504 => ErrorKind::TimedOut,
         _ => ErrorKind::Other,
     };
-    Err(fail(kind, format!("{who} answered '{}'", shown(&line))))
+    // 407 and no user given: say how to give one.
+    let hint = if code == 407 && req.auth.is_none() {
+        " (it wants a user name: add -P USER)"
+    } else {
+        ""
+    };
+    Err(fail(
+        kind,
+        format!("{who} answered '{}'{hint}", shown(&line)),
+    ))
 }
 
 /// One line of an HTTP answer, without its line ending. `total` counts the

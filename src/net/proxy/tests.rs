@@ -132,7 +132,7 @@ fn http_errors_name_the_status_line() {
     assert_eq!(k, ErrorKind::Other);
     assert_eq!(
         m,
-        "proxy P answered 'HTTP/1.1 407 Proxy Authentication Required'"
+        "proxy P answered 'HTTP/1.1 407 Proxy Authentication Required' (it wants a user name: add -P USER)"
     );
     let (k, _) = message(run(Kind::Http, None, t(), b"HTTP/1.0 503 No\r\n\r\n").0);
     assert_eq!(k, ErrorKind::ConnectionRefused);
