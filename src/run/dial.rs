@@ -53,7 +53,9 @@ async fn dial_loop(
     let mut backoff = BACKOFF_START;
     let mut reconnecting = false;
     let mut failures = Failures::default();
-    // -r after sessions that carried nothing: said once per dial loop.
+    // -r: whether the last session carried nothing, and whether the
+    // back-off after empty sessions was said (once per dial loop).
+    let mut after_empty = false;
     let mut empty_said = false;
     loop {
         let attempt = connect_any(shared, plan).await;
@@ -151,19 +153,23 @@ async fn dial_loop(
         if !clean {
             // After an error, back off first.
             backoff = BACKOFF_START;
+            after_empty = false;
             if !pause(shared, BACKOFF_START).await {
                 return;
             }
-        } else if carried {
+        } else if carried || !after_empty {
             // After a session that carried data the next one is wanted now
-            // (a tunnel's next client waits for it).
+            // (a tunnel's next client waits for it); so is it after one
+            // empty session (its peer may just have had nothing to say).
             backoff = BACKOFF_START;
+            after_empty = !carried;
         } else {
-            // A server that accepts and closes at once: no tight loop.
+            // Empty sessions in a row: a server that accepts and closes at
+            // once. Back off instead of dialling in a tight loop.
             if !empty_said {
                 eprintln!(
-                    "The connection to {} carried no data: reconnecting with back-off \
-                     (from {} ms, doubling to {} s) while that lasts",
+                    "Two connections in a row to {} carried no data: reconnecting with \
+                     back-off (from {} ms, doubling to {} s) while that lasts",
                     plan.spec.dest,
                     BACKOFF_START.as_millis(),
                     BACKOFF_MAX.as_secs()

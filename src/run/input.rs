@@ -227,7 +227,10 @@ mod kernel {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !ready(stdin, libc::POLLIN) {
-                        // Nothing to send: the close grace runs while we wait.
+                        // Nothing to send: the close grace runs while we
+                        // wait. Not holding the socket meanwhile, so one
+                        // that ends is freed at once, not at the next input.
+                        drop(sock);
                         let _ = until_quiet(shared, *last_input, input.fd.readable()).await;
                     } else if sock.writable().await.is_err() {
                         return InputEnd::Copy;
