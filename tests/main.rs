@@ -16,6 +16,7 @@ mod proxy;
 mod reliability;
 mod router;
 mod scan;
+mod signals;
 mod tcp;
 mod tunnel;
 mod udp;

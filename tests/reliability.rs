@@ -390,3 +390,78 @@ fn unwritable_stderr_neither_panics_nor_hangs() {
     };
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
+
+/// Accept for `for_how_long`, sending `greeting` (if any) and closing each
+/// connection at once; returns how many came.
+fn accept_and_close(
+    l: std::net::TcpListener,
+    greeting: &'static [u8],
+    for_how_long: Duration,
+) -> thread::JoinHandle<usize> {
+    thread::spawn(move || {
+        let deadline = Instant::now() + for_how_long;
+        let mut n = 0;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Some((mut s, _)) = peers::try_accept(&l, left) {
+                let _ = s.write_all(greeting);
+                n += 1;
+            }
+        }
+        n
+    })
+}
+
+#[test]
+fn reconnect_backs_off_against_a_server_that_accepts_and_closes() {
+    // -r after sessions that carried nothing: no tight loop. Back-off from
+    // 100 ms doubling (after a first redial at once): a handful in 2 s,
+    // where the old loop made thousands; and it is said once.
+    let (l, addr) = peers::listener();
+    let server = accept_and_close(l, b"", Duration::from_secs(2));
+    let mut p = start_no_input(&["-i", "none", "-r", &addr.to_string()]);
+    let n = server.join().unwrap();
+    assert!((2..=12).contains(&n), "{n} connects in 2 s\n{}", p.report());
+    let said = p.stderr().matches("carried no data").count();
+    assert_eq!(said, 1, "{}", p.report());
+    p.kill();
+}
+
+#[test]
+fn reconnect_redials_at_once_after_sessions_that_carried_data() {
+    let (l, addr) = peers::listener();
+    let server = accept_and_close(l, b"x", Duration::from_secs(1));
+    let mut p = start_no_input(&["-i", "none", "-o", "none", "-r", &addr.to_string()]);
+    let n = server.join().unwrap();
+    // Back-off would allow at most about 5 in that second.
+    let want = if runner_kind() == Runner::Native {
+        20
+    } else {
+        8
+    };
+    assert!(n >= want, "only {n} sessions in 1 s\n{}", p.report());
+    assert!(!p.stderr().contains("carried no data"), "{}", p.report());
+    p.kill();
+}
+
+#[test]
+fn reconnect_on_error_says_each_new_failure_once_and_counts_repeats() {
+    let port = util::free_port();
+    let target = format!("127.0.0.1:{port}");
+    let mut p = start_no_input(&["-i", "none", "-R", &target]);
+    // 100 + 200 + 400 + 800 ms: four or five failed tries, one line.
+    thread::sleep(Duration::from_millis(1600));
+    let err = p.stderr();
+    assert_eq!(err.matches("Retrying").count(), 1, "{}", p.report());
+    assert!(err.contains("(connection refused)"), "{}", p.report());
+    let (l, _) = peers::listener_on(&target);
+    let Some((mut s, _)) = peers::try_accept(&l, util::patience()) else {
+        p.fail("netcrab did not connect once the port opened");
+    };
+    p.wait_for("answered after the failures above");
+    let err = p.stderr();
+    assert!(err.contains("connection refused again,"), "{}", p.report());
+    assert!(err.contains("more time"), "{}", p.report());
+    s.write_all(b"up").unwrap();
+    p.wait_stdout_len(2);
+    p.kill();
+}
