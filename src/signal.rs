@@ -48,6 +48,7 @@ fn notify(sig: i32) {
         crate::local::terminal::restore();
         #[cfg(feature = "exec")]
         crate::local::exec::kill_all();
+        crate::local::stderr::flush_at_exit();
         std::process::exit(128 + FIRST.load(Ordering::SeqCst));
     }
     if let Some(tx) = NOTIFY.get() {

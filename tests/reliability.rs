@@ -465,3 +465,66 @@ fn reconnect_on_error_says_each_new_failure_once_and_counts_repeats() {
     p.wait_stdout_len(2);
     p.kill();
 }
+
+#[test]
+fn a_stalled_stderr_stalls_nothing_else() {
+    // stderr a pipe nobody reads (`2>&1 | less`, paused) while two clients
+    // move 8 MiB each through an echo listener with a trace line per chunk
+    // (a small receive buffer makes thousands): both finish, intact.
+    if util::skipped_under_wine("Windows' stderr is left as it is") {
+        return;
+    }
+    let port = util::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "-L", &listen, "-m", "0", "-i", "echo", "-o", "none", "-vvv", "--rb", "4096",
+    ];
+    let mut child = util::command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netcrab");
+    let addr: SocketAddr = listen.parse().unwrap();
+    let clients: Vec<_> = (0..2u64)
+        .map(|n| {
+            thread::spawn(move || {
+                let data = random_bytes(8 << 20, 40 + n);
+                let mut s = peers::connect(addr);
+                s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let want = sha256::hex(&data);
+                let writer = thread::spawn(move || {
+                    let ok = w.write_all(&data).is_ok();
+                    let _ = w.shutdown(Shutdown::Write);
+                    ok
+                });
+                let mut got = Vec::new();
+                let read = s.read_to_end(&mut got);
+                (
+                    writer.join().unwrap_or(false),
+                    read.is_ok(),
+                    sha256::hex(&got) == want,
+                )
+            })
+        })
+        .collect();
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let _ = child.kill();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    assert_eq!(
+        results,
+        vec![(true, true, true); 2],
+        "stderr so far:\n{:.2000}",
+        err
+    );
+    assert!(
+        err.contains("received"),
+        "the traces were kept: {:.2000}",
+        err
+    );
+}
