@@ -81,7 +81,10 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
             #[cfg(feature = "exec")]
             Source::Exec { cmd, feed } => {
                 let v = shared.cfg.verbose;
-                match crate::local::exec::spawn(cmd, shared.cfg.send_size, feed.clone(), v) {
+                let (c, block, f) = (cmd.clone(), shared.cfg.send_size, feed.clone());
+                // fork and exec off the executor: a slow exec (a command on
+                // a slow disk) must not stall the other sockets.
+                match smol::unblock(move || crate::local::exec::spawn(&c, block, f, v)).await {
                     Ok(child) => {
                         *shared.local_child.borrow_mut() = Some(child.control);
                         source = Source::Channel(child.output);
