@@ -528,3 +528,47 @@ fn a_stalled_stderr_stalls_nothing_else() {
         err
     );
 }
+
+#[test]
+fn lines_dropped_while_stderr_was_not_read_are_counted_when_it_drains() {
+    // A child that floods stderr (3 MB of lines) while nobody reads it: the
+    // child is not held up either (its echo arrives), and once stderr is
+    // read again the count of dropped lines is said.
+    if util::skipped_under_wine("Windows' stderr is left as it is") {
+        return;
+    }
+    let port = util::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let flood = "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 80000 >&2; exec cat";
+    let args = ["-l", &listen, "--exec-each", flood];
+    let mut child = util::command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netcrab");
+    let mut s = peers::connect(listen.parse().unwrap());
+    s.write_all(b"still here\n").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let echoed = read_to_end(&mut s);
+    assert_eq!(echoed, b"still here\n");
+    // Now read stderr: what was held comes, then the count.
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    let counted = err
+        .lines()
+        .any(|l| l.starts_with("netcrab: stderr was not being read: "));
+    assert!(
+        counted,
+        "no count of dropped lines in {} bytes of stderr",
+        err.len()
+    );
+    assert!(
+        err.len() < 2 << 20,
+        "about 1 MiB was held, not {}",
+        err.len()
+    );
+}

@@ -196,9 +196,9 @@ mod imp {
                     .map(|(g, _)| g)
                     .unwrap_or_else(|p| p.into_inner().0);
         }
-        let lost = h.dropped + u64::from(!h.bytes.is_empty());
+        let lost = h.dropped > 0 || !h.bytes.is_empty() || h.writing;
         drop(h);
-        if lost > 0 {
+        if lost {
             // Said only if stderr can take it now: exit never blocks on it.
             let mut p = libc::pollfd {
                 fd: s.real,
