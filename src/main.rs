@@ -73,7 +73,29 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = cli::parse(&argv).and_then(|cmd| match cmd {
+    let result = cli::parse(&argv).and_then(|cmd| {
+        if !matches!(
+            cmd,
+            cli::Command::Help | cli::Command::Version | cli::Command::Ifaces { .. }
+        ) {
+            // A stalled stderr must stall nothing but itself.
+            local::stderr::start();
+        }
+        run_command(cmd)
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netcrab: {e}");
+            e.exit_code()
+        }
+    };
+    local::stderr::flush_at_exit();
+    ExitCode::from(code)
+}
+
+fn run_command(cmd: cli::Command) -> error::Result<u8> {
+    match cmd {
         cli::Command::Help => print(cli::help_text()),
         cli::Command::Version => print(&format!("netcrab {}\n", env!("CARGO_PKG_VERSION"))),
         cli::Command::Ifaces { json } => net::ifaces::snapshot()
@@ -112,12 +134,5 @@ fn main() -> ExitCode {
         cli::Command::TunnelInside(o) => tunnel::run_inside(*o),
         #[cfg(feature = "check")]
         cli::Command::Check(o) => net::check::run(*o),
-    });
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("netcrab: {e}");
-            ExitCode::from(e.exit_code())
-        }
     }
 }

@@ -401,3 +401,48 @@ fn stdout_on_a_full_disk_exits_1_with_one_line() {
     let out = p.expect_exit(1);
     crate::util::one_stdout_line(&out.stderr, "No space left", "/dev/full");
 }
+
+#[test]
+fn after_a_shared_exec_child_ended_later_clients_get_eof() {
+    // -L -e: one child for the whole run. Once it has ended, a client that
+    // comes gets EOF at once (the listener stays, as -L says), whatever it
+    // keeps sending.
+    let mut p = start_with(Stdin::Null, &["-L", "127.0.0.1:0", "-e", "echo bye"]).unwrap();
+    let addr = p.listen_addr();
+    let mut first = peers::connect(addr);
+    assert_eq!(read_to_end(&mut first), b"bye\n");
+    drop(first);
+    for n in 0..2 {
+        let mut later = peers::connect(addr);
+        let _ = later.write_all(b"anyone?\n");
+        // Its own write side stays open: the EOF is netcrab's.
+        let mut v = Vec::new();
+        match later.read_to_end(&mut v) {
+            Ok(_) => assert!(v.is_empty(), "client {n}: {v:?}"),
+            Err(e) => p.fail(&format!("client {n}: no EOF: {e}")),
+        }
+    }
+    assert!(p.running(), "-L keeps listening");
+}
+
+#[test]
+fn a_finished_connection_s_descriptor_is_freed_whatever_stdin_is() {
+    if runner_kind() == Runner::Wine {
+        return skip("descriptors are counted in /proc");
+    }
+    for kind in EVERY_STDIN {
+        let Some(mut p) = start_with(kind, &["-L", "127.0.0.1:0", "-o", "none"]) else {
+            continue;
+        };
+        let addr = p.listen_addr();
+        let base = fd_baseline(&mut p, addr);
+        for _ in 0..3 {
+            let mut c = peers::connect(addr);
+            c.write_all(b"hi").unwrap();
+            drop(c);
+        }
+        wait_count(&mut p, "closed gracefully", 4);
+        // Freed when the connection ends, not at the next input.
+        wait_fds(&mut p, base);
+    }
+}

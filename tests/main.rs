@@ -18,6 +18,7 @@ mod proxy;
 mod reliability;
 mod router;
 mod scan;
+mod signals;
 mod tcp;
 mod tunnel;
 mod tunnel_v2;

@@ -390,3 +390,185 @@ fn unwritable_stderr_neither_panics_nor_hangs() {
     };
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
+
+/// Accept for `for_how_long`, sending `greeting` (if any) and closing each
+/// connection at once; returns how many came.
+fn accept_and_close(
+    l: std::net::TcpListener,
+    greeting: &'static [u8],
+    for_how_long: Duration,
+) -> thread::JoinHandle<usize> {
+    thread::spawn(move || {
+        let deadline = Instant::now() + for_how_long;
+        let mut n = 0;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            if let Some((mut s, _)) = peers::try_accept(&l, left) {
+                let _ = s.write_all(greeting);
+                n += 1;
+            }
+        }
+        n
+    })
+}
+
+#[test]
+fn reconnect_backs_off_against_a_server_that_accepts_and_closes() {
+    // -r after sessions that carried nothing: no tight loop. Back-off from
+    // 100 ms doubling (after a first redial at once): a handful in 2 s,
+    // where the old loop made thousands; and it is said once.
+    let (l, addr) = peers::listener();
+    let server = accept_and_close(l, b"", Duration::from_secs(2));
+    let mut p = start_no_input(&["-i", "none", "-r", &addr.to_string()]);
+    let n = server.join().unwrap();
+    assert!((2..=12).contains(&n), "{n} connects in 2 s\n{}", p.report());
+    let said = p.stderr().matches("carried no data").count();
+    assert_eq!(said, 1, "{}", p.report());
+    p.kill();
+}
+
+#[test]
+fn reconnect_redials_at_once_after_sessions_that_carried_data() {
+    let (l, addr) = peers::listener();
+    let server = accept_and_close(l, b"x", Duration::from_secs(1));
+    let mut p = start_no_input(&["-i", "none", "-o", "none", "-r", &addr.to_string()]);
+    let n = server.join().unwrap();
+    // Back-off would allow at most about 5 in that second.
+    let want = if runner_kind() == Runner::Native {
+        20
+    } else {
+        8
+    };
+    assert!(n >= want, "only {n} sessions in 1 s\n{}", p.report());
+    assert!(!p.stderr().contains("carried no data"), "{}", p.report());
+    p.kill();
+}
+
+#[test]
+fn reconnect_on_error_says_each_new_failure_once_and_counts_repeats() {
+    let port = util::free_port();
+    let target = format!("127.0.0.1:{port}");
+    let mut p = start_no_input(&["-i", "none", "-R", &target]);
+    // 100 + 200 + 400 + 800 ms: four or five failed tries, one line.
+    thread::sleep(Duration::from_millis(1600));
+    let err = p.stderr();
+    assert_eq!(err.matches("Retrying").count(), 1, "{}", p.report());
+    assert!(err.contains("(connection refused)"), "{}", p.report());
+    let (l, _) = peers::listener_on(&target);
+    let Some((mut s, _)) = peers::try_accept(&l, util::patience()) else {
+        p.fail("netcrab did not connect once the port opened");
+    };
+    p.wait_for("answered after the failures above");
+    let err = p.stderr();
+    assert!(err.contains("connection refused again,"), "{}", p.report());
+    assert!(err.contains("more time"), "{}", p.report());
+    s.write_all(b"up").unwrap();
+    p.wait_stdout_len(2);
+    p.kill();
+}
+
+#[test]
+fn a_stalled_stderr_stalls_nothing_else() {
+    // stderr a pipe nobody reads (`2>&1 | less`, paused) while two clients
+    // move 8 MiB each through an echo listener with a trace line per chunk
+    // (a small receive buffer makes thousands): both finish, intact.
+    if util::skipped_under_wine("Windows' stderr is left as it is") {
+        return;
+    }
+    let port = util::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "-L", &listen, "-m", "0", "-i", "echo", "-o", "none", "-vvv", "--rb", "4096",
+    ];
+    let mut child = util::command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netcrab");
+    let addr: SocketAddr = listen.parse().unwrap();
+    let clients: Vec<_> = (0..2u64)
+        .map(|n| {
+            thread::spawn(move || {
+                let data = random_bytes(8 << 20, 40 + n);
+                let mut s = peers::connect(addr);
+                s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let want = sha256::hex(&data);
+                let writer = thread::spawn(move || {
+                    let ok = w.write_all(&data).is_ok();
+                    let _ = w.shutdown(Shutdown::Write);
+                    ok
+                });
+                let mut got = Vec::new();
+                let read = s.read_to_end(&mut got);
+                (
+                    writer.join().unwrap_or(false),
+                    read.is_ok(),
+                    sha256::hex(&got) == want,
+                )
+            })
+        })
+        .collect();
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let _ = child.kill();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    assert_eq!(
+        results,
+        vec![(true, true, true); 2],
+        "stderr so far:\n{:.2000}",
+        err
+    );
+    assert!(
+        err.contains("received"),
+        "the traces were kept: {:.2000}",
+        err
+    );
+}
+
+#[test]
+fn lines_dropped_while_stderr_was_not_read_are_counted_when_it_drains() {
+    // A child that floods stderr (3 MB of lines) while nobody reads it: the
+    // child is not held up either (its echo arrives), and once stderr is
+    // read again the count of dropped lines is said.
+    if util::skipped_under_wine("Windows' stderr is left as it is") {
+        return;
+    }
+    let port = util::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let flood = "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -n 80000 >&2; exec cat";
+    let args = ["-l", &listen, "--exec-each", flood];
+    let mut child = util::command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netcrab");
+    let mut s = peers::connect(listen.parse().unwrap());
+    s.write_all(b"still here\n").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let echoed = read_to_end(&mut s);
+    assert_eq!(echoed, b"still here\n");
+    // Now read stderr: what was held comes, then the count.
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    let counted = err
+        .lines()
+        .any(|l| l.starts_with("netcrab: stderr was not being read: "));
+    assert!(
+        counted,
+        "no count of dropped lines in {} bytes of stderr",
+        err.len()
+    );
+    assert!(
+        err.len() < 2 << 20,
+        "about 1 MiB was held, not {}",
+        err.len()
+    );
+}

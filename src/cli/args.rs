@@ -74,10 +74,14 @@ pub struct Args {
     /// limit, at most 512)
     #[argh(option, arg_name = "N")]
     pub scan_parallel: Option<String>,
-    /// reconnect a target after it closes
+    /// after a target's connection closes cleanly, dial it again: at once, or with back-off
+    /// (from 100 ms, doubling to 5 s) from the second session in a row that carried no data; a
+    /// failed redial ends that target. Not after errors: that is -R
     #[argh(switch, short = 'r')]
     pub reconnect: bool,
-    /// reconnect a target after an error too (back-off from 100 ms, doubling to 5 s)
+    /// after a failed connect or a connection error, dial the target again (back-off from 100
+    /// ms, doubling to 5 s; each new failure said once, repeats counted). Not after a clean
+    /// close: add -r for that
     #[argh(switch, short = 'R')]
     pub reconnect_on_error: bool,
     /// connect timeout (default: the OS's); with -l also the accept timeout
@@ -127,7 +131,7 @@ pub struct Args {
     pub output: Option<OutputMode>,
     /// run CMD (sh -c on Unix, cmd /C on Windows) once, when the first connection appears; its
     /// stdout is local input (to every socket) and everything received goes to its stdin. Its
-    /// stderr is netcrab's
+    /// stderr is netcrab's. Once it has ended, later clients (-L) get EOF at once
     #[argh(option, short = 'e', long = "exec", arg_name = "CMD")]
     pub exec: Option<String>,
     /// run CMD for each connection, wired to that connection only (TCP, like ncat -e): the

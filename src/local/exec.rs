@@ -107,6 +107,28 @@ impl Control {
     }
 }
 
+/// Every child started, so a second signal can end them all at once
+/// (`kill_all`); entries of reaped and dropped children are pruned as new
+/// ones come.
+static LIVE: Mutex<Vec<std::sync::Weak<Mutex<Child>>>> = Mutex::new(Vec::new());
+
+fn remember(child: &Arc<Mutex<Child>>) {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    live.retain(|w| w.strong_count() > 0);
+    live.push(Arc::downgrade(child));
+}
+
+/// Kill every child still running, now (the process is about to exit).
+pub fn kill_all() {
+    let live: Vec<_> = {
+        let live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.iter().filter_map(|w| w.upgrade()).collect()
+    };
+    for child in live {
+        Control { child }.kill();
+    }
+}
+
 /// End every child still running: SIGTERM to all, then SIGKILL to those
 /// still there after `grace` (waits at most `grace` in all).
 pub fn end_all(children: &[Control], grace: Duration) {
@@ -185,6 +207,7 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
     let control = Control {
         child: Arc::new(Mutex::new(child)),
     };
+    remember(&control.child);
     let reaper = control.clone();
     let cmd_copy = cmd.to_string();
     let reader = thread::Builder::new()

@@ -5,6 +5,7 @@ pub mod exec;
 #[cfg(any(feature = "gen", feature = "faults", feature = "qos"))]
 pub mod generate;
 pub mod pool;
+pub mod stderr;
 pub mod stdio;
 pub mod terminal;
 

@@ -336,7 +336,9 @@ impl<C> Router<C> {
                 !live_only
                     && match self.eof_fin {
                         EofFin::All => false,
-                        EofFin::Fed => !r.fed,
+                        // A shared `-e` child that ended sends nobody
+                        // anything more: later sockets get their FIN too.
+                        EofFin::Fed => !r.fed && !self.local_loop,
                         EofFin::Never => true,
                     }
             }

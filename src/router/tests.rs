@@ -489,6 +489,20 @@ fn a_shared_child_s_stdin_closes_once_no_socket_can_send() {
 }
 
 #[test]
+fn a_socket_that_comes_after_a_shared_child_ended_gets_its_fin() {
+    let child = Setup {
+        local_loop: true,
+        ..P2P
+    };
+    let (r, _q) = run(&child, &[Add(L0, 1), Fed(1), LocalEnded, Add(L0, 2)]);
+    assert!(!write_open(&r, 1), "the fed socket gets its FIN");
+    assert!(!write_open(&r, 2), "so does a later one (-L)");
+    // stdin's end keeps the old rule: only fed sockets get a FIN.
+    let (r, _q) = run(&P2P, &[Add(L0, 1), Fed(1), LocalEnded, Add(L0, 2)]);
+    assert!(!write_open(&r, 1) && write_open(&r, 2));
+}
+
+#[test]
 fn an_unpaired_socket_waits_for_its_partner() {
     let ch = with(FwdMode::Channels, LocalInput::Silent);
     let (r, _q) = run(&ch, &[Add(L0, 1)]);

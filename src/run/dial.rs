@@ -7,6 +7,7 @@ use super::tcp;
 use crate::net;
 use crate::router::Origin;
 use smol::Timer;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -51,6 +52,11 @@ async fn dial_loop(
     let cfg = &shared.cfg;
     let mut backoff = BACKOFF_START;
     let mut reconnecting = false;
+    let mut failures = Failures::default();
+    // -r: whether the last session carried nothing, and whether the
+    // back-off after empty sessions was said (once per dial loop).
+    let mut after_empty = false;
+    let mut empty_said = false;
     loop {
         let attempt = connect_any(shared, plan).await;
         // `tried` is still held only before the first attempt has ended.
@@ -64,9 +70,7 @@ async fn dial_loop(
             Ok(s) => s,
             Err(e) => {
                 if cfg.reconnect_on_error && !shared.life.stopping() {
-                    if cfg.verbose > 0 || !reconnecting {
-                        eprintln!("Retrying {} in {} ms", plan.spec.dest, backoff.as_millis());
-                    }
+                    failures.failed(&plan.spec.dest.to_string(), &e, backoff, cfg.verbose);
                     reconnecting = true;
                     if !pause(shared, backoff).await {
                         return;
@@ -107,7 +111,7 @@ async fn dial_loop(
                 return;
             }
         };
-        backoff = BACKOFF_START;
+        failures.connected(&plan.spec.dest.to_string());
         // A peer that resets at once can make these fail; the route then
         // ends with that reset, under the usual reconnect rules.
         let peer = stream.peer_addr().unwrap_or(dest);
@@ -123,7 +127,7 @@ async fn dial_loop(
             return;
         }
         let opened = tcp::open(shared, stream, Origin::Target(idx), local, peer);
-        let ended = tcp::serve(shared.clone(), opened).await;
+        let (ended, carried) = serve_watched(shared, opened).await;
         let clean = ended.error.is_none();
         let again = match &ended.error {
             None => {
@@ -146,11 +150,124 @@ async fn dial_loop(
         }
         eprintln!("Reconnecting to {}", plan.spec.dest);
         reconnecting = true;
-        // After a clean close the next session is wanted now (a tunnel's
-        // next client waits for it); after an error, back off first.
-        if !clean && !pause(shared, BACKOFF_START).await {
+        if !clean {
+            // After an error, back off first.
+            backoff = BACKOFF_START;
+            after_empty = false;
+            if !pause(shared, BACKOFF_START).await {
+                return;
+            }
+        } else if carried || !after_empty {
+            // After a session that carried data the next one is wanted now
+            // (a tunnel's next client waits for it); so is it after one
+            // empty session (its peer may just have had nothing to say).
+            backoff = BACKOFF_START;
+            after_empty = !carried;
+        } else {
+            // Empty sessions in a row: a server that accepts and closes at
+            // once. Back off instead of dialling in a tight loop.
+            if !empty_said {
+                eprintln!(
+                    "Two connections in a row to {} carried no data: reconnecting with \
+                     back-off (from {} ms, doubling to {} s) while that lasts",
+                    plan.spec.dest,
+                    BACKOFF_START.as_millis(),
+                    BACKOFF_MAX.as_secs()
+                );
+                empty_said = true;
+            }
+            if !pause(shared, backoff).await {
+                return;
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+/// Serve an opened socket; also says whether any data moved on it (either
+/// way), seen from its activity clock after each step of its task.
+async fn serve_watched(shared: &Rc<Shared>, opened: tcp::Opened) -> (super::routes::Ended, bool) {
+    let id = opened.id();
+    let clock = |s: &Shared| s.router.borrow().conn(id).map(|c| c.activity.get());
+    let start = clock(shared);
+    let mut carried = false;
+    let mut serve = std::pin::pin!(tcp::serve(shared.clone(), opened));
+    let ended = std::future::poll_fn(|cx| {
+        let r = serve.as_mut().poll(cx);
+        if !carried {
+            carried = matches!((start, clock(shared)), (Some(a), Some(b)) if b > a);
+        }
+        r
+    })
+    .await;
+    // The last step may have moved data and removed the route at once.
+    if let (Some((gone, last)), Some(start)) = (shared.last_gone.get(), start) {
+        carried |= gone == id && last > start;
+    }
+    (ended, carried)
+}
+
+/// `-R`'s connect failures: each new kind is said once with its reason;
+/// repeats are counted and the count said when the failure changes, when
+/// the target answers, every minute while it lasts, and when the run ends.
+#[derive(Default)]
+struct Failures {
+    dest: String,
+    /// The reason last said, and how many tries failed that way since.
+    last: Option<String>,
+    repeats: u64,
+    said_at: Option<std::time::Instant>,
+}
+
+impl Failures {
+    fn failed(&mut self, dest: &str, e: &io::Error, next: Duration, verbose: u8) {
+        let why = crate::error::describe(e);
+        if self.last.as_deref() == Some(why.as_str()) {
+            self.repeats += 1;
+            let due = self
+                .said_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+            if verbose > 0 || due {
+                self.summary();
+                self.said_at = Some(std::time::Instant::now());
+            }
             return;
         }
+        self.summary();
+        eprintln!(
+            "Retrying {dest} in {} ms ({why}); back-off doubles to {} s",
+            next.as_millis(),
+            BACKOFF_MAX.as_secs()
+        );
+        self.dest = dest.to_string();
+        self.last = Some(why);
+        self.said_at = Some(std::time::Instant::now());
+    }
+
+    /// Say how many more tries failed the same way (if any), once.
+    fn summary(&mut self) {
+        if self.repeats > 0 {
+            if let Some(why) = &self.last {
+                let n = self.repeats;
+                let s = if n == 1 { "" } else { "s" };
+                eprintln!("{}: {why} again, {n} more time{s}", self.dest);
+            }
+        }
+        self.repeats = 0;
+    }
+
+    fn connected(&mut self, dest: &str) {
+        if self.last.is_some() {
+            self.summary();
+            eprintln!("{dest} answered after the failures above");
+        }
+        self.last = None;
+    }
+}
+
+impl Drop for Failures {
+    fn drop(&mut self) {
+        self.summary();
     }
 }
 

@@ -81,7 +81,10 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
             #[cfg(feature = "exec")]
             Source::Exec { cmd, feed } => {
                 let v = shared.cfg.verbose;
-                match crate::local::exec::spawn(cmd, shared.cfg.send_size, feed.clone(), v) {
+                let (c, block, f) = (cmd.clone(), shared.cfg.send_size, feed.clone());
+                // fork and exec off the executor: a slow exec (a command on
+                // a slow disk) must not stall the other sockets.
+                match smol::unblock(move || crate::local::exec::spawn(&c, block, f, v)).await {
                     Ok(child) => {
                         *shared.local_child.borrow_mut() = Some(child.control);
                         source = Source::Channel(child.output);
@@ -227,7 +230,10 @@ mod kernel {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if !ready(stdin, libc::POLLIN) {
-                        // Nothing to send: the close grace runs while we wait.
+                        // Nothing to send: the close grace runs while we
+                        // wait. Not holding the socket meanwhile, so one
+                        // that ends is freed at once, not at the next input.
+                        drop(sock);
                         let _ = until_quiet(shared, *last_input, input.fd.readable()).await;
                     } else if sock.writable().await.is_err() {
                         return InputEnd::Copy;

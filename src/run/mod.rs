@@ -39,6 +39,9 @@ use std::rc::Rc;
 /// Run with a validated config; returns the process exit code.
 pub fn run(cfg: Config) -> Result<u8> {
     crate::net::limits::raise_nofile();
+    // Before the stdin thread can put the terminal in character mode, so a
+    // signal never leaves it that way.
+    let interrupted = crate::signal::interrupts();
     // Resolve and bind before anything moves, so a bad address or a busy port
     // is reported at once.
     enum Plan {
@@ -133,7 +136,6 @@ pub fn run(cfg: Config) -> Result<u8> {
                 }
             });
         }
-        let interrupted = crate::signal::ctrl_c();
         let code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
         // Let the stdout thread write what it was given, then stop.
         shared.router.borrow_mut().local_output_closed();
@@ -162,6 +164,10 @@ pub fn run(cfg: Config) -> Result<u8> {
     #[cfg(feature = "exec")]
     crate::local::exec::end_all(&children, std::time::Duration::from_millis(500));
     let mut code = code;
+    if code == 130 {
+        // SIGTERM: 143, SIGHUP: 129, as shells report them.
+        code = crate::signal::exit_status().unwrap_or(code);
+    }
     if let Some(done) = stdout_done {
         // A write that failed at the very end still loses data.
         if done.recv_blocking() == Ok(StdoutEnd::Failed) && code == 0 {
@@ -178,7 +184,7 @@ async fn supervise(
     shared: &Rc<Shared>,
     mut listeners: Vec<smol::Task<()>>,
     mut stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
-    mut interrupted: Option<smol::channel::Receiver<()>>,
+    mut interrupted: Option<smol::channel::Receiver<i32>>,
 ) -> u8 {
     let life = &shared.life;
     let mut quit_timer: Option<Timer> = None;
@@ -223,7 +229,8 @@ async fn supervise(
         let wake = future::or(changed, future::or(stdout_closed, future::or(quit, ctrl_c)));
         match wake.await {
             Wake::Changed => {}
-            // Ctrl-C: write out what was received, then exit 130 as shells do.
+            // Ctrl-C, SIGTERM, SIGHUP: write out what was received, then
+            // exit 128 + the signal's number as shells do.
             Wake::Interrupted(true) => life.interrupted(),
             Wake::Interrupted(false) => interrupted = None,
             Wake::Stdout(end) => {

@@ -49,6 +49,9 @@ pub fn register(
 /// supervisor hears of it.
 pub fn unregister(shared: &Shared, id: RouteId) {
     let gone = shared.router.borrow_mut().remove(id);
+    if let Some(c) = &gone {
+        shared.last_gone.set(Some((id, c.activity.get())));
+    }
     drop(gone);
     shared.life.route_closed();
 }

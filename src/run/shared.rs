@@ -33,6 +33,9 @@ pub struct Shared {
     pub faults: crate::faults::Faults,
     #[cfg(feature = "qos")]
     pub qos: RefCell<crate::qos::Client>,
+    /// The route last removed, with when data last moved on it (read by
+    /// `dial.rs` right after serving it: did the session carry data?).
+    pub last_gone: std::cell::Cell<Option<(RouteId, std::time::Instant)>>,
     /// Weak: tasks hold `Rc<Shared>`, so a strong reference here would
     /// keep the executor, and every task on it, alive forever.
     ex: Weak<LocalExecutor<'static>>,
@@ -54,6 +57,7 @@ impl Shared {
             stdout_sink: None,
             #[cfg(feature = "exec")]
             local_child: RefCell::new(None),
+            last_gone: Default::default(),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]

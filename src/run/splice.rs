@@ -25,8 +25,9 @@ pub struct Pipe {
 /// A pipe for the relay.
 pub fn pipe() -> io::Result<Pipe> {
     // Test hook: act as if descriptors had run out, to exercise the
-    // fall-back to copying (tests/router.rs).
-    if std::env::var_os("NETCRAB_TEST_NO_PIPE").is_some() {
+    // fall-back to copying (tests/router.rs). Read once, not per pipe.
+    static NO_PIPE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *NO_PIPE.get_or_init(|| std::env::var_os("NETCRAB_TEST_NO_PIPE").is_some()) {
         return Err(io::Error::from_raw_os_error(libc::EMFILE));
     }
     make_pipe(STEP)

@@ -55,6 +55,13 @@ pub fn open(
     Opened { stream, id, rx }
 }
 
+impl Opened {
+    /// The route it was registered as.
+    pub fn id(&self) -> RouteId {
+        self.id
+    }
+}
+
 pub async fn serve(shared: Rc<Shared>, o: Opened) -> Ended {
     #[cfg(feature = "exec")]
     if let Some(e) = shared.cfg.exec.as_ref().filter(|e| e.each) {
