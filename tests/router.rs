@@ -829,6 +829,12 @@ fn hub_stats_count_each_client_under_its_own_name() {
     wait_count(&mut p, "Stats total (2 open)", 1);
     // A client that leaves (here with a reset: a hub keeps a half-closed
     // client while another talks) takes its line with it.
+    if crate::util::skipped_under_wine(
+        "the part where a client resets: Wine does not tell the listener of its client's reset",
+    ) {
+        p.kill();
+        return;
+    }
     socket2::SockRef::from(&a)
         .set_linger(Some(Duration::ZERO))
         .unwrap();
