@@ -16,12 +16,13 @@ use super::shared::Shared;
 use super::splice::{make_pipe, splice, take_back, Pipe};
 use crate::local::{InputMode, OutputMode};
 use crate::router::{RouteId, LOCAL};
+use crate::sync64::AtomicU64;
 use smol::Async;
 use std::cell::Cell;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
