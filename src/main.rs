@@ -46,6 +46,7 @@ mod run;
 mod signal;
 #[cfg(feature = "stats")]
 mod stats;
+mod sync64;
 #[cfg(feature = "tunnel")]
 mod tunnel;
 

@@ -3,10 +3,11 @@
 //! Blocking reads never run on the executor (the original's W14).
 
 use super::pool;
+use crate::sync64::AtomicU64;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver, Sender};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 

@@ -265,7 +265,7 @@ struct LocalEnd {
     is_child: bool,
     /// How many chunks the stdout thread has written.
     #[cfg_attr(not(all(target_os = "linux", feature = "splice")), allow(dead_code))]
-    stdout_written: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    stdout_written: Option<std::sync::Arc<crate::sync64::AtomicU64>>,
 }
 
 fn local_endpoint(cfg: &Config) -> LocalEnd {

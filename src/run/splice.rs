@@ -6,11 +6,11 @@
 //! splices stdin).
 
 use super::config::Config;
+use crate::sync64::AtomicU64;
 use smol::Async;
 use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Bytes moved per splice call (and the pipe size asked for).

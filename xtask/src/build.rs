@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::target::Target;
-use crate::util::{cargo, err, run, target_dir, Context, Result};
+use crate::util::{cargo, err, output, run, target_dir, Context, Result};
 use crate::zig;
 
 /// The Cargo profile of shipped binaries (see the root Cargo.toml).
@@ -101,7 +101,27 @@ pub fn build(target: &Target, flavor: Flavor, o: &Overrides) -> Result<PathBuf> 
     let built = out.join(format!("netcrab{}", target.exe_suffix));
     let copy = out.join(format!("netcrab-{}{}", flavor.name(), target.exe_suffix));
     copy_file(&built, &copy)?;
+    if !target.remove_sections.is_empty() {
+        remove_sections(&copy, &target.remove_sections)?;
+    }
     Ok(copy)
+}
+
+/// Deletes sections from a linked binary with the toolchain's own `rust-objcopy` (it ships with
+/// rustc; nothing to install).
+fn remove_sections(bin: &Path, sections: &[String]) -> Result<()> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = output(Command::new(&rustc).args(["--print", "sysroot"]))?;
+    let host = output(Command::new(&rustc).args(["--print", "host-tuple"]))?;
+    let objcopy = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host.trim())
+        .join("bin/rust-objcopy");
+    let mut cmd = Command::new(&objcopy);
+    for s in sections {
+        cmd.arg(format!("--remove-section={s}"));
+    }
+    run(cmd.arg(bin))
 }
 
 /// Copies a file, naming both ends on failure.

@@ -15,15 +15,12 @@ use crate::Opts;
 /// The manual page's name in `dist/`.
 const MAN_PAGE: &str = "netcrab.1";
 
-/// Size budgets (stripped, static) from the project's goals.
-const BUDGET_FULL: u64 = 900 * 1024;
-const BUDGET_MINIMAL: u64 = 450 * 1024;
-
 /// One built, verified binary.
 struct Artifact {
     triple: String,
     flavor: Flavor,
     size: u64,
+    budget: u64,
     file: PathBuf,
 }
 
@@ -55,7 +52,7 @@ pub fn task(opts: &Opts) -> Result<()> {
 
     let over: Vec<String> = artifacts
         .iter()
-        .filter(|a| a.size > budget(a.flavor))
+        .filter(|a| a.size > a.budget)
         .map(|a| format!("{} {} ({})", a.triple, a.flavor.name(), kib(a.size)))
         .collect();
     if !over.is_empty() {
@@ -64,10 +61,11 @@ pub fn task(opts: &Opts) -> Result<()> {
     Ok(())
 }
 
-fn budget(flavor: Flavor) -> u64 {
+/// The target's size limit for one flavor (bytes).
+fn budget(t: &Target, flavor: Flavor) -> u64 {
     match flavor {
-        Flavor::Full => BUDGET_FULL,
-        Flavor::Minimal => BUDGET_MINIMAL,
+        Flavor::Full => t.budget.0,
+        Flavor::Minimal => t.budget.1,
     }
 }
 
@@ -89,6 +87,7 @@ fn publish(t: &Target, flavor: Flavor, version: &str, dist: &Path) -> Result<Art
         triple: t.triple.clone(),
         flavor,
         size: bytes.len() as u64,
+        budget: budget(t, flavor),
         file,
     })
 }
@@ -123,25 +122,23 @@ fn print_table(artifacts: &[Artifact], targets: &[Target]) {
             .iter()
             .find(|a| a.triple == triple && a.flavor == flavor)
             .map(|a| {
-                let mark = if a.size > budget(flavor) { " OVER" } else { "" };
+                let mark = if a.size > a.budget { " OVER" } else { "" };
                 format!("{}{mark}", kib(a.size))
             })
             .unwrap_or_else(|| "-".into())
     };
     println!(
-        "\n{:<30} {:>14} {:>14}   (budget: full {}, minimal {})",
-        "target",
-        "full",
-        "minimal",
-        kib(BUDGET_FULL),
-        kib(BUDGET_MINIMAL)
+        "\n{:<30} {:>14} {:>14}   budget (full / minimal)",
+        "target", "full", "minimal"
     );
     for t in targets {
         println!(
-            "{:<30} {:>14} {:>14}",
+            "{:<30} {:>14} {:>14}   {} / {}",
             t.triple,
             cell(&t.triple, Flavor::Full),
-            cell(&t.triple, Flavor::Minimal)
+            cell(&t.triple, Flavor::Minimal),
+            kib(t.budget.0),
+            kib(t.budget.1)
         );
     }
     for a in artifacts {

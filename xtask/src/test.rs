@@ -41,17 +41,25 @@ pub fn task(opts: &Opts) -> Result<ExitCode> {
         if let Err(e) = &outcome {
             eprintln!("xtask: test {}: {e}", t.triple);
         }
-        results.push((t.triple.as_str(), outcome, start.elapsed()));
+        results.push((t, outcome, start.elapsed()));
     }
     eprintln!("\ntest summary:");
-    for (triple, outcome, took) in &results {
+    for (t, outcome, took) in &results {
         let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
-        eprint!("  {triple:<30} {verdict:<7} {:>6.1}s", took.as_secs_f64());
+        eprint!(
+            "  {:<30} {verdict:<7} {:>6.1}s",
+            t.triple,
+            took.as_secs_f64()
+        );
         match outcome {
             Ok(retried) if !retried.is_empty() => {
                 eprintln!("  (passed only on retry: {})", retried.join(" "))
             }
             _ => eprintln!(),
+        }
+        if !t.emulator_gaps.is_empty() {
+            let names: Vec<&str> = t.emulator_gaps.iter().map(|g| g.0.as_str()).collect();
+            eprintln!("    skipped as emulator gaps: {}", names.join(" "));
         }
     }
     let failed = results.iter().filter(|r| r.1.is_err()).count();
@@ -113,6 +121,7 @@ fn test_target(t: &Target, passthrough: &[String]) -> Result<Vec<String>> {
 /// Runs the suite; then, where the target allows it, the tests that failed once more, one at a
 /// time. Returns the tests that only passed the second time.
 fn run_with_retry(t: &Target, bin: &Path, passthrough: &[String]) -> Result<Vec<String>> {
+    report_gaps(t);
     let first = run_suite(&mut suite_command(t, bin, passthrough))?;
     let failed_only_tests = first.status.is_some_and(|s| !s.success())
         && !first.failed.is_empty()
@@ -130,6 +139,16 @@ fn run_with_retry(t: &Target, bin: &Path, passthrough: &[String]) -> Result<Vec<
     args.extend(first.failed.iter().cloned());
     let second = run_suite(&mut suite_command(t, bin, &args))?;
     verdict(second.status, bin, " (again on retry)").map(|()| first.failed)
+}
+
+/// Names each test the target file marks as an emulator gap (skipped with `--skip`).
+fn report_gaps(t: &Target) {
+    for (test, why) in &t.emulator_gaps {
+        eprintln!(
+            "SKIP: {test}: emulator gap under {}: {why}",
+            t.runner.join(" ")
+        );
+    }
 }
 
 /// `Ok` when the suite passed; else why not (`None`: killed for taking too long).
@@ -151,8 +170,13 @@ fn verdict(status: Option<ExitStatus>, bin: &Path, when: &str) -> Result<()> {
 fn suite_command(t: &Target, bin: &Path, test_args: &[String]) -> Command {
     let mut cmd = cargo();
     cmd.args(["test", "--package", "netcrab", "--test", "main"]);
-    if !test_args.is_empty() {
-        cmd.arg("--").args(test_args);
+    let skips = t
+        .emulator_gaps
+        .iter()
+        .flat_map(|(test, _)| ["--skip".to_string(), test.clone()]);
+    let args: Vec<String> = test_args.iter().cloned().chain(skips).collect();
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
     }
     cmd.env("NETCRAB_BIN", bin).env("NETCRAB_TARGET", &t.triple);
     if t.runner.is_empty() {
