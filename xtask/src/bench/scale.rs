@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Proc};
+use super::report::{annotate, measure, nofile_soft, Report, Role, Sample, Settings, Tools};
 use super::tcp::READY;
-use super::{annotate, measure, nofile_soft, Report, Role, Sample, Settings, Tools};
 use crate::util::{err, Context, Result};
 
 /// Threads that poll the hub's receiving clients.

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::procs::{dev_null, free_port, Counter, Proc};
-use super::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
+use super::report::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
 use crate::util::{err, Context, Result};
 
 /// Bytes in a MiB, for rates.

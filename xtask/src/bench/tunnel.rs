@@ -22,7 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Proc};
-use super::{measure, Entrant, Report, Role, Row, Sample, Settings, Tools};
+use super::report::{measure, Entrant, Report, Role, Row, Sample, Settings, Tools};
 use crate::util::{err, Result};
 use install::Peers;
 use std::cell::RefCell;

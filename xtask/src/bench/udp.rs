@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Counter, Proc};
+use super::report::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
 use super::tcp::{MIB, READY};
-use super::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
 use crate::util::{err, Context, Result};
 
 /// Runs the UDP workload for 64-byte and 1472-byte datagrams.
