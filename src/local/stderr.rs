@@ -184,8 +184,12 @@ mod imp {
         unsafe { libc::dup2(s.real, 2) };
         let deadline = Instant::now() + EXIT_WAIT;
         if let Some(d) = s.drain.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            // It ends within microseconds when nothing else holds the pipe: look again soon,
+            // then less often (a child still holding it costs the whole wait).
+            let mut nap = Duration::from_micros(20);
             while !d.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
+                thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_millis(5));
             }
         }
         let mut h = lock(s);
