@@ -404,6 +404,10 @@ fn stdout_on_a_full_disk_exits_1_with_one_line() {
 
 #[test]
 fn after_a_shared_exec_child_ended_later_clients_get_eof() {
+    if !cfg!(feature = "exec") {
+        crate::util::skip("needs the 'exec' feature (-e, --exec-each)");
+        return;
+    }
     // -L -e: one child for the whole run. Once it has ended, a client that
     // comes gets EOF at once (the listener stays, as -L says), whatever it
     // keeps sending.

@@ -75,6 +75,10 @@ fn gone(pid: u32) -> bool {
 
 #[test]
 fn sigterm_ends_exec_each_children() {
+    if !cfg!(feature = "exec") {
+        crate::util::skip("needs the 'exec' feature (-e, --exec-each)");
+        return;
+    }
     if !unix_signals() {
         return;
     }
