@@ -173,6 +173,12 @@ fn closed_udp_port() -> u16 {
 /// is 0 when any port counts as open, 1 when none does.
 #[test]
 fn udp_scan_tells_closed_from_open() {
+    if crate::util::skipped_under_wine(
+        "closed UDP ports are told by ICMP port-unreachable, which the Linux build reads \
+         (IP_RECVERR); on Windows a closed port reads open|filtered",
+    ) {
+        return;
+    }
     let silent = udp_peer();
     let sp = silent.local_addr().unwrap().port();
     let answering = udp_peer();
