@@ -330,6 +330,11 @@ pub struct Args {
     /// (default 10)
     #[argh(option, arg_name = "SECS")]
     pub tunnel_keepalive: Option<String>,
+    // --- tunnel mux flags ---
+    /// tunnel inside end: run every client stream over the one control connection
+    /// (per-stream flow control; the relay accepts both kinds of inside end)
+    #[argh(switch)]
+    pub tunnel_mux: bool,
 }
 
 /// Parse an enum value, accepting each of its spellings.

@@ -85,6 +85,7 @@ fn check(a: &Args) -> Result<CheckOpts> {
         (a.tunnel_inside.is_some(), "--tunnel-inside"),
         (a.secret.is_some(), "--secret"),
         (a.tunnel_keepalive.is_some(), "--tunnel-keepalive"),
+        (a.tunnel_mux, "--tunnel-mux"),
         (a.secret_file.is_some(), "--secret-file"),
         (!a.listen.is_empty(), "-l"),
         (!a.listen_harder.is_empty(), "-L"),

@@ -43,6 +43,7 @@ pub fn command(a: &Args) -> Option<Result<super::Command>> {
         || a.tunnel_inside.is_some()
         || !a.tunnel_public.is_empty()
         || a.tunnel_keepalive.is_some()
+        || a.tunnel_mux
         || a.secret.is_some()
         || a.secret_file.is_some();
     any.then(|| {
@@ -58,6 +59,7 @@ fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
         (!a.tunnel_public.is_empty(), "--tunnel-public"),
         (a.tunnel_keepalive.is_some(), "--tunnel-keepalive"),
+        (a.tunnel_mux, "--tunnel-mux"),
         (a.secret.is_some(), "--secret"),
         (a.secret_file.is_some(), "--secret-file"),
     ];
@@ -119,6 +121,11 @@ fn parse(a: &Args) -> Result<Parsed> {
         }
         if !a.targets.is_empty() {
             return Err(usage("--tunnel-relay takes no targets"));
+        }
+        if a.tunnel_mux {
+            return Err(usage(
+                "--tunnel-mux is a --tunnel-inside option (the relay accepts both kinds of inside end)",
+            ));
         }
         if proxy_given(a) {
             return Err(usage(
@@ -199,6 +206,7 @@ fn parse(a: &Args) -> Result<Parsed> {
         wait,
         keepalive,
         proxy: proxy(a)?,
+        mux: a.tunnel_mux,
     }))
 }
 

@@ -184,7 +184,7 @@ pub enum Dest {
 }
 
 impl Dest {
-    async fn send(&self, d: &[u8]) -> std::io::Result<usize> {
+    pub async fn send(&self, d: &[u8]) -> std::io::Result<usize> {
         match self {
             Dest::Connected(s) => s.send(d).await,
             Dest::Peer(s, to) => s.send_to(d, *to).await,

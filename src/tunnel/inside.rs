@@ -7,8 +7,9 @@
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
 use super::dial::{lookup, DialError, Route};
+use super::mux::{self, Mux};
 use super::opts::Proto;
-use super::proto::{read_msg, write_msg, Mac, Msg, Nonce, VERSION};
+use super::proto::{read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_MUX_BODY, VERSION};
 use super::TunnelInsideOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
@@ -42,6 +43,7 @@ struct Inside {
     wait: Duration,
     keepalive: Duration,
     proxy: Option<ProxySpec>,
+    mux: bool,
 }
 
 /// Why a control session ended.
@@ -82,6 +84,7 @@ pub fn run(o: TunnelInsideOpts) -> Result<u8> {
         wait: o.wait,
         keepalive: o.keepalive,
         proxy: o.proxy,
+        mux: o.mux,
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(keep_connected(me, ex.clone())))
@@ -163,12 +166,19 @@ async fn handshake(me: &Inside, s: &mut TcpStream) -> std::result::Result<(), St
         .await;
         return Err(fatal(format!("{why}; not serving this relay")));
     }
-    let login = Msg::Login {
-        mac: me
-            .secret
-            .as_ref()
-            .map(|k| k.sign(Role::Login, &inside, &nonce, 0)),
-        services: announced(&me.services),
+    let mac = me
+        .secret
+        .as_ref()
+        .map(|k| k.sign(Role::Login, &inside, &nonce, 0));
+    let services = announced(&me.services);
+    let login = if me.mux {
+        Msg::LoginMux {
+            mac,
+            services,
+            mux: mux::VERSION,
+        }
+    } else {
+        Msg::Login { mac, services }
     };
     write_msg(s, &login).await.map_err(retry)
 }
@@ -219,6 +229,10 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
         handshake(me, &mut s).await?;
         match read_msg(&mut s).await {
             Ok(Msg::Welcome { public }) => Ok(public),
+            // A relay from before the mux link cannot read a LoginMux.
+            Ok(Msg::Error(e)) if me.mux && e.contains("unknown message type 0x16") => Err(fatal(format!(
+                "the relay {relay_addr} does not support --tunnel-mux (an older netcrab); upgrade it, or run this end without --tunnel-mux"
+            ))),
             Ok(Msg::Error(e)) => Err(fatal(format!("the relay refused us: {e}"))),
             Ok(m) => Err(retry(format!("expected Welcome, got {}", m.name()))),
             Err(e) => Err(retry(format!("relay {relay_addr}: {e}"))),
@@ -247,6 +261,9 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
             route.via(),
             pairs.join("; ")
         );
+    }
+    if me.mux {
+        return mux_link(me, ex, s, resolved, &relay_addr).await;
     }
     let writer = Rc::new(Mutex::new(s.clone()));
     let watch = Watch::new();
@@ -303,6 +320,126 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
     let stop = futures_lite::future::or(futures_lite::future::or(reader, pinger), dog).await;
     let _ = s.shutdown(async_net::Shutdown::Both);
     stop
+}
+
+/// A logged-in mux link: streams open on the relay's `Open`, heartbeats
+/// as on a per-connection control link.
+async fn mux_link(
+    me: &Rc<Inside>,
+    ex: &Rc<LocalExecutor<'static>>,
+    s: TcpStream,
+    resolved: Rc<Resolved>,
+    relay_addr: &str,
+) -> Stop {
+    let m = Mux::new();
+    let watch = Watch::new();
+    let reader = async {
+        let mut r = futures_lite::io::BufReader::with_capacity(64 * 1024, s.clone());
+        loop {
+            let msg = match read_msg_max(&mut r, MAX_MUX_BODY).await {
+                Ok(msg) => msg,
+                Err(e) => return retry(format!("relay {relay_addr}: {e}")),
+            };
+            watch.heard();
+            match m.on_frame(msg) {
+                None | Some(Msg::Pong) => {}
+                Some(Msg::Ping) => m.send(&Msg::Pong),
+                Some(Msg::Open { id, service }) => {
+                    let k = service as usize;
+                    let Some((proto, _)) = me.services.get(k) else {
+                        m.reset(id, &format!("there is no service number {}", k + 1));
+                        continue;
+                    };
+                    let st = m.add(id, *proto == Proto::Udp);
+                    ex.spawn(serve_stream(
+                        me.clone(),
+                        resolved.clone(),
+                        m.clone(),
+                        id,
+                        k,
+                        st,
+                    ))
+                    .detach();
+                }
+                Some(Msg::Error(e)) if e.starts_with(super::relay::REPLACED) => {
+                    return fatal(format!("relay {relay_addr}: {e}; stopping"))
+                }
+                Some(Msg::Error(e)) => return retry(format!("relay {relay_addr} says: {e}")),
+                Some(msg) => {
+                    return retry(format!(
+                        "relay {relay_addr}: unexpected {} on the mux link",
+                        msg.name()
+                    ))
+                }
+            }
+        }
+    };
+    let writer = async {
+        match m.writer(s.clone(), &watch).await {
+            Ok(()) => retry(format!("relay {relay_addr}: link closed")),
+            Err(e) => retry(format!("relay {relay_addr}: {e}")),
+        }
+    };
+    let pinger = async {
+        loop {
+            smol::Timer::after(me.keepalive).await;
+            m.send(&Msg::Ping);
+        }
+    };
+    let dog = async {
+        let why = watch.dog(me.keepalive * 3, "the relay").await;
+        retry(format!("relay {relay_addr}: {why}"))
+    };
+    let stop = futures_lite::future::or(
+        futures_lite::future::or(reader, writer),
+        futures_lite::future::or(pinger, dog),
+    )
+    .await;
+    // Every stream of this link is reset; new ones go on the next link.
+    m.close();
+    let _ = s.shutdown(async_net::Shutdown::Both);
+    stop
+}
+
+/// Stream `id` of service `k` on a mux link: dial the service, then carry
+/// the stream (bytes the relay sent meanwhile wait in its window).
+async fn serve_stream(
+    me: Rc<Inside>,
+    resolved: Rc<Resolved>,
+    m: Rc<Mux>,
+    id: u64,
+    k: usize,
+    st: Rc<mux::Stream>,
+) {
+    let service = match (me.services.get(k), resolved.get(k)) {
+        (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
+        (Some(_), Some(Err(e))) => Err(e.clone()),
+        _ => Err(format!("there is no service number {}", k + 1)),
+    };
+    let local = match service {
+        Ok(Service::Tcp(t)) => mux::Local::Tcp(t),
+        Ok(Service::Udp(u)) => mux::Local::Udp {
+            end: mux::UdpEnd::Connected(u),
+            idle: None,
+        },
+        Err(e) => {
+            eprintln!(
+                "netcrab: tunnel client {id}: cannot reach the service {e}; the relay closes the client"
+            );
+            m.reset(id, &format!("the inside end cannot serve it (service {e})"));
+            return;
+        }
+    };
+    if me.verbose > 0 {
+        eprintln!("Tunnel client {id}: service connected (mux stream)");
+    }
+    let r = m.run(id, st, local).await;
+    if me.verbose > 0 {
+        match r {
+            Ok(()) => eprintln!("Tunnel client {id}: done"),
+            Err(e) => eprintln!("Tunnel client {id}: {e}"),
+        }
+    }
 }
 
 async fn send(w: &Mutex<TcpStream>, m: &Msg) -> std::result::Result<(), String> {

@@ -12,6 +12,8 @@
 //!
 //! `proto.rs` is the wire protocol, `data.rs` the framing of data
 //! connections (half-closes and datagrams carried in the protocol),
+//! `mux.rs` the mux link of `--tunnel-mux` (every client stream on the
+//! control connection, with per-stream credit windows),
 //! `auth.rs` the HMAC challenge and response, `dial.rs` the way to the
 //! relay (direct or proxy), `relay.rs` and `inside.rs` the two ends.
 
@@ -19,6 +21,7 @@ mod auth;
 mod data;
 mod dial;
 mod inside;
+mod mux;
 mod opts;
 mod proto;
 mod relay;

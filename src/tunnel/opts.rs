@@ -74,4 +74,6 @@ pub struct TunnelInsideOpts {
     pub keepalive: Duration,
     /// Every connection to the relay goes through this proxy.
     pub proxy: Option<ProxySpec>,
+    /// `--tunnel-mux`: every client stream on the control connection.
+    pub mux: bool,
 }

@@ -82,6 +82,38 @@ pub enum Msg {
     /// Relay → inside: paired; data frames follow both ways (see
     /// `super::data`).
     Paired,
+    /// Inside → relay: a Login for a mux link (`--tunnel-mux`): every
+    /// client stream then runs on this connection (see `super::mux`).
+    LoginMux {
+        mac: Option<Mac>,
+        services: Vec<String>,
+        mux: u8,
+    },
+    /// Mux, relay → inside: stream `id` of service `service` begins.
+    Open {
+        id: u64,
+        service: u8,
+    },
+    /// Mux, either way: bytes (TCP) or one datagram (UDP) of stream `id`.
+    Data {
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    /// Mux, either way: the sender may send `credit` more bytes on `id`.
+    Window {
+        id: u64,
+        credit: u32,
+    },
+    /// Mux, either way: the sender's direction of stream `id` has ended.
+    End {
+        id: u64,
+    },
+    /// Mux, either way: stream `id` is aborted both ways (or a UDP flow
+    /// is over); the link goes on.
+    Reset {
+        id: u64,
+        reason: String,
+    },
 }
 
 const T_HELLO: u8 = 0x01;
@@ -95,6 +127,15 @@ const T_PING: u8 = 0x14;
 const T_PONG: u8 = 0x15;
 const T_ACCEPT: u8 = 0x20;
 const T_PAIRED: u8 = 0x21;
+const T_LOGIN_MUX: u8 = 0x16;
+const T_OPEN: u8 = 0x30;
+/// Mux frame types; `T_DATA` is built in place by `super::mux`.
+pub const T_DATA: u8 = 0x31;
+const T_WINDOW: u8 = 0x32;
+const T_END: u8 = 0x33;
+const T_RESET: u8 = 0x34;
+/// The largest mux frame body: a type, an id and one UDP datagram.
+pub const MAX_MUX_BODY: usize = 1 + 8 + 65_536;
 
 /// Longest text in a message (an error line): frames stay small.
 const MAX_TEXT: usize = 512;
@@ -154,6 +195,12 @@ impl Msg {
             Msg::Pong => "Pong",
             Msg::Accept { .. } => "Accept",
             Msg::Paired => "Paired",
+            Msg::LoginMux { .. } => "LoginMux",
+            Msg::Open { .. } => "Open",
+            Msg::Data { .. } => "Data",
+            Msg::Window { .. } => "Window",
+            Msg::End { .. } => "End",
+            Msg::Reset { .. } => "Reset",
         }
     }
 
@@ -175,6 +222,14 @@ impl Msg {
             Msg::Pong => out(T_PONG),
             Msg::Accept { id, mac } => out(T_ACCEPT).u64(*id).mac(mac),
             Msg::Paired => out(T_PAIRED),
+            Msg::LoginMux { mac, services, mux } => {
+                out(T_LOGIN_MUX).mac(mac).list(services).u8(*mux)
+            }
+            Msg::Open { id, service } => out(T_OPEN).u64(*id).u8(*service),
+            Msg::Data { id, bytes } => out(T_DATA).u64(*id).bytes(bytes),
+            Msg::Window { id, credit } => out(T_WINDOW).u64(*id).u32(*credit),
+            Msg::End { id } => out(T_END).u64(*id),
+            Msg::Reset { id, reason } => out(T_RESET).u64(*id).str(reason),
         }
         .finish()
     }
@@ -222,6 +277,29 @@ impl Msg {
                 mac: r.mac()?,
             },
             T_PAIRED => Msg::Paired,
+            T_LOGIN_MUX => Msg::LoginMux {
+                mac: r.mac()?,
+                services: r.list()?,
+                mux: r.u8()?,
+            },
+            T_OPEN => Msg::Open {
+                id: r.u64()?,
+                service: r.u8()?,
+            },
+            T_DATA => {
+                let id = r.u64()?;
+                let bytes = r.take(r.0.len())?.to_vec();
+                Msg::Data { id, bytes }
+            }
+            T_WINDOW => Msg::Window {
+                id: r.u64()?,
+                credit: r.u32()?,
+            },
+            T_END => Msg::End { id: r.u64()? },
+            T_RESET => Msg::Reset {
+                id: r.u64()?,
+                reason: r.str()?,
+            },
             t => return Err(format!("unknown message type 0x{t:02x}")),
         };
         r.end()?;
@@ -235,6 +313,11 @@ pub const CLOSED: &str = "connection closed";
 /// Read one frame (never more than its own bytes: what follows a Paired is
 /// raw data) and decode it.
 pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
+    read_msg_max(r, MAX_BODY).await
+}
+
+/// [`read_msg`] with a larger bound (a mux link's data frames).
+pub async fn read_msg_max<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Msg, String> {
     // The length usually comes whole in one read; a first read of nothing
     // is a clean close, anything short of 4 bytes later a truncation.
     let mut len = [0u8; 4];
@@ -245,10 +328,8 @@ pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
     };
     r.read_exact(&mut len[got..]).await.map_err(short)?;
     let n = u32::from_be_bytes(len) as u64;
-    if n == 0 || n > MAX_BODY as u64 {
-        return Err(format!(
-            "bad message length {n} (allowed 1 to {MAX_BODY} bytes)"
-        ));
+    if n == 0 || n > max as u64 {
+        return Err(format!("bad message length {n} (allowed 1 to {max} bytes)"));
     }
     let mut buf = vec![0u8; n as usize];
     r.read_exact(&mut buf).await.map_err(short)?;
@@ -323,6 +404,29 @@ mod tests {
             mac: Some([3; MAC]),
         });
         round(Msg::Paired);
+        round(Msg::LoginMux {
+            mac: Some([1; MAC]),
+            services: vec!["tcp:127.0.0.1:22".into()],
+            mux: 1,
+        });
+        round(Msg::Open { id: 9, service: 2 });
+        round(Msg::Data {
+            id: 9,
+            bytes: b"some bytes".to_vec(),
+        });
+        round(Msg::Data {
+            id: 9,
+            bytes: vec![],
+        });
+        round(Msg::Window {
+            id: 1,
+            credit: u32::MAX,
+        });
+        round(Msg::End { id: 3 });
+        round(Msg::Reset {
+            id: 3,
+            reason: "connection reset".into(),
+        });
     }
 
     #[test]
@@ -354,7 +458,7 @@ mod tests {
                 .collect();
             let _ = Msg::decode(&body);
             if let Some(b) = body.first_mut() {
-                *b = (x % 0x22) as u8;
+                *b = (x % 0x35) as u8;
             }
             let _ = Msg::decode(&body);
         }

@@ -6,8 +6,9 @@
 
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
+use super::mux::{self, Mux};
 use super::opts::Proto;
-use super::proto::{read_msg, write_msg, Mac, Msg, Nonce, VERSION};
+use super::proto::{read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_MUX_BODY, VERSION};
 use super::TunnelRelayOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
@@ -54,6 +55,8 @@ enum Outcome {
     Data(TcpStream),
     /// The inside end could not serve it (the service is down...).
     Failed(String),
+    /// A mux link: the client becomes one of its streams.
+    Mux(Rc<Mux>),
 }
 
 struct Waiting {
@@ -68,6 +71,8 @@ struct Control {
     gen: u64,
     out: Sender<Msg>,
     peer: SocketAddr,
+    /// A mux link's streams (`--tunnel-mux` on the inside end).
+    mux: Option<Rc<Mux>>,
 }
 
 /// One public address: its protocol and what the Welcome calls it.
@@ -89,7 +94,7 @@ struct Relay {
     logins: Cell<u64>,
     handshakes: Cell<usize>,
     /// Bytes of datagrams queued in UDP flows.
-    queued: Cell<usize>,
+    queued: Rc<Cell<usize>>,
 }
 
 /// A bound public socket.
@@ -127,7 +132,7 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
         next_id: Cell::new(1),
         logins: Cell::new(0),
         handshakes: Cell::new(0),
-        queued: Cell::new(0),
+        queued: Rc::new(Cell::new(0)),
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
@@ -251,6 +256,13 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
         },
     );
     if let Some(c) = relay.control.borrow().as_ref() {
+        if let Some(m) = &c.mux {
+            // A mux link: no data connection to wait for.
+            if let Some(w) = relay.pending.borrow().get(&id) {
+                let _ = w.reply.try_send(Outcome::Mux(m.clone()));
+            }
+            return Some((id, rx));
+        }
         // Full or closed: the next login announces every waiting client.
         let _ = c.out.try_send(Msg::Conn {
             id,
@@ -281,7 +293,7 @@ async fn accept_clients(
         let Some((id, rx)) = register(&relay, k) else {
             continue;
         };
-        ex.spawn(client(relay.clone(), id, stream, peer, rx))
+        ex.spawn(client(relay.clone(), id, k, stream, peer, rx))
             .detach();
     }
 }
@@ -330,6 +342,7 @@ fn why_unanswered(relay: &Relay) -> &'static str {
 async fn client(
     relay: Rc<Relay>,
     id: u64,
+    k: u8,
     stream: TcpStream,
     peer: SocketAddr,
     rx: Receiver<Outcome>,
@@ -345,6 +358,17 @@ async fn client(
             data::pipe(stream, data).await;
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} done (id {id})");
+            }
+        }
+        Wait::Got(Outcome::Mux(m)) => {
+            if relay.verbose > 0 {
+                eprintln!("Tunnel client {peer}: stream {id} on the mux link");
+            }
+            let st = m.open(id, k, false);
+            match m.run(id, st, mux::Local::Tcp(stream)).await {
+                Ok(()) if relay.verbose > 0 => eprintln!("Tunnel client {peer} done (id {id})"),
+                Ok(()) => {}
+                Err(e) => eprintln!("netcrab: tunnel client {peer}: {e}; reset"),
             }
         }
         Wait::Got(Outcome::Failed(why)) => {
@@ -450,7 +474,7 @@ async fn udp_public(
         flows.borrow_mut().insert(peer, tx);
         ex.spawn(udp_flow(
             relay.clone(),
-            id,
+            (id, k),
             peer,
             sock.clone(),
             rx,
@@ -465,7 +489,7 @@ async fn udp_public(
 /// ways until it has been idle for --udp-idle.
 async fn udp_flow(
     relay: Rc<Relay>,
-    id: u64,
+    (id, k): (u64, u8),
     peer: SocketAddr,
     sock: Rc<UdpSocket>,
     rx: Receiver<Vec<u8>>,
@@ -495,6 +519,25 @@ async fn udp_flow(
             let _ = data.shutdown(Shutdown::Both);
             if relay.verbose > 0 {
                 eprintln!("Tunnel UDP peer {peer}: flow ended (id {id})");
+            }
+        }
+        Wait::Got(Outcome::Mux(m)) => {
+            let st = m.open(id, k, true);
+            let end = mux::UdpEnd::Peer {
+                sock,
+                peer,
+                rx: rx.clone(),
+                queued: relay.queued.clone(),
+            };
+            let idle = Some(relay.udp_idle);
+            match m.run(id, st, mux::Local::Udp { end, idle }).await {
+                Err(e) if e != "the flow ended" => {
+                    eprintln!("netcrab: tunnel UDP peer {peer}: {e}")
+                }
+                _ if relay.verbose > 0 => {
+                    eprintln!("Tunnel UDP peer {peer}: flow ended (id {id})")
+                }
+                _ => {}
             }
         }
         Wait::Got(Outcome::Failed(why)) => {
@@ -538,6 +581,7 @@ async fn accept_inside(
 /// What an inside-link connection turned out to be.
 enum Link {
     Control,
+    Mux,
     Data(u64),
 }
 
@@ -555,6 +599,7 @@ async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
     relay.handshakes.set(relay.handshakes.get() - 1);
     let result = match link {
         Ok(Link::Control) => control(&relay, s.clone(), peer).await,
+        Ok(Link::Mux) => mux_control(&relay, s.clone(), peer).await,
         Ok(Link::Data(_)) => Ok(()),
         Err(e) => Err(e),
     };
@@ -636,6 +681,17 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
             check_services(relay, &services)?;
             Ok(Link::Control)
         }
+        Msg::LoginMux { mac, services, mux } => {
+            check(Role::Login, 0, mac)?;
+            if mux != mux::VERSION {
+                return Err(format!(
+                    "unsupported mux version {mux} (this relay speaks mux version {}); run the same netcrab version on both ends",
+                    mux::VERSION
+                ));
+            }
+            check_services(relay, &services)?;
+            Ok(Link::Mux)
+        }
         Msg::Accept { id, mac } => {
             // The Accept answers the challenge its Conn carried.
             let Some(n) = relay.pending.borrow().get(&id).map(|w| w.nonce) else {
@@ -696,21 +752,13 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
             nonce: w.nonce,
         });
     }
-    let old = relay
-        .control
-        .borrow_mut()
-        .replace(Control { gen, out: tx, peer });
-    match old {
-        Some(old) => {
-            eprintln!(
-                "Tunnel inside end {peer} logged in; the previous one ({}) is closed",
-                old.peer
-            );
-            // Its writer sends this, then finds the queue closed and ends.
-            let _ = old.out.try_send(Msg::Error(format!("{REPLACED} ({peer})")));
-        }
-        None => eprintln!("Tunnel inside end {peer} logged in"),
-    }
+    let old = relay.control.borrow_mut().replace(Control {
+        gen,
+        out: tx,
+        peer,
+        mux: None,
+    });
+    replaced(old, peer);
     let watch = Watch::new();
     let ended = futures_lite::future::or(
         futures_lite::future::or(
@@ -722,16 +770,101 @@ async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::
         }),
     )
     .await;
-    let current = relay.control.borrow().as_ref().map(|c| c.gen) == Some(gen);
-    if current {
-        relay.control.borrow_mut().take();
-    }
-    if !current {
+    if !retire(relay, gen) {
         // Replaced by a newer login, which has said so.
         let _ = s.shutdown(Shutdown::Both);
         return Ok(());
     }
     ended
+}
+
+/// Whether login `gen` is still the current one; clears it when it is.
+fn retire(relay: &Relay, gen: u64) -> bool {
+    let current = relay.control.borrow().as_ref().map(|c| c.gen) == Some(gen);
+    if current {
+        relay.control.borrow_mut().take();
+    }
+    current
+}
+
+/// A mux link: every client stream runs on this connection.
+async fn mux_control(
+    relay: &Relay,
+    s: TcpStream,
+    peer: SocketAddr,
+) -> std::result::Result<(), String> {
+    let gen = relay.logins.get() + 1;
+    relay.logins.set(gen);
+    let m = Mux::new();
+    m.send(&Msg::Welcome {
+        public: relay.publics.iter().map(|p| p.text.clone()).collect(),
+    });
+    // Clients waiting for an inside end are served on this link now.
+    for w in relay.pending.borrow().values() {
+        let _ = w.reply.try_send(Outcome::Mux(m.clone()));
+    }
+    // Pings and the "replaced" Error come through this queue, as for a
+    // per-connection control link.
+    let (tx, rx) = smol::channel::bounded::<Msg>(16);
+    let old = relay.control.borrow_mut().replace(Control {
+        gen,
+        out: tx,
+        peer,
+        mux: Some(m.clone()),
+    });
+    replaced(old, peer);
+    let watch = Watch::new();
+    let queue = async {
+        while let Ok(msg) = rx.recv().await {
+            m.send(&msg);
+        }
+        // Replaced: what is queued (the Error) goes out first.
+        m.flush(s.clone()).await;
+        Ok(())
+    };
+    let reader = async {
+        let mut r = futures_lite::io::BufReader::with_capacity(64 * 1024, s.clone());
+        loop {
+            let msg = read_msg_max(&mut r, MAX_MUX_BODY).await?;
+            watch.heard();
+            match m.on_frame(msg) {
+                None | Some(Msg::Pong) => {}
+                Some(Msg::Ping) => m.send(&Msg::Pong),
+                Some(Msg::Error(e)) => return Err(format!("the inside end says: {e}")),
+                Some(msg) => return Err(format!("unexpected {} on the mux link", msg.name())),
+            }
+        }
+    };
+    let ended = futures_lite::future::or(
+        futures_lite::future::or(reader, m.writer(s.clone(), &watch)),
+        futures_lite::future::or(
+            futures_lite::future::or(control_pinger(relay, gen), queue),
+            async { Err(watch.dog(relay.keepalive * 3, "the inside end").await) },
+        ),
+    )
+    .await;
+    // Its streams are reset; their clients see the cut.
+    m.close();
+    if !retire(relay, gen) {
+        let _ = s.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    ended
+}
+
+/// Say who logged in, and tell a replaced inside end.
+fn replaced(old: Option<Control>, peer: SocketAddr) {
+    match old {
+        Some(old) => {
+            eprintln!(
+                "Tunnel inside end {peer} logged in; the previous one ({}) is closed",
+                old.peer
+            );
+            // Its writer sends this, then finds the queue closed and ends.
+            let _ = old.out.try_send(Msg::Error(format!("{REPLACED} ({peer})")));
+        }
+        None => eprintln!("Tunnel inside end {peer} logged in"),
+    }
 }
 
 async fn control_reader(
