@@ -21,6 +21,7 @@ mod scan;
 mod signals;
 mod tcp;
 mod tunnel;
+mod tunnel_mux;
 mod tunnel_v2;
 mod udp;
 mod udp_flows;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-fn built() -> bool {
+pub(crate) fn built() -> bool {
     if !cfg!(feature = "tunnel") {
         skip("this build leaves out the 'tunnel' feature");
         return false;
@@ -22,7 +22,7 @@ fn built() -> bool {
     true
 }
 
-fn native_or_skip(why: &str) -> bool {
+pub(crate) fn native_or_skip(why: &str) -> bool {
     if util::runner_kind() != util::Runner::Native {
         skip(&format!(
             "{why}: not under an emulator (timing and namespaces)"
@@ -33,7 +33,7 @@ fn native_or_skip(why: &str) -> bool {
 }
 
 /// An upper time bound, looser under an emulator (slow to run anything).
-fn slack(d: Duration) -> Duration {
+pub(crate) fn slack(d: Duration) -> Duration {
     match util::runner_kind() {
         util::Runner::Native => d,
         _ => d * 4,
@@ -44,13 +44,13 @@ fn slack(d: Duration) -> Duration {
 
 /// What a service thread saw: the SHA-256 of everything each connection
 /// sent (after the service's own half-close, for `speak_first`).
-type Seen = Arc<Mutex<Vec<String>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
 
 /// A TCP service: per connection, reads to the end, then answers the hash
 /// of what it got (hex + "\n") and `answer` bytes seeded by that hash.
 /// With `speak_first`, it first sends `answer` bytes seeded 7 and
 /// half-closes, then reads to the end and records the hash.
-fn tcp_service(l: TcpListener, answer: usize, speak_first: bool, seen: Seen) {
+pub(crate) fn tcp_service(l: TcpListener, answer: usize, speak_first: bool, seen: Seen) {
     l.set_nonblocking(false).unwrap();
     thread::spawn(move || {
         for c in l.incoming() {
@@ -79,13 +79,13 @@ fn tcp_service(l: TcpListener, answer: usize, speak_first: bool, seen: Seen) {
     });
 }
 
-fn seed_of(hash: &str) -> u64 {
+pub(crate) fn seed_of(hash: &str) -> u64 {
     u64::from_str_radix(&hash[..16], 16).unwrap()
 }
 
 /// One client of `tcp_service`: send `payload`, half-close, check the
 /// whole answer. Errors as text (runs on threads).
-fn exchange(public: SocketAddr, payload: &[u8], answer: usize) -> Result<(), String> {
+pub(crate) fn exchange(public: SocketAddr, payload: &[u8], answer: usize) -> Result<(), String> {
     let mut s = TcpStream::connect(public).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(patience())).unwrap();
     let mut w = s.try_clone().unwrap();
@@ -114,7 +114,11 @@ fn exchange(public: SocketAddr, payload: &[u8], answer: usize) -> Result<(), Str
 
 /// The other direction: the service speaks and half-closes first; the
 /// client reads it all, then still sends `payload`, which must arrive whole.
-fn speak_first_client(public: SocketAddr, payload: &[u8], answer: usize) -> Result<(), String> {
+pub(crate) fn speak_first_client(
+    public: SocketAddr,
+    payload: &[u8],
+    answer: usize,
+) -> Result<(), String> {
     let mut s = TcpStream::connect(public).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(patience())).unwrap();
     let mut got = Vec::new();
@@ -136,7 +140,7 @@ fn speak_first_client(public: SocketAddr, payload: &[u8], answer: usize) -> Resu
 }
 
 /// A UDP echo service: each datagram back, as it came, to its sender.
-fn udp_echo(s: UdpSocket) {
+pub(crate) fn udp_echo(s: UdpSocket) {
     thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
         while let Ok((n, from)) = s.recv_from(&mut buf) {
@@ -145,7 +149,7 @@ fn udp_echo(s: UdpSocket) {
     });
 }
 
-fn relay(args: &[&str], n: usize) -> (Proc, Vec<SocketAddr>) {
+pub(crate) fn relay(args: &[&str], n: usize) -> (Proc, Vec<SocketAddr>) {
     let mut v = vec!["--tunnel-relay", "127.0.0.1:0"];
     v.extend_from_slice(args);
     let mut p = start_no_input(&v);
@@ -153,14 +157,19 @@ fn relay(args: &[&str], n: usize) -> (Proc, Vec<SocketAddr>) {
     (p, a)
 }
 
-fn inside(args: &[&str]) -> Proc {
+pub(crate) fn inside(args: &[&str]) -> Proc {
     let mut p = start_no_input(args);
     p.wait_for("Tunnel up");
     p
 }
 
 /// A datagram of `len` bytes, answered exactly.
-fn udp_roundtrip(s: &UdpSocket, to: SocketAddr, len: usize, seed: u64) -> Result<(), String> {
+pub(crate) fn udp_roundtrip(
+    s: &UdpSocket,
+    to: SocketAddr,
+    len: usize,
+    seed: u64,
+) -> Result<(), String> {
     let d = random_bytes(len, seed);
     s.send_to(&d, to).map_err(|e| format!("send {len}: {e}"))?;
     let mut buf = vec![0u8; 70_000];
@@ -362,13 +371,13 @@ fn mismatched_services_are_refused_on_both_ends_with_both_lists() {
 }
 
 /// The relay's inside-link port, spoken to by hand.
-fn frame(body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
     let mut f = (body.len() as u32).to_be_bytes().to_vec();
     f.extend_from_slice(body);
     f
 }
 
-fn hello(version: u8) -> Vec<u8> {
+pub(crate) fn hello(version: u8) -> Vec<u8> {
     let mut b = vec![0x01];
     b.extend_from_slice(b"NCTN");
     b.push(version);
@@ -376,7 +385,7 @@ fn hello(version: u8) -> Vec<u8> {
     frame(&b)
 }
 
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+pub(crate) fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).ok()?;
     let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
@@ -679,7 +688,7 @@ fn flags_without_effect_in_tunnel_mode_are_refused() {
 
 // ---- through real proxies --------------------------------------------------
 
-fn installed(prog: &str) -> bool {
+pub(crate) fn installed(prog: &str) -> bool {
     let ok = Command::new("sh")
         .args(["-c", &format!("command -v {prog}")])
         .output()
@@ -692,7 +701,7 @@ fn installed(prog: &str) -> bool {
 }
 
 /// A daemon killed on drop.
-struct Daemon(Child, Vec<std::path::PathBuf>);
+pub(crate) struct Daemon(Child, Vec<std::path::PathBuf>);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -727,7 +736,7 @@ fn daemon(ns: Option<&str>, argv: &[&str], files: Vec<std::path::PathBuf>) -> Da
     Daemon(child, files)
 }
 
-fn temp(name: &str, text: &str) -> std::path::PathBuf {
+pub(crate) fn temp(name: &str, text: &str) -> std::path::PathBuf {
     let p = std::env::temp_dir().join(format!("netcrab-tv2-{}-{name}", std::process::id()));
     std::fs::write(&p, text).unwrap();
     p
@@ -739,7 +748,7 @@ fn tinyproxy(ns: Option<&str>, ip: &str, port: u16, allow: &str, user: &str, pas
 }
 
 /// The same, with more configuration lines.
-fn tinyproxy_with(
+pub(crate) fn tinyproxy_with(
     ns: Option<&str>,
     ip: &str,
     port: u16,
@@ -768,7 +777,7 @@ fn microsocks(ns: Option<&str>, ip: &str, port: u16, user: &str, pass: &str) -> 
 }
 
 /// Wait until `addr` takes connections (from namespace `ns` when given).
-fn wait_port(ns: Option<&str>, addr: SocketAddr) {
+pub(crate) fn wait_port(ns: Option<&str>, addr: SocketAddr) {
     let probe = move || {
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {

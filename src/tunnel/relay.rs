@@ -258,7 +258,9 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
     if let Some(c) = relay.control.borrow().as_ref() {
         if let Some(m) = &c.mux {
             // A mux link: no data connection to wait for.
-            if let Some(w) = relay.pending.borrow().get(&id) {
+            // The answer is in its channel: it waits for nothing, so it
+            // takes no place among the clients waiting (MAX_PENDING).
+            if let Some(w) = relay.pending.borrow_mut().remove(&id) {
                 let _ = w.reply.try_send(Outcome::Mux(m.clone()));
             }
             return Some((id, rx));

@@ -1,0 +1,582 @@
+//! Tunnel mode with `--tunnel-mux`: every client stream on the inside end's
+//! one control connection. 100 streams at once, a stalled reader that
+//! stalls only its own stream, half-closes, a reset stream, a cut link,
+//! UDP, an old relay, one CONNECT through tinyproxy for 50 clients, and the
+//! memory of 1,000 idle streams.
+
+use crate::tunnel_v2::{
+    built, exchange, frame, installed, native_or_skip, read_frame, slack, speak_first_client,
+    tcp_service, tinyproxy_with, udp_echo, udp_roundtrip, wait_port, Seen,
+};
+use crate::util::netns::{self, pair_or_skip, Behind, NET, NET_C};
+use crate::util::{self, patience, random_bytes, sha256, skip, start_no_input, Proc};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A relay with `n` TCP public addresses, and an inside end with `--tunnel-mux`
+/// for `services`; returns both and the public addresses.
+fn mux_tunnel(services: &[SocketAddr]) -> (Proc, Proc, Vec<SocketAddr>) {
+    let mut args = vec!["--tunnel-relay", "127.0.0.1:0"];
+    for _ in services {
+        args.extend_from_slice(&["--tunnel-public", "127.0.0.1:0"]);
+    }
+    let mut r = start_no_input(&args);
+    let addrs = r.listening(services.len() + 1);
+    let i = inside_via(addrs[0], services);
+    (r, i, addrs[1..].to_vec())
+}
+
+fn inside_via(relay: SocketAddr, services: &[SocketAddr]) -> Proc {
+    let relay = relay.to_string();
+    let svc: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+    let mut a = vec!["--tunnel-inside", relay.as_str(), "--tunnel-mux"];
+    a.extend(svc.iter().map(|s| s.as_str()));
+    let mut i = start_no_input(&a);
+    i.wait_for("Tunnel up");
+    i
+}
+
+fn hash_service(answer: usize) -> (SocketAddr, Seen) {
+    let (l, a) = util::peers::listener();
+    let seen: Seen = Default::default();
+    tcp_service(l, answer, false, seen.clone());
+    (a, seen)
+}
+
+/// Run `n` clients at once, each with its own payload of `len` bytes.
+fn clients_at_once(public: SocketAddr, n: usize, len: usize, answer: usize) -> Vec<String> {
+    let ts: Vec<_> = (0..n)
+        .map(|k| {
+            thread::spawn(move || {
+                exchange(public, &random_bytes(len, 5000 + k as u64), answer)
+                    .map_err(|e| format!("client {k}: {e}"))
+            })
+        })
+        .collect();
+    ts.into_iter()
+        .filter_map(|t| t.join().unwrap().err())
+        .collect()
+}
+
+#[test]
+fn mux_a_hundred_streams_at_once_on_one_link_arrive_whole() {
+    if !built() {
+        return;
+    }
+    let (svc, seen) = hash_service(64 * 1024);
+    let (mut r, mut i, public) = mux_tunnel(&[svc]);
+    let errs = clients_at_once(public[0], 100, 100 * 1024, 64 * 1024);
+    if !errs.is_empty() {
+        r.fail(&format!("{errs:?}\ninside end: {}", i.report()));
+    }
+    assert_eq!(seen.lock().unwrap().len(), 100);
+    // One login: no connection per client.
+    assert_eq!(r.stderr().matches("logged in").count(), 1, "{}", r.stderr());
+    assert!(i.running() && r.running());
+    i.kill();
+}
+
+#[test]
+fn mux_half_close_crosses_the_link_both_ways_with_the_whole_reply() {
+    if !built() {
+        return;
+    }
+    let (l1, a1) = util::peers::listener();
+    let (l2, a2) = util::peers::listener();
+    let (s1, s2): (Seen, Seen) = Default::default();
+    tcp_service(l1, 1 << 20, false, s1.clone());
+    tcp_service(l2, 1 << 20, true, s2.clone());
+    let (mut r, mut i, public) = mux_tunnel(&[a1, a2]);
+    // The client half-closes first and still gets the whole answer.
+    exchange(public[0], &random_bytes(2 << 20, 1), 1 << 20).unwrap_or_else(|e| r.fail(&e));
+    // The service half-closes first; what the client sends after arrives.
+    let payload = random_bytes(1 << 20, 2);
+    speak_first_client(public[1], &payload, 1 << 20).unwrap_or_else(|e| r.fail(&e));
+    let deadline = Instant::now() + patience();
+    while s2.lock().unwrap().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(s2.lock().unwrap().first(), Some(&sha256::hex(&payload)));
+    i.kill();
+}
+
+#[test]
+fn mux_a_stalled_reader_stalls_only_its_own_stream() {
+    if !built() {
+        return;
+    }
+    const BIG: usize = 64 << 20;
+    // Service 1 sends 64 MiB to each client at once; service 2 hashes.
+    let (l1, a1) = util::peers::listener();
+    tcp_service(l1, BIG, true, Default::default());
+    let (a2, seen) = hash_service(256 * 1024);
+    let (mut r, mut i, public) = mux_tunnel(&[a1, a2]);
+    let mut stalled = TcpStream::connect(public[0]).unwrap();
+    // Let the window and the socket buffers fill behind it.
+    thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let errs = clients_at_once(public[1], 20, 256 * 1024, 256 * 1024);
+    if !errs.is_empty() {
+        r.fail(&format!("{errs:?}\ninside end: {}", i.report()));
+    }
+    let took = t.elapsed();
+    assert!(
+        took < slack(Duration::from_secs(10)),
+        "20 clients took {took:?} beside a stalled one"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 20);
+    // Memory stays bounded by the windows, not by the 64 MiB queued.
+    if util::runner_kind() == util::Runner::Native {
+        for (who, p) in [("relay", &r), ("inside end", &i)] {
+            if let Some(kib) = util::rss_kib(p.pid()) {
+                assert!(
+                    kib < 48 * 1024,
+                    "{who} holds {kib} KiB with a stalled reader"
+                );
+            }
+        }
+    }
+    // Now it reads: every byte arrives, in order.
+    stalled.set_read_timeout(Some(patience())).unwrap();
+    let mut got = Vec::with_capacity(BIG);
+    stalled
+        .read_to_end(&mut got)
+        .unwrap_or_else(|e| r.fail(&format!("the stalled reader: {e}")));
+    assert_eq!(got.len(), BIG);
+    assert!(
+        got == random_bytes(BIG, 7),
+        "the stalled stream's bytes differ"
+    );
+    assert!(i.running() && r.running());
+    i.kill();
+}
+
+/// A service that records how each connection ended: "eof" or "error".
+fn ending_service() -> (SocketAddr, Arc<Mutex<Vec<&'static str>>>) {
+    let (l, a) = util::peers::listener();
+    let ends = Arc::new(Mutex::new(Vec::new()));
+    let e2 = ends.clone();
+    thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            let ends = e2.clone();
+            thread::spawn(move || {
+                c.set_read_timeout(Some(patience())).unwrap();
+                let mut buf = [0u8; 65536];
+                let how = loop {
+                    match c.read(&mut buf) {
+                        Ok(0) => break "eof",
+                        Ok(_) => {}
+                        Err(_) => break "error",
+                    }
+                };
+                ends.lock().unwrap().push(how);
+            });
+        }
+    });
+    (a, ends)
+}
+
+fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+#[test]
+fn mux_a_reset_stream_is_reset_at_its_service_and_the_link_goes_on() {
+    if !built() {
+        return;
+    }
+    if util::skipped_under_wine("Wine does not report a peer's reset to the reader") {
+        return;
+    }
+    let (sa, ends) = ending_service();
+    let (hs, _) = hash_service(1000);
+    let (mut r, mut i, public) = mux_tunnel(&[sa, hs]);
+    let mut c = TcpStream::connect(public[0]).unwrap();
+    c.write_all(&random_bytes(100_000, 3)).unwrap();
+    // Another stream in the middle of its exchange meanwhile.
+    let mut other = TcpStream::connect(public[1]).unwrap();
+    other.write_all(b"half of it, ").unwrap();
+    thread::sleep(Duration::from_millis(300));
+    reset(c);
+    let deadline = Instant::now() + patience();
+    while ends.lock().unwrap().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        ends.lock().unwrap().first(),
+        Some(&"error"),
+        "the service did not see the reset\nrelay: {}",
+        r.report()
+    );
+    // The other stream and the link go on.
+    other.write_all(b"the rest").unwrap();
+    other.shutdown(Shutdown::Write).unwrap();
+    other.set_read_timeout(Some(patience())).unwrap();
+    let mut got = Vec::new();
+    other.read_to_end(&mut got).unwrap();
+    let hash = sha256::hex(b"half of it, the rest");
+    assert!(
+        got.starts_with(hash.as_bytes()),
+        "the other stream's answer"
+    );
+    exchange(public[1], b"a new client", 1000).unwrap_or_else(|e| r.fail(&e));
+    assert!(!r.stderr().contains("dropped"), "{}", r.stderr());
+    assert_eq!(r.stderr().matches("logged in").count(), 1);
+    i.kill();
+}
+
+/// A TCP forwarder the test can cut: every connection through it so far
+/// is shut down, new ones are forwarded again.
+struct Cuttable {
+    addr: SocketAddr,
+    live: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Cuttable {
+    fn new(to: SocketAddr) -> Cuttable {
+        let (l, addr) = util::peers::listener();
+        let live: Arc<Mutex<Vec<TcpStream>>> = Default::default();
+        let l2 = live.clone();
+        thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(c) = c else { return };
+                let Ok(up) = TcpStream::connect(to) else {
+                    continue;
+                };
+                l2.lock().unwrap().push(c.try_clone().unwrap());
+                l2.lock().unwrap().push(up.try_clone().unwrap());
+                for (mut a, mut b) in [(c.try_clone().unwrap(), up.try_clone().unwrap()), (up, c)] {
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut a, &mut b);
+                        let _ = b.shutdown(Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Cuttable { addr, live }
+    }
+
+    fn cut(&self) {
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn mux_a_cut_link_resets_its_streams_and_the_next_clients_use_the_new_link() {
+    if !built() {
+        return;
+    }
+    let (svc, _) = hash_service(1000);
+    let mut r = start_no_input(&[
+        "--tunnel-relay",
+        "127.0.0.1:0",
+        "--tunnel-public",
+        "127.0.0.1:0",
+        "--tunnel-keepalive",
+        "1",
+    ]);
+    let addrs = r.listening(2);
+    let fwd = Cuttable::new(addrs[0]);
+    let mut i = inside_via(fwd.addr, &[svc]);
+    // A stream in the middle of its transfer (the service waits for its end).
+    let mut c = TcpStream::connect(addrs[1]).unwrap();
+    c.write_all(&random_bytes(1 << 20, 9)).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    fwd.cut();
+    c.set_read_timeout(Some(patience())).unwrap();
+    let t = Instant::now();
+    let mut got = Vec::new();
+    let res = c.read_to_end(&mut got);
+    assert!(
+        res.is_err() || got.is_empty(),
+        "a cut stream read {} bytes as if whole",
+        got.len()
+    );
+    assert!(t.elapsed() < slack(Duration::from_secs(5)));
+    // The inside end dials again; the next clients are served.
+    i.wait_stderr("a second Tunnel up", |e| {
+        (e.matches("Tunnel up").count() >= 2).then_some(())
+    });
+    exchange(addrs[1], b"after the cut", 1000).unwrap_or_else(|e| r.fail(&e));
+    let errs = clients_at_once(addrs[1], 10, 10_000, 1000);
+    assert!(errs.is_empty(), "{errs:?}");
+    assert!(r.running() && i.running());
+    i.kill();
+}
+
+#[test]
+fn mux_udp_and_tcp_services_keep_datagrams_whole() {
+    if !built() {
+        return;
+    }
+    let (tcp, _) = hash_service(1000);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ua = u.local_addr().unwrap();
+    udp_echo(u);
+    let mut r = start_no_input(&[
+        "--tunnel-relay",
+        "127.0.0.1:0",
+        "--tunnel-public",
+        "127.0.0.1:0",
+        "--tunnel-public",
+        "udp:127.0.0.1:0",
+    ]);
+    let addrs = r.listening(3);
+    let relay = addrs[0].to_string();
+    let udp = format!("udp:{ua}");
+    let tcps = tcp.to_string();
+    let mut i = start_no_input(&["--tunnel-inside", &relay, "--tunnel-mux", &tcps, &udp]);
+    i.wait_for("Tunnel up");
+    let one = UdpSocket::bind("127.0.0.1:0").unwrap();
+    one.set_read_timeout(Some(patience())).unwrap();
+    for (n, len) in [1, 2, 100, 1400, 9000, 32_768, 65_507].iter().enumerate() {
+        udp_roundtrip(&one, addrs[2], *len, n as u64).unwrap_or_else(|e| r.fail(&e));
+    }
+    let peers: Vec<_> = (0..10)
+        .map(|k| {
+            let to = addrs[2];
+            thread::spawn(move || {
+                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_read_timeout(Some(patience())).unwrap();
+                for (n, len) in [1, 100, 1400].iter().enumerate() {
+                    udp_roundtrip(&s, to, *len, (k * 100 + n) as u64)?;
+                }
+                Ok::<(), String>(())
+            })
+        })
+        .collect();
+    for p in peers {
+        p.join().unwrap().unwrap_or_else(|e| r.fail(&e));
+    }
+    exchange(addrs[1], b"tcp beside udp", 1000).unwrap_or_else(|e| r.fail(&e));
+    i.kill();
+}
+
+#[test]
+fn mux_an_older_relay_is_one_clear_line_and_exit_1() {
+    if !built() {
+        return;
+    }
+    // A relay of the version before the mux link: it reads a LoginMux as
+    // an unknown message type and says so.
+    let (l, a) = util::peers::listener();
+    let fake = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(patience())).unwrap();
+        let hello = read_frame(&mut s).expect("Hello");
+        assert_eq!(hello[0], 0x01);
+        let mut ch = vec![0x02, 2];
+        ch.extend_from_slice(&[5; 32]);
+        ch.push(0);
+        s.write_all(&frame(&ch)).unwrap();
+        let login = read_frame(&mut s).expect("Login");
+        let msg = b"unknown message type 0x16";
+        let mut e = vec![0x03, 0, msg.len() as u8];
+        e.extend_from_slice(msg);
+        s.write_all(&frame(&e)).unwrap();
+        login[0]
+    });
+    let relay = a.to_string();
+    let (_, out) = util::run(&["--tunnel-inside", &relay, "--tunnel-mux", "127.0.0.1:9"]);
+    assert_eq!(fake.join().unwrap(), 0x16, "not a LoginMux");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("--tunnel-mux"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(
+        lines[0].contains("does not support --tunnel-mux"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn mux_is_refused_on_the_relay_and_without_a_tunnel() {
+    if !built() {
+        return;
+    }
+    let (_, out) = util::run(&[
+        "--tunnel-relay",
+        "127.0.0.1:0",
+        "--tunnel-public",
+        "127.0.0.1:0",
+        "--tunnel-mux",
+    ]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains("--tunnel-mux is a --tunnel-inside option"),
+        "{}",
+        out.stderr
+    );
+    let (_, out) = util::run(&["--tunnel-mux", "127.0.0.1:9"]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains("--tunnel-mux needs --tunnel-relay or --tunnel-inside"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Peak resident memory (VmHWM) of a process, in KiB.
+fn peak_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The README's figure: both ends' peak RSS with 1,000 idle streams open.
+pub const IDLE_STREAMS_PEAK_KIB: u64 = 32 * 1024;
+
+#[test]
+fn mux_a_thousand_idle_streams_keep_both_ends_small() {
+    if !built() || !native_or_skip("peak RSS from /proc") {
+        return;
+    }
+    const N: usize = 1000;
+    let (l, svc) = util::peers::listener();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h2 = held.clone();
+    thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            h2.lock().unwrap().push(c);
+        }
+    });
+    let (mut r, mut i, public) = mux_tunnel(&[svc]);
+    let mut clients = Vec::new();
+    for k in 0..N {
+        match TcpStream::connect(public[0]) {
+            Ok(c) => clients.push(c),
+            Err(e) => r.fail(&format!("client {k}: {e}")),
+        }
+    }
+    let deadline = Instant::now() + patience();
+    while held.lock().unwrap().len() < N && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        held.lock().unwrap().len(),
+        N,
+        "streams opened at the service"
+    );
+    thread::sleep(Duration::from_millis(200));
+    let (rp, ip) = (peak_kib(r.pid()).unwrap(), peak_kib(i.pid()).unwrap());
+    println!("peak RSS with {N} idle mux streams: relay {rp} KiB, inside end {ip} KiB");
+    assert!(rp < IDLE_STREAMS_PEAK_KIB, "relay peak {rp} KiB");
+    assert!(ip < IDLE_STREAMS_PEAK_KIB, "inside end peak {ip} KiB");
+    // They still work: one more exchange on the same link.
+    drop(clients);
+    i.kill();
+}
+
+fn count_connects(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Request") && l.contains("CONNECT "))
+        .count()
+}
+
+#[test]
+fn mux_through_tinyproxy_fifty_clients_take_one_connect() {
+    if !built() || !cfg!(feature = "proxy") || !native_or_skip("proxy namespaces") {
+        return;
+    }
+    if !installed("tinyproxy") {
+        return;
+    }
+    let Some(n) = pair_or_skip() else { return };
+    let c = match Behind::new(&n) {
+        Ok(c) => c,
+        Err(e) => {
+            skip(&e);
+            return;
+        }
+    };
+    let pport = util::free_port();
+    let pip = format!("{NET_C}.1");
+    let log =
+        std::env::temp_dir().join(format!("netcrab-mux-{}-tinyproxy.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let _proxy = tinyproxy_with(
+        Some(&n.b),
+        &pip,
+        pport,
+        &format!("{NET_C}.0/24"),
+        "alice",
+        "s3cret",
+        &format!("LogFile \"{}\"\n", log.display()),
+    );
+    let paddr: SocketAddr = format!("{pip}:{pport}").parse().unwrap();
+    wait_port(Some(&c.c), paddr);
+    let relay_ip = format!("{NET}.1");
+    let seen: Seen = Default::default();
+    let svc = netns::within_ns(&c.c, {
+        let seen = seen.clone();
+        move || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap();
+            tcp_service(l, 64 * 1024, false, seen);
+            a
+        }
+    });
+    let (iport, pubp) = (util::free_port(), util::free_port());
+    let mut r = n.run(
+        &n.a,
+        &[
+            "--tunnel-relay",
+            &format!("{relay_ip}:{iport}"),
+            "--tunnel-public",
+            &format!("{relay_ip}:{pubp}"),
+        ],
+        false,
+    );
+    r.listening(2);
+    let pass = std::env::temp_dir().join(format!("netcrab-mux-{}-pass", std::process::id()));
+    std::fs::write(&pass, "s3cret\n").unwrap();
+    let mut i = n.run(
+        &c.c,
+        &[
+            "--tunnel-inside",
+            &format!("{relay_ip}:{iport}"),
+            &svc.to_string(),
+            "--tunnel-mux",
+            "--proxy",
+            &paddr.to_string(),
+            "--proxy-type",
+            "http",
+            "--proxy-auth",
+            "alice",
+            "--proxy-pass-file",
+            pass.to_str().unwrap(),
+        ],
+        false,
+    );
+    i.wait_for("Tunnel up");
+    let public: SocketAddr = format!("{relay_ip}:{pubp}").parse().unwrap();
+    let ns = n.a.clone();
+    let errs = netns::within_ns(&ns, move || {
+        clients_at_once(public, 50, 256 * 1024, 64 * 1024)
+    });
+    if !errs.is_empty() {
+        r.fail(&format!("{errs:?}\ninside end: {}", i.report()));
+    }
+    assert_eq!(seen.lock().unwrap().len(), 50);
+    assert_eq!(count_connects(&log), 1, "CONNECTs in tinyproxy's log");
+    let _ = std::fs::remove_file(&pass);
+    let _ = std::fs::remove_file(&log);
+    drop(c);
+}
