@@ -10,8 +10,13 @@
 //!
 //! Goals printed beside the figures: >= 1.5x both peers in throughput, >= 1.2x in req/s, RSS
 //! no higher, UDP >= 1.2x rathole.
+//!
+//! The exchanges and the stream run with `--tunnel-mux` too (every stream on one link), and
+//! `mux.rs` times 99 streams beside a stopped reader. Goals: short exchanges >= 0.8x direct,
+//! one stream >= 0.8x the per-connection mode, the 99 within 1.2x their time alone.
 
 mod install;
+mod mux;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -148,8 +153,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// The netcrab processes of one configuration and the address clients use.
 type Setup = (Vec<Proc>, SocketAddr);
 
-fn tunnel(t: &Tools, svc: u16) -> Result<Setup> {
-    let (procs, tcp, _) = netcrab_tunnel(&t.netcrab, Some(svc), None, true)?;
+fn tunnel(t: &Tools, svc: u16, mux: bool) -> Result<Setup> {
+    let (procs, tcp, _) = netcrab_tunnel_with(&t.netcrab, Some(svc), None, true, mux)?;
     Ok((
         procs,
         tcp.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -164,11 +169,25 @@ fn netcrab_tunnel(
     udp_svc: Option<u16>,
     probe: bool,
 ) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
+    netcrab_tunnel_with(netcrab, tcp_svc, udp_svc, probe, false)
+}
+
+/// The same, the inside end with `--tunnel-mux` when `mux`.
+fn netcrab_tunnel_with(
+    netcrab: &Path,
+    tcp_svc: Option<u16>,
+    udp_svc: Option<u16>,
+    probe: bool,
+    mux: bool,
+) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
     let ctrl = free_port(false)?;
     let mut relay_cmd = Command::new(netcrab);
     relay_cmd.args(["--tunnel-relay", &format!("127.0.0.1:{ctrl}")]);
     let mut inside_cmd = Command::new(netcrab);
     inside_cmd.args(["--tunnel-inside", &format!("127.0.0.1:{ctrl}")]);
+    if mux {
+        inside_cmd.arg("--tunnel-mux");
+    }
     let mut tcp_pub = None;
     let mut udp_pub = None;
     if let Some(svc) = tcp_svc {
@@ -450,9 +469,12 @@ pub fn exchanges(s: &Settings, t: &Tools, report: &mut Report) {
     short_exchanges(s, t, &peers, report);
     stream(s, t, &peers, report);
     udp_queries(s, t, &peers, report);
+    mux::stalled_reader(s, t, report);
 }
 
 const NETCRAB_ROW: &str = "netcrab tunnel mode (with --secret)";
+const MUX_ROW: &str = "netcrab tunnel mode --tunnel-mux (with --secret)";
+const DIRECT_ROW: &str = "direct (no relay)";
 const BORE_ROW: &str = "bore (--secret)";
 const RATHOLE_ROW: &str = "rathole";
 
@@ -461,7 +483,8 @@ fn short_exchanges(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) 
     let reps = s.pick(1, 3);
     let workload = format!("{total} request/response exchanges, {AT_ONCE} at a time");
     let direct = |_svc: u16| -> Result<Option<Setup>> { Ok(None) };
-    let tun = |svc: u16| -> Result<Option<Setup>> { tunnel(t, svc).map(Some) };
+    let tun = |svc: u16| -> Result<Option<Setup>> { tunnel(t, svc, false).map(Some) };
+    let tun_mux = |svc: u16| -> Result<Option<Setup>> { tunnel(t, svc, true).map(Some) };
     let chan = |svc: u16| -> Result<Option<Setup>> { channels(t, svc).map(Some) };
     let bore = |svc: u16| -> Result<Option<Setup>> {
         let b = peers.bore.as_deref().ok_or_else(|| err("no bore"))?;
@@ -478,8 +501,9 @@ fn short_exchanges(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) 
     };
     type SetupFn<'a> = &'a dyn Fn(u16) -> Result<Option<Setup>>;
     let mut rows: Vec<(&str, Role, SetupFn)> = vec![
-        ("direct (no relay)", Role::Reference, &direct),
+        (DIRECT_ROW, Role::Reference, &direct),
         (NETCRAB_ROW, Role::Netcrab, &tun),
+        (MUX_ROW, Role::Netcrab, &tun_mux),
         ("netcrab --fm channels, inside -r", Role::Reference, &chan),
     ];
     if peers.bore.is_some() {
@@ -492,6 +516,12 @@ fn short_exchanges(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) 
         let row = measure_one(&workload, name, role, reps, total, setup);
         report.rows.push(row);
     }
+    report.goal_ratio(
+        "tunnel exchanges: --tunnel-mux >= 0.8x direct (req/s)",
+        report.value(&workload, MUX_ROW),
+        report.value(&workload, DIRECT_ROW),
+        0.8,
+    );
     let nk = report.value(&workload, NETCRAB_ROW);
     for peer in [BORE_ROW, RATHOLE_ROW] {
         let p = report.value(&workload, peer);
@@ -543,20 +573,28 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
             sample
         })
     };
-    let mut entrants: Vec<Entrant> = vec![(
-        NETCRAB_ROW.into(),
-        Role::Netcrab,
-        Box::new(|| {
-            run_with(&|svc| {
-                netcrab_tunnel(&t.netcrab, Some(svc), None, false).map(|(p, a, _)| {
-                    (
-                        p,
-                        a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-                    )
-                })
+    let netcrab = |mux: bool| -> Result<Sample> {
+        run_with(&|svc| {
+            netcrab_tunnel_with(&t.netcrab, Some(svc), None, false, mux).map(|(p, a, _)| {
+                (
+                    p,
+                    a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+                )
             })
-        }),
-    )];
+        })
+    };
+    let mut entrants: Vec<Entrant> = vec![
+        (
+            NETCRAB_ROW.into(),
+            Role::Netcrab,
+            Box::new(move || netcrab(false)),
+        ),
+        (
+            MUX_ROW.into(),
+            Role::Netcrab,
+            Box::new(move || netcrab(true)),
+        ),
+    ];
     if let Some(b) = peers.bore.as_deref() {
         entrants.push((
             BORE_ROW.into(),
@@ -582,6 +620,12 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
     }
     measure(report, &workload, "MiB/s", reps, false, entrants);
     let nk = report.value(&workload, NETCRAB_ROW);
+    report.goal_ratio(
+        "tunnel iperf3: --tunnel-mux >= 0.8x the per-connection mode (MiB/s)",
+        report.value(&workload, MUX_ROW),
+        nk,
+        0.8,
+    );
     for peer in [BORE_ROW, RATHOLE_ROW] {
         let p = report.value(&workload, peer);
         if p.is_some() {
