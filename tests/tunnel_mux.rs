@@ -580,3 +580,57 @@ fn mux_through_tinyproxy_fifty_clients_take_one_connect() {
     let _ = std::fs::remove_file(&log);
     drop(c);
 }
+
+#[test]
+fn mux_a_bulk_stream_does_not_hold_back_new_streams() {
+    if !built() {
+        return;
+    }
+    // Service 1 pours up to 512 MiB into its client; service 2 answers
+    // short exchanges. The bulk runs throughout while new clients come.
+    let (l1, a1) = util::peers::listener();
+    thread::spawn(move || {
+        for c in l1.incoming() {
+            let Ok(mut c) = c else { return };
+            thread::spawn(move || {
+                let chunk = vec![0x5au8; 64 * 1024];
+                for _ in 0..(512 << 20) / chunk.len() {
+                    if c.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let (a2, _) = hash_service(100);
+    let (mut r, mut i, public) = mux_tunnel(&[a1, a2]);
+    let bulk = public[0];
+    let reader = thread::spawn(move || {
+        let mut s = TcpStream::connect(bulk).unwrap();
+        s.set_read_timeout(Some(patience())).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0usize;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        got
+    });
+    thread::sleep(Duration::from_millis(300));
+    let mut worst = Duration::ZERO;
+    for k in 0..20 {
+        let t = Instant::now();
+        exchange(public[1], format!("short {k}").as_bytes(), 100).unwrap_or_else(|e| r.fail(&e));
+        worst = worst.max(t.elapsed());
+    }
+    let got = reader.join().unwrap();
+    assert!(got > 4 << 20, "the bulk stream moved only {got} bytes");
+    assert!(
+        worst < slack(Duration::from_millis(500)),
+        "a short exchange took {worst:?} beside a bulk stream"
+    );
+    i.kill();
+}

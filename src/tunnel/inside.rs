@@ -334,7 +334,7 @@ async fn mux_link(
     let m = Mux::new();
     let watch = Watch::new();
     let reader = async {
-        let mut r = futures_lite::io::BufReader::with_capacity(64 * 1024, s.clone());
+        let mut r = futures_lite::io::BufReader::with_capacity(256 * 1024, s.clone());
         loop {
             let msg = match read_msg_max(&mut r, MAX_MUX_BODY).await {
                 Ok(msg) => msg,

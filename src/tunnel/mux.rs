@@ -12,7 +12,8 @@
 //!
 //! Priority: small frames (Open, Window, End, Reset, Ping...) go out ahead
 //! of data, and data goes round robin, one frame per stream at a time, so a
-//! bulk transfer delays another stream by at most one frame.
+//! bulk transfer delays another stream by at most one write of about
+//! [`BATCH`] bytes.
 
 use super::data::{self, Dest, MAX_DATAGRAM};
 use super::proto::{Msg, T_DATA};
@@ -31,12 +32,12 @@ use std::time::{Duration, Instant};
 /// The mux version a `LoginMux` carries.
 pub const VERSION: u8 = 1;
 /// Bytes of a TCP stream in flight per direction (sent, not yet drained).
-pub const WINDOW: usize = 256 * 1024;
-/// The largest data chunk of a TCP `Data` frame: small, so other streams'
-/// frames interleave finely.
-const CHUNK: usize = 16 * 1024;
+pub const WINDOW: usize = 512 * 1024;
+/// The largest data chunk of a TCP `Data` frame: big enough for one
+/// stream's speed, small enough that other streams' frames interleave.
+const CHUNK: usize = 128 * 1024;
 /// Bytes gathered into one write on the link.
-const BATCH: usize = 64 * 1024;
+const BATCH: usize = 256 * 1024;
 /// A data frame's head: length, type, stream id.
 const HEAD: usize = 4 + 1 + 8;
 
@@ -389,7 +390,7 @@ impl Mux {
     /// Our socket's bytes, within the peer's credit, as data frames; its
     /// end as an End.
     async fn up_tcp(&self, id: u64, s: &Stream, mut from: TcpStream) -> Result<(), String> {
-        let mut full = false;
+        let mut full = false; // the last read was big
         loop {
             while s.credit.get() == 0 {
                 s.credit_bell.wait().await;
@@ -407,7 +408,9 @@ impl Mux {
                 self.send(&Msg::End { id });
                 return Ok(());
             }
-            full = n == room;
+            // After a big read more is likely to come at once: read again
+            // without the peek's system call.
+            full = n >= 16 * 1024;
             f.truncate(HEAD + n);
             head(&mut f, id, n);
             s.credit.set(s.credit.get() - n);
@@ -426,7 +429,10 @@ impl Mux {
                     to.write_all(&c).await.map_err(|e| describe(&e))?;
                     s.inq_bytes.set(s.inq_bytes.get() - c.len());
                     grant += c.len();
-                    if grant >= WINDOW / 4 || s.inq.borrow().is_empty() {
+                    // Grants in quarters of the window: fewer frames, and
+                    // never a deadlock (a sender out of credit means at
+                    // least 3/4 of a window waits here to be drained).
+                    if grant >= WINDOW / 4 {
                         self.send(&Msg::Window {
                             id,
                             credit: grant as u32,

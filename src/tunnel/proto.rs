@@ -134,8 +134,9 @@ pub const T_DATA: u8 = 0x31;
 const T_WINDOW: u8 = 0x32;
 const T_END: u8 = 0x33;
 const T_RESET: u8 = 0x34;
-/// The largest mux frame body: a type, an id and one UDP datagram.
-pub const MAX_MUX_BODY: usize = 1 + 8 + 65_536;
+/// The largest mux frame body: a type, an id and 128 KiB of data (a TCP
+/// chunk, or one UDP datagram).
+pub const MAX_MUX_BODY: usize = 1 + 8 + 128 * 1024;
 
 /// Longest text in a message (an error line): frames stay small.
 const MAX_TEXT: usize = 512;
@@ -333,6 +334,16 @@ pub async fn read_msg_max<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result
     }
     let mut buf = vec![0u8; n as usize];
     r.read_exact(&mut buf).await.map_err(short)?;
+    // A mux Data frame keeps its buffer: its bytes are not copied again.
+    if buf[0] == T_DATA && buf.len() >= 9 {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&buf[1..9]);
+        buf.drain(..9);
+        return Ok(Msg::Data {
+            id: u64::from_be_bytes(id),
+            bytes: buf,
+        });
+    }
     Msg::decode(&buf)
 }
 
