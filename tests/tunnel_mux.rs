@@ -629,7 +629,7 @@ fn mux_a_bulk_stream_does_not_hold_back_new_streams() {
     let got = reader.join().unwrap();
     assert!(got > 4 << 20, "the bulk stream moved only {got} bytes");
     assert!(
-        worst < slack(Duration::from_millis(500)),
+        worst < slack(Duration::from_secs(2)),
         "a short exchange took {worst:?} beside a bulk stream"
     );
     i.kill();

@@ -332,18 +332,23 @@ pub async fn read_msg_max<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result
     if n == 0 || n > max as u64 {
         return Err(format!("bad message length {n} (allowed 1 to {max} bytes)"));
     }
-    let mut buf = vec![0u8; n as usize];
-    r.read_exact(&mut buf).await.map_err(short)?;
-    // A mux Data frame keeps its buffer: its bytes are not copied again.
-    if buf[0] == T_DATA && buf.len() >= 9 {
+    let mut head = [0u8; 9];
+    let h = (n as usize).min(9);
+    r.read_exact(&mut head[..h]).await.map_err(short)?;
+    // A mux Data frame's bytes go straight into their own buffer.
+    if head[0] == T_DATA && h == 9 {
+        let mut bytes = vec![0u8; n as usize - 9];
+        r.read_exact(&mut bytes).await.map_err(short)?;
         let mut id = [0u8; 8];
-        id.copy_from_slice(&buf[1..9]);
-        buf.drain(..9);
+        id.copy_from_slice(&head[1..9]);
         return Ok(Msg::Data {
             id: u64::from_be_bytes(id),
-            bytes: buf,
+            bytes,
         });
     }
+    let mut buf = head[..h].to_vec();
+    buf.resize(n as usize, 0);
+    r.read_exact(&mut buf[h..]).await.map_err(short)?;
     Msg::decode(&buf)
 }
 

@@ -825,7 +825,9 @@ async fn mux_control(
         Ok(())
     };
     let reader = async {
-        let mut r = futures_lite::io::BufReader::with_capacity(256 * 1024, s.clone());
+        let mut r = // Small frames come many to a read; data bodies larger than the
+        // buffer are read straight into their own.
+        futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
         loop {
             let msg = read_msg_max(&mut r, MAX_MUX_BODY).await?;
             watch.heard();
