@@ -433,6 +433,11 @@ impl Mux {
             // without the peek's system call.
             full = n >= 16 * 1024;
             f.truncate(HEAD + n);
+            if !full {
+                // A short exchange's frame does not keep a chunk's room
+                // while it waits for the writer.
+                f.shrink_to_fit();
+            }
             head(&mut f, id, n);
             s.credit.set(s.credit.get() - n);
             self.post(id, s, f).await;
