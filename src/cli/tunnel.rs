@@ -11,7 +11,7 @@ use crate::error::{usage, Result};
 use std::time::Duration;
 
 #[cfg(feature = "tunnel")]
-pub use crate::tunnel::{Proto, SecretBytes, TunnelInsideOpts, TunnelRelayOpts};
+pub use crate::tunnel::{Proto, SecretBytes, Service, TunnelInsideOpts, TunnelRelayOpts};
 
 /// A secret file's bytes are the secret, less one final line end.
 #[cfg(feature = "tunnel")]
@@ -191,7 +191,15 @@ fn parse(a: &Args) -> Result<Parsed> {
             "--tunnel-inside needs the service's HOST:PORT as a target",
         ));
     }
-    let services = services(&a.targets, a.udp, "service", addr::parse_host_port)?;
+    let services = services(&a.targets, a.udp, "service", service)?;
+    if let Some((_, s)) = services
+        .iter()
+        .find(|(p, s)| *p == Proto::Udp && matches!(s, Service::Unix(_)))
+    {
+        return Err(usage(format!(
+            "service '{s}': a unix: service is a stream socket (not with -u or udp:)"
+        )));
+    }
     // -w: the connect timeout (relay and service); 0 or none: 10 s.
     let wait = super::config::seconds("-w", &a.wait)?
         .filter(|d| !d.is_zero())
@@ -208,6 +216,23 @@ fn parse(a: &Args) -> Result<Parsed> {
         proxy: proxy(a)?,
         mux: a.tunnel_mux,
     }))
+}
+
+/// A service: `HOST:PORT`, or `unix:PATH` (a UNIX stream socket, Unix only).
+#[cfg(feature = "tunnel")]
+fn service(s: &str) -> Result<Service> {
+    match s.get(..5).map(str::to_ascii_lowercase).as_deref() {
+        Some("unix:") if cfg!(unix) => {
+            if s.len() == 5 {
+                return Err(usage("unix: needs a socket path"));
+            }
+            Ok(Service::Unix(std::path::PathBuf::from(&s[5..])))
+        }
+        Some("unix:") => Err(usage(
+            "unix: services need a Unix system (Windows has no UNIX stream sockets here)",
+        )),
+        _ => addr::parse_host_port(s).map(Service::Net),
+    }
 }
 
 /// `[tcp:|udp:]ADDR` entries (`-u`: UDP unless written `tcp:`), at most

@@ -7,7 +7,7 @@
 //! For a UDP service each frame is one datagram, so boundaries survive.
 
 use async_net::{Shutdown, TcpStream, UdpSocket};
-use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Async;
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -34,9 +34,28 @@ pub fn keepalive(s: &TcpStream, every: Duration) {
     let _ = socket2::SockRef::from(s).set_tcp_keepalive(&ka);
 }
 
-/// Splice a plain TCP stream (client or service) with a data connection
+/// A plain stream at one side of the tunnel: a client, a TCP service or a
+/// UNIX stream service.
+pub trait Plain: AsyncRead + AsyncWrite + Clone + Unpin {
+    fn shut(&self, how: Shutdown);
+}
+
+impl Plain for TcpStream {
+    fn shut(&self, how: Shutdown) {
+        let _ = self.shutdown(how);
+    }
+}
+
+#[cfg(unix)]
+impl Plain for async_net::unix::UnixStream {
+    fn shut(&self, how: Shutdown) {
+        let _ = self.shutdown(how);
+    }
+}
+
+/// Splice a plain stream (client or service) with a data connection
 /// until both directions have ended; an error ends both at once.
-pub async fn pipe(plain: TcpStream, data: TcpStream) {
+pub async fn pipe<P: Plain>(plain: P, data: TcpStream) {
     let up = async {
         let r = frame_tcp(plain.clone(), data.clone()).await;
         if r.is_err() {
@@ -53,8 +72,8 @@ pub async fn pipe(plain: TcpStream, data: TcpStream) {
     let _ = data.shutdown(Shutdown::Both);
 }
 
-fn abort(a: &TcpStream, b: &TcpStream) {
-    let _ = a.shutdown(Shutdown::Both);
+fn abort<P: Plain>(a: &P, b: &TcpStream) {
+    a.shut(Shutdown::Both);
     let _ = b.shutdown(Shutdown::Both);
 }
 
@@ -71,7 +90,7 @@ fn grow(buf: &mut Vec<u8>, filled: bool, max: usize) {
 }
 
 /// Plain bytes in, frames out; the end of input is an END frame.
-async fn frame_tcp(mut from: TcpStream, mut to: TcpStream) -> Result<(), ()> {
+async fn frame_tcp<P: Plain>(mut from: P, mut to: TcpStream) -> Result<(), ()> {
     // The length goes in front of the bytes, so each chunk is one write.
     let mut buf = vec![0u8; 4 + FIRST_BUF];
     loop {
@@ -160,12 +179,12 @@ impl Frames {
 }
 
 /// Frames in, plain bytes out; an END frame is a half-close.
-async fn unframe_tcp(from: TcpStream, mut to: TcpStream) -> Result<(), ()> {
+async fn unframe_tcp<P: Plain>(from: TcpStream, mut to: P) -> Result<(), ()> {
     let mut f = Frames::new(from, 4 + MAX_CHUNK);
     loop {
         let mut left = f.len(MAX_CHUNK).await?;
         if left == 0 {
-            let _ = to.shutdown(Shutdown::Write);
+            to.shut(Shutdown::Write);
             return Ok(());
         }
         while left > 0 {

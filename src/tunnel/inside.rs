@@ -8,7 +8,7 @@ use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
 use super::dial::{lookup, DialError, Route};
 use super::mux::{self, Mux};
-use super::opts::Proto;
+use super::opts::{Proto, Service as Target};
 use super::proto::{read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_MUX_BODY, VERSION};
 use super::TunnelInsideOpts;
 use super::{within, Watch, HANDSHAKE};
@@ -34,7 +34,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 struct Inside {
     relay: HostPort,
-    services: Vec<(Proto, HostPort)>,
+    services: Vec<(Proto, Target)>,
     secret: Option<Secret>,
     family: Family,
     numeric: bool,
@@ -128,7 +128,7 @@ async fn keep_connected(me: Rc<Inside>, ex: Rc<LocalExecutor<'static>>) -> Resul
 }
 
 /// What the inside end announces: `tcp:HOST:PORT` per service.
-fn announced(services: &[(Proto, HostPort)]) -> Vec<String> {
+fn announced(services: &[(Proto, Target)]) -> Vec<String> {
     services
         .iter()
         .map(|(p, hp)| format!("{}:{hp}", p.name()))
@@ -208,8 +208,11 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
     };
     // A service that cannot be resolved fails each of its clients, promptly.
     let mut resolved: Resolved = Vec::new();
-    for (_, hp) in &me.services {
-        let r = lookup(hp, me.family, me.numeric).await;
+    for (_, svc) in &me.services {
+        let r = match svc {
+            Target::Net(hp) => lookup(hp, me.family, me.numeric).await,
+            Target::Unix(_) => Ok(Vec::new()),
+        };
         resolved.push(r.map_err(|e| e.to_string()));
     }
     let resolved = Rc::new(resolved);
@@ -414,12 +417,14 @@ async fn serve_stream(
     st: Rc<mux::Stream>,
 ) {
     let service = match (me.services.get(k), resolved.get(k)) {
-        (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
+        (Some(svc), Some(Ok(addrs))) => dial_service(&me, svc, addrs).await,
         (Some(_), Some(Err(e))) => Err(e.clone()),
         _ => Err(format!("there is no service number {}", k + 1)),
     };
     let local = match service {
         Ok(Service::Tcp(t)) => mux::Local::Tcp(t),
+        #[cfg(unix)]
+        Ok(Service::Unix(u)) => mux::Local::Unix(u),
         Ok(Service::Udp(u)) => mux::Local::Udp {
             end: mux::UdpEnd::Connected(u),
             idle: None,
@@ -458,13 +463,19 @@ async fn send(w: &Mutex<TcpStream>, m: &Msg) -> std::result::Result<(), String> 
 enum Service {
     Tcp(TcpStream),
     Udp(Rc<Async<std::net::UdpSocket>>),
+    #[cfg(unix)]
+    Unix(async_net::unix::UnixStream),
 }
 
 async fn dial_service(
     me: &Inside,
-    proto: Proto,
+    (proto, target): &(Proto, Target),
     addrs: &[SocketAddr],
 ) -> std::result::Result<Service, String> {
+    let proto = *proto;
+    if let Target::Unix(path) = target {
+        return dial_unix(me, path).await;
+    }
     let mut err = String::from("no address");
     for a in addrs {
         match proto {
@@ -492,6 +503,24 @@ async fn dial_service(
     Err(err)
 }
 
+#[cfg(unix)]
+async fn dial_unix(me: &Inside, path: &std::path::Path) -> std::result::Result<Service, String> {
+    let p = path.to_path_buf();
+    within(me.wait, "connect", async {
+        async_net::unix::UnixStream::connect(&p)
+            .await
+            .map_err(|e| describe(&e))
+    })
+    .await
+    .map(Service::Unix)
+    .map_err(|e| format!("unix:{}: {e}", path.display()))
+}
+
+#[cfg(not(unix))]
+async fn dial_unix(_: &Inside, path: &std::path::Path) -> std::result::Result<Service, String> {
+    Err(format!("unix:{}: not on this system", path.display()))
+}
+
 /// Client `id` of service `k`: dial the service, then the relay's data
 /// connection, splice.
 async fn serve(
@@ -504,7 +533,7 @@ async fn serve(
 ) {
     let service = async {
         match (me.services.get(k), resolved.get(k)) {
-            (Some((proto, _)), Some(Ok(addrs))) => dial_service(&me, *proto, addrs).await,
+            (Some(svc), Some(Ok(addrs))) => dial_service(&me, svc, addrs).await,
             (Some(_), Some(Err(e))) => Err(e.clone()),
             _ => Err(format!("there is no service number {}", k + 1)),
         }
@@ -548,6 +577,8 @@ async fn serve(
             match service {
                 Service::Tcp(s) => data::pipe(s, data).await,
                 Service::Udp(s) => udp_flow(s, data).await,
+                #[cfg(unix)]
+                Service::Unix(s) => data::pipe(s, data).await,
             }
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: done");

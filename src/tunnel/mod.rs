@@ -27,7 +27,7 @@ mod proto;
 mod relay;
 
 use crate::error::Result;
-pub use opts::{Proto, SecretBytes, TunnelInsideOpts, TunnelRelayOpts};
+pub use opts::{Proto, SecretBytes, Service, TunnelInsideOpts, TunnelRelayOpts};
 pub use proto::MAX_SERVICES;
 use std::future::Future;
 use std::time::Duration;

@@ -15,7 +15,7 @@
 //! bulk transfer delays another stream by at most one write of about
 //! [`BATCH`] bytes.
 
-use super::data::{self, Dest, MAX_DATAGRAM};
+use super::data::{self, Dest, Plain, MAX_DATAGRAM};
 use super::proto::{Msg, T_DATA};
 use super::Watch;
 use crate::error::describe;
@@ -96,6 +96,9 @@ pub struct Stream {
 /// The local side of a stream.
 pub enum Local {
     Tcp(TcpStream),
+    /// A UNIX stream service (the inside end's), carried as a TCP stream.
+    #[cfg(unix)]
+    Unix(async_net::unix::UnixStream),
     Udp {
         end: UdpEnd,
         /// The flow ends after this long without a datagram (the relay's).
@@ -353,18 +356,13 @@ impl Mux {
     pub async fn run(&self, id: u64, s: Rc<Stream>, local: Local) -> Result<(), String> {
         let tcp = match &local {
             Local::Tcp(t) => Some(t.clone()),
-            Local::Udp { .. } => None,
+            _ => None,
         };
         let work = async {
             match local {
-                Local::Tcp(t) => {
-                    let up = self.up_tcp(id, &s, t.clone());
-                    let down = self.down_tcp(id, &s, t);
-                    futures_lite::future::try_zip(up, down)
-                        .await
-                        .map(drop)
-                        .map_err(Ended::Local)
-                }
+                Local::Tcp(t) => self.stream(id, &s, t).await,
+                #[cfg(unix)]
+                Local::Unix(u) => self.stream(id, &s, u).await,
                 Local::Udp { end, idle } => {
                     let seen = Cell::new(Instant::now());
                     let flow = futures_lite::future::or(
@@ -408,9 +406,24 @@ impl Mux {
         }
     }
 
+    /// Both directions of a byte stream, until both have ended.
+    async fn stream<P: Plain + Peek>(&self, id: u64, s: &Stream, p: P) -> Result<(), Ended> {
+        let up = self.up_tcp(id, s, p.clone());
+        let down = self.down_tcp(id, s, p);
+        futures_lite::future::try_zip(up, down)
+            .await
+            .map(drop)
+            .map_err(Ended::Local)
+    }
+
     /// Our socket's bytes, within the peer's credit, as data frames; its
     /// end as an End.
-    async fn up_tcp(&self, id: u64, s: &Stream, mut from: TcpStream) -> Result<(), String> {
+    async fn up_tcp<P: Plain + Peek>(
+        &self,
+        id: u64,
+        s: &Stream,
+        mut from: P,
+    ) -> Result<(), String> {
         let mut full = false; // the last read was big
         loop {
             while s.credit.get() == 0 {
@@ -419,8 +432,7 @@ impl Mux {
             if !full {
                 // Wait for bytes without holding a buffer: a thousand idle
                 // streams cost no read buffers.
-                let mut b = [0u8; 1];
-                from.peek(&mut b).await.map_err(|e| describe(&e))?;
+                from.readable().await.map_err(|e| describe(&e))?;
             }
             let room = s.credit.get().min(CHUNK);
             let mut f = vec![0u8; HEAD + room];
@@ -446,7 +458,7 @@ impl Mux {
 
     /// The peer's bytes to our socket, granting credit as they drain; its
     /// End as a half-close.
-    async fn down_tcp(&self, id: u64, s: &Stream, mut to: TcpStream) -> Result<(), String> {
+    async fn down_tcp<P: Plain>(&self, id: u64, s: &Stream, mut to: P) -> Result<(), String> {
         let mut grant = 0usize;
         loop {
             let next = s.inq.borrow_mut().pop_front();
@@ -467,7 +479,7 @@ impl Mux {
                     }
                 }
                 None if s.in_end.get() => {
-                    let _ = to.shutdown(Shutdown::Write);
+                    to.shut(Shutdown::Write);
                     return Ok(());
                 }
                 None => s.in_bell.wait().await,
@@ -524,6 +536,26 @@ impl Mux {
                 None => s.in_bell.wait().await,
             }
         }
+    }
+}
+
+/// Waiting for bytes without a buffer, where the socket allows it.
+pub trait Peek {
+    async fn readable(&self) -> std::io::Result<()>;
+}
+
+impl Peek for TcpStream {
+    async fn readable(&self) -> std::io::Result<()> {
+        let mut b = [0u8; 1];
+        self.peek(&mut b).await.map(drop)
+    }
+}
+
+#[cfg(unix)]
+impl Peek for async_net::unix::UnixStream {
+    /// No peek here: the read waits with its buffer (UNIX services are few).
+    async fn readable(&self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -59,11 +59,29 @@ pub struct TunnelRelayOpts {
     pub udp_peers: usize,
 }
 
+/// Where the inside end dials a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    /// `HOST:PORT` (TCP or UDP).
+    Net(HostPort),
+    /// `unix:PATH`: a UNIX stream socket (Unix only), served like a TCP one.
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Service::Net(hp) => write!(f, "{hp}"),
+            Service::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
 /// `netcrab --tunnel-inside RELAY:PORT SERVICE...`.
 #[derive(Debug, Clone)]
 pub struct TunnelInsideOpts {
     pub relay: HostPort,
-    pub services: Vec<(Proto, HostPort)>,
+    pub services: Vec<(Proto, Service)>,
     pub secret: Option<SecretBytes>,
     pub family: Family,
     pub numeric: bool,
