@@ -24,3 +24,4 @@ mod tunnel;
 mod tunnel_v2;
 mod udp;
 mod udp_flows;
+mod unix;
