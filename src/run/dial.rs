@@ -120,10 +120,12 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &Dest, tried: smol::ch
                         _ => "failed",
                     };
                     eprintln!("{name} {state} ({})", crate::error::describe(&e));
+                    // Exit 1 only if no target answered (`Shared::dial_ended`).
+                    shared.zero_closed.set(true);
                 } else {
                     eprintln!("netcrab: connect to {name}: {}", crate::error::describe(&e));
+                    shared.fail();
                 }
-                shared.fail();
                 return;
             }
         };
@@ -131,6 +133,7 @@ async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &Dest, tried: smol::ch
         eprintln!("{line}");
         if cfg.zero_io {
             eprintln!("{name} open");
+            shared.zero_open.set(true);
             return;
         }
         let opened = tcp::open(shared, stream, Origin::Target(idx), &ends);
