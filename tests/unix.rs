@@ -532,3 +532,22 @@ fn listener_ends_with_its_client_for_every_stdin() {
         assert!(gone(&sock), "{kind:?}");
     }
 }
+
+/// The Windows build (under Wine): one clear line and exit 1, no panic.
+#[test]
+fn windows_says_unix_sockets_are_unsupported() {
+    if util::runner_kind() != Runner::Wine {
+        util::skip("the Windows message: runs only under Wine");
+        return;
+    }
+    for args in [&["-U", "x.sock"][..], &["-l", "unix:x.sock"][..]] {
+        let (_, out) = util::run(args);
+        assert_eq!(out.code, Some(1), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("UNIX domain sockets are not supported on this system"),
+            "{}",
+            out.stderr
+        );
+    }
+}
