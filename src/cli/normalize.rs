@@ -98,9 +98,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("--send-drop-chance", "--sdrop"),
     ("--receive-drop-chance", "--rdrop"),
     ("--keep-open", "-k"),
-    // ncat's spellings.
+    // ncat's spelling.
     ("--unixsock", "-U"),
-    ("--source-path", "-s"),
 ];
 
 fn is_valued(tok: &str) -> bool {
