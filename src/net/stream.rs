@@ -30,8 +30,12 @@ impl Stream {
     /// TCP_NODELAY (a relay forwards each chunk as it comes); nothing to do
     /// on a UNIX socket.
     pub fn set_nodelay(&self) {
-        if let Stream::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+        match self {
+            Stream::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+            }
+            #[cfg(unix)]
+            Stream::Unix(_) => {}
         }
     }
 

@@ -44,6 +44,7 @@ impl Listener {
     }
 
     /// `n`: this listener's count of accepted clients, naming a UNIX one.
+    #[cfg_attr(not(unix), allow(unused_variables))]
     async fn accept(&self, n: usize) -> io::Result<Accepted> {
         match self {
             Listener::Tcp(l, bound) => {
