@@ -7,7 +7,6 @@
 use crate::error::{usage, Error};
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::PathBuf;
 
 /// Largest `xN` multiplier accepted: each copy is a socket.
 pub const MAX_MULTIPLIER: u32 = 65_535;
@@ -56,8 +55,9 @@ pub enum ListenSpec {
     AllLocal(u16),
     /// `*:PORT` (and `*`, `PORT`): `0.0.0.0:PORT` and `[::]:PORT` side by side.
     Wildcard(u16),
-    /// `unix:PATH` (or any address with `-U`): a UNIX domain socket.
-    Unix(PathBuf),
+    /// `unix:PATH` (or any address with `-U`): a UNIX domain socket. The
+    /// path as given (it came from the command line as text).
+    Unix(String),
 }
 
 impl fmt::Display for ListenSpec {
@@ -66,7 +66,7 @@ impl fmt::Display for ListenSpec {
             ListenSpec::Addr(hp) => hp.fmt(f),
             ListenSpec::AllLocal(p) => write!(f, ":{p}"),
             ListenSpec::Wildcard(p) => write!(f, "*:{p}"),
-            ListenSpec::Unix(p) => write!(f, "{UNIX_PREFIX}{}", p.display()),
+            ListenSpec::Unix(p) => write!(f, "{UNIX_PREFIX}{p}"),
         }
     }
 }
@@ -120,7 +120,7 @@ pub fn unix_path_of(s: &str) -> Option<&str> {
     s.strip_prefix(UNIX_PREFIX)
 }
 
-fn parse_unix_text(p: &str, whole: &str) -> Result<PathBuf, String> {
+fn parse_unix_text(p: &str, whole: &str) -> Result<String, String> {
     if p.is_empty() {
         return Err(format!(
             "missing path in '{}' (expected unix:PATH)",
@@ -138,12 +138,12 @@ fn parse_unix_text(p: &str, whole: &str) -> Result<PathBuf, String> {
             SUN_PATH_LEN - 1
         ));
     }
-    Ok(PathBuf::from(p))
+    Ok(p.to_string())
 }
 
 /// Parse a UNIX socket path (without the `unix:` prefix): not empty, no
 /// NUL, short enough for `sun_path` (a usage error naming the path).
-pub fn parse_unix_path(p: &str) -> Result<PathBuf, Error> {
+pub fn parse_unix_path(p: &str) -> Result<String, Error> {
     parse_unix_text(p, p).map_err(usage)
 }
 

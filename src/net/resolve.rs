@@ -98,8 +98,7 @@ pub fn listen(spec: &ListenSpec, family: Family, numeric: bool) -> Result<Vec<So
         // Bound by path (run/plan.rs), never resolved.
         ListenSpec::Unix(p) => {
             return Err(Error::Runtime(format!(
-                "'unix:{}' is a UNIX socket path, not an IP address",
-                p.display()
+                "'unix:{p}' is a UNIX socket path, not an IP address"
             )))
         }
         ListenSpec::Wildcard(port) => wildcards(*port),

@@ -119,10 +119,10 @@ pub struct Config {
     /// UNIX socket targets (`unix:PATH`, every target with `-U`); their
     /// origins follow the TCP targets' (`Origin::Target(targets.len() + i)`).
     #[cfg_attr(not(unix), allow(dead_code))]
-    pub unix_targets: Vec<std::path::PathBuf>,
+    pub unix_targets: Vec<String>,
     /// `-s PATH` with `-U -u`: the datagram client's own path.
     #[cfg_attr(not(unix), allow(dead_code))]
-    pub unix_source: Option<std::path::PathBuf>,
+    pub unix_source: Option<String>,
     pub listeners: Vec<ListenSpec>,
     /// `-L` (or `-k`): keep accepting after a client leaves.
     pub keep_listening: bool,

@@ -116,7 +116,7 @@ pub fn run(cfg: Config) -> Result<u8> {
                 #[cfg(unix)]
                 for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
                     let idx = shared.cfg.targets.len() + i;
-                    dial::start(&shared, idx, dial::Dest::Unix(path.clone()));
+                    dial::start(&shared, idx, dial::Dest::Unix(path.into()));
                 }
                 listen::start(&shared, plan.listeners)
             }

@@ -132,7 +132,7 @@ impl Plan {
             if let ListenSpec::Unix(path) = spec {
                 listeners.push(BoundListener {
                     origin,
-                    socket: bind_unix(path)?,
+                    socket: bind_unix(std::path::Path::new(path))?,
                 });
                 continue;
             }

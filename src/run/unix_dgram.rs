@@ -44,6 +44,7 @@ fn shown(p: &Path) -> String {
 /// Bind (and, for a client, connect) so a bad path fails at once.
 pub fn plan(cfg: &super::config::Config) -> Result<Plan> {
     if let Some(crate::addr::ListenSpec::Unix(path)) = cfg.listeners.first() {
+        let path = Path::new(path);
         let (sock, own) =
             unix::bind_dgram(path).map_err(|e| runtime(format!("bind {}", shown(path)), &e))?;
         eprintln!("Listening on {}, protocol UNIX datagram", shown(path));
@@ -53,28 +54,30 @@ pub fn plan(cfg: &super::config::Config) -> Result<Plan> {
             target: None,
         });
     }
-    let Some(target) = cfg.unix_targets.first() else {
+    let Some(target) = cfg.unix_targets.first().map(PathBuf::from) else {
         return Err(crate::error::usage("-U -u needs a target path or -l PATH"));
     };
     let (sock, own) = match &cfg.unix_source {
-        Some(p) => unix::bind_dgram(p).map_err(|e| runtime(format!("bind {}", shown(p)), &e))?,
+        Some(p) => {
+            unix::bind_dgram(Path::new(p)).map_err(|e| runtime(format!("bind unix:{p}"), &e))?
+        }
         None => {
             unix::private_dgram().map_err(|e| runtime("bind a private UNIX socket path", &e))?
         }
     };
-    sock.connect(target)
-        .map_err(|e| runtime(format!("connect to {}", shown(target)), &e))?;
+    sock.connect(&target)
+        .map_err(|e| runtime(format!("connect to {}", shown(&target)), &e))?;
     if cfg.verbose > 0 {
         eprintln!(
             "Bound {} for replies, connected to {}",
             shown(own.path()),
-            shown(target)
+            shown(&target)
         );
     }
     Ok(Plan {
         sock: Rc::new(sock),
         _own: own,
-        target: Some(target.clone()),
+        target: Some(target),
     })
 }
 

@@ -417,7 +417,7 @@ fn unix_addresses_and_their_rules() {
     let c = ok(&["-U", "-l", "/tmp/s.sock"]);
     assert_eq!(c.listeners, [ListenSpec::Unix("/tmp/s.sock".into())]);
     let c = ok(&["-U", "rel.sock"]);
-    assert_eq!(c.unix_targets, [std::path::PathBuf::from("rel.sock")]);
+    assert_eq!(c.unix_targets, ["rel.sock"]);
     assert!(c.targets.is_empty());
     let c = ok(&["-l", "127.0.0.1:0", "unix:/run/x.sock", T]);
     assert_eq!(c.unix_targets.len(), 1);

@@ -4,15 +4,14 @@
 use super::Args;
 use crate::addr::{self, ListenSpec};
 use crate::error::{usage, Error, Result};
-use std::path::PathBuf;
 
 /// The UNIX side of a command line.
 pub struct UnixParts {
     /// Target strings that are not UNIX paths (left for the TCP/UDP parser).
     pub inet_targets: Vec<String>,
-    pub targets: Vec<PathBuf>,
+    pub targets: Vec<String>,
     /// `-s PATH` (with `-U -u`).
-    pub source: Option<PathBuf>,
+    pub source: Option<String>,
     /// Some address of the run is a UNIX path.
     pub any: bool,
 }
