@@ -551,3 +551,29 @@ fn windows_says_unix_sockets_are_unsupported() {
         );
     }
 }
+
+/// A hub on a UNIX listener: each client's data reaches the other client
+/// and stdout.
+#[test]
+fn hub_between_unix_clients() {
+    if skipped() {
+        return;
+    }
+    let d = Dir::new("hub");
+    let sock = d.path("h.sock");
+    let target = format!("unix:{sock}");
+    let mut p = start_no_input(&["--fm", "hub", "-i", "none", "-L", &target]);
+    listening(&mut p);
+    let mut a = connect(&sock);
+    p.wait_for("client #1");
+    let mut b = connect(&sock);
+    p.wait_for("client #2");
+    a.write_all(b"from-a\n").unwrap();
+    let mut got = [0u8; 7];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"from-a\n");
+    b.write_all(b"from-b\n").unwrap();
+    a.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"from-b\n");
+    assert_eq!(p.wait_stdout_len(14), b"from-a\nfrom-b\n");
+}
