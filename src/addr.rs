@@ -1,7 +1,8 @@
 //! The address grammar: targets (`[SRC=]HOST:PORT[xN]`), listen addresses
 //! (`HOST:PORT`, `[v6]:PORT`, `:PORT`, `*:PORT`, `*`, `PORT`) and sources.
 //! Parsing is pure (no lookups); `Display` prints a value back in a form
-//! that parses to an equal value.
+//! that parses to an equal value. `unix:PATH` names a UNIX domain socket
+//! wherever a `HOST:PORT` goes (a target, a listen address).
 
 use crate::error::{usage, Error};
 use std::fmt;
@@ -54,6 +55,9 @@ pub enum ListenSpec {
     AllLocal(u16),
     /// `*:PORT` (and `*`, `PORT`): `0.0.0.0:PORT` and `[::]:PORT` side by side.
     Wildcard(u16),
+    /// `unix:PATH` (or any address with `-U`): a UNIX domain socket. The
+    /// path as given (it came from the command line as text).
+    Unix(String),
 }
 
 impl fmt::Display for ListenSpec {
@@ -62,6 +66,7 @@ impl fmt::Display for ListenSpec {
             ListenSpec::Addr(hp) => hp.fmt(f),
             ListenSpec::AllLocal(p) => write!(f, ":{p}"),
             ListenSpec::Wildcard(p) => write!(f, "*:{p}"),
+            ListenSpec::Unix(p) => write!(f, "{UNIX_PREFIX}{p}"),
         }
     }
 }
@@ -102,6 +107,44 @@ impl fmt::Display for TargetSpec {
         }
         Ok(())
     }
+}
+
+/// The prefix of a UNIX domain socket address.
+pub const UNIX_PREFIX: &str = "unix:";
+/// `sun_path`'s size on Linux (and the BSDs' 104 is below it): a path must
+/// leave room for its terminating NUL.
+pub const SUN_PATH_LEN: usize = 108;
+
+/// The path of a `unix:PATH` address, if `s` is one.
+pub fn unix_path_of(s: &str) -> Option<&str> {
+    s.strip_prefix(UNIX_PREFIX)
+}
+
+fn parse_unix_text(p: &str, whole: &str) -> Result<String, String> {
+    if p.is_empty() {
+        return Err(format!(
+            "missing path in '{}' (expected unix:PATH)",
+            clip(whole)
+        ));
+    }
+    if p.contains('\0') {
+        return Err(format!("NUL byte in UNIX socket path '{}'", clip(p)));
+    }
+    if p.len() >= SUN_PATH_LEN {
+        return Err(format!(
+            "UNIX socket path '{}' is {} bytes, longer than the {} a socket address holds",
+            clip(p),
+            p.len(),
+            SUN_PATH_LEN - 1
+        ));
+    }
+    Ok(p.to_string())
+}
+
+/// Parse a UNIX socket path (without the `unix:` prefix): not empty, no
+/// NUL, short enough for `sun_path` (a usage error naming the path).
+pub fn parse_unix_path(p: &str) -> Result<String, Error> {
+    parse_unix_text(p, p).map_err(usage)
 }
 
 /// Shorten what we echo back so a 10,000-character argument still gives one
@@ -263,6 +306,9 @@ fn parse_listen_text(s: &str) -> Result<ListenSpec, String> {
     if s == "*" {
         return Ok(ListenSpec::Wildcard(0));
     }
+    if let Some(p) = unix_path_of(s) {
+        return Ok(ListenSpec::Unix(parse_unix_text(p, s)?));
+    }
     if let Some(p) = s.strip_prefix("*:") {
         return Ok(ListenSpec::Wildcard(parse_port(p, s)?));
     }
@@ -415,6 +461,11 @@ pub fn parse_listen(s: &str) -> Result<ListenSpec, Error> {
     parse_listen_text(s).map_err(usage)
 }
 
+/// Parse a source address (`-s`): `IP`, `IP:PORT`, `:PORT`, `[v6]`.
+pub fn parse_source(s: &str) -> Result<SourceSpec, Error> {
+    parse_source_text(s).map_err(usage)
+}
+
 /// Parse a target: `[SRC=]HOST:PORT[xN]`.
 pub fn parse_target(s: &str) -> Result<TargetSpec, Error> {
     parse_target_text(s).map_err(usage)
@@ -482,6 +533,13 @@ mod tests {
             Ok(ListenSpec::Addr(_))
         ));
         assert!(parse_listen_text("localhost").is_err());
+        assert_eq!(
+            parse_listen_text("unix:/tmp/s").unwrap(),
+            ListenSpec::Unix("/tmp/s".into())
+        );
+        assert!(parse_listen_text("unix:").is_err());
+        let long = format!("unix:/{}", "a".repeat(107));
+        assert!(parse_listen_text(&long).unwrap_err().contains("108 bytes"));
     }
 
     /// A small deterministic generator for the fuzz-style tests.

@@ -84,7 +84,7 @@ fn ignored(sig: libc::c_int) -> bool {
 fn install() -> bool {
     use std::io::Read;
     use std::os::fd::IntoRawFd;
-    let Ok((mut reader, writer)) = std::os::unix::net::UnixStream::pair() else {
+    let Ok((mut reader, writer)) = crate::net::unix::self_pipe() else {
         return false;
     };
     PIPE_WRITE.store(writer.into_raw_fd(), Ordering::Relaxed);

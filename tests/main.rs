@@ -25,3 +25,4 @@ mod tunnel_mux;
 mod tunnel_v2;
 mod udp;
 mod udp_flows;
+mod unix;

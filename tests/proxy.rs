@@ -401,7 +401,13 @@ fn zero_io_reports_open_and_closed_as_the_proxy_answers() {
         &format!("127.0.0.1:{}", sink.port),
         &format!("127.0.0.1:{closed}"),
     ]);
-    assert_eq!(out.code, Some(1), "{out:?}");
+    // As a direct scan (nc): exit 0 if any port answered, 1 if none did.
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let none = &format!("127.0.0.1:{closed}");
+    assert_eq!(
+        util::run(&["-z", "-x", &proxy.addr(), none]).1.code,
+        Some(1)
+    );
     assert!(
         out.stderr
             .contains(&format!("127.0.0.1:{} open", sink.port)),

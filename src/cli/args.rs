@@ -139,6 +139,16 @@ pub struct Args {
     /// connection
     #[argh(option, arg_name = "CMD")]
     pub exec_each: Option<String>,
+
+    // --- UNIX domain socket flags ---
+    /// UNIX domain sockets: the targets and -l/-L addresses are socket paths (anywhere else
+    /// write unix:PATH); with -u datagram sockets
+    #[argh(switch, short = 'U')]
+    pub unix: bool,
+    /// local address: the source IP of outbound connections; with -U -u the client's own
+    /// socket path (default: a private one, removed at exit)
+    #[argh(option, short = 's', arg_name = "ADDR|PATH")]
+    pub source: Option<String>,
     /// smallest chunk of -i rand, and smallest pfqoscli payload (default 1)
     #[argh(option, arg_name = "N")]
     pub rsizemin: Option<String>,

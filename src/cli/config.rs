@@ -107,23 +107,36 @@ impl TryFrom<Args> for Config {
         }
         let listeners = listen_strs
             .iter()
-            .map(|s| addr::parse_listen(s))
+            .map(|s| unix::listen(&a, s))
             .collect::<Result<Vec<_>>>()?;
+        let unix = unix::split(&a, &listeners)?;
         let expanded: Vec<String> = if a.zero_io {
             let mut v = Vec::new();
-            for t in &a.targets {
+            for t in &unix.inet_targets {
                 v.extend(addr::expand_port_list(t)?);
             }
             v
         } else {
-            a.targets.clone()
+            unix.inet_targets.clone()
         };
-        let targets = expanded
+        let mut targets = expanded
             .iter()
             .map(|s| addr::parse_target(s))
             .collect::<Result<Vec<_>>>()?;
+        if let (Some(s), false) = (&a.source, unix.any) {
+            // nc's -s: the source address of every target without its own.
+            if targets.is_empty() {
+                return Err(usage(
+                    "-s gives the source address of outbound connections: add a target",
+                ));
+            }
+            let src = addr::parse_source(s)?;
+            for t in targets.iter_mut().filter(|t| t.source.is_none()) {
+                t.source = Some(src.clone());
+            }
+        }
         check_literal_family(family, &targets, &listeners)?;
-        if targets.is_empty() && listeners.is_empty() {
+        if targets.is_empty() && unix.targets.is_empty() && listeners.is_empty() {
             return Err(usage(
                 "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
             ));
@@ -133,7 +146,7 @@ impl TryFrom<Args> for Config {
             None if a.udp_flows => FwdMode::Channels,
             fm => fm.unwrap_or_default(),
         };
-        if (a.reconnect || a.reconnect_on_error) && targets.is_empty() {
+        if (a.reconnect || a.reconnect_on_error) && targets.is_empty() && unix.targets.is_empty() {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
         check_udp_rules(&a, &targets, &listeners)?;
@@ -267,6 +280,8 @@ impl TryFrom<Args> for Config {
         };
         let mut cfg = Config {
             targets,
+            unix_targets: unix.targets,
+            unix_source: unix.source,
             listeners,
             keep_listening,
             max_inbound,
@@ -465,7 +480,7 @@ fn check_literal_family(
         })
         .chain(listeners.iter().map(|l| match l {
             ListenSpec::Addr(hp) => Some(&hp.host),
-            ListenSpec::AllLocal(_) | ListenSpec::Wildcard(_) => None,
+            ListenSpec::AllLocal(_) | ListenSpec::Wildcard(_) | ListenSpec::Unix(_) => None,
         }))
         .flatten();
     for h in hosts {
@@ -678,3 +693,4 @@ fn access_rules(a: &Args) -> Result<crate::net::acl::Acl> {
 
 #[cfg(test)]
 mod tests;
+mod unix;

@@ -19,10 +19,10 @@ pub enum Normalized {
 /// here too: in a group (`-lvp 80`) a listen flag takes its address from
 /// `-p` or the positionals instead of the next argument.
 const SWITCHES: &[char] = &[
-    'l', 'L', 'k', 'u', 'z', 'r', 'R', 'b', 'n', 'v', 'N', 'C', '4', '6', 'V',
+    'l', 'L', 'k', 'u', 'z', 'r', 'R', 'b', 'n', 'v', 'N', 'C', '4', '6', 'V', 'U',
 ];
 /// Short flags that take a value.
-const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q', 'X', 'x', 'P'];
+const VALUED: &[char] = &['p', 'm', 'f', 'i', 'o', 'e', 'w', 'q', 'X', 'x', 'P', 's'];
 /// Long flags that take a value (used to skip their values while scanning).
 const VALUED_LONG: &[&str] = &[
     "--listen",
@@ -85,6 +85,7 @@ const VALUED_LONG: &[&str] = &[
     "--check-expect",
     "--check-skip",
     "--tunnel-keepalive",
+    "--source",
 ];
 /// Older or alternative spellings accepted for compatibility.
 const ALIASES: &[(&str, &str)] = &[
@@ -97,6 +98,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("--send-drop-chance", "--sdrop"),
     ("--receive-drop-chance", "--rdrop"),
     ("--keep-open", "-k"),
+    // ncat's spelling.
+    ("--unixsock", "-U"),
 ];
 
 fn is_valued(tok: &str) -> bool {

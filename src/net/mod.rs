@@ -9,8 +9,11 @@ pub mod proxy;
 pub mod resolve;
 pub mod services;
 pub mod sockopt;
+pub mod stream;
 pub mod tcp;
 pub mod udp;
+#[cfg(unix)]
+pub mod unix;
 
 use std::net::SocketAddr;
 

@@ -95,6 +95,12 @@ pub fn dest(hp: &HostPort, family: Family, numeric: bool) -> Result<Vec<SocketAd
 pub fn listen(spec: &ListenSpec, family: Family, numeric: bool) -> Result<Vec<SocketAddr>, Error> {
     let addrs: Vec<SocketAddr> = match spec {
         ListenSpec::Addr(hp) => return dest(hp, family, numeric),
+        // Bound by path (run/plan.rs), never resolved.
+        ListenSpec::Unix(p) => {
+            return Err(Error::Runtime(format!(
+                "'unix:{p}' is a UNIX socket path, not an IP address"
+            )))
+        }
         ListenSpec::Wildcard(port) => wildcards(*port),
         ListenSpec::AllLocal(port) => ifaces::local_addrs()
             .map_err(|e| Error::Runtime(format!("cannot list local addresses for ':{port}': {e}")))?

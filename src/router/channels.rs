@@ -9,7 +9,7 @@
 //! 0.11 could not do: two ends behind one NAT, or both on 127.0.0.1, pair
 //! when they came through different endpoints (W24).
 
-use super::{FwdMode, Origin, Route, RouteId, Router};
+use super::{FwdMode, Origin, Route, RouteId, Router, Shown};
 use std::net::IpAddr;
 
 impl<C> Router<C> {
@@ -50,7 +50,10 @@ impl<C> Router<C> {
         if let (Some(a), Some(b)) = (self.routes.get(&other), self.routes.get(&id)) {
             eprintln!(
                 "Creating channel {} <-> ({} <-> {}) <-> {}",
-                a.peer, a.local, b.local, b.peer
+                Shown(a.peer),
+                Shown(a.local),
+                Shown(b.local),
+                Shown(b.peer)
             );
         }
     }
@@ -89,7 +92,7 @@ impl<C> Router<C> {
                 if let Some(pr) = self.routes.get(&p) {
                     eprintln!(
                         "Channel partner {} finished sending; forwarding the half-close",
-                        pr.peer
+                        Shown(pr.peer)
                     );
                 }
             }

@@ -33,6 +33,20 @@ pub enum FwdMode {
     LingerChannels,
 }
 
+/// How a route's address prints. A UNIX socket's route has no address and
+/// carries `0.0.0.0:0` (never a real socket's: see run/tcp's `Ends::unix`).
+pub(crate) struct Shown(pub SocketAddr);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.ip().is_unspecified() && self.0.port() == 0 {
+            f.write_str("unix")
+        } else {
+            self.0.fmt(f)
+        }
+    }
+}
+
 /// Identifies a route. 0 is the local endpoint (stdin/stdout).
 pub type RouteId = u64;
 pub const LOCAL: RouteId = 0;
@@ -365,7 +379,11 @@ impl<C> Router<C> {
         if close {
             if let Some(r) = self.routes.get_mut(&id) {
                 if self.verbose > 1 {
-                    eprintln!("Closing the sending side of {}<->{}", r.local, r.peer);
+                    eprintln!(
+                        "Closing the sending side of {}<->{}",
+                        Shown(r.local),
+                        Shown(r.peer)
+                    );
                 }
                 r.tx = None;
             }

@@ -91,6 +91,17 @@ fn splice_enabled() -> bool {
 }
 
 impl Config {
+    /// A UNIX datagram run (`-U -u`): every address is a path.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub fn unix_dgram(&self) -> bool {
+        self.udp
+            && (!self.unix_targets.is_empty()
+                || self
+                    .listeners
+                    .iter()
+                    .any(|l| matches!(l, ListenSpec::Unix(_))))
+    }
+
     /// The options every socket of this run gets.
     pub fn sock_opts(&self) -> crate::net::sockopt::SockOpts {
         crate::net::sockopt::SockOpts {
@@ -105,6 +116,13 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub targets: Vec<TargetSpec>,
+    /// UNIX socket targets (`unix:PATH`, every target with `-U`); their
+    /// origins follow the TCP targets' (`Origin::Target(targets.len() + i)`).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub unix_targets: Vec<String>,
+    /// `-s PATH` with `-U -u`: the datagram client's own path.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub unix_source: Option<String>,
     pub listeners: Vec<ListenSpec>,
     /// `-L` (or `-k`): keep accepting after a client leaves.
     pub keep_listening: bool,

@@ -3,8 +3,9 @@
 
 use super::plan::TargetPlan;
 use super::shared::Shared;
-use super::tcp;
+use super::tcp::{self, Ends};
 use crate::net;
+use crate::net::stream::Stream;
 use crate::router::Origin;
 use smol::Timer;
 use std::future::Future;
@@ -16,16 +17,44 @@ use std::time::Duration;
 const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// What a dial loop connects to.
+pub enum Dest {
+    /// A TCP target (directly or through the proxy).
+    Inet(TargetPlan),
+    /// A UNIX stream socket's path.
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+impl Dest {
+    /// As messages name it.
+    fn name(&self) -> String {
+        match self {
+            Dest::Inet(p) => p.spec.dest.to_string(),
+            #[cfg(unix)]
+            Dest::Unix(p) => format!("unix:{}", p.display()),
+        }
+    }
+
+    fn count(&self) -> u32 {
+        match self {
+            Dest::Inet(p) => p.spec.count,
+            #[cfg(unix)]
+            Dest::Unix(_) => 1,
+        }
+    }
+}
+
 /// Start one connection task per copy (`xN`) of a target. Targets connect
 /// at the same time; the copies of one target connect one after another
 /// (each starts once the one before has had its first try), so their order
 /// is the order the server accepts them in, and channel pairing in order
 /// (a relay in front of a server that expects its connections in turn) is
 /// deterministic.
-pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
+pub fn start(shared: &Rc<Shared>, idx: usize, plan: Dest) {
     let plan = Rc::new(plan);
     let mut previous: Option<smol::channel::Receiver<()>> = None;
-    for _ in 0..plan.spec.count {
+    for _ in 0..plan.count() {
         shared.life.dial_started();
         let (tried_tx, tried_rx) = smol::channel::bounded::<()>(1);
         let wait_for = previous.replace(tried_rx);
@@ -42,12 +71,8 @@ pub fn start(shared: &Rc<Shared>, idx: usize, plan: TargetPlan) {
     }
 }
 
-async fn dial_loop(
-    shared: &Rc<Shared>,
-    idx: usize,
-    plan: &TargetPlan,
-    tried: smol::channel::Sender<()>,
-) {
+async fn dial_loop(shared: &Rc<Shared>, idx: usize, plan: &Dest, tried: smol::channel::Sender<()>) {
+    let name = plan.name();
     let mut tried = Some(tried);
     let cfg = &shared.cfg;
     let mut backoff = BACKOFF_START;
@@ -58,7 +83,7 @@ async fn dial_loop(
     let mut after_empty = false;
     let mut empty_said = false;
     loop {
-        let attempt = connect_any(shared, plan).await;
+        let attempt = connect(shared, plan).await;
         // `tried` is still held only before the first attempt has ended.
         if let Some(first) = tried.take() {
             shared.life.first_dial_done();
@@ -66,11 +91,11 @@ async fn dial_loop(
             // Let the next copy of this target go.
             drop(first);
         }
-        let (stream, dest) = match attempt {
+        let (stream, ends, line) = match attempt {
             Ok(s) => s,
             Err(e) => {
                 if cfg.reconnect_on_error && !shared.life.stopping() {
-                    failures.failed(&plan.spec.dest.to_string(), &e, backoff, cfg.verbose);
+                    failures.failed(&name, &e, backoff, cfg.verbose);
                     reconnecting = true;
                     if !pause(shared, backoff).await {
                         return;
@@ -83,8 +108,7 @@ async fn dial_loop(
                     // and the run's exit code is the last session's (0), as
                     // in 0.11. (-R would have retried above.)
                     eprintln!(
-                        "Failed to reconnect to {}: {}",
-                        plan.spec.dest,
+                        "Failed to reconnect to {name}: {}",
                         crate::error::describe(&e)
                     );
                     return;
@@ -95,48 +119,35 @@ async fn dial_loop(
                         io::ErrorKind::ConnectionRefused => "closed",
                         _ => "failed",
                     };
-                    eprintln!(
-                        "{} {state} ({})",
-                        plan.spec.dest,
-                        crate::error::describe(&e)
-                    );
+                    eprintln!("{name} {state} ({})", crate::error::describe(&e));
+                    // Exit 1 only if no target answered (`Shared::dial_ended`).
+                    shared.zero_closed.set(true);
                 } else {
-                    eprintln!(
-                        "netcrab: connect to {}: {}",
-                        plan.spec.dest,
-                        crate::error::describe(&e)
-                    );
+                    eprintln!("netcrab: connect to {name}: {}", crate::error::describe(&e));
+                    shared.fail();
                 }
-                shared.fail();
                 return;
             }
         };
-        failures.connected(&plan.spec.dest.to_string());
-        // A peer that resets at once can make these fail; the route then
-        // ends with that reset, under the usual reconnect rules.
-        let peer = stream.peer_addr().unwrap_or(dest);
-        let local = stream
-            .local_addr()
-            .unwrap_or_else(|_| net::resolve::wildcard(dest.is_ipv4(), 0));
-        eprintln!(
-            "Connected from {local} to {peer}, protocol TCP, family {}",
-            net::family_name(&peer)
-        );
+        failures.connected(&name);
+        eprintln!("{line}");
         if cfg.zero_io {
-            eprintln!("{} open", plan.spec.dest);
+            eprintln!("{name} open");
+            shared.zero_open.set(true);
             return;
         }
-        let opened = tcp::open(shared, stream, Origin::Target(idx), local, peer);
+        let opened = tcp::open(shared, stream, Origin::Target(idx), &ends);
+        let label = ends.label;
         let (ended, carried) = serve_watched(shared, opened).await;
         let clean = ended.error.is_none();
         let again = match &ended.error {
             None => {
-                eprintln!("Connection {local}<->{peer} finished gracefully.");
+                eprintln!("Connection {label} finished gracefully.");
                 cfg.reconnect
             }
             Some(e) => {
                 eprintln!(
-                    "Connection {local}<->{peer} ended with result {}",
+                    "Connection {label} ended with result {}",
                     crate::error::describe(e)
                 );
                 if !cfg.reconnect_on_error {
@@ -148,7 +159,7 @@ async fn dial_loop(
         if !again || shared.life.stopping() {
             return;
         }
-        eprintln!("Reconnecting to {}", plan.spec.dest);
+        eprintln!("Reconnecting to {name}");
         reconnecting = true;
         if !clean {
             // After an error, back off first.
@@ -168,9 +179,8 @@ async fn dial_loop(
             // once. Back off instead of dialling in a tight loop.
             if !empty_said {
                 eprintln!(
-                    "Two connections in a row to {} carried no data: reconnecting with \
+                    "Two connections in a row to {name} carried no data: reconnecting with \
                      back-off (from {} ms, doubling to {} s) while that lasts",
-                    plan.spec.dest,
                     BACKOFF_START.as_millis(),
                     BACKOFF_MAX.as_secs()
                 );
@@ -285,6 +295,36 @@ async fn pause(shared: &Shared, d: Duration) -> bool {
         },
     )
     .await
+}
+
+/// Connect to `dest`: the stream, its ends, and the "Connected ..." line.
+async fn connect(shared: &Shared, dest: &Dest) -> io::Result<(Stream, Ends, String)> {
+    match dest {
+        Dest::Inet(plan) => {
+            let (stream, dest) = connect_any(shared, plan).await?;
+            // A peer that resets at once can make these fail; the route then
+            // ends with that reset, under the usual reconnect rules.
+            let peer = stream.peer_addr().unwrap_or(dest);
+            let local = stream
+                .local_addr()
+                .unwrap_or_else(|_| net::resolve::wildcard(dest.is_ipv4(), 0));
+            let line = format!(
+                "Connected from {local} to {peer}, protocol TCP, family {}",
+                net::family_name(&peer)
+            );
+            Ok((Stream::Tcp(stream), Ends::inet(local, peer), line))
+        }
+        #[cfg(unix)]
+        Dest::Unix(path) => {
+            let name = dest.name();
+            if shared.cfg.verbose > 0 {
+                eprintln!("Connecting to {name}");
+            }
+            let s = net::unix::connect(path, shared.cfg.connect_timeout).await?;
+            let line = format!("Connected to {name}, protocol UNIX stream");
+            Ok((Stream::Unix(s), Ends::unix(name), line))
+        }
+    }
 }
 
 /// Try the target's addresses in resolver order; the first that connects wins

@@ -183,6 +183,11 @@ impl Lifecycle {
         self.update(|s| s.dialing = s.dialing.saturating_sub(1));
     }
 
+    /// Dial tasks still alive.
+    pub fn dialing(&self) -> usize {
+        self.state.get().dialing
+    }
+
     /// Neither listeners nor dials can bring another route.
     pub fn no_more_routes(&self) -> bool {
         let s = self.state.get();

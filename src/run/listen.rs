@@ -5,14 +5,81 @@
 //! original closed and re-bound its listeners, which failed with
 //! EADDRINUSE: W9, W31).
 
-use super::plan::BoundListener;
+use super::plan::{BoundListener, Listener};
 use super::shared::Shared;
-use super::tcp;
+use super::tcp::{self, Ends};
 use crate::net;
+use crate::net::stream::Stream;
 use crate::router::Origin;
 use smol::lock::Semaphore;
+use std::io;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+
+/// One accepted client, of either kind.
+struct Accepted {
+    stream: Stream,
+    ends: Ends,
+    /// For `--allow`/`--deny` (a UNIX client has none).
+    ip: Option<IpAddr>,
+    /// The "Accepted connection ..." line.
+    line: String,
+}
+
+impl Listener {
+    /// Until a client waits to be accepted.
+    async fn readable(&self) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l, _) => {
+                let io: Arc<smol::Async<std::net::TcpListener>> = l.clone().into();
+                io.readable().await
+            }
+            #[cfg(unix)]
+            Listener::Unix(l, _) => {
+                let io: Arc<smol::Async<std::os::unix::net::UnixListener>> = l.clone().into();
+                io.readable().await
+            }
+        }
+    }
+
+    /// `n`: this listener's count of accepted clients, naming a UNIX one.
+    #[cfg_attr(not(unix), allow(unused_variables))]
+    async fn accept(&self, n: usize) -> io::Result<Accepted> {
+        match self {
+            Listener::Tcp(l, bound) => {
+                let (stream, peer) = l.accept().await?;
+                let local = stream.local_addr().unwrap_or(*bound);
+                Ok(Accepted {
+                    stream: Stream::Tcp(stream),
+                    ends: Ends::inet(local, peer),
+                    ip: Some(peer.ip()),
+                    line: format!(
+                        "Accepted connection from {peer}, protocol TCP, family {}",
+                        net::family_name(&peer)
+                    ),
+                })
+            }
+            #[cfg(unix)]
+            Listener::Unix(l, _) => {
+                let (stream, peer) = l.accept().await?;
+                let name = self.name();
+                let from = match peer.as_pathname() {
+                    Some(p) => format!("unix:{}", p.display()),
+                    None => format!("client #{n}"),
+                };
+                Ok(Accepted {
+                    stream: Stream::Unix(stream),
+                    ends: Ends::unix(format!("{name}<->{from}")),
+                    ip: None,
+                    line: format!(
+                        "Accepted connection on {name} from {from}, protocol UNIX stream"
+                    ),
+                })
+            }
+        }
+    }
+}
 
 /// Start one accept loop per bound listener. The tasks are returned so the
 /// supervisor can close the listeners once `-l` has its clients.
@@ -58,14 +125,15 @@ async fn accept_loop(
     quota: Option<usize>,
     accepted: Rc<std::cell::Cell<usize>>,
 ) {
-    let io: Arc<smol::Async<std::net::TcpListener>> = l.socket.clone().into();
+    let name = l.socket.name();
+    let mut seen = 0usize;
     loop {
         // A free -m slot is taken only once a client waits on this
         // listener: a loop that held the slot while waiting in accept would
         // starve a client of another listener (`*:P`: an IPv6 client after
         // an IPv4 one was never served).
         if slots.is_some() {
-            let _ = io.readable().await;
+            let _ = l.socket.readable().await;
         }
         let permit = match &slots {
             Some(s) => Some(s.acquire_arc().await),
@@ -74,36 +142,32 @@ async fn accept_loop(
         if quota.is_some_and(|q| accepted.get() >= q) {
             return;
         }
-        let (stream, peer) = match l.socket.accept().await {
+        let Accepted {
+            stream,
+            ends,
+            ip,
+            line,
+        } = match l.socket.accept(seen + 1).await {
             Ok(x) => x,
             Err(e) => {
                 // Out of descriptors or a client that vanished: keep serving.
-                eprintln!(
-                    "netcrab: accept on {}: {}",
-                    l.local,
-                    crate::error::describe(&e)
-                );
+                eprintln!("netcrab: accept on {name}: {}", crate::error::describe(&e));
                 smol::Timer::after(std::time::Duration::from_millis(100)).await;
                 continue;
             }
         };
-        if !shared.cfg.acl.permits(peer.ip()) {
+        seen += 1;
+        if ip.is_some_and(|ip| !shared.cfg.acl.permits(ip)) {
             // Closed at once; it does not count against -m or -l's quota.
             if shared.cfg.verbose > 0 {
-                eprintln!("Refused connection from {peer} (--allow/--deny)");
+                eprintln!("Refused connection from {} (--allow/--deny)", ends.peer);
             }
             drop(stream);
             continue;
         }
         accepted.set(accepted.get() + 1);
         let quota_reached = quota.is_some_and(|q| accepted.get() >= q);
-        let local = stream.local_addr().unwrap_or(l.local);
-        let accepted_line = move || {
-            eprintln!(
-                "Accepted connection from {peer}, protocol TCP, family {}",
-                net::family_name(&peer)
-            )
-        };
+        let accepted_line = move || eprintln!("{line}");
         if shared.cfg.zero_io {
             // -z: accept and close at once.
             accepted_line();
@@ -119,7 +183,8 @@ async fn accept_loop(
         // announcement; and -l's listener stops only once its last route is
         // in, so the end-of-run rule never sees a gap between them.
         accepted_line();
-        let opened = tcp::open(&shared, stream, Origin::Listener(l.origin), local, peer);
+        let opened = tcp::open(&shared, stream, Origin::Listener(l.origin), &ends);
+        let label = ends.label;
         if quota_reached {
             shared.listeners_stopped();
         }
@@ -128,10 +193,10 @@ async fn accept_loop(
         shared.spawn(async move {
             let ended = tcp::serve(s.clone(), opened).await;
             match ended.error {
-                None => eprintln!("Connection {local}<->{peer} closed gracefully."),
+                None => eprintln!("Connection {label} closed gracefully."),
                 Some(e) => {
                     eprintln!(
-                        "Connection {local}<->{peer} closed with result: {}",
+                        "Connection {label} closed with result: {}",
                         crate::error::describe(&e)
                     );
                     s.fail();

@@ -23,6 +23,8 @@ mod tcp;
 mod udp;
 mod udp_flows;
 mod udp_io;
+#[cfg(unix)]
+mod unix_dgram;
 
 use crate::error::Result;
 use crate::local::stdio::{self, StdoutEnd};
@@ -47,12 +49,15 @@ pub fn run(cfg: Config) -> Result<u8> {
     enum Plan {
         Tcp(plan::Plan),
         Udp(plan::UdpPlan),
+        #[cfg(unix)]
+        UnixDgram(unix_dgram::Plan),
     }
     // `-z -u` is a scan: targets only, probed one socket each (run/scan.rs).
-    let plan = if cfg.udp && !cfg.zero_io {
-        Plan::Udp(plan::UdpPlan::new(&cfg)?)
-    } else {
-        Plan::Tcp(plan::Plan::new(&cfg)?)
+    let plan = match () {
+        #[cfg(unix)]
+        _ if cfg.unix_dgram() => Plan::UnixDgram(unix_dgram::plan(&cfg)?),
+        _ if cfg.udp && !cfg.zero_io => Plan::Udp(plan::UdpPlan::new(&cfg)?),
+        _ => Plan::Tcp(plan::Plan::new(&cfg)?),
     };
 
     let local = local_endpoint(&cfg);
@@ -105,12 +110,23 @@ pub fn run(cfg: Config) -> Result<u8> {
                     .into_iter()
                     .enumerate()
                 {
-                    dial::start(&shared, idx, t);
+                    dial::start(&shared, idx, dial::Dest::Inet(t));
+                }
+                // UNIX targets' origins follow the TCP targets'.
+                #[cfg(unix)]
+                for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
+                    let idx = shared.cfg.targets.len() + i;
+                    dial::start(&shared, idx, dial::Dest::Unix(path.into()));
                 }
                 listen::start(&shared, plan.listeners)
             }
             Plan::Udp(plan) => {
                 udp::start(&shared, plan);
+                Vec::new()
+            }
+            #[cfg(unix)]
+            Plan::UnixDgram(plan) => {
+                unix_dgram::start(&shared, plan);
                 Vec::new()
             }
         };

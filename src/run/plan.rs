@@ -74,8 +74,35 @@ impl TargetPlan {
 /// A bound listener and the index of the `-l`/`-L` address it came from.
 pub struct BoundListener {
     pub origin: usize,
-    pub socket: TcpListener,
-    pub local: SocketAddr,
+    pub socket: Listener,
+}
+
+/// A listening socket of either kind.
+pub enum Listener {
+    Tcp(TcpListener, SocketAddr),
+    /// The socket file is removed when the listener is dropped.
+    #[cfg(unix)]
+    Unix(async_net::unix::UnixListener, crate::net::unix::OwnedPath),
+}
+
+impl Listener {
+    /// `unix:PATH`, or the bound address.
+    pub fn name(&self) -> String {
+        match self {
+            Listener::Tcp(_, a) => a.to_string(),
+            #[cfg(unix)]
+            Listener::Unix(_, p) => format!("unix:{}", p.path().display()),
+        }
+    }
+}
+
+/// Bind a UNIX stream listener (replacing a stale socket file).
+#[cfg(unix)]
+fn bind_unix(path: &std::path::Path) -> Result<Listener> {
+    let (l, owned) = crate::net::unix::listen(path)
+        .map_err(|e| runtime(format!("listen on unix:{}", path.display()), &e))?;
+    eprintln!("Listening on unix:{}, protocol UNIX stream", path.display());
+    Ok(Listener::Unix(l, owned))
 }
 
 pub struct Plan {
@@ -101,6 +128,14 @@ impl Plan {
         let opts = cfg.sock_opts();
         let mut listeners = Vec::new();
         for (origin, spec) in cfg.listeners.iter().enumerate() {
+            #[cfg(unix)]
+            if let ListenSpec::Unix(path) = spec {
+                listeners.push(BoundListener {
+                    origin,
+                    socket: bind_unix(std::path::Path::new(path))?,
+                });
+                continue;
+            }
             for socket in bind_all(cfg, spec, &opts)? {
                 let local = socket
                     .local_addr()
@@ -111,8 +146,7 @@ impl Plan {
                 );
                 listeners.push(BoundListener {
                     origin,
-                    socket,
-                    local,
+                    socket: Listener::Tcp(socket, local),
                 });
             }
         }

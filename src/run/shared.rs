@@ -36,6 +36,11 @@ pub struct Shared {
     /// The route last removed, with when data last moved on it (read by
     /// `dial.rs` right after serving it: did the session carry data?).
     pub last_gone: std::cell::Cell<Option<(RouteId, std::time::Instant)>>,
+    /// `-z` on the dial path (through a proxy, UNIX paths): whether any
+    /// target answered and any did not. As a direct scan (nc's rule), the
+    /// run fails only if none answered.
+    pub zero_open: std::cell::Cell<bool>,
+    pub zero_closed: std::cell::Cell<bool>,
     /// Weak: tasks hold `Rc<Shared>`, so a strong reference here would
     /// keep the executor, and every task on it, alive forever.
     ex: Weak<LocalExecutor<'static>>,
@@ -58,6 +63,8 @@ impl Shared {
             #[cfg(feature = "exec")]
             local_child: RefCell::new(None),
             last_gone: Default::default(),
+            zero_open: Default::default(),
+            zero_closed: Default::default(),
             observer: super::observe::Observer::new(&cfg),
             faults: crate::faults::Faults::new(cfg.faults),
             #[cfg(feature = "qos")]
@@ -117,6 +124,9 @@ impl Shared {
     /// A target's connection task ended for good.
     pub fn dial_ended(&self) {
         self.life.dial_ended();
+        if self.life.dialing() == 0 && self.zero_closed.get() && !self.zero_open.get() {
+            self.fail();
+        }
         self.check_no_more_routes();
     }
 

@@ -409,3 +409,52 @@ fn which_ways_bytes_pass_untouched() {
         );
     }
 }
+
+#[test]
+fn unix_addresses_and_their_rules() {
+    use crate::addr::ListenSpec;
+    // -U: every address is a path; unix:PATH anywhere, mixed with TCP.
+    let c = ok(&["-U", "-l", "/tmp/s.sock"]);
+    assert_eq!(c.listeners, [ListenSpec::Unix("/tmp/s.sock".into())]);
+    let c = ok(&["-U", "rel.sock"]);
+    assert_eq!(c.unix_targets, ["rel.sock"]);
+    assert!(c.targets.is_empty());
+    let c = ok(&["-l", "127.0.0.1:0", "unix:/run/x.sock", T]);
+    assert_eq!(c.unix_targets.len(), 1);
+    assert_eq!(c.targets.len(), 1);
+    let c = ok(&["-U", "-u", "-s", "/tmp/me.sock", "/tmp/s.sock"]);
+    assert_eq!(c.unix_source, Some("/tmp/me.sock".into()));
+    assert!(c.unix_dgram());
+    // -s without -U: the source of every target without its own.
+    let c = ok(&["-s", "127.0.0.5", T, "127.0.0.6:0=127.0.0.1:2"]);
+    assert_eq!(
+        c.targets[0].source.as_ref().unwrap().to_string(),
+        "127.0.0.5:0"
+    );
+    assert_eq!(
+        c.targets[1].source.as_ref().unwrap().to_string(),
+        "127.0.0.6:0"
+    );
+    for (args, part) in [
+        (&["-U", "-p", "5", "x"][..], "-p"),
+        (&["-U", "-6", "x"][..], "-6"),
+        (&["-U", "-x", "127.0.0.1:1080", "x"][..], "proxy"),
+        (&["-U", "-s", "/tmp/a", "x"][..], "add -u"),
+        (&["-U", "-u", "-s", "/tmp/a", "-l", "/tmp/b"][..], "-s PATH"),
+        (&["-u", "unix:/tmp/a", T][..], "cannot be mixed"),
+        (&["-U", "-u", "-z", "x"][..], "-z -u"),
+        (&["-U", "--allow", "127.0.0.1", "-l", "x"][..], "--allow"),
+        (&["-U", "unix:"][..], "missing path"),
+        (&["-s", "127.0.0.1", "-l", L][..], "add a target"),
+    ] {
+        match config(args) {
+            Err(crate::error::Error::Usage(m)) => assert!(m.contains(part), "{args:?}: {m}"),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+    let long = format!("/tmp/{}", "x".repeat(103));
+    match config(&["-U", &long]) {
+        Err(crate::error::Error::Usage(m)) => assert!(m.contains("108 bytes"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -11,11 +11,11 @@
 
 use super::read::read_chunk;
 use crate::local::exec;
+use crate::net::stream::{Io, Stream};
 use crate::router::RouteId;
 use crate::run::crlf::Crlf;
 use crate::run::routes::{active, idle_watch, on_abort, unregister, Ended, WriterCount};
 use crate::run::shared::Shared;
-use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWriteExt};
 use smol::channel::{bounded, Receiver, Sender};
@@ -42,7 +42,7 @@ enum Stop {
 /// routes; nothing local ever sends to it) with a child of its own. The
 /// child never outlives its connection: however the connection ends, the
 /// child's stdin is closed and it is ended (SIGTERM, then SIGKILL).
-pub async fn serve(shared: Rc<Shared>, stream: TcpStream, id: RouteId, cmd: &str) -> Ended {
+pub async fn serve(shared: Rc<Shared>, stream: Stream, id: RouteId, cmd: &str) -> Ended {
     let counted = WriterCount::new(&shared);
     let (feed_tx, feed_rx) = bounded::<Bytes>(4);
     let child = match exec::spawn(cmd, shared.cfg.send_size, feed_rx, shared.cfg.verbose) {
@@ -142,13 +142,18 @@ async fn silent_after_peer_eof(
 async fn read_side(
     shared: &Shared,
     id: RouteId,
-    stream: &TcpStream,
+    stream: &Stream,
     feed: Sender<Bytes>,
 ) -> io::Result<()> {
-    let io: std::sync::Arc<smol::Async<std::net::TcpStream>> = stream.clone().into();
+    let io = stream.io();
     let mut feed = Some(feed);
     loop {
-        match read_chunk(&io).await {
+        let got = match &io {
+            Io::Tcp(s) => read_chunk(s).await,
+            #[cfg(unix)]
+            Io::Unix(s) => read_chunk(s).await,
+        };
+        match got {
             // Dropping `feed` closes the child's stdin.
             Ok(chunk) if chunk.is_empty() => return Ok(()),
             Ok(chunk) => {
@@ -173,7 +178,7 @@ async fn read_side(
 async fn write_side(
     shared: &Shared,
     id: RouteId,
-    stream: &TcpStream,
+    stream: &Stream,
     output: Receiver<Bytes>,
     last_out: &Cell<Instant>,
 ) -> io::Result<()> {

@@ -1,4 +1,4 @@
-//! Serving one connected TCP socket. `open` joins it to the router at once
+//! Serving one connected stream socket (TCP, or UNIX: `net::stream`). `open` joins it to the router at once
 //! (so the end-of-run rule and the pairing see it in the same step as the
 //! accept or connect that made it); `serve` runs its read loop (`read.rs`:
 //! copy or splice, chosen per chunk) and its writer (`write.rs`) until both
@@ -13,8 +13,8 @@ mod write;
 use super::conn::Conn;
 use super::routes::{idle_watch, on_abort, register, unregister, Ended, WriterCount, QUEUE_DEPTH};
 use super::shared::Shared;
+use crate::net::stream::Stream;
 use crate::router::{Origin, RouteId};
-use async_net::TcpStream;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
 use std::io;
@@ -23,35 +23,60 @@ use std::rc::Rc;
 
 /// A connected socket that is a route in the router.
 pub struct Opened {
-    stream: TcpStream,
+    stream: Stream,
     id: RouteId,
     /// What the router sends to this socket.
     rx: Receiver<Bytes>,
 }
 
-pub fn open(
-    shared: &Shared,
-    stream: TcpStream,
-    origin: Origin,
-    local: SocketAddr,
-    peer: SocketAddr,
-) -> Opened {
+/// Where a connection runs between. A UNIX socket has no IP address: its
+/// route gets `0.0.0.0:0` both ways (so no channel rule compares them),
+/// and its label names the path.
+pub struct Ends {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// `local<->peer` as status lines and statistics print it.
+    pub label: String,
+}
+
+impl Ends {
+    pub fn inet(local: SocketAddr, peer: SocketAddr) -> Ends {
+        Ends {
+            local,
+            peer,
+            label: format!("{local}<->{peer}"),
+        }
+    }
+
+    #[cfg(unix)]
+    pub fn unix(label: String) -> Ends {
+        let none = SocketAddr::from(([0, 0, 0, 0], 0));
+        Ends {
+            local: none,
+            peer: none,
+            label,
+        }
+    }
+}
+
+pub fn open(shared: &Shared, stream: Stream, origin: Origin, ends: &Ends) -> Opened {
     if shared.cfg.mode != crate::router::FwdMode::None {
         // A relay forwards each chunk as it comes: Nagle's algorithm would
         // hold a short reply back behind a delayed ACK (about 40 ms per
         // request/response exchange through a tunnel).
-        let _ = stream.set_nodelay(true);
+        stream.set_nodelay();
     }
     let (tx, rx) = bounded::<Bytes>(QUEUE_DEPTH);
     #[allow(unused_mut)]
-    let mut conn = Conn::new(format!("{local}<->{peer}"));
+    let mut conn = Conn::new(ends.label.clone());
     // Known at once to the splice paths (the local input pump may look for
-    // it before this socket's own task has run).
+    // it before this socket's own task has run). Only a TCP socket is
+    // spliced into; a UNIX one is read by splice, written by copy.
     #[cfg(all(target_os = "linux", feature = "splice"))]
     {
-        conn.socket = Some(stream.clone().into());
+        conn.socket = stream.tcp().map(|t| t.clone().into());
     }
-    let id = register(shared, tx, origin, local, peer, conn);
+    let id = register(shared, tx, origin, ends.local, ends.peer, conn);
     Opened { stream, id, rx }
 }
 
@@ -75,7 +100,7 @@ pub async fn serve(shared: Rc<Shared>, o: Opened) -> Ended {
 }
 
 /// Serve a connected socket until both directions are finished.
-async fn plain(shared: Rc<Shared>, stream: TcpStream, id: RouteId, rx: Receiver<Bytes>) -> Ended {
+async fn plain(shared: Rc<Shared>, stream: Stream, id: RouteId, rx: Receiver<Bytes>) -> Ended {
     let abort_rx = on_abort(&shared, id);
     let reader = read::read_loop(&shared, id, &stream);
     let writer = async {

@@ -1,4 +1,4 @@
-//! A TCP socket's read loop: for every chunk it chooses how the chunk
+//! A stream socket's read loop (TCP or UNIX): for every chunk it chooses how the chunk
 //! travels, then moves it.
 //!
 //! - copy: read into a pooled buffer and hand it to the destinations the
@@ -16,16 +16,15 @@
 //! between paths, either way, loses and reorders nothing.
 
 use crate::local::pool;
+use crate::net::stream::{Io, RawRead, Stream};
 use crate::router::RouteId;
 use crate::run::routes::active;
 use crate::run::routes::deliver;
 use crate::run::shared::Shared;
-use async_net::TcpStream;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
 use smol::Async;
 use std::io;
-use std::io::Read;
 use std::sync::Arc;
 
 /// What one turn of the loop did.
@@ -37,8 +36,16 @@ enum Step {
 }
 
 /// Read socket `id` until its peer finishes sending; then tell the router.
-pub async fn read_loop(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::Result<()> {
-    let io: Arc<Async<std::net::TcpStream>> = stream.clone().into();
+pub async fn read_loop(shared: &Shared, id: RouteId, stream: &Stream) -> io::Result<()> {
+    match stream.io() {
+        Io::Tcp(io) => read_on(shared, id, &io).await,
+        #[cfg(unix)]
+        Io::Unix(io) => read_on(shared, id, &io).await,
+    }
+}
+
+/// The loop itself, for either kind of socket.
+async fn read_on<S: RawRead>(shared: &Shared, id: RouteId, io: &Arc<Async<S>>) -> io::Result<()> {
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
     #[cfg(all(target_os = "linux", feature = "splice"))]
@@ -48,19 +55,19 @@ pub async fn read_loop(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::
         let step = match kernel::choose(shared, id, &k) {
             kernel::Path::Relay(p, to) => {
                 k.now_on(shared, id, kernel::Run::Relay(p));
-                kernel::relay_step(shared, id, &io, p, &to, &mut k).await
+                kernel::relay_step(shared, id, io, p, &to, &mut k).await
             }
             kernel::Path::Stdout => {
                 k.now_on(shared, id, kernel::Run::Stdout);
-                kernel::stdout_step(shared, id, &io, &mut k).await
+                kernel::stdout_step(shared, id, io, &mut k).await
             }
             kernel::Path::Copy => {
                 k.now_on(shared, id, kernel::Run::Copy);
-                copy_step(shared, id, &io, &pair_rx).await
+                copy_step(shared, id, io, &pair_rx).await
             }
         };
         #[cfg(not(all(target_os = "linux", feature = "splice")))]
-        let step = copy_step(shared, id, &io, &pair_rx).await;
+        let step = copy_step(shared, id, io, &pair_rx).await;
         if let Step::End(r) = step {
             break r;
         }
@@ -73,10 +80,10 @@ pub async fn read_loop(shared: &Shared, id: RouteId, stream: &TcpStream) -> io::
 }
 
 /// One chunk through user space.
-async fn copy_step(
+async fn copy_step<S: RawRead>(
     shared: &Shared,
     id: RouteId,
-    io: &Async<std::net::TcpStream>,
+    io: &Async<S>,
     pair_rx: &Receiver<()>,
 ) -> Step {
     match read_chunk(io).await {
@@ -110,10 +117,10 @@ async fn copy_step(
 /// Wait until the socket is readable, then read into a pooled buffer: no
 /// connection holds a buffer while it waits, and the chunk is not copied.
 /// An empty chunk means EOF.
-pub async fn read_chunk(io: &Async<std::net::TcpStream>) -> io::Result<Bytes> {
+pub async fn read_chunk<S: RawRead>(io: &Async<S>) -> io::Result<Bytes> {
     io.read_with(|s| {
         let mut buf = pool::take();
-        match (&*s).read(&mut buf) {
+        match s.read_raw(&mut buf) {
             Ok(n) => Ok(pool::freeze(buf, n)),
             Err(e) => {
                 pool::give_back(buf);
@@ -127,6 +134,7 @@ pub async fn read_chunk(io: &Async<std::net::TcpStream>) -> io::Result<Bytes> {
 /// The kernel paths (Linux, feature "splice").
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod kernel {
+    use crate::net::stream::RawRead;
     use crate::router::{LocalInput, RouteId};
     use crate::run::routes::deliver;
     use crate::run::shared::Shared;
@@ -270,10 +278,10 @@ mod kernel {
     /// One chunk socket -> pipe -> partner. The pipe is emptied every time,
     /// so a splice into it never finds it full (EAGAIN then always means
     /// "socket not ready"), and nothing in it is ever dropped.
-    pub async fn relay_step(
+    pub async fn relay_step<S: RawRead>(
         shared: &Shared,
         id: RouteId,
-        from: &Async<TcpStream>,
+        from: &Async<S>,
         p: RouteId,
         to: &Async<TcpStream>,
         k: &mut Kernel,
@@ -300,7 +308,7 @@ mod kernel {
             return Step::More;
         };
         let got = from
-            .read_with(|s| splice(s.as_raw_fd(), pipe.write.as_raw_fd(), STEP))
+            .read_with(|s| splice(s.fd(), pipe.write.as_raw_fd(), STEP))
             .await;
         let mut left = match got {
             Ok(0) => return Step::End(Ok(())),
@@ -356,18 +364,19 @@ mod kernel {
 
     /// One chunk socket -> stdout (straight into a pipe; through our own
     /// pipe into a file or /dev/null).
-    pub async fn stdout_step(
+    pub async fn stdout_step<S: RawRead>(
         shared: &Shared,
         id: RouteId,
-        sock: &Async<TcpStream>,
+        sock: &Async<S>,
         k: &mut Kernel,
     ) -> Step {
         let Some(sink) = &shared.stdout_sink else {
             return Step::More;
         };
+        let fd = sock.get_ref().fd();
         let got = match &sink.fd {
-            Sink::Pipe(out) => splice(sock.as_raw_fd(), out.as_raw_fd(), STEP),
-            Sink::File { via, .. } => splice(sock.as_raw_fd(), via.write.as_raw_fd(), STEP),
+            Sink::Pipe(out) => splice(fd, out.as_raw_fd(), STEP),
+            Sink::File { via, .. } => splice(fd, via.write.as_raw_fd(), STEP),
         };
         match got {
             Ok(0) => Step::End(Ok(())),
@@ -392,7 +401,7 @@ mod kernel {
                 // Straight into a pipe, "would block" may mean stdout is
                 // full; into our own (always emptied) pipe it never does.
                 let full = match &sink.fd {
-                    Sink::Pipe(out) => ready(sock.as_raw_fd(), libc::POLLIN).then_some(out),
+                    Sink::Pipe(out) => ready(fd, libc::POLLIN).then_some(out),
                     Sink::File { .. } => None,
                 };
                 if let Some(out) = full {

@@ -1,11 +1,11 @@
-//! A TCP socket's writer: drains the socket's own bounded queue (what the
+//! A stream socket's writer (TCP or UNIX): drains the socket's own bounded queue (what the
 //! router sends it) into the socket, and half-closes it (FIN) once nothing
 //! can send to it any more.
 
+use crate::net::stream::Stream;
 use crate::router::RouteId;
 use crate::run::routes::active;
 use crate::run::shared::Shared;
-use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use smol::channel::Receiver;
@@ -16,7 +16,7 @@ use std::time::Instant;
 pub async fn write_loop(
     shared: &Shared,
     id: RouteId,
-    stream: &TcpStream,
+    stream: &Stream,
     rx: Receiver<Bytes>,
 ) -> io::Result<()> {
     let mut s = stream.clone();
