@@ -139,10 +139,30 @@ impl In<'_> {
 
 impl Msg {
     /// The message's kind (`Hello`, `Data`...), for error lines.
-    pub fn name(&self) -> String {
-        let d = format!("{self:?}");
-        let end = d.find([' ', '(', '{']).unwrap_or(d.len());
-        d[..end].to_string()
+    pub fn name(&self) -> &'static str {
+        // A match, not the Debug text cut at its first field: no formatting
+        // machinery for a name.
+        match self {
+            Msg::Hello { .. } => "Hello",
+            Msg::Welcome { .. } => "Welcome",
+            Msg::Error(_) => "Error",
+            Msg::Upload => "Upload",
+            Msg::Data(_) => "Data",
+            Msg::UploadEnd => "UploadEnd",
+            Msg::UploadResult { .. } => "UploadResult",
+            Msg::Download { .. } => "Download",
+            Msg::DownloadEnd { .. } => "DownloadEnd",
+            Msg::UdpStats => "UdpStats",
+            Msg::UdpStatsReply { .. } => "UdpStatsReply",
+            Msg::Broadcast { .. } => "Broadcast",
+            Msg::BroadcastDone { .. } => "BroadcastDone",
+            Msg::Multicast { .. } => "Multicast",
+            Msg::McReady { .. } => "McReady",
+            Msg::McResult { .. } => "McResult",
+            Msg::Reverse { .. } => "Reverse",
+            Msg::ReverseResult { .. } => "ReverseResult",
+            Msg::Bye => "Bye",
+        }
     }
 
     /// The whole frame, length prefix included.
@@ -300,6 +320,9 @@ mod tests {
     use super::*;
 
     fn round(m: Msg) {
+        // The name is the variant's, as Debug spells it.
+        let d = format!("{m:?}");
+        assert_eq!(m.name(), &d[..d.find([' ', '(', '{']).unwrap_or(d.len())]);
         let f = m.encode();
         assert_eq!(Msg::decode(&f[4..]), Ok(m));
     }

@@ -100,6 +100,29 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
         return Direct::Unavailable;
     };
     let req = arp_request(mac, src, target);
+    // SAFETY: the storage is larger than a sockaddr_ll; `len` is its size.
+    let to = unsafe {
+        socket2::SockAddr::try_init(|storage, l| {
+            std::ptr::write(storage.cast::<libc::sockaddr_ll>(), ll);
+            *l = len;
+            Ok(())
+        })
+    };
+    let Ok(((), to)) = to else {
+        return Direct::Unavailable;
+    };
+    exchange(&a, &req, &to, &|p| arp_reply_from(p, target), wait).await
+}
+
+/// Sends `req` to `to` on `a`, then waits up to `wait` for the first datagram
+/// `answer` accepts. ARP and NDP share it (one copy of the read loop).
+async fn exchange(
+    a: &smol::Async<OwnedFd>,
+    req: &[u8],
+    to: &socket2::SockAddr,
+    answer: &(dyn Fn(&[u8]) -> Option<String> + Sync),
+    wait: Duration,
+) -> Direct {
     let start = Instant::now();
     let sent = a
         .write_with(|fd| {
@@ -110,8 +133,8 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
                     req.as_ptr() as *const libc::c_void,
                     req.len(),
                     0,
-                    &ll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                    len,
+                    to.as_ptr().cast::<libc::sockaddr>(),
+                    to.len(),
                 )
             };
             if n < 0 {
@@ -124,8 +147,8 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
     if sent.is_err() {
         return Direct::Unavailable;
     }
-    let answer = async {
-        let mut buf = [0u8; 256];
+    let replies = async {
+        let mut buf = [0u8; 1500];
         loop {
             let got = a
                 .read_with(|fd| {
@@ -147,7 +170,7 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
                 .await;
             match got {
                 Ok(n) => {
-                    if let Some(m) = arp_reply_from(&buf[..n], target) {
+                    if let Some(m) = answer(&buf[..n]) {
                         return Some(m);
                     }
                 }
@@ -159,7 +182,7 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
         smol::Timer::after(wait).await;
         None
     };
-    match smol::future::or(answer, late).await {
+    match smol::future::or(replies, late).await {
         Some(m) => Direct::Reply(m, start.elapsed()),
         None => Direct::NoReply,
     }
@@ -225,42 +248,13 @@ pub async fn ndp(target: Ipv6Addr, index: u32, mac: &str, wait: Duration) -> Dir
     if setup.is_err() {
         return Direct::Unavailable;
     }
-    let Ok(a) = smol::Async::new(s) else {
+    let Ok(a) = smol::Async::new(OwnedFd::from(s)) else {
         return Direct::Unavailable;
     };
     let to: socket2::SockAddr = SocketAddr::V6(SocketAddrV6::new(group, 0, 0, index)).into();
     let req = ns_request(mac, target);
-    let start = Instant::now();
-    if a.write_with(|s| s.send_to(&req, &to)).await.is_err() {
-        return Direct::Unavailable;
-    }
-    let answer = async {
-        let mut buf = [0u8; 1500];
-        loop {
-            let got = a
-                .read_with(|s| {
-                    use std::io::Read;
-                    (&*s).read(&mut buf)
-                })
-                .await;
-            match got {
-                Ok(n) => {
-                    if let Some(m) = na_for(&buf[..n], target) {
-                        return Some(m);
-                    }
-                }
-                Err(_) => return None,
-            }
-        }
-    };
-    let late = async {
-        smol::Timer::after(wait).await;
-        None
-    };
-    match smol::future::or(answer, late).await {
-        Some(m) => Direct::Reply(m, start.elapsed()),
-        None => Direct::NoReply,
-    }
+    let answer = |p: &[u8]| na_for(p, target);
+    exchange(&a, &req, &to, &answer, wait).await
 }
 
 /// ARP or NDP for `gw`, as the family says.
