@@ -5,7 +5,7 @@
 //! the layers that send off the machine skipped and loopback targets.
 
 use crate::util::json::{self, Json};
-use crate::util::netns::{sh, ResolvConf};
+use crate::util::netns::{self, sh, ResolvConf};
 use crate::util::{self, runner_kind, skip, Runner};
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
@@ -103,34 +103,14 @@ struct Setup {
     v6: bool,
 }
 
-fn geteuid() -> u32 {
-    extern "C" {
-        fn geteuid() -> u32;
-    }
-    // SAFETY: geteuid has no preconditions.
-    unsafe { geteuid() }
-}
-
 fn ns_sh(ns: &str, args: &[&str]) {
     let mut v = vec!["ip", "netns", "exec", ns];
     v.extend_from_slice(args);
     sh(&v).unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Wait until `dev` in `ns` reports state UP (packets sent before are lost).
 fn wait_up(ns: &str, dev: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = Command::new("ip")
-            .args(["-n", ns, "-o", "link", "show", "dev", dev])
-            .output()
-            .expect("ip");
-        if String::from_utf8_lossy(&out.stdout).contains("state UP") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{dev} in {ns} did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    netns::wait_up(ns, dev).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Whether this build has `--check` (the minimal build leaves it out).
@@ -145,12 +125,8 @@ fn lab_or_skip(set: Setup) -> Option<Lab> {
     if !check_built() {
         return None;
     }
-    if runner_kind() == Runner::Wine {
-        skip("network namespaces are not used under Wine (wineserver is shared)");
-        return None;
-    }
-    if geteuid() != 0 {
-        skip("needs root to create network namespaces");
+    if let Err(why) = netns::namespaces_possible() {
+        skip(&why);
         return None;
     }
     if !std::path::Path::new("/usr/sbin/dnsmasq").exists() || !have("python3") {
@@ -953,30 +929,38 @@ impl Drop for Nobody {
     }
 }
 
+/// The set-up of the tests run as uid 65534: an IPv4 lab with DNS where no
+/// group may open ping sockets, and a copy of the binary any user may run.
+/// `None` (said why) where that cannot be made.
+fn unprivileged_lab_or_skip() -> Option<(Lab, Nobody)> {
+    if !check_built() {
+        return None;
+    }
+    if runner_kind() != Runner::Native {
+        skip("setpriv runs the native binary only");
+        return None;
+    }
+    let mut lab = lab_or_skip(Setup {
+        v4: true,
+        v6: false,
+    })?;
+    if !have("setpriv") {
+        skip("needs setpriv");
+        return None;
+    }
+    lab.dns(SRV4);
+    ns_sh(&lab.b, &["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
+    Some((lab, Nobody::new()))
+}
+
 /// Without privilege, a gateway whose neighbour entry is stale (learned
 /// before) must answer now: a TCP port of it (open or reset) does; a gone
 /// gateway with a stale entry fails.
 #[test]
 fn check_unprivileged_with_a_stale_neighbour_entry() {
-    if !check_built() {
-        return;
-    }
-    if runner_kind() != Runner::Native {
-        skip("setpriv runs the native binary only");
-        return;
-    }
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some((lab, nobody)) = unprivileged_lab_or_skip() else {
         return;
     };
-    if !have("setpriv") {
-        skip("needs setpriv");
-        return;
-    }
-    lab.dns(SRV4);
-    ns_sh(&lab.b, &["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
     let mac = {
         let out = Command::new("ip")
             .args(["-n", &lab.r, "-o", "link", "show", "dev", "r1"])
@@ -992,7 +976,6 @@ fn check_unprivileged_with_a_stale_neighbour_entry() {
         ])
         .expect("neigh");
     };
-    let nobody = Nobody::new();
     stale(&mac);
     let (code, text) = nobody.check(&lab.b, &[]);
     assert_eq!(code, Some(0), "{text}");
@@ -1023,57 +1006,17 @@ fn check_unprivileged_with_a_stale_neighbour_entry() {
 
 #[test]
 fn check_as_an_unprivileged_user_says_what_needed_privilege() {
-    if !check_built() {
-        return;
-    }
-    if runner_kind() != Runner::Native {
-        skip("setpriv runs the native binary only");
-        return;
-    }
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some((lab, nobody)) = unprivileged_lab_or_skip() else {
         return;
     };
-    if !have("setpriv") {
-        skip("needs setpriv");
-        return;
-    }
-    lab.dns(SRV4);
-    let copy = Nobody::new();
-    let copy = copy.path();
-    // No group may open ping sockets in this namespace.
-    ns_sh(&lab.b, &["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", &lab.b, "setpriv", "--reuid", "65534", "--regid", "65534",
-        ])
-        .args(["--clear-groups", copy.to_str().unwrap(), "--check"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("setpriv");
+    let (code, text) = nobody.check(&lab.b, &[]);
     // Every group may open ping sockets: the echo needs no privilege then.
     ns_sh(
         &lab.b,
         &["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"],
     );
-    let pinged = Command::new("ip")
-        .args([
-            "netns", "exec", &lab.b, "setpriv", "--reuid", "65534", "--regid", "65534",
-        ])
-        .args([
-            "--clear-groups",
-            copy.to_str().unwrap(),
-            "--check",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("setpriv");
-    let j = String::from_utf8_lossy(&pinged.stdout);
-    println!("--check --json as uid 65534 with ping sockets allowed:\n{j}");
-    assert_eq!(pinged.status.code(), Some(0), "{j}");
+    let (pinged, j) = nobody.check(&lab.b, &["--json"]);
+    assert_eq!(pinged, Some(0), "{j}");
     let v = parse_checked(&j);
     let gw = v["layers"].arr()[2]["evidence"].str().to_string();
     assert!(
@@ -1088,12 +1031,7 @@ fn check_as_an_unprivileged_user_says_what_needed_privilege() {
             .starts_with("ARP/NDP sent directly needs root"),
         "{j}"
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    println!(
-        "--check as uid 65534:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     let gw = layer(&text, "gateway").1;
     assert!(gw.contains("echo not allowed (needs privilege)"), "{text}");
     // The kernel's own ARP (for the nudge or the TCP knock) filled the entry.
