@@ -103,6 +103,16 @@ struct Setup {
     v6: bool,
 }
 
+const V4_ONLY: Setup = Setup {
+    v4: true,
+    v6: false,
+};
+const V6_ONLY: Setup = Setup {
+    v4: false,
+    v6: true,
+};
+const DUAL: Setup = Setup { v4: true, v6: true };
+
 fn ns_sh(ns: &str, args: &[&str]) {
     let mut v = vec!["ip", "netns", "exec", ns];
     v.extend_from_slice(args);
@@ -254,6 +264,45 @@ fn have(prog: &str) -> bool {
 }
 
 impl Lab {
+    /// Datagrams to the server's UDP `port` vanish: no answer, no port unreachable.
+    fn drop_udp_to_server(&self, port: u16) {
+        let port = port.to_string();
+        ns_sh(&self.s, &["nft", "add", "table", "inet", "t"]);
+        ns_sh(
+            &self.s,
+            &[
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                "t",
+                "in",
+                "{ type filter hook input priority 0 ; }",
+            ],
+        );
+        ns_sh(
+            &self.s,
+            &[
+                "nft", "add", "rule", "inet", "t", "in", "udp", "dport", &port, "drop",
+            ],
+        );
+    }
+
+    /// The IPv4 gateway's address removed from the router: nothing answers for it.
+    fn gateway_gone(&self) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.r,
+            "addr",
+            "del",
+            &format!("{GW4}/24"),
+            "dev",
+            "r1",
+        ])
+        .expect("del");
+    }
+
     /// dnsmasq on the server: ok.test has an address, any other name is
     /// NXDOMAIN (so is the root's NS: it answers only for local names).
     fn dns(&mut self, addr: &str) {
@@ -407,10 +456,7 @@ fn targets_all() -> Vec<String> {
 
 #[test]
 fn check_all_good_every_layer_passes() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
@@ -485,24 +531,11 @@ fn check_all_good_every_layer_passes() {
 
 #[test]
 fn check_gateway_gone_fails_at_the_gateway() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
-    sh(&[
-        "ip",
-        "-n",
-        &lab.r,
-        "addr",
-        "del",
-        &format!("{GW4}/24"),
-        "dev",
-        "r1",
-    ])
-    .expect("del");
+    lab.gateway_gone();
     let t = targets_all();
     let url = format!("http://{SRV4}:{HTTP_PORT}/");
     let (code, text, took) = lab.check(&["--check-url", &url, &t[0], &t[1]]);
@@ -530,10 +563,7 @@ fn check_gateway_gone_fails_at_the_gateway() {
 
 #[test]
 fn check_dns_silent_and_refusing() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     // Refusing: nothing listens on port 53 (port unreachable comes back).
@@ -552,25 +582,7 @@ fn check_dns_silent_and_refusing() {
     );
     // Silent: dnsmasq runs but its packets are dropped.
     lab.dns(SRV4);
-    ns_sh(&lab.s, &["nft", "add", "table", "inet", "t"]);
-    ns_sh(
-        &lab.s,
-        &[
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "t",
-            "in",
-            "{ type filter hook input priority 0 ; }",
-        ],
-    );
-    ns_sh(
-        &lab.s,
-        &[
-            "nft", "add", "rule", "inet", "t", "in", "udp", "dport", "53", "drop",
-        ],
-    );
+    lab.drop_udp_to_server(53);
     let (code, text, took) = lab.check(&["-w", "1"]);
     assert_eq!(code, Some(13), "{text}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -584,10 +596,7 @@ fn check_dns_silent_and_refusing() {
 
 #[test]
 fn check_nxdomain_is_an_answer() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
@@ -603,10 +612,7 @@ fn check_nxdomain_is_an_answer() {
 
 #[test]
 fn check_captive_portal_redirect() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
@@ -629,10 +635,7 @@ fn check_captive_portal_redirect() {
 
 #[test]
 fn check_no_carrier() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     sh(&["ip", "-n", &lab.r, "link", "set", "r1", "down"]).expect("down");
@@ -661,10 +664,7 @@ fn check_no_carrier() {
 
 #[test]
 fn check_a_box_with_no_interface_but_loopback_ends_at_once() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     sh(&["ip", "-n", &lab.b, "link", "del", "eth0"]).expect("del");
@@ -683,10 +683,7 @@ fn check_a_box_with_no_interface_but_loopback_ends_at_once() {
 
 #[test]
 fn check_only_a_self_assigned_address() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     sh(&["ip", "-n", &lab.b, "addr", "flush", "dev", "eth0"]).expect("flush");
@@ -714,10 +711,7 @@ fn check_only_a_self_assigned_address() {
 
 #[test]
 fn check_ipv6_only_with_a_v6_default_route() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: false,
-        v6: true,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V6_ONLY) else {
         return;
     };
     lab.dns(SRV6);
@@ -751,10 +745,7 @@ fn check_ipv6_only_with_a_v6_default_route() {
 
 #[test]
 fn check_an_address_without_brd_passes() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
@@ -789,10 +780,7 @@ fn check_an_address_without_brd_passes() {
 
 #[test]
 fn check_tcp_and_udp_targets_open_closed_silent() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
@@ -801,25 +789,7 @@ fn check_tcp_and_udp_targets_open_closed_silent() {
     let answers = format!("udp:{SRV4}:{UDP_PORT}");
     let shut = format!("udp:{SRV4}:7008");
     // A UDP port whose datagrams vanish: no answer, no port unreachable.
-    ns_sh(&lab.s, &["nft", "add", "table", "inet", "t"]);
-    ns_sh(
-        &lab.s,
-        &[
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "t",
-            "in",
-            "{ type filter hook input priority 0 ; }",
-        ],
-    );
-    ns_sh(
-        &lab.s,
-        &[
-            "nft", "add", "rule", "inet", "t", "in", "udp", "dport", "7009", "drop",
-        ],
-    );
+    lab.drop_udp_to_server(7009);
     let silent = format!("udp:{SRV4}:7009");
     let (code, text, took) = lab.check(&[&open, &closed, &answers, &shut, &silent]);
     assert_eq!(code, Some(14), "{text}");
@@ -856,10 +826,7 @@ fn check_tcp_and_udp_targets_open_closed_silent() {
 /// A narrower link behind the router: its "too big" answer lowers the path MTU.
 #[test]
 fn check_path_mtu_through_a_narrower_link() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
@@ -940,10 +907,7 @@ fn unprivileged_lab_or_skip() -> Option<(Lab, Nobody)> {
         skip("setpriv runs the native binary only");
         return None;
     }
-    let mut lab = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    })?;
+    let mut lab = lab_or_skip(V4_ONLY)?;
     if !have("setpriv") {
         skip("needs setpriv");
         return None;
@@ -982,17 +946,7 @@ fn check_unprivileged_with_a_stale_neighbour_entry() {
     let gw = layer(&text, "gateway").1;
     assert!(gw.contains(" answered with a reset ("), "{text}");
     // The gateway gone, its entry left stale: no answer of any kind.
-    sh(&[
-        "ip",
-        "-n",
-        &lab.r,
-        "addr",
-        "del",
-        &format!("{GW4}/24"),
-        "dev",
-        "r1",
-    ])
-    .expect("del");
+    lab.gateway_gone();
     stale(&mac);
     let (code, text) = nobody.check(&lab.b, &[]);
     assert_eq!(code, Some(12), "{text}");
@@ -1141,10 +1095,7 @@ fn check_usage_errors() {
 /// TCP targets and the web layer through a SOCKS5 proxy (-X 5 -x).
 #[test]
 fn check_targets_through_a_proxy() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     if !have("microsocks") && !std::path::Path::new("/usr/bin/microsocks").exists() {
@@ -1221,7 +1172,7 @@ fn check_does_not_wait_for_stdin() {
 /// Both families up: the gateway of each is asked (at once, within one wait).
 #[test]
 fn check_dual_stack_asks_both_gateways() {
-    let Some(mut lab) = lab_or_skip(Setup { v4: true, v6: true }) else {
+    let Some(mut lab) = lab_or_skip(DUAL) else {
         return;
     };
     lab.dns(SRV4);
@@ -1246,10 +1197,7 @@ fn check_dual_stack_asks_both_gateways() {
 /// "tentative"; one another host already has is "dadfailed".
 #[test]
 fn check_tentative_and_dad_failed_addresses() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: false,
-        v6: true,
-    }) else {
+    let Some(lab) = lab_or_skip(V6_ONLY) else {
         return;
     };
     let b = lab.b.clone();
@@ -1341,10 +1289,7 @@ fn check_tentative_and_dad_failed_addresses() {
 /// once), and one answer is enough.
 #[test]
 fn check_dns_one_of_two_servers_answers() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
