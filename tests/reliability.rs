@@ -575,3 +575,65 @@ fn lines_dropped_while_stderr_was_not_read_are_counted_when_it_drains() {
         err.len()
     );
 }
+
+#[test]
+fn a_hexdump_into_an_unread_stderr_is_counted_when_read_again() {
+    if !cfg!(feature = "hexdump") {
+        skip("needs the 'hexdump' feature");
+        return;
+    }
+    // 1 MiB echoed with --hexdump (about 5 MB of stderr) while nobody
+    // reads stderr: the echo comes whole, and once stderr is read again
+    // the held lines come, then the count of those dropped. Needs no
+    // shell, so it runs under Wine too.
+    let port = util::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["-l", &listen, "-i", "echo", "-o", "none", "--hexdump"];
+    let mut child = util::command(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netcrab");
+    let data = random_bytes(1 << 20, 7);
+    let mut s = peers::connect(listen.parse().unwrap());
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    // A stalled run fails the test instead of hanging it.
+    w.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let want = sha256::hex(&data);
+    let writer = thread::spawn(move || {
+        let ok = w.write_all(&data).is_ok();
+        let _ = w.shutdown(Shutdown::Write);
+        ok
+    });
+    let mut got = Vec::new();
+    let read = s.read_to_end(&mut got);
+    let wrote = writer.join().unwrap_or(false);
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        wrote && read.is_ok() && sha256::hex(&got) == want,
+        "echo of {} bytes; stderr so far:\n{:.2000}",
+        got.len(),
+        err
+    );
+    let counted = err
+        .lines()
+        .any(|l| l.starts_with("netcrab: stderr was not being read: "));
+    assert!(
+        counted,
+        "no count of dropped lines in {} bytes of stderr: ...{}",
+        err.len(),
+        err.get(err.len().saturating_sub(500)..).unwrap_or("")
+    );
+    assert!(
+        err.len() < 2 << 20,
+        "about 1 MiB was held, not {}",
+        err.len()
+    );
+}
