@@ -8,25 +8,21 @@
 // -1`, or a full disk), and a panic inside a task ends only that task, so a
 // run could hang waiting for it. Defined before the modules, so every module
 // uses these instead of std's.
-// The text is formatted first and written with one call: stderr is
-// unbuffered, and each format piece would otherwise be a write of its own
-// (a dozen system calls and pipe wake-ups for one short line).
+//
+// The text is formatted first and written with one call (one function,
+// not code at each call site): stderr is unbuffered, and each format piece
+// would otherwise be a write of its own (a dozen system calls and pipe
+// wake-ups for one short line).
 macro_rules! eprintln {
-    ($($arg:tt)*) => {{
-        use std::fmt::Write as _;
-        let mut line = String::new();
-        let _ = writeln!(line, $($arg)*);
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
-    }};
+    ($($arg:tt)*) => {
+        $crate::local::stderr::say(format_args!($($arg)*), true)
+    };
 }
 #[allow(unused_macros)] // only the `stats` feature prints without a newline
 macro_rules! eprint {
-    ($($arg:tt)*) => {{
-        use std::fmt::Write as _;
-        let mut text = String::new();
-        let _ = write!(text, $($arg)*);
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
-    }};
+    ($($arg:tt)*) => {
+        $crate::local::stderr::say(format_args!($($arg)*), false)
+    };
 }
 
 mod addr;

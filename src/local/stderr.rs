@@ -432,6 +432,21 @@ mod os {
     }
 }
 
+/// What `eprintln!`/`eprint!` do: the text formatted first, then written
+/// whole, ignoring failure (std's versions panic when stderr cannot be
+/// written).
+pub fn say(text: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut line = match text.as_str() {
+        Some(s) => String::from(s),
+        None => text.to_string(),
+    };
+    if newline {
+        line.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 #[cfg(any(unix, windows))]
 pub use imp::{flush_at_exit, start};
 
