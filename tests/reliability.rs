@@ -484,29 +484,7 @@ fn a_stalled_stderr_stalls_nothing_else() {
         .expect("netcrab");
     let addr: SocketAddr = listen.parse().unwrap();
     let clients: Vec<_> = (0..2u64)
-        .map(|n| {
-            thread::spawn(move || {
-                let data = random_bytes(8 << 20, 40 + n);
-                let mut s = peers::connect(addr);
-                s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-                let mut w = s.try_clone().unwrap();
-                // A stalled run fails the test instead of hanging it.
-                w.set_write_timeout(Some(Duration::from_secs(15))).unwrap();
-                let want = sha256::hex(&data);
-                let writer = thread::spawn(move || {
-                    let ok = w.write_all(&data).is_ok();
-                    let _ = w.shutdown(Shutdown::Write);
-                    ok
-                });
-                let mut got = Vec::new();
-                let read = s.read_to_end(&mut got);
-                (
-                    writer.join().unwrap_or(false),
-                    read.is_ok(),
-                    sha256::hex(&got) == want,
-                )
-            })
-        })
+        .map(|n| thread::spawn(move || echo_round_trip(addr, 8 << 20, 40 + n)))
         .collect();
     let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     let _ = child.kill();
@@ -561,19 +539,7 @@ fn lines_dropped_while_stderr_was_not_read_are_counted_when_it_drains() {
         let _ = e.read_to_string(&mut err);
     }
     let _ = child.wait();
-    let counted = err
-        .lines()
-        .any(|l| l.starts_with("netcrab: stderr was not being read: "));
-    assert!(
-        counted,
-        "no count of dropped lines in {} bytes of stderr",
-        err.len()
-    );
-    assert!(
-        err.len() < 2 << 20,
-        "about 1 MiB was held, not {}",
-        err.len()
-    );
+    assert_drops_counted(&err);
 }
 
 #[test]
@@ -595,11 +561,25 @@ fn a_hexdump_into_an_unread_stderr_is_counted_when_read_again() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("netcrab");
-    let data = random_bytes(1 << 20, 7);
-    let mut s = peers::connect(listen.parse().unwrap());
+    let echoed = echo_round_trip(listen.parse().unwrap(), 1 << 20, 7);
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(echoed, (true, true, true), "stderr so far:\n{:.2000}", err);
+    assert_drops_counted(&err);
+}
+
+/// `len` random bytes through the echo listener at `addr` and back, with
+/// timeouts (a stalled run fails the test instead of hanging it): all
+/// written, read to the end, and what came back is what went.
+fn echo_round_trip(addr: SocketAddr, len: usize, seed: u64) -> (bool, bool, bool) {
+    let data = random_bytes(len, seed);
+    let mut s = peers::connect(addr);
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut w = s.try_clone().unwrap();
-    // A stalled run fails the test instead of hanging it.
     w.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
     let want = sha256::hex(&data);
     let writer = thread::spawn(move || {
@@ -609,19 +589,16 @@ fn a_hexdump_into_an_unread_stderr_is_counted_when_read_again() {
     });
     let mut got = Vec::new();
     let read = s.read_to_end(&mut got);
-    let wrote = writer.join().unwrap_or(false);
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        wrote && read.is_ok() && sha256::hex(&got) == want,
-        "echo of {} bytes; stderr so far:\n{:.2000}",
-        got.len(),
-        err
-    );
+    (
+        writer.join().unwrap_or(false),
+        read.is_ok(),
+        sha256::hex(&got) == want,
+    )
+}
+
+/// stderr, read once it could be again: the count of dropped lines was
+/// said, and about 1 MiB was held, not everything.
+fn assert_drops_counted(err: &str) {
     let counted = err
         .lines()
         .any(|l| l.starts_with("netcrab: stderr was not being read: "));
