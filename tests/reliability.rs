@@ -548,11 +548,11 @@ fn a_hexdump_into_an_unread_stderr_is_counted_when_read_again() {
         skip("needs the 'hexdump' feature");
         return;
     }
-    // 1 MiB echoed with --hexdump (about 5 MB of stderr) while nobody
-    // reads stderr: the echo comes whole, and once stderr is read again
-    // the held lines come, then the count of those dropped. Needs no
-    // shell, so it runs under Wine too. -L keeps netcrab running: at exit
-    // it would wait only 1 s for a reader (too short for a loaded runner).
+    // 512 KiB echoed with --hexdump (over 5 MB of stderr, both ways)
+    // while nobody reads stderr: the echo comes whole, and once stderr is
+    // read again the held lines come, then the count of those dropped.
+    // Needs no shell, so it runs under Wine too. -L keeps netcrab running:
+    // at exit it would wait only 1 s for a reader (short on a loaded runner).
     let port = util::free_port();
     let listen = format!("127.0.0.1:{port}");
     let args = ["-L", &listen, "-i", "echo", "-o", "none", "--hexdump"];
@@ -562,7 +562,7 @@ fn a_hexdump_into_an_unread_stderr_is_counted_when_read_again() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("netcrab");
-    let echoed = echo_round_trip(listen.parse().unwrap(), 1 << 20, 7);
+    let echoed = echo_round_trip(listen.parse().unwrap(), 512 << 10, 7);
     // Now read stderr, until the count has come (or 20 s have passed).
     let (tx, rx) = std::sync::mpsc::channel();
     if let Some(mut e) = child.stderr.take() {
