@@ -8,18 +8,21 @@
 // -1`, or a full disk), and a panic inside a task ends only that task, so a
 // run could hang waiting for it. Defined before the modules, so every module
 // uses these instead of std's.
+//
+// The text is formatted first and written with one call (one function,
+// not code at each call site): stderr is unbuffered, and each format piece
+// would otherwise be a write of its own (a dozen system calls and pipe
+// wake-ups for one short line).
 macro_rules! eprintln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::local::stderr::say(format_args!($($arg)*), true)
+    };
 }
 #[allow(unused_macros)] // only the `stats` feature prints without a newline
 macro_rules! eprint {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::local::stderr::say(format_args!($($arg)*), false)
+    };
 }
 
 mod addr;

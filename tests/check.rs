@@ -5,7 +5,7 @@
 //! the layers that send off the machine skipped and loopback targets.
 
 use crate::util::json::{self, Json};
-use crate::util::netns::{sh, ResolvConf};
+use crate::util::netns::{self, sh, ResolvConf};
 use crate::util::{self, runner_kind, skip, Runner};
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
@@ -103,13 +103,15 @@ struct Setup {
     v6: bool,
 }
 
-fn geteuid() -> u32 {
-    extern "C" {
-        fn geteuid() -> u32;
-    }
-    // SAFETY: geteuid has no preconditions.
-    unsafe { geteuid() }
-}
+const V4_ONLY: Setup = Setup {
+    v4: true,
+    v6: false,
+};
+const V6_ONLY: Setup = Setup {
+    v4: false,
+    v6: true,
+};
+const DUAL: Setup = Setup { v4: true, v6: true };
 
 fn ns_sh(ns: &str, args: &[&str]) {
     let mut v = vec!["ip", "netns", "exec", ns];
@@ -117,20 +119,8 @@ fn ns_sh(ns: &str, args: &[&str]) {
     sh(&v).unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// Wait until `dev` in `ns` reports state UP (packets sent before are lost).
 fn wait_up(ns: &str, dev: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = Command::new("ip")
-            .args(["-n", ns, "-o", "link", "show", "dev", dev])
-            .output()
-            .expect("ip");
-        if String::from_utf8_lossy(&out.stdout).contains("state UP") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{dev} in {ns} did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    netns::wait_up(ns, dev).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Whether this build has `--check` (the minimal build leaves it out).
@@ -145,12 +135,8 @@ fn lab_or_skip(set: Setup) -> Option<Lab> {
     if !check_built() {
         return None;
     }
-    if runner_kind() == Runner::Wine {
-        skip("network namespaces are not used under Wine (wineserver is shared)");
-        return None;
-    }
-    if geteuid() != 0 {
-        skip("needs root to create network namespaces");
+    if let Err(why) = netns::namespaces_possible() {
+        skip(&why);
         return None;
     }
     if !std::path::Path::new("/usr/sbin/dnsmasq").exists() || !have("python3") {
@@ -278,6 +264,45 @@ fn have(prog: &str) -> bool {
 }
 
 impl Lab {
+    /// Datagrams to the server's UDP `port` vanish: no answer, no port unreachable.
+    fn drop_udp_to_server(&self, port: u16) {
+        let port = port.to_string();
+        ns_sh(&self.s, &["nft", "add", "table", "inet", "t"]);
+        ns_sh(
+            &self.s,
+            &[
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                "t",
+                "in",
+                "{ type filter hook input priority 0 ; }",
+            ],
+        );
+        ns_sh(
+            &self.s,
+            &[
+                "nft", "add", "rule", "inet", "t", "in", "udp", "dport", &port, "drop",
+            ],
+        );
+    }
+
+    /// The IPv4 gateway's address removed from the router: nothing answers for it.
+    fn gateway_gone(&self) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.r,
+            "addr",
+            "del",
+            &format!("{GW4}/24"),
+            "dev",
+            "r1",
+        ])
+        .expect("del");
+    }
+
     /// dnsmasq on the server: ok.test has an address, any other name is
     /// NXDOMAIN (so is the root's NS: it answers only for local names).
     fn dns(&mut self, addr: &str) {
@@ -431,10 +456,7 @@ fn targets_all() -> Vec<String> {
 
 #[test]
 fn check_all_good_every_layer_passes() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
@@ -509,24 +531,11 @@ fn check_all_good_every_layer_passes() {
 
 #[test]
 fn check_gateway_gone_fails_at_the_gateway() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
-    sh(&[
-        "ip",
-        "-n",
-        &lab.r,
-        "addr",
-        "del",
-        &format!("{GW4}/24"),
-        "dev",
-        "r1",
-    ])
-    .expect("del");
+    lab.gateway_gone();
     let t = targets_all();
     let url = format!("http://{SRV4}:{HTTP_PORT}/");
     let (code, text, took) = lab.check(&["--check-url", &url, &t[0], &t[1]]);
@@ -554,10 +563,7 @@ fn check_gateway_gone_fails_at_the_gateway() {
 
 #[test]
 fn check_dns_silent_and_refusing() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     // Refusing: nothing listens on port 53 (port unreachable comes back).
@@ -576,25 +582,7 @@ fn check_dns_silent_and_refusing() {
     );
     // Silent: dnsmasq runs but its packets are dropped.
     lab.dns(SRV4);
-    ns_sh(&lab.s, &["nft", "add", "table", "inet", "t"]);
-    ns_sh(
-        &lab.s,
-        &[
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "t",
-            "in",
-            "{ type filter hook input priority 0 ; }",
-        ],
-    );
-    ns_sh(
-        &lab.s,
-        &[
-            "nft", "add", "rule", "inet", "t", "in", "udp", "dport", "53", "drop",
-        ],
-    );
+    lab.drop_udp_to_server(53);
     let (code, text, took) = lab.check(&["-w", "1"]);
     assert_eq!(code, Some(13), "{text}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -608,10 +596,7 @@ fn check_dns_silent_and_refusing() {
 
 #[test]
 fn check_nxdomain_is_an_answer() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
@@ -627,10 +612,7 @@ fn check_nxdomain_is_an_answer() {
 
 #[test]
 fn check_captive_portal_redirect() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
@@ -653,10 +635,7 @@ fn check_captive_portal_redirect() {
 
 #[test]
 fn check_no_carrier() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     sh(&["ip", "-n", &lab.r, "link", "set", "r1", "down"]).expect("down");
@@ -685,10 +664,7 @@ fn check_no_carrier() {
 
 #[test]
 fn check_a_box_with_no_interface_but_loopback_ends_at_once() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     sh(&["ip", "-n", &lab.b, "link", "del", "eth0"]).expect("del");
@@ -707,10 +683,7 @@ fn check_a_box_with_no_interface_but_loopback_ends_at_once() {
 
 #[test]
 fn check_only_a_self_assigned_address() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     sh(&["ip", "-n", &lab.b, "addr", "flush", "dev", "eth0"]).expect("flush");
@@ -738,10 +711,7 @@ fn check_only_a_self_assigned_address() {
 
 #[test]
 fn check_ipv6_only_with_a_v6_default_route() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: false,
-        v6: true,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V6_ONLY) else {
         return;
     };
     lab.dns(SRV6);
@@ -775,10 +745,7 @@ fn check_ipv6_only_with_a_v6_default_route() {
 
 #[test]
 fn check_an_address_without_brd_passes() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);
@@ -813,10 +780,7 @@ fn check_an_address_without_brd_passes() {
 
 #[test]
 fn check_tcp_and_udp_targets_open_closed_silent() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
@@ -825,25 +789,7 @@ fn check_tcp_and_udp_targets_open_closed_silent() {
     let answers = format!("udp:{SRV4}:{UDP_PORT}");
     let shut = format!("udp:{SRV4}:7008");
     // A UDP port whose datagrams vanish: no answer, no port unreachable.
-    ns_sh(&lab.s, &["nft", "add", "table", "inet", "t"]);
-    ns_sh(
-        &lab.s,
-        &[
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "t",
-            "in",
-            "{ type filter hook input priority 0 ; }",
-        ],
-    );
-    ns_sh(
-        &lab.s,
-        &[
-            "nft", "add", "rule", "inet", "t", "in", "udp", "dport", "7009", "drop",
-        ],
-    );
+    lab.drop_udp_to_server(7009);
     let silent = format!("udp:{SRV4}:7009");
     let (code, text, took) = lab.check(&[&open, &closed, &answers, &shut, &silent]);
     assert_eq!(code, Some(14), "{text}");
@@ -880,10 +826,7 @@ fn check_tcp_and_udp_targets_open_closed_silent() {
 /// A narrower link behind the router: its "too big" answer lowers the path MTU.
 #[test]
 fn check_path_mtu_through_a_narrower_link() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.serve_all();
@@ -953,30 +896,35 @@ impl Drop for Nobody {
     }
 }
 
+/// The set-up of the tests run as uid 65534: an IPv4 lab with DNS where no
+/// group may open ping sockets, and a copy of the binary any user may run.
+/// `None` (said why) where that cannot be made.
+fn unprivileged_lab_or_skip() -> Option<(Lab, Nobody)> {
+    if !check_built() {
+        return None;
+    }
+    if runner_kind() != Runner::Native {
+        skip("setpriv runs the native binary only");
+        return None;
+    }
+    let mut lab = lab_or_skip(V4_ONLY)?;
+    if !have("setpriv") {
+        skip("needs setpriv");
+        return None;
+    }
+    lab.dns(SRV4);
+    ns_sh(&lab.b, &["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
+    Some((lab, Nobody::new()))
+}
+
 /// Without privilege, a gateway whose neighbour entry is stale (learned
 /// before) must answer now: a TCP port of it (open or reset) does; a gone
 /// gateway with a stale entry fails.
 #[test]
 fn check_unprivileged_with_a_stale_neighbour_entry() {
-    if !check_built() {
-        return;
-    }
-    if runner_kind() != Runner::Native {
-        skip("setpriv runs the native binary only");
-        return;
-    }
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some((lab, nobody)) = unprivileged_lab_or_skip() else {
         return;
     };
-    if !have("setpriv") {
-        skip("needs setpriv");
-        return;
-    }
-    lab.dns(SRV4);
-    ns_sh(&lab.b, &["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
     let mac = {
         let out = Command::new("ip")
             .args(["-n", &lab.r, "-o", "link", "show", "dev", "r1"])
@@ -992,24 +940,13 @@ fn check_unprivileged_with_a_stale_neighbour_entry() {
         ])
         .expect("neigh");
     };
-    let nobody = Nobody::new();
     stale(&mac);
     let (code, text) = nobody.check(&lab.b, &[]);
     assert_eq!(code, Some(0), "{text}");
     let gw = layer(&text, "gateway").1;
     assert!(gw.contains(" answered with a reset ("), "{text}");
     // The gateway gone, its entry left stale: no answer of any kind.
-    sh(&[
-        "ip",
-        "-n",
-        &lab.r,
-        "addr",
-        "del",
-        &format!("{GW4}/24"),
-        "dev",
-        "r1",
-    ])
-    .expect("del");
+    lab.gateway_gone();
     stale(&mac);
     let (code, text) = nobody.check(&lab.b, &[]);
     assert_eq!(code, Some(12), "{text}");
@@ -1023,57 +960,17 @@ fn check_unprivileged_with_a_stale_neighbour_entry() {
 
 #[test]
 fn check_as_an_unprivileged_user_says_what_needed_privilege() {
-    if !check_built() {
-        return;
-    }
-    if runner_kind() != Runner::Native {
-        skip("setpriv runs the native binary only");
-        return;
-    }
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some((lab, nobody)) = unprivileged_lab_or_skip() else {
         return;
     };
-    if !have("setpriv") {
-        skip("needs setpriv");
-        return;
-    }
-    lab.dns(SRV4);
-    let copy = Nobody::new();
-    let copy = copy.path();
-    // No group may open ping sockets in this namespace.
-    ns_sh(&lab.b, &["sysctl", "-qw", "net.ipv4.ping_group_range=1 0"]);
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", &lab.b, "setpriv", "--reuid", "65534", "--regid", "65534",
-        ])
-        .args(["--clear-groups", copy.to_str().unwrap(), "--check"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("setpriv");
+    let (code, text) = nobody.check(&lab.b, &[]);
     // Every group may open ping sockets: the echo needs no privilege then.
     ns_sh(
         &lab.b,
         &["sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647"],
     );
-    let pinged = Command::new("ip")
-        .args([
-            "netns", "exec", &lab.b, "setpriv", "--reuid", "65534", "--regid", "65534",
-        ])
-        .args([
-            "--clear-groups",
-            copy.to_str().unwrap(),
-            "--check",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("setpriv");
-    let j = String::from_utf8_lossy(&pinged.stdout);
-    println!("--check --json as uid 65534 with ping sockets allowed:\n{j}");
-    assert_eq!(pinged.status.code(), Some(0), "{j}");
+    let (pinged, j) = nobody.check(&lab.b, &["--json"]);
+    assert_eq!(pinged, Some(0), "{j}");
     let v = parse_checked(&j);
     let gw = v["layers"].arr()[2]["evidence"].str().to_string();
     assert!(
@@ -1088,12 +985,7 @@ fn check_as_an_unprivileged_user_says_what_needed_privilege() {
             .starts_with("ARP/NDP sent directly needs root"),
         "{j}"
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    println!(
-        "--check as uid 65534:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(code, Some(0), "{text}");
     let gw = layer(&text, "gateway").1;
     assert!(gw.contains("echo not allowed (needs privilege)"), "{text}");
     // The kernel's own ARP (for the nudge or the TCP knock) filled the entry.
@@ -1203,10 +1095,7 @@ fn check_usage_errors() {
 /// TCP targets and the web layer through a SOCKS5 proxy (-X 5 -x).
 #[test]
 fn check_targets_through_a_proxy() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     if !have("microsocks") && !std::path::Path::new("/usr/bin/microsocks").exists() {
@@ -1283,7 +1172,7 @@ fn check_does_not_wait_for_stdin() {
 /// Both families up: the gateway of each is asked (at once, within one wait).
 #[test]
 fn check_dual_stack_asks_both_gateways() {
-    let Some(mut lab) = lab_or_skip(Setup { v4: true, v6: true }) else {
+    let Some(mut lab) = lab_or_skip(DUAL) else {
         return;
     };
     lab.dns(SRV4);
@@ -1308,10 +1197,7 @@ fn check_dual_stack_asks_both_gateways() {
 /// "tentative"; one another host already has is "dadfailed".
 #[test]
 fn check_tentative_and_dad_failed_addresses() {
-    let Some(lab) = lab_or_skip(Setup {
-        v4: false,
-        v6: true,
-    }) else {
+    let Some(lab) = lab_or_skip(V6_ONLY) else {
         return;
     };
     let b = lab.b.clone();
@@ -1403,10 +1289,7 @@ fn check_tentative_and_dad_failed_addresses() {
 /// once), and one answer is enough.
 #[test]
 fn check_dns_one_of_two_servers_answers() {
-    let Some(mut lab) = lab_or_skip(Setup {
-        v4: true,
-        v6: false,
-    }) else {
+    let Some(mut lab) = lab_or_skip(V4_ONLY) else {
         return;
     };
     lab.dns(SRV4);

@@ -5,6 +5,7 @@
 #![cfg_attr(not(feature = "check"), allow(dead_code, unused_imports))]
 
 use super::args::Args;
+use super::no_effect;
 use crate::addr::{self, clip, Host, HostPort};
 use crate::error::{usage, Result};
 use std::time::Duration;
@@ -72,7 +73,7 @@ fn check(a: &Args) -> Result<CheckOpts> {
         ));
     }
     // The modes and the flags of a data run mean nothing here.
-    let others = [
+    let modes = [
         (a.ifaces, "--ifaces"),
         (a.probe.is_some(), "--probe"),
         (a.probe_server.is_some(), "--probe-server"),
@@ -89,59 +90,18 @@ fn check(a: &Args) -> Result<CheckOpts> {
         (a.secret_file.is_some(), "--secret-file"),
         (!a.listen.is_empty(), "-l"),
         (!a.listen_harder.is_empty(), "-L"),
-        (a.keep_open, "-k"),
-        (a.port.is_some(), "-p"),
-        (a.max_clients.is_some(), "-m"),
-        (a.fm.is_some(), "--fm"),
         (a.udp, "-u (write udp:HOST:PORT)"),
-        (a.broadcast, "-b"),
-        (a.mc, "--mc"),
-        (a.mc_no_loop, "--mc-no-loop"),
-        (a.mc_if.is_some(), "--mc-if"),
         (a.udp_idle.is_some(), "--udp-idle"),
         (a.udp_peers.is_some(), "--udp-peers"),
-        (a.udp_flows, "--udp-flows"),
-        (a.zero_io, "-z"),
-        (a.scan_parallel.is_some(), "--scan-parallel"),
-        (a.reconnect, "-r"),
-        (a.reconnect_on_error, "-R"),
-        (a.quit_after.is_some(), "-q"),
-        (a.shutdown, "-N"),
-        (a.no_shutdown, "--no-shutdown"),
-        (a.exit_after_input, "--exit-after-input"),
-        (a.close_grace.is_some(), "--close-grace"),
-        (a.half_open, "--half-open"),
-        (a.ss.is_some(), "--ss"),
-        (a.sb.is_some(), "--sb"),
-        (a.rb.is_some(), "--rb"),
-        (a.ttl.is_some(), "--ttl"),
-        (a.input.is_some(), "-i"),
-        (a.output.is_some(), "-o"),
-        (a.exec.is_some(), "-e"),
-        (a.exec_each.is_some(), "--exec-each"),
-        (a.rsizemin.is_some(), "--rsizemin"),
-        (a.rsizemax.is_some(), "--rsizemax"),
-        (a.rvals.is_some(), "--rvals"),
-        (a.crlf, "-C"),
-        (a.stats, "--stats"),
-        (a.stats_time.is_some(), "--stats-time"),
-        (a.stats_json, "--stats-json"),
-        (a.sdmin.is_some(), "--sdmin"),
-        (a.sdmax.is_some(), "--sdmax"),
-        (a.rdmin.is_some(), "--rdmin"),
-        (a.rdmax.is_some(), "--rdmax"),
-        (a.sdrop.is_some(), "--sdrop"),
-        (a.rdrop.is_some(), "--rdrop"),
-        (a.hexdump, "--hexdump"),
+    ];
+    let traffic = [
         (a.verbose > 0, "-v"),
-        (a.idle_timeout.is_some(), "--idle-timeout"),
-        (a.hub_wait.is_some(), "--hub-wait"),
         (!a.allow.is_empty(), "--allow"),
         (!a.deny.is_empty(), "--deny"),
         (!a.allow_file.is_empty(), "--allow-file"),
         (!a.deny_file.is_empty(), "--deny-file"),
     ];
-    if let Some((_, f)) = others.iter().find(|(set, _)| *set) {
+    if let Some(f) = no_effect::first_given(&[&modes, &no_effect::data_run(a), &traffic]) {
         return Err(usage(format!("{f} cannot be used with --check")));
     }
     let family = super::config::family_from_flags(a)?;

@@ -5,6 +5,7 @@ mod check;
 mod config;
 mod dhcp;
 mod help;
+mod no_effect;
 mod normalize;
 mod probe;
 mod proxy;

@@ -1,23 +1,24 @@
-//! stderr that never stalls the run (Unix). A stopped reader of stderr
+//! stderr that never stalls the run. A stopped reader of stderr
 //! (`2>&1 | less`, paused) would otherwise block every `eprintln!` on the
-//! event loop, and with it every connection. At start fd 2 becomes a pipe
+//! event loop, and with it every connection. At start stderr becomes a pipe
 //! of our own: one thread drains it into a bounded buffer in memory (whole
 //! lines that do not fit are dropped and counted), a second writes that
 //! buffer to the real stderr, as slowly as it takes. Line order is kept;
-//! children inherit fd 2 and go through the same buffer. When the buffer
+//! children inherit stderr and go through the same buffer. When the buffer
 //! drains after drops, or at exit, the count is said.
 //!
-//! Windows: stderr is left as it is (a console or a pipe there is rarely
-//! stopped; a stalled one still blocks).
+//! Unix: fd 2 is replaced by the pipe (`dup2`). Windows: the process's
+//! standard error handle is (`SetStdHandle`); std looks that handle up on
+//! every write, so `eprintln!` and spawned children follow it.
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod imp {
+    use super::os::{self, Real};
     use std::collections::VecDeque;
     use std::fs::File;
-    use std::io::{Read, Write};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    use std::io::Read;
     use std::sync::{Condvar, Mutex, OnceLock};
-    use std::thread::{self, JoinHandle};
+    use std::thread;
     use std::time::{Duration, Instant};
 
     /// Bytes of stderr held while its reader is stopped.
@@ -42,8 +43,7 @@ mod imp {
         /// writer has written (exit waits on it).
         cv: Condvar,
         /// The real stderr.
-        real: RawFd,
-        drain: Mutex<Option<JoinHandle<()>>>,
+        real: Real,
     }
 
     static STATE: OnceLock<State> = OnceLock::new();
@@ -53,51 +53,37 @@ mod imp {
     }
 
     pub fn start() {
-        // SAFETY: dup of fd 2; the copy is ours from here on.
-        let real = unsafe { libc::dup(2) };
-        if real < 0 {
-            return;
-        }
-        let mut fds = [-1; 2];
-        // SAFETY: pipe2 fills two descriptors we then own.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            // SAFETY: closing the copy made above.
-            unsafe { libc::close(real) };
-            return;
-        }
-        // SAFETY: both were just created and are owned only here.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // SAFETY: fcntl on our own copy: not inherited by children.
-        unsafe { libc::fcntl(real, libc::F_SETFD, libc::FD_CLOEXEC) };
+        let Some(pipe) = os::Pipe::new() else { return };
         let state = State {
             held: Mutex::new(Held::default()),
             cv: Condvar::new(),
-            real,
-            drain: Mutex::new(None),
+            real: pipe.real,
         };
         if STATE.set(state).is_err() {
             return;
         }
         let Some(s) = STATE.get() else { return };
-        let reader = File::from(r);
-        let Ok(drain) = thread::Builder::new()
+        let reader = pipe.reader;
+        if thread::Builder::new()
             .name("stderr-in".into())
             .spawn(move || drain(s, reader))
-        else {
+            .is_err()
+        {
+            // Never redirected: exit has nothing to wait for.
+            lock(s).ended = true;
             return;
-        };
+        }
         if thread::Builder::new()
             .name("stderr-out".into())
             .spawn(move || write_out(s))
             .is_err()
         {
+            // Never redirected: exit has nothing to wait for.
+            lock(s).ended = true;
             return;
         }
-        *s.drain.lock().unwrap_or_else(|p| p.into_inner()) = Some(drain);
-        // From here fd 2 is the pipe (dup2 leaves it inheritable).
-        // SAFETY: dup2 onto fd 2 of a descriptor we own; `w` is closed after.
-        unsafe { libc::dup2(w.as_raw_fd(), 2) };
-        drop(w);
+        // From here stderr is the pipe.
+        os::redirect(pipe.writer);
     }
 
     /// Pipe to buffer: never blocks on the real stderr. A line that does
@@ -110,9 +96,11 @@ mod imp {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // Windows says "broken pipe" where Unix says end of file.
                 Err(_) => break,
             };
             let mut h = lock(s);
+            let mut whole = false;
             for part in buf[..n].split_inclusive(|b| *b == b'\n') {
                 line.extend_from_slice(part);
                 // A line longer than the whole buffer goes in pieces.
@@ -123,10 +111,15 @@ mod imp {
                         h.dropped += 1;
                     }
                     line.clear();
+                    whole = true;
                 }
             }
             drop(h);
-            s.cv.notify_all();
+            // The writer wakes for whole lines only: a line written in
+            // pieces costs one wake-up, not one per piece.
+            if whole {
+                s.cv.notify_all();
+            }
         }
         let mut h = lock(s);
         if !line.is_empty() && h.bytes.len() + line.len() <= CAP {
@@ -144,8 +137,6 @@ mod imp {
 
     /// Buffer to the real stderr, blocking here only.
     fn write_out(s: &State) {
-        // SAFETY: the real stderr stays open for the process's life.
-        let mut real = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(s.real) });
         let mut chunk = Vec::new();
         loop {
             let mut h = lock(s);
@@ -165,10 +156,10 @@ mod imp {
             let dropped = std::mem::take(&mut h.dropped);
             h.writing = true;
             drop(h);
-            let _ = real.write_all(&chunk);
             if dropped > 0 {
-                let _ = real.write_all(dropped_line(dropped).as_bytes());
+                chunk.extend_from_slice(dropped_line(dropped).as_bytes());
             }
+            s.real.write_all(&chunk);
             lock(s).writing = false;
             s.cv.notify_all();
         }
@@ -178,22 +169,17 @@ mod imp {
     /// `EXIT_WAIT`) for what is held to be written.
     pub fn flush_at_exit() {
         let Some(s) = STATE.get() else { return };
-        // fd 2 becomes the real stderr again: our pipe's write end closes,
+        // stderr becomes the real one again: our pipe's write end closes,
         // so the drain sees its end once children holding it have gone.
-        // SAFETY: dup2 of a descriptor that stays open.
-        unsafe { libc::dup2(s.real, 2) };
+        os::restore(&s.real);
         let deadline = Instant::now() + EXIT_WAIT;
-        if let Some(d) = s.drain.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            // It ends within microseconds when nothing else holds the pipe: look again soon,
-            // then less often (a child still holding it costs the whole wait).
-            let mut nap = Duration::from_micros(20);
-            while !d.is_finished() && Instant::now() < deadline {
-                thread::sleep(nap);
-                nap = (nap * 2).min(Duration::from_millis(5));
-            }
-        }
+        // Woken by the drain when it sees the pipe's end (within
+        // microseconds when nothing else holds the pipe; a child still
+        // holding it costs the whole wait) and by the writer after each write.
         let mut h = lock(s);
-        while (!h.bytes.is_empty() || h.writing || h.dropped > 0) && Instant::now() < deadline {
+        while !(h.ended && h.bytes.is_empty() && !h.writing && h.dropped == 0)
+            && Instant::now() < deadline
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             h =
                 s.cv.wait_timeout(h, left)
@@ -204,26 +190,268 @@ mod imp {
         drop(h);
         if lost {
             // Said only if stderr can take it now: exit never blocks on it.
-            let mut p = libc::pollfd {
-                fd: s.real,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one pollfd we own, no wait.
-            if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
-                let msg = b"netcrab: stderr was not being read: some of it was dropped at exit\n";
-                // SAFETY: writing our own bytes to the real stderr.
-                unsafe { libc::write(s.real, msg.as_ptr().cast(), msg.len()) };
-            }
+            os::say_if_writable(
+                &s.real,
+                b"netcrab: stderr was not being read: some of it was dropped at exit\n",
+            );
         }
     }
 }
 
 #[cfg(unix)]
+mod os {
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    /// The real stderr: our copy of the fd 2 we started with.
+    pub struct Real(RawFd);
+
+    impl Real {
+        /// Every byte, or until stderr fails; blocks as long as it takes.
+        pub fn write_all(&self, bytes: &[u8]) {
+            // SAFETY: the copy stays open for the process's life; not closed here.
+            let mut f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(self.0) });
+            let _ = f.write_all(bytes);
+        }
+    }
+
+    pub struct Pipe {
+        pub real: Real,
+        pub reader: File,
+        pub writer: OwnedFd,
+    }
+
+    impl Pipe {
+        pub fn new() -> Option<Pipe> {
+            // SAFETY: dup of fd 2; the copy is ours from here on.
+            let real = unsafe { libc::dup(2) };
+            if real < 0 {
+                return None;
+            }
+            let mut fds = [-1; 2];
+            // SAFETY: pipe2 fills two descriptors we then own.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                // SAFETY: closing the copy made above.
+                unsafe { libc::close(real) };
+                return None;
+            }
+            // SAFETY: both were just created and are owned only here.
+            let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            // SAFETY: fcntl on our own copy: not inherited by children.
+            unsafe { libc::fcntl(real, libc::F_SETFD, libc::FD_CLOEXEC) };
+            Some(Pipe {
+                real: Real(real),
+                reader: File::from(r),
+                writer: w,
+            })
+        }
+    }
+
+    /// fd 2 becomes the pipe (dup2 leaves it inheritable); `w` itself is
+    /// closed, fd 2 holds the pipe.
+    pub fn redirect(w: OwnedFd) {
+        // SAFETY: dup2 onto fd 2 of a descriptor we own.
+        unsafe { libc::dup2(w.as_raw_fd(), 2) };
+    }
+
+    pub fn restore(real: &Real) {
+        // SAFETY: dup2 of a descriptor that stays open.
+        unsafe { libc::dup2(real.0, 2) };
+    }
+
+    pub fn say_if_writable(real: &Real, msg: &[u8]) {
+        let mut p = libc::pollfd {
+            fd: real.0,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own, no wait.
+        if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
+            // SAFETY: writing our own bytes to the real stderr.
+            unsafe { libc::write(real.0, msg.as_ptr().cast(), msg.len()) };
+        }
+    }
+}
+
+#[cfg(windows)]
+mod os {
+    use std::ffi::c_void;
+    use std::fs::File;
+    use std::io::Write;
+    use std::os::windows::io::{FromRawHandle, OwnedHandle, RawHandle};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    type Handle = *mut c_void;
+    /// `STD_ERROR_HANDLE`, (DWORD)-12.
+    const STD_ERROR: u32 = -12i32 as u32;
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn CreatePipe(
+            read: *mut Handle,
+            write: *mut Handle,
+            attrs: *const c_void,
+            size: u32,
+        ) -> i32;
+        fn GetStdHandle(which: u32) -> Handle;
+        fn SetStdHandle(which: u32, h: Handle) -> i32;
+        fn GetConsoleMode(h: Handle, mode: *mut u32) -> i32;
+        fn WriteConsoleW(
+            h: Handle,
+            text: *const u16,
+            len: u32,
+            written: *mut u32,
+            reserved: *const c_void,
+        ) -> i32;
+    }
+
+    /// The real stderr handle we started with (kept as a number: handles
+    /// are plain values shared between threads), and whether it is a
+    /// console, which takes UTF-16 where a file or pipe takes bytes.
+    pub struct Real {
+        handle: usize,
+        console: bool,
+    }
+
+    /// Our pipe's write end while it is the process's stderr; closed at exit.
+    static WRITER: Mutex<Option<OwnedHandle>> = Mutex::new(None);
+
+    impl Real {
+        fn raw(&self) -> Handle {
+            self.handle as Handle
+        }
+
+        /// Every byte, or until stderr fails; blocks as long as it takes.
+        pub fn write_all(&self, bytes: &[u8]) {
+            if self.console {
+                // Whole lines arrive here, so a character is never split.
+                let text: Vec<u16> = String::from_utf8_lossy(bytes).encode_utf16().collect();
+                let mut rest = &text[..];
+                while !rest.is_empty() {
+                    let n = rest.len().min(8192);
+                    let mut done = 0u32;
+                    // SAFETY: `rest` holds at least `n` units; `done` outlives the call.
+                    let ok = unsafe {
+                        WriteConsoleW(
+                            self.raw(),
+                            rest.as_ptr(),
+                            n as u32,
+                            &mut done,
+                            std::ptr::null(),
+                        )
+                    };
+                    if ok == 0 || done == 0 {
+                        return;
+                    }
+                    rest = &rest[(done as usize).min(rest.len())..];
+                }
+            } else {
+                // SAFETY: the handle stays open for the process's life; not closed here.
+                let mut f =
+                    std::mem::ManuallyDrop::new(unsafe { File::from_raw_handle(self.raw()) });
+                let _ = f.write_all(bytes);
+            }
+        }
+    }
+
+    pub struct Pipe {
+        pub real: Real,
+        pub reader: File,
+        pub writer: OwnedHandle,
+    }
+
+    impl Pipe {
+        pub fn new() -> Option<Pipe> {
+            // SAFETY: reads the process's stderr handle.
+            let real = unsafe { GetStdHandle(STD_ERROR) };
+            // No stderr at all (a GUI start, or closed): nothing to guard.
+            if real.is_null() || real as isize == -1 {
+                return None;
+            }
+            let mut mode = 0u32;
+            // SAFETY: `mode` outlives the call; fails for anything but a console.
+            let console = unsafe { GetConsoleMode(real, &mut mode) } != 0;
+            let (mut r, mut w): (Handle, Handle) = (std::ptr::null_mut(), std::ptr::null_mut());
+            // SAFETY: CreatePipe fills two handles we then own; neither is
+            // inheritable (std duplicates stderr for a child it spawns).
+            if unsafe { CreatePipe(&mut r, &mut w, std::ptr::null(), 64 * 1024) } == 0 {
+                return None;
+            }
+            // SAFETY: both were just created and are owned only here.
+            let (r, w) = unsafe {
+                (
+                    File::from_raw_handle(r as RawHandle),
+                    OwnedHandle::from_raw_handle(w as RawHandle),
+                )
+            };
+            Some(Pipe {
+                real: Real {
+                    handle: real as usize,
+                    console,
+                },
+                reader: r,
+                writer: w,
+            })
+        }
+    }
+
+    pub fn redirect(w: OwnedHandle) {
+        use std::os::windows::io::AsRawHandle;
+        // SAFETY: the pipe's write end stays open (held in WRITER) while
+        // it is the standard handle.
+        if unsafe { SetStdHandle(STD_ERROR, w.as_raw_handle()) } != 0 {
+            *WRITER.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+        }
+    }
+
+    pub fn restore(real: &Real) {
+        // SAFETY: the real handle stays open for the process's life.
+        unsafe { SetStdHandle(STD_ERROR, real.raw()) };
+        // Closing our write end lets the drain see the pipe's end. A write
+        // that looked the handle up just before the switch may fail: at
+        // exit, one line at most.
+        drop(WRITER.lock().unwrap_or_else(|p| p.into_inner()).take());
+    }
+
+    /// Windows cannot ask a pipe whether a write would block: the line is
+    /// written from a thread, and exit waits for it only briefly.
+    pub fn say_if_writable(real: &Real, msg: &'static [u8]) {
+        let real = Real {
+            handle: real.handle,
+            console: real.console,
+        };
+        let Ok(t) = std::thread::Builder::new().spawn(move || real.write_all(msg)) else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_millis(50);
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// What `eprintln!`/`eprint!` do: the text formatted first, then written
+/// whole, ignoring failure (std's versions panic when stderr cannot be
+/// written).
+pub fn say(text: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut line = match text.as_str() {
+        Some(s) => String::from(s),
+        None => text.to_string(),
+    };
+    if newline {
+        line.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+#[cfg(any(unix, windows))]
 pub use imp::{flush_at_exit, start};
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 pub fn start() {}
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 pub fn flush_at_exit() {}

@@ -31,16 +31,22 @@ pub fn sh(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Whether this test may make network namespaces, or why not.
+pub fn namespaces_possible() -> Result<(), String> {
+    if runner_kind() == Runner::Wine {
+        return Err("network namespaces are not used under Wine (wineserver is shared)".into());
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { geteuid() } != 0 {
+        return Err("needs root to create network namespaces".into());
+    }
+    Ok(())
+}
+
 impl Pair {
     /// Build the pair, or say why it cannot be built here.
     pub fn new() -> Result<Pair, String> {
-        if runner_kind() == Runner::Wine {
-            return Err("network namespaces are not used under Wine (wineserver is shared)".into());
-        }
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { geteuid() } != 0 {
-            return Err("needs root to create network namespaces".into());
-        }
+        namespaces_possible()?;
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let id = std::process::id();
         let p = Pair {
@@ -63,44 +69,7 @@ impl Pair {
                 ]);
             }
         }
-        sh(&[
-            "ip", "link", "add", "va", "netns", &p.a, "type", "veth", "peer", "name", "vb",
-            "netns", &p.b,
-        ])?;
-        for (ns, dev, host) in [(&p.a, "va", 1), (&p.b, "vb", 2)] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{NET}.{host}/24"),
-                "brd",
-                "+",
-                "dev",
-                dev,
-            ])?;
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-            sh(&["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
-        }
-        // Packets sent before the link has carrier are dropped: wait for it.
-        for (ns, dev) in [(&p.a, "va"), (&p.b, "vb")] {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                let out = Command::new("ip")
-                    .args(["-n", ns, "-o", "link", "show", "dev", dev])
-                    .output()
-                    .map_err(|e| e.to_string())?;
-                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
-                    break;
-                }
-                if std::time::Instant::now() > deadline {
-                    return Err(format!("{dev} in {ns} did not come up"));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        }
+        veth([(&p.a, "va", 1), (&p.b, "vb", 2)], NET, true)?;
         Ok(p)
     }
 
@@ -111,6 +80,53 @@ impl Pair {
             stdout: None,
             ns: Some(ns),
         })
+    }
+}
+
+/// A veth pair between two namespaces: each end `(ns, dev, host)` gets
+/// `NET.host/24` (`net` the first three parts) and is up with its `lo`;
+/// with `multicast`, a broadcast address and a route to 224.0.0.0/4 too.
+/// Returns once both ends have carrier (packets sent before are dropped).
+fn veth(ends: [(&str, &str, u8); 2], net: &str, multicast: bool) -> Result<(), String> {
+    let [(ns1, dev1, _), (ns2, dev2, _)] = ends;
+    sh(&[
+        "ip", "link", "add", dev1, "netns", ns1, "type", "veth", "peer", "name", dev2, "netns", ns2,
+    ])?;
+    for (ns, dev, host) in ends {
+        let addr = format!("{net}.{host}/24");
+        let mut add = vec!["ip", "-n", ns, "addr", "add", &addr];
+        if multicast {
+            add.extend_from_slice(&["brd", "+"]);
+        }
+        add.extend_from_slice(&["dev", dev]);
+        sh(&add)?;
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+        sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+        if multicast {
+            sh(&["ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
+        }
+    }
+    for (ns, dev, _) in ends {
+        wait_up(ns, dev)?;
+    }
+    Ok(())
+}
+
+/// Wait (at most 10 s) until `dev` in `ns` reports state UP.
+pub fn wait_up(ns: &str, dev: &str) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", ns, "-o", "link", "show", "dev", dev])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{dev} in {ns} did not come up"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -171,24 +187,7 @@ impl Behind {
         let c = format!("{}c", p.a.trim_end_matches('a'));
         sh(&["ip", "netns", "add", &c])?;
         let me = Behind { c };
-        sh(&[
-            "ip", "link", "add", "vbc", "netns", &p.b, "type", "veth", "peer", "name", "vc",
-            "netns", &me.c,
-        ])?;
-        for (ns, dev, host) in [(&p.b, "vbc", 1), (&me.c, "vc", 2)] {
-            sh(&[
-                "ip",
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{NET_C}.{host}/24"),
-                "dev",
-                dev,
-            ])?;
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-        }
+        veth([(&p.b, "vbc", 1), (&me.c, "vc", 2)], NET_C, false)?;
         let _ = sh(&[
             "ip",
             "netns",
@@ -198,22 +197,6 @@ impl Behind {
             "-qw",
             "net.ipv4.ip_forward=0",
         ]);
-        for (ns, dev) in [(&p.b, "vbc"), (&me.c, "vc")] {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                let out = Command::new("ip")
-                    .args(["-n", ns, "-o", "link", "show", "dev", dev])
-                    .output()
-                    .map_err(|e| e.to_string())?;
-                if String::from_utf8_lossy(&out.stdout).contains("state UP") {
-                    break;
-                }
-                if std::time::Instant::now() > deadline {
-                    return Err(format!("{dev} in {ns} did not come up"));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        }
         Ok(me)
     }
 }
