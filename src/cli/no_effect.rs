@@ -9,7 +9,7 @@ use super::args::Args;
 pub type Given = (bool, &'static str);
 
 /// The data run's flags, in the order a refusal looks for them.
-pub fn data_run(a: &Args) -> [Given; 43] {
+pub fn data_run(a: &Args) -> [Given; 45] {
     [
         (a.zero_io, "-z"),
         (a.exec.is_some(), "-e"),
@@ -54,6 +54,8 @@ pub fn data_run(a: &Args) -> [Given; 43] {
         (a.rdrop.is_some(), "--rdrop"),
         (a.idle_timeout.is_some(), "--idle-timeout"),
         (a.hub_wait.is_some(), "--hub-wait"),
+        (a.unix, "-U"),
+        (a.source.is_some(), "-s"),
     ]
 }
 
