@@ -23,4 +23,5 @@ mod tcp;
 mod tunnel;
 mod tunnel_v2;
 mod udp;
+mod udp_batch;
 mod udp_flows;
