@@ -9,6 +9,7 @@ mod cli;
 mod compat;
 mod dhcp;
 mod fastpath;
+mod file_send;
 mod ifaces;
 mod lifecycle;
 mod local;
