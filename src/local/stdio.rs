@@ -24,8 +24,7 @@ pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let char_mode = char_mode && super::terminal::enter_char_mode();
     let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
-        let stdin = io::stdin();
-        let mut lock = stdin.lock();
+        let mut lock = raw_stdin();
         loop {
             let mut buf = pool::take_at_least(block);
             match lock.read(&mut buf[..block]) {
@@ -47,6 +46,8 @@ pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Windows: a pipe whose writer has gone (std's stdin says EOF).
+                Err(e) if cfg!(windows) && e.kind() == io::ErrorKind::BrokenPipe => break,
                 Err(e) => {
                     eprintln!("netcrab: reading stdin: {e}");
                     break;
@@ -225,6 +226,39 @@ fn write_batched(
         chunks += 1;
     }
     out.write_all(batch).map(|()| chunks)
+}
+
+/// stdin read with one read(2) per block, not through std's 8 KiB buffer:
+/// a file then gives blocks of exactly `block` bytes (UDP datagrams of
+/// `--ss`, not 8192-byte pieces cut short). A Windows console keeps std's
+/// handle (it converts the console's text); so does a descriptor that
+/// can't be duplicated.
+fn raw_stdin() -> Box<dyn Read> {
+    #[cfg(unix)]
+    let dup = {
+        use std::os::fd::AsFd;
+        io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+    };
+    #[cfg(windows)]
+    let dup = {
+        use std::io::IsTerminal;
+        use std::os::windows::io::AsHandle;
+        if io::stdin().is_terminal() {
+            Err(io::ErrorKind::Unsupported.into())
+        } else {
+            io::stdin()
+                .as_handle()
+                .try_clone_to_owned()
+                .map(std::fs::File::from)
+        }
+    };
+    match dup {
+        Ok(f) => Box::new(f),
+        Err(_) => Box::new(io::stdin()),
+    }
 }
 
 /// stdout without std's line buffering, so each chunk (a UDP datagram, say)

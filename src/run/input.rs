@@ -1,7 +1,8 @@
 //! The local input pump: stdin, a shared `-e` child, or generated data
 //! (`-i rand`, `-i fixed`) to every socket the router names. Send faults
 //! (`--sdmin/--sdmax/--sdrop`) and `-C` apply here. On Linux, stdin that is
-//! a pipe feeding one socket is spliced into it instead (`kernel` below);
+//! a pipe feeding one socket is spliced into it instead, and a regular file
+//! is sent with sendfile(2) (`kernel` below);
 //! the stdin thread starts only if copying becomes necessary.
 
 use super::crlf::Crlf;
@@ -149,7 +150,7 @@ mod kernel {
     use crate::router::{RouteId, LOCAL};
     use crate::run::quiet::until_quiet;
     use crate::run::shared::Shared;
-    use crate::run::splice::{ready, splice, PipeInput, CALLS_PER_YIELD};
+    use crate::run::splice::{ready, PipeInput, CALLS_PER_YIELD};
     use smol::Async;
     use std::io;
     use std::net::TcpStream;
@@ -197,7 +198,11 @@ mod kernel {
         let mut moved = 0u64;
         let end = feed_counted(shared, input, last_input, &mut moved).await;
         if shared.cfg.verbose > 1 && moved > 0 {
-            eprintln!("Local input: spliced {moved} bytes");
+            let how = match input.fd {
+                crate::run::splice::InputFd::Pipe(_) => "spliced",
+                crate::run::splice::InputFd::File(_) => "sent with sendfile",
+            };
+            eprintln!("Local input: {how} {moved} bytes");
         }
         end
     }
@@ -214,8 +219,8 @@ mod kernel {
                 Ok(t) => t,
                 Err(end) => return end,
             };
-            let stdin = input.fd.as_raw_fd();
-            match splice(stdin, sock.as_raw_fd(), input.block) {
+            let stdin = input.fd.raw();
+            match input.fd.send_to(sock.as_raw_fd(), input.block) {
                 Ok(0) => return InputEnd::Eof,
                 Ok(n) => {
                     *last_input = Instant::now();

@@ -1,6 +1,6 @@
 //! splice(2) and the descriptors it works on (Linux, feature "splice"):
 //! pipes of our own, stdin and stdout as the kernel sees them. System calls
-//! only: whether a splice may happen is decided elsewhere (the settings in
+//! only (and sendfile(2) from a regular-file stdin): whether a splice may happen is decided elsewhere (the settings in
 //! `Config::untouched`; the pairing and queues in `tcp/read.rs`, which
 //! runs the relay and the splice into stdout, and `input.rs`, which
 //! splices stdin).
@@ -146,28 +146,86 @@ pub fn ready(fd: RawFd, events: libc::c_short) -> bool {
 
 // ---------------------------------------------------------------- stdin
 
-/// stdin, when it is a pipe that may be spliced from.
+/// stdin, when it is a pipe that may be spliced from or a regular file
+/// that may be sent with sendfile(2).
 pub struct PipeInput {
-    pub fd: Async<OwnedFd>,
-    /// Most bytes per splice (`--ss`): sends are no larger than on the copy path.
+    pub fd: InputFd,
+    /// Most bytes per call (`--ss`): sends are no larger than on the copy path.
     pub block: usize,
 }
 
+/// What stdin is, for the kernel path.
+pub enum InputFd {
+    /// A pipe: splice(2), waiting in the reactor while it is empty.
+    Pipe(Async<OwnedFd>),
+    /// A regular file: sendfile(2) from its current offset (shared with
+    /// stdin, so the copy path would go on where this stopped). Never
+    /// waits for data: the end of the file is the end of input, as a read
+    /// returning 0 is on the copy path (a file that grows later, or is
+    /// truncated, ends input just the same).
+    File(OwnedFd),
+}
+
+impl InputFd {
+    pub fn raw(&self) -> RawFd {
+        match self {
+            InputFd::Pipe(p) => p.as_raw_fd(),
+            InputFd::File(f) => f.as_raw_fd(),
+        }
+    }
+
+    /// Move up to `len` bytes into socket `to`: bytes moved, 0 at the end.
+    pub fn send_to(&self, to: RawFd, len: usize) -> io::Result<usize> {
+        match self {
+            InputFd::Pipe(p) => splice(p.as_raw_fd(), to, len),
+            InputFd::File(f) => sendfile(f.as_raw_fd(), to, len),
+        }
+    }
+
+    /// Wait until there is something to read (a file always has).
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            InputFd::Pipe(p) => p.readable().await,
+            InputFd::File(_) => Ok(()),
+        }
+    }
+}
+
+/// sendfile(2) from `from`'s current offset (which it advances) into
+/// socket `to`, without waiting: WouldBlock when the socket is full.
+fn sendfile(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: plain descriptors; a null offset means the file's own.
+    let n = unsafe { libc::sendfile(to, from, std::ptr::null_mut(), len) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 impl PipeInput {
-    /// `Some` when local input is stdin, stdin is a pipe, and the settings
-    /// leave its bytes as they are.
+    /// `Some` when local input is stdin, stdin is a pipe or a regular
+    /// file, and the settings leave its bytes as they are.
     pub fn new(shared_cfg: &Config) -> Option<PipeInput> {
         let c = shared_cfg;
-        let ok = c.untouched.input && file_type(0).is_some_and(|(t, _)| t == libc::S_IFIFO);
-        if !ok {
+        let kind = file_type(0).map(|(t, _)| t);
+        if !c.untouched.input {
             return None;
         }
-        // A bigger pipe lets the writer run ahead, so it and we wake up less
-        // often. Best effort: the default size still works.
-        // SAFETY: fcntl on descriptor 0, which stays open.
-        unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, STEP as libc::c_int) };
+        let fd = match kind {
+            Some(libc::S_IFIFO) => {
+                // A bigger pipe lets the writer run ahead, so it and we wake
+                // up less often. Best effort: the default size still works.
+                // SAFETY: fcntl on descriptor 0, which stays open.
+                unsafe { libc::fcntl(0, libc::F_SETPIPE_SZ, STEP as libc::c_int) };
+                InputFd::Pipe(watchable(0)?)
+            }
+            Some(libc::S_IFREG) => InputFd::File(duplicate(0)?),
+            // A terminal, /dev/zero, a socket: the copy path.
+            _ => return None,
+        };
         Some(PipeInput {
-            fd: watchable(0)?,
+            fd,
             block: c.send_size,
         })
     }

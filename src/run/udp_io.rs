@@ -3,6 +3,8 @@
 
 #[cfg(target_os = "linux")]
 mod mmsg;
+#[cfg(target_os = "linux")]
+mod send;
 
 use super::shared::Shared;
 use crate::local::pool;
@@ -16,10 +18,36 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Datagrams queued per peer before the sender waits.
-pub const QUEUE_DEPTH: usize = 8;
+/// Datagrams queued per peer before the sender waits (also the most one
+/// batch of sends takes on Linux).
+pub const QUEUE_DEPTH: usize = 32;
 
+/// `NETCRAB_NO_UDP_OFFLOAD` set (not empty, not `0`): no batched sends,
+/// no segmentation offload either way (tests, A/B runs). Read once.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn offload_disabled() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| {
+        std::env::var_os("NETCRAB_NO_UDP_OFFLOAD").is_some_and(|v| !v.is_empty() && v != "0")
+    })
+}
+
+/// Send what arrives on `rx` to `peer`, each chunk one datagram, in order.
 pub async fn write(
+    shared: &Shared,
+    id: RouteId,
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    rx: Receiver<Bytes>,
+) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    return write_batched(shared, id, sock, peer, rx).await;
+    #[cfg(not(target_os = "linux"))]
+    return write_each(shared, id, sock, peer, rx).await;
+}
+
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+async fn write_each(
     shared: &Shared,
     id: RouteId,
     sock: &UdpSocket,
@@ -43,6 +71,61 @@ pub async fn write(
     Ok(())
 }
 
+/// Linux: all that is queued (up to a batch) goes with one `sendmmsg`,
+/// runs of equal sizes as one segmented message (`send.rs`).
+#[cfg(target_os = "linux")]
+async fn write_batched(
+    shared: &Shared,
+    id: RouteId,
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    rx: Receiver<Bytes>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let io: Arc<Async<std::net::UdpSocket>> = sock.clone().into();
+    let mut off = send::Offload::new();
+    let mut batch: Vec<Bytes> = Vec::with_capacity(QUEUE_DEPTH + 1);
+    while let Ok(d) = rx.recv().await {
+        batch.push(d);
+        while batch.len() < send::BATCH {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        let mut done = 0;
+        // One retry after a pending ICMP error, as in `write_each`.
+        let mut refused_once = false;
+        while done < batch.len() {
+            let r = io
+                .write_with(|s| loop {
+                    // 0: an offload was refused; each refusal lowers `off`
+                    // (ending at one datagram a call), so this ends.
+                    match send::send(s.as_raw_fd(), &peer, &batch[done..], &mut off) {
+                        Ok(0) => continue,
+                        r => return r,
+                    }
+                })
+                .await;
+            match r {
+                Ok(n) => {
+                    for d in &batch[done..done + n] {
+                        shared.sent(id, d);
+                    }
+                    done += n;
+                    refused_once = false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && !refused_once => {
+                    refused_once = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        batch.clear();
+    }
+    Ok(())
+}
+
 /// A UDP socket's received datagrams, one at a time, in arrival order,
 /// each with its own sender. On Linux one `recvmmsg` takes up to 32 that
 /// are queued; the rest wait here for the next calls.
@@ -55,15 +138,40 @@ pub struct Datagrams {
     icmp: bool,
     /// Destinations found refused since the last `take_refused`.
     refused: Vec<SocketAddr>,
+    /// UDP_GRO on (merged runs of one sender arrive, cut apart here).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    gro: Gro,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+enum Gro {
+    On,
+    Off,
 }
 
 impl Datagrams {
     pub fn new(io: Arc<Async<std::net::UdpSocket>>, icmp: bool) -> Self {
+        // A kernel with UDP_GRO (5.0+) has recvmmsg (2.6.33+), which cuts
+        // merged runs apart again (`mmsg.rs`); should batches still fail,
+        // `receive` turns it off before reading one at a time.
+        #[cfg(target_os = "linux")]
+        let gro = {
+            use std::os::fd::AsRawFd;
+            if !offload_disabled() && mmsg::enable_gro(io.as_raw_fd()) {
+                Gro::On
+            } else {
+                Gro::Off
+            }
+        };
+        #[cfg(not(target_os = "linux"))]
+        let gro = Gro::Off;
         Datagrams {
             io,
             queued: VecDeque::new(),
             icmp,
             refused: Vec::new(),
+            gro,
         }
     }
 
@@ -91,7 +199,7 @@ impl Datagrams {
     async fn receive(&mut self) -> io::Result<Option<(Bytes, SocketAddr)>> {
         use std::os::fd::AsRawFd;
         let queued = &mut self.queued;
-        let (icmp, refused) = (self.icmp, &mut self.refused);
+        let (icmp, refused, gro) = (self.icmp, &mut self.refused, &mut self.gro);
         self.io
             .read_with(|s| {
                 let fd = s.as_raw_fd();
@@ -108,7 +216,13 @@ impl Datagrams {
                 match mmsg::recv_batch(fd, queued) {
                     // WouldBlock (nothing queued) makes read_with wait.
                     Some(r) => r.map(|()| None),
-                    None => recv_one(s).map(Some),
+                    None => {
+                        if *gro == Gro::On {
+                            mmsg::disable_gro(fd);
+                        }
+                        *gro = Gro::Off;
+                        recv_one(s).map(Some)
+                    }
                 }
             })
             .await

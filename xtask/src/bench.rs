@@ -4,12 +4,14 @@
 //! best run. Goals are printed next to the figures but never enforced: the exit code is non-zero
 //! only when a measurement itself broke.
 
+mod file;
 mod procs;
 mod report;
 mod scale;
 mod tcp;
 mod tunnel;
 mod udp;
+mod udp_gen;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -51,10 +53,12 @@ pub fn task(args: &[String]) -> Result<ExitCode> {
     let tools = prepare()?;
     let mut report = Report::default();
     type Workload = fn(&Settings, &Tools, &mut Report);
-    let workloads: [(&str, Workload); 10] = [
+    let workloads: [(&str, Workload); 12] = [
         ("p2p", tcp::p2p),
         ("relay", tcp::relay),
         ("udp", udp::udp),
+        ("udp-gen", udp_gen::generator),
+        ("file", file::files),
         ("udp-flows", udp::flows),
         ("hub", scale::hub),
         ("idle", scale::idle),

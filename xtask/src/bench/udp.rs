@@ -61,6 +61,13 @@ pub fn udp(s: &Settings, t: &Tools, report: &mut Report) {
             peer,
             1.2,
         );
+        let nc = report.value(&workload, "nc");
+        report.goal_ratio(
+            &format!("UDP {size} B: netcrab >= 1.5x OpenBSD nc dgrams/s"),
+            nk,
+            nc,
+            1.5,
+        );
     }
 }
 
