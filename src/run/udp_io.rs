@@ -22,16 +22,6 @@ use std::sync::Arc;
 /// batch of sends takes on Linux).
 pub const QUEUE_DEPTH: usize = 32;
 
-/// `NETCRAB_NO_UDP_OFFLOAD` set (not empty, not `0`): no batched sends,
-/// no segmentation offload either way (tests, A/B runs). Read once.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-fn offload_disabled() -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| {
-        std::env::var_os("NETCRAB_NO_UDP_OFFLOAD").is_some_and(|v| !v.is_empty() && v != "0")
-    })
-}
-
 /// Send what arrives on `rx` to `peer`, each chunk one datagram, in order.
 pub async fn write(
     shared: &Shared,
@@ -158,7 +148,7 @@ impl Datagrams {
         #[cfg(target_os = "linux")]
         let gro = {
             use std::os::fd::AsRawFd;
-            if !offload_disabled() && mmsg::enable_gro(io.as_raw_fd()) {
+            if !send::offload_disabled() && mmsg::enable_gro(io.as_raw_fd()) {
                 Gro::On
             } else {
                 Gro::Off

@@ -14,6 +14,16 @@ use std::mem;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
+/// `NETCRAB_NO_UDP_OFFLOAD` set (not empty, not `0`): no batched sends,
+/// no segmentation offload either way (tests, A/B runs). Read once.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn offload_disabled() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| {
+        std::env::var_os("NETCRAB_NO_UDP_OFFLOAD").is_some_and(|v| !v.is_empty() && v != "0")
+    })
+}
+
 /// Messages per `sendmmsg` call.
 pub const BATCH: usize = 64;
 /// Segments per UDP_SEGMENT message (the kernel's UDP_MAX_SEGMENTS in 4.18).
@@ -38,7 +48,7 @@ pub struct Offload {
 impl Offload {
     /// Everything on, unless `NETCRAB_NO_UDP_OFFLOAD` turned it off.
     pub fn new() -> Offload {
-        if super::offload_disabled() {
+        if offload_disabled() {
             Offload {
                 mmsg: false,
                 gso_below: 0,
