@@ -156,6 +156,7 @@ impl Datagrams {
         };
         #[cfg(not(target_os = "linux"))]
         let gro = Gro::Off;
+        widen_rcvbuf(io.get_ref());
         Datagrams {
             io,
             queued: VecDeque::new(),
@@ -221,6 +222,27 @@ impl Datagrams {
     #[cfg(not(target_os = "linux"))]
     async fn receive(&mut self) -> io::Result<Option<(Bytes, SocketAddr)>> {
         self.io.read_with(recv_one).await.map(Some)
+    }
+}
+
+/// The receive buffer a UDP socket asks for when `--rb` left it at the
+/// kernel's default (the kernel caps it at net.core.rmem_max). Measured
+/// (docs/BENCH.md): a receiver that keeps up on average still loses
+/// datagrams whenever it waits a few ms for a core, because the default
+/// (212,992 bytes) holds only about 300 small datagrams; 4 MiB holds 16x.
+const RCVBUF: usize = 4 << 20;
+
+/// Raise the receive buffer to `RCVBUF` unless it was set (`--rb`): a
+/// socket still at the size a fresh one gets. Best effort.
+fn widen_rcvbuf(s: &std::net::UdpSocket) {
+    static DEFAULT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let default = *DEFAULT.get_or_init(|| {
+        let fresh = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None);
+        fresh.and_then(|f| f.recv_buffer_size()).ok()
+    });
+    let s = socket2::SockRef::from(s);
+    if default.is_some() && s.recv_buffer_size().ok() == default {
+        let _ = s.set_recv_buffer_size(RCVBUF);
     }
 }
 
