@@ -115,7 +115,7 @@ pub struct Args {
     /// SO_SNDBUF size in bytes
     #[argh(option, arg_name = "N")]
     pub sb: Option<String>,
-    /// SO_RCVBUF size in bytes
+    /// SO_RCVBUF size in bytes (UDP sockets otherwise ask for 4 MiB, capped by net.core.rmem_max)
     #[argh(option, arg_name = "N")]
     pub rb: Option<String>,
     /// IP TTL / hop limit (1-255); with --mc the multicast TTL (default 1)
