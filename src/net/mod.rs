@@ -13,6 +13,8 @@ pub mod stream;
 pub mod tcp;
 pub mod udp;
 #[cfg(unix)]
+// Without the feature only `self_pipe` (signals) is used.
+#[cfg_attr(not(feature = "unix"), allow(dead_code))]
 pub mod unix;
 
 use std::net::SocketAddr;

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 #[derive(Clone)]
 pub enum Stream {
     Tcp(TcpStream),
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "unix"))]
     Unix(async_net::unix::UnixStream),
 }
 
@@ -22,7 +22,7 @@ impl Stream {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(s) => s.shutdown(how),
         }
     }
@@ -34,7 +34,7 @@ impl Stream {
             Stream::Tcp(s) => {
                 let _ = s.set_nodelay(true);
             }
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(_) => {}
         }
     }
@@ -44,7 +44,7 @@ impl Stream {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Stream::Tcp(s) => Some(s),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(_) => None,
         }
     }
@@ -53,7 +53,7 @@ impl Stream {
     pub fn io(&self) -> Io {
         match self {
             Stream::Tcp(s) => Io::Tcp(s.clone().into()),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(s) => Io::Unix(s.clone().into()),
         }
     }
@@ -62,8 +62,45 @@ impl Stream {
 /// The reactor's handle on a stream's socket.
 pub enum Io {
     Tcp(Arc<Async<std::net::TcpStream>>),
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "unix"))]
     Unix(Arc<Async<std::os::unix::net::UnixStream>>),
+}
+
+impl Io {
+    /// `Async::read_with` on either kind. The read loop itself takes an
+    /// `&Io`, so it is compiled once, not once per socket type: only this
+    /// small wait-and-retry is per type.
+    pub async fn read_with<R>(
+        &self,
+        mut op: impl FnMut(&dyn RawRead) -> io::Result<R>,
+    ) -> io::Result<R> {
+        match self {
+            Io::Tcp(a) => a.read_with(|s| op(s)).await,
+            #[cfg(all(unix, feature = "unix"))]
+            Io::Unix(a) => a.read_with(|s| op(s)).await,
+        }
+    }
+
+    /// Wait until the socket is readable.
+    #[cfg_attr(not(all(target_os = "linux", feature = "splice")), allow(dead_code))]
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Io::Tcp(a) => a.readable().await,
+            #[cfg(all(unix, feature = "unix"))]
+            Io::Unix(a) => a.readable().await,
+        }
+    }
+
+    /// The socket's descriptor.
+    #[cfg(unix)]
+    #[cfg_attr(not(feature = "splice"), allow(dead_code))]
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Io::Tcp(a) => a.get_ref().fd(),
+            #[cfg(feature = "unix")]
+            Io::Unix(a) => a.get_ref().fd(),
+        }
+    }
 }
 
 /// What the read paths need of a socket type: a plain read through a
@@ -85,7 +122,7 @@ impl RawRead for std::net::TcpStream {
     }
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "unix"))]
 impl RawRead for std::os::unix::net::UnixStream {
     fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
@@ -103,21 +140,21 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
         }
     }
@@ -131,7 +168,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }

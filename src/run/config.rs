@@ -92,7 +92,7 @@ fn splice_enabled() -> bool {
 
 impl Config {
     /// A UNIX datagram run (`-U -u`): every address is a path.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    #[cfg_attr(not(all(unix, feature = "unix")), allow(dead_code))]
     pub fn unix_dgram(&self) -> bool {
         self.udp
             && (!self.unix_targets.is_empty()
@@ -118,10 +118,10 @@ pub struct Config {
     pub targets: Vec<TargetSpec>,
     /// UNIX socket targets (`unix:PATH`, every target with `-U`); their
     /// origins follow the TCP targets' (`Origin::Target(targets.len() + i)`).
-    #[cfg_attr(not(unix), allow(dead_code))]
+    #[cfg_attr(not(all(unix, feature = "unix")), allow(dead_code))]
     pub unix_targets: Vec<String>,
     /// `-s PATH` with `-U -u`: the datagram client's own path.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    #[cfg_attr(not(all(unix, feature = "unix")), allow(dead_code))]
     pub unix_source: Option<String>,
     pub listeners: Vec<ListenSpec>,
     /// `-L` (or `-k`): keep accepting after a client leaves.

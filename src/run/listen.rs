@@ -35,7 +35,7 @@ impl Listener {
                 let io: Arc<smol::Async<std::net::TcpListener>> = l.clone().into();
                 io.readable().await
             }
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Listener::Unix(l, _) => {
                 let io: Arc<smol::Async<std::os::unix::net::UnixListener>> = l.clone().into();
                 io.readable().await
@@ -44,7 +44,7 @@ impl Listener {
     }
 
     /// `n`: this listener's count of accepted clients, naming a UNIX one.
-    #[cfg_attr(not(unix), allow(unused_variables))]
+    #[cfg_attr(not(all(unix, feature = "unix")), allow(unused_variables))]
     async fn accept(&self, n: usize) -> io::Result<Accepted> {
         match self {
             Listener::Tcp(l, bound) => {
@@ -60,7 +60,7 @@ impl Listener {
                     ),
                 })
             }
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Listener::Unix(l, _) => {
                 let (stream, peer) = l.accept().await?;
                 let name = self.name();

@@ -23,7 +23,7 @@ mod tcp;
 mod udp;
 mod udp_flows;
 mod udp_io;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "unix"))]
 mod unix_dgram;
 
 use crate::error::Result;
@@ -49,12 +49,12 @@ pub fn run(cfg: Config) -> Result<u8> {
     enum Plan {
         Tcp(plan::Plan),
         Udp(plan::UdpPlan),
-        #[cfg(unix)]
+        #[cfg(all(unix, feature = "unix"))]
         UnixDgram(unix_dgram::Plan),
     }
     // `-z -u` is a scan: targets only, probed one socket each (run/scan.rs).
     let plan = match () {
-        #[cfg(unix)]
+        #[cfg(all(unix, feature = "unix"))]
         _ if cfg.unix_dgram() => Plan::UnixDgram(unix_dgram::plan(&cfg)?),
         _ if cfg.udp && !cfg.zero_io => Plan::Udp(plan::UdpPlan::new(&cfg)?),
         _ => Plan::Tcp(plan::Plan::new(&cfg)?),
@@ -113,7 +113,7 @@ pub fn run(cfg: Config) -> Result<u8> {
                     dial::start(&shared, idx, dial::Dest::Inet(t));
                 }
                 // UNIX targets' origins follow the TCP targets'.
-                #[cfg(unix)]
+                #[cfg(all(unix, feature = "unix"))]
                 for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
                     let idx = shared.cfg.targets.len() + i;
                     dial::start(&shared, idx, dial::Dest::Unix(path.into()));
@@ -124,7 +124,7 @@ pub fn run(cfg: Config) -> Result<u8> {
                 udp::start(&shared, plan);
                 Vec::new()
             }
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Plan::UnixDgram(plan) => {
                 unix_dgram::start(&shared, plan);
                 Vec::new()

@@ -81,7 +81,7 @@ pub struct BoundListener {
 pub enum Listener {
     Tcp(TcpListener, SocketAddr),
     /// The socket file is removed when the listener is dropped.
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "unix"))]
     Unix(async_net::unix::UnixListener, crate::net::unix::OwnedPath),
 }
 
@@ -90,14 +90,14 @@ impl Listener {
     pub fn name(&self) -> String {
         match self {
             Listener::Tcp(_, a) => a.to_string(),
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             Listener::Unix(_, p) => format!("unix:{}", p.path().display()),
         }
     }
 }
 
 /// Bind a UNIX stream listener (replacing a stale socket file).
-#[cfg(unix)]
+#[cfg(all(unix, feature = "unix"))]
 fn bind_unix(path: &std::path::Path) -> Result<Listener> {
     let (l, owned) = crate::net::unix::listen(path)
         .map_err(|e| runtime(format!("listen on unix:{}", path.display()), &e))?;
@@ -128,7 +128,7 @@ impl Plan {
         let opts = cfg.sock_opts();
         let mut listeners = Vec::new();
         for (origin, spec) in cfg.listeners.iter().enumerate() {
-            #[cfg(unix)]
+            #[cfg(all(unix, feature = "unix"))]
             if let ListenSpec::Unix(path) = spec {
                 listeners.push(BoundListener {
                     origin,

@@ -413,6 +413,17 @@ fn which_ways_bytes_pass_untouched() {
 #[test]
 fn unix_addresses_and_their_rules() {
     use crate::addr::ListenSpec;
+    if !cfg!(feature = "unix") {
+        for args in [&["-U", "-l", "/tmp/s.sock"][..], &["unix:/run/x.sock"][..]] {
+            match config(args) {
+                Err(crate::error::Error::Usage(m)) => {
+                    assert!(m.contains("needs the 'unix' feature"), "{args:?}: {m}")
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        return;
+    }
     // -U: every address is a path; unix:PATH anywhere, mixed with TCP.
     let c = ok(&["-U", "-l", "/tmp/s.sock"]);
     assert_eq!(c.listeners, [ListenSpec::Unix("/tmp/s.sock".into())]);

@@ -52,6 +52,12 @@ pub fn split(a: &Args, listeners: &[ListenSpec]) -> Result<UnixParts> {
             "UNIX domain sockets are not supported on this system".into(),
         ));
     }
+    if !cfg!(feature = "unix") {
+        let what = if a.unix { "-U" } else { "a unix: address" };
+        return Err(usage(format!(
+            "{what} needs the 'unix' feature, which this build leaves out"
+        )));
+    }
     let all_unix = parts.inet_targets.is_empty() && unix_listeners == listeners.len();
     if a.unix || all_unix {
         let meaningless = [

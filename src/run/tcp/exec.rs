@@ -11,7 +11,7 @@
 
 use super::read::read_chunk;
 use crate::local::exec;
-use crate::net::stream::{Io, Stream};
+use crate::net::stream::Stream;
 use crate::router::RouteId;
 use crate::run::crlf::Crlf;
 use crate::run::routes::{active, idle_watch, on_abort, unregister, Ended, WriterCount};
@@ -148,11 +148,7 @@ async fn read_side(
     let io = stream.io();
     let mut feed = Some(feed);
     loop {
-        let got = match &io {
-            Io::Tcp(s) => read_chunk(s).await,
-            #[cfg(unix)]
-            Io::Unix(s) => read_chunk(s).await,
-        };
+        let got = read_chunk(&io).await;
         match got {
             // Dropping `feed` closes the child's stdin.
             Ok(chunk) if chunk.is_empty() => return Ok(()),

@@ -16,16 +16,14 @@
 //! between paths, either way, loses and reorders nothing.
 
 use crate::local::pool;
-use crate::net::stream::{Io, RawRead, Stream};
+use crate::net::stream::{Io, Stream};
 use crate::router::RouteId;
 use crate::run::routes::active;
 use crate::run::routes::deliver;
 use crate::run::shared::Shared;
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
-use smol::Async;
 use std::io;
-use std::sync::Arc;
 
 /// What one turn of the loop did.
 enum Step {
@@ -37,15 +35,8 @@ enum Step {
 
 /// Read socket `id` until its peer finishes sending; then tell the router.
 pub async fn read_loop(shared: &Shared, id: RouteId, stream: &Stream) -> io::Result<()> {
-    match stream.io() {
-        Io::Tcp(io) => read_on(shared, id, &io).await,
-        #[cfg(unix)]
-        Io::Unix(io) => read_on(shared, id, &io).await,
-    }
-}
-
-/// The loop itself, for either kind of socket.
-async fn read_on<S: RawRead>(shared: &Shared, id: RouteId, io: &Arc<Async<S>>) -> io::Result<()> {
+    let io = stream.io();
+    let io = &io;
     let (pair_tx, pair_rx) = bounded::<()>(1);
     shared.router.borrow_mut().on_paired(id, pair_tx);
     #[cfg(all(target_os = "linux", feature = "splice"))]
@@ -80,12 +71,7 @@ async fn read_on<S: RawRead>(shared: &Shared, id: RouteId, io: &Arc<Async<S>>) -
 }
 
 /// One chunk through user space.
-async fn copy_step<S: RawRead>(
-    shared: &Shared,
-    id: RouteId,
-    io: &Async<S>,
-    pair_rx: &Receiver<()>,
-) -> Step {
+async fn copy_step(shared: &Shared, id: RouteId, io: &Io, pair_rx: &Receiver<()>) -> Step {
     match read_chunk(io).await {
         Ok(chunk) if chunk.is_empty() => Step::End(Ok(())),
         Ok(chunk) => {
@@ -117,7 +103,7 @@ async fn copy_step<S: RawRead>(
 /// Wait until the socket is readable, then read into a pooled buffer: no
 /// connection holds a buffer while it waits, and the chunk is not copied.
 /// An empty chunk means EOF.
-pub async fn read_chunk<S: RawRead>(io: &Async<S>) -> io::Result<Bytes> {
+pub async fn read_chunk(io: &Io) -> io::Result<Bytes> {
     io.read_with(|s| {
         let mut buf = pool::take();
         match s.read_raw(&mut buf) {
@@ -134,7 +120,7 @@ pub async fn read_chunk<S: RawRead>(io: &Async<S>) -> io::Result<Bytes> {
 /// The kernel paths (Linux, feature "splice").
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod kernel {
-    use crate::net::stream::RawRead;
+    use crate::net::stream::Io;
     use crate::router::{LocalInput, RouteId};
     use crate::run::routes::deliver;
     use crate::run::shared::Shared;
@@ -278,10 +264,10 @@ mod kernel {
     /// One chunk socket -> pipe -> partner. The pipe is emptied every time,
     /// so a splice into it never finds it full (EAGAIN then always means
     /// "socket not ready"), and nothing in it is ever dropped.
-    pub async fn relay_step<S: RawRead>(
+    pub async fn relay_step(
         shared: &Shared,
         id: RouteId,
-        from: &Async<S>,
+        from: &Io,
         p: RouteId,
         to: &Async<TcpStream>,
         k: &mut Kernel,
@@ -364,16 +350,11 @@ mod kernel {
 
     /// One chunk socket -> stdout (straight into a pipe; through our own
     /// pipe into a file or /dev/null).
-    pub async fn stdout_step<S: RawRead>(
-        shared: &Shared,
-        id: RouteId,
-        sock: &Async<S>,
-        k: &mut Kernel,
-    ) -> Step {
+    pub async fn stdout_step(shared: &Shared, id: RouteId, sock: &Io, k: &mut Kernel) -> Step {
         let Some(sink) = &shared.stdout_sink else {
             return Step::More;
         };
-        let fd = sock.get_ref().fd();
+        let fd = sock.fd();
         let got = match &sink.fd {
             Sink::Pipe(out) => splice(fd, out.as_raw_fd(), STEP),
             Sink::File { via, .. } => splice(fd, via.write.as_raw_fd(), STEP),
