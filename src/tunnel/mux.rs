@@ -36,6 +36,9 @@ pub const WINDOW: usize = 512 * 1024;
 /// The largest data chunk of a TCP `Data` frame: big enough for one
 /// stream's speed, small enough that other streams' frames interleave.
 const CHUNK: usize = 128 * 1024;
+/// The buffer of a read after a wait: a full one is followed by reads of a
+/// whole [`CHUNK`].
+const FIRST: usize = 16 * 1024;
 /// Bytes gathered into one write on the link.
 const BATCH: usize = 256 * 1024;
 /// A data frame's head: length, type, stream id.
@@ -434,7 +437,9 @@ impl Mux {
                 // streams cost no read buffers.
                 from.readable().await.map_err(|e| describe(&e))?;
             }
-            let room = s.credit.get().min(CHUNK);
+            // A first read takes a small buffer: a short exchange's request
+            // does not pay for zeroing (and freeing) a whole chunk.
+            let room = s.credit.get().min(if full { CHUNK } else { FIRST });
             let mut f = vec![0u8; HEAD + room];
             let n = from.read(&mut f[HEAD..]).await.map_err(|e| describe(&e))?;
             if n == 0 {
@@ -442,8 +447,8 @@ impl Mux {
                 return Ok(());
             }
             // After a big read more is likely to come at once: read again
-            // without the peek's system call.
-            full = n >= 16 * 1024;
+            // without the peek's system call, into a whole chunk.
+            full = n >= FIRST;
             f.truncate(HEAD + n);
             if !full {
                 // A short exchange's frame does not keep a chunk's room

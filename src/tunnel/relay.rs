@@ -237,6 +237,17 @@ async fn accept_next(
 /// Register a waiting client (or flow) of service `k` and tell the inside
 /// end, when one is logged in. None when the OS has no random numbers.
 fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
+    let mux = relay.control.borrow().as_ref().and_then(|c| c.mux.clone());
+    if let Some(m) = mux {
+        // A mux link: no data connection to wait for, so no nonce. The
+        // answer is in its channel: it waits for nothing, so it takes no
+        // place among the clients waiting (MAX_PENDING).
+        let id = relay.next_id.get();
+        relay.next_id.set(id.wrapping_add(1));
+        let (tx, rx) = smol::channel::bounded(1);
+        let _ = tx.try_send(Outcome::Mux(m));
+        return Some((id, rx));
+    }
     let nonce = match auth::nonce() {
         Ok(n) => n,
         Err(e) => {
@@ -256,15 +267,6 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
         },
     );
     if let Some(c) = relay.control.borrow().as_ref() {
-        if let Some(m) = &c.mux {
-            // A mux link: no data connection to wait for.
-            // The answer is in its channel: it waits for nothing, so it
-            // takes no place among the clients waiting (MAX_PENDING).
-            if let Some(w) = relay.pending.borrow_mut().remove(&id) {
-                let _ = w.reply.try_send(Outcome::Mux(m.clone()));
-            }
-            return Some((id, rx));
-        }
         // Full or closed: the next login announces every waiting client.
         let _ = c.out.try_send(Msg::Conn {
             id,
@@ -314,6 +316,12 @@ async fn wait_for_data(
     rx: Receiver<Outcome>,
     gone: impl std::future::Future<Output = Wait>,
 ) -> Wait {
+    // A mux link's answer is already there: no deadline timer (each costs
+    // the reactor a wake-up and system calls per client).
+    if let Ok(o) = rx.try_recv() {
+        relay.pending.borrow_mut().remove(&id);
+        return Wait::Got(o);
+    }
     let deadline = Instant::now() + HANDSHAKE;
     let wait = futures_lite::future::or(
         async {
