@@ -7,6 +7,7 @@
 mod file;
 mod procs;
 mod report;
+mod run;
 mod scale;
 mod tcp;
 mod tunnel;

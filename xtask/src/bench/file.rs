@@ -5,12 +5,10 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use super::procs::{free_port, Proc};
 use super::report::{measure, Entrant, Report, Role, Sample, Settings, Tools};
-use super::tcp::READY;
+use super::run::{transfer, Ends};
 use crate::util::{err, Context, Result};
 
 /// Runs the file workload for netcrab, nc and socat.
@@ -63,65 +61,24 @@ fn make_file(path: &PathBuf, mib: u64) -> Result<()> {
     Ok(())
 }
 
+/// One transfer of `input` into `output` with `tool`; the figure is size / wall time (sender
+/// start to both exits).
 fn file_run(t: &Tools, tool: &str, input: &PathBuf, output: &PathBuf, mib: u64) -> Result<Sample> {
-    let port = free_port(false)?;
-    let p = port.to_string();
-    let addr = format!("127.0.0.1:{port}");
-    let prog = |o: &Option<String>| o.clone().unwrap_or_default();
-    let (mut listen, mut connect) = match tool {
-        "netcrab" => {
-            let mut l = Command::new(&t.netcrab);
-            l.args(["-l", &addr]);
-            let mut c = Command::new(&t.netcrab);
-            c.arg(&addr);
-            (l, c)
-        }
-        "nc" => {
-            let mut l = Command::new(prog(&t.nc));
-            l.args(["-l", "127.0.0.1", &p]);
-            let mut c = Command::new(prog(&t.nc));
-            c.args(["-N", "127.0.0.1", &p]);
-            (l, c)
-        }
-        "socat" => {
-            let mut l = Command::new(prog(&t.socat));
-            l.args([
-                "-u",
-                &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
-                "STDOUT",
-            ]);
-            let mut c = Command::new(prog(&t.socat));
-            c.args(["-u", "STDIN", &format!("TCP:{addr}")]);
-            (l, c)
-        }
-        other => return Err(err(format!("unknown tool {other}"))),
-    };
     let out = File::create(output).context(|| format!("creating {}", output.display()))?;
-    let mut rx = Proc::spawn(
-        &format!("{tool} (listener)"),
-        listen.stdin(Stdio::null()).stdout(out),
-    )?;
-    if tool == "netcrab" {
-        rx.wait_listening(READY)?;
-    } else {
-        rx.wait_port(false, port, READY)?;
-    }
     let inp = File::open(input).context(|| format!("opening {}", input.display()))?;
-    let start = Instant::now();
-    let mut tx = Proc::spawn(
-        &format!("{tool} (sender)"),
-        connect.stdin(inp).stdout(Stdio::null()),
-    )?;
-    rx.wait_success(Duration::from_secs(120))?;
-    let secs = start.elapsed().as_secs_f64();
-    tx.wait_success(Duration::from_secs(10))?;
+    let ends = Ends {
+        listener_stdin: Stdio::null(),
+        listener_stdout: out.into(),
+        sender_stdout: Stdio::null(),
+    };
+    let done = transfer(t, tool, ends, || Ok((inp.into(), None)))?;
     let got = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     if got != mib << 20 {
         return Err(err(format!("{tool}: {got} bytes arrived of {}", mib << 20)));
     }
     Ok(Sample {
-        value: mib as f64 / secs,
-        rss_kib: rx.peak_kib().max(tx.peak_kib()),
+        value: mib as f64 / done.secs,
+        rss_kib: done.rss_kib,
         ..Default::default()
     })
 }

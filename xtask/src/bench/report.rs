@@ -1,7 +1,8 @@
 //! What every bench workload shares: the settings, the tools found, one measured sample, the
-//! report's rows and goals, and `measure` (best of N, interleaved). The workloads (tcp.rs,
-//! udp.rs, scale.rs, tunnel.rs) and bench.rs (the task, the table) use it; it uses none of them.
+//! report's rows and goals, `measure` (best of N, interleaved) and the notes of the best runs.
+//! The workloads, `run.rs` and bench.rs (the task, the table) use it; it uses none of them.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 
 use crate::util::Result;
@@ -238,6 +239,44 @@ pub fn annotate(report: &mut Report, workload: &str, tool: &str, note: String) {
             row.note.push_str("; ");
         }
         row.note.push_str(&note);
+    }
+}
+
+/// The notes of entrants whose runs return one beside their sample (loss, latencies): each
+/// tool's row gets the note of its best run, the one `measure` keeps (highest figure).
+#[derive(Default)]
+pub struct Notes(RefCell<Vec<(String, f64, String)>>);
+
+impl Notes {
+    /// An entrant whose every run's note is kept here.
+    pub fn entrant<'a>(
+        &'a self,
+        name: &str,
+        role: Role,
+        run: impl Fn() -> Result<(Sample, String)> + 'a,
+    ) -> Entrant<'a> {
+        let tool = name.to_string();
+        let run = move || {
+            let (sample, note) = run()?;
+            self.0.borrow_mut().push((tool.clone(), sample.value, note));
+            Ok(sample)
+        };
+        (name.into(), role, Box::new(run))
+    }
+
+    /// Adds each tool's best-run note to its row of `workload`.
+    pub fn annotate(self, report: &mut Report, workload: &str) {
+        let mut best: Vec<(String, f64, String)> = Vec::new();
+        for (tool, value, note) in self.0.into_inner() {
+            match best.iter_mut().find(|b| b.0 == tool) {
+                Some(b) if b.1 < value => *b = (tool, value, note),
+                Some(_) => {}
+                None => best.push((tool, value, note)),
+            }
+        }
+        for (tool, _, note) in best {
+            annotate(report, workload, &tool, note);
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Proc};
 use super::report::{annotate, measure, nofile_soft, Report, Role, Sample, Settings, Tools};
-use super::tcp::READY;
+use super::run::{start, Up};
 use crate::util::{err, Context, Result};
 
 /// Threads that poll the hub's receiving clients.
@@ -18,7 +18,7 @@ const POLLERS: usize = 4;
 fn listener(t: &Tools, extra: &[&str]) -> Result<(Proc, SocketAddr)> {
     let port = free_port(false)?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut p = Proc::spawn(
+    let p = start(
         "netcrab -L",
         Command::new(&t.netcrab)
             .args([
@@ -34,8 +34,8 @@ fn listener(t: &Tools, extra: &[&str]) -> Result<(Proc, SocketAddr)> {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
+        Up::Line,
     )?;
-    p.wait_listening(READY)?;
     Ok((p, addr))
 }
 
@@ -214,16 +214,16 @@ pub fn startup(s: &Settings, t: &Tools, report: &mut Report) {
         let mut times = Vec::with_capacity(n);
         let mut rss = 0;
         for _ in 0..n {
-            let start = Instant::now();
-            let mut p = Proc::spawn(
+            let t0 = Instant::now();
+            let p = start(
                 "netcrab -l",
                 Command::new(&t.netcrab)
                     .args(["-l", "127.0.0.1:0"])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null()),
+                Up::Line,
             )?;
-            p.wait_listening(READY)?;
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
             rss = rss.max(p.peak_kib());
         }
         times.sort_by(f64::total_cmp);

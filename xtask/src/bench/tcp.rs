@@ -7,16 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::procs::{dev_null, free_port, Counter, Proc};
 use super::report::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
+use super::run::{iperf_server, start, transfer, Ends, Up, READY, TRANSFER};
 use crate::util::{err, Context, Result};
 
 /// Bytes in a MiB, for rates.
 pub const MIB: f64 = 1024.0 * 1024.0;
-
-/// How long a listener may take to come up.
-pub const READY: Duration = Duration::from_secs(10);
-
-/// A whole transfer's time limit (generous: 2 GiB through ncat's small buffers).
-const TRANSFER: Duration = Duration::from_secs(120);
 
 /// Workload 1: `head -c SIZE /dev/zero | tool <connect>` into `tool <listen> > /dev/null`.
 pub fn p2p(s: &Settings, t: &Tools, report: &mut Report) {
@@ -56,82 +51,33 @@ pub fn p2p(s: &Settings, t: &Tools, report: &mut Report) {
 
 /// One P2P transfer with `tool`; the figure is size / wall time (sender start to both exits).
 fn p2p_run(t: &Tools, tool: &str, bytes: u64) -> Result<Sample> {
-    let port = free_port(false)?;
-    let p = port.to_string();
-    let addr = format!("127.0.0.1:{port}");
-    let prog = |o: &Option<String>| o.clone().unwrap_or_default();
-    let (mut listen, mut connect) = match tool {
-        "netcrab" => {
-            let mut l = Command::new(&t.netcrab);
-            l.args(["-l", &addr]);
-            let mut c = Command::new(&t.netcrab);
-            c.arg(&addr);
-            (l, c)
-        }
-        "nc" => {
-            let mut l = Command::new(prog(&t.nc));
-            l.args(["-l", "127.0.0.1", &p]);
-            let mut c = Command::new(prog(&t.nc));
-            c.args(["-N", "127.0.0.1", &p]);
-            (l, c)
-        }
-        "ncat" => {
-            let mut l = Command::new(prog(&t.ncat));
-            l.args(["-l", "127.0.0.1", &p]);
-            let mut c = Command::new(prog(&t.ncat));
-            c.args(["--send-only", "127.0.0.1", &p]);
-            (l, c)
-        }
-        "socat" => {
-            let mut l = Command::new(prog(&t.socat));
-            l.args([
-                "-u",
-                &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
-                "STDOUT",
-            ]);
-            let mut c = Command::new(prog(&t.socat));
-            c.args(["-u", "STDIN", &format!("TCP:{addr}")]);
-            (l, c)
-        }
-        other => return Err(err(format!("unknown tool {other}"))),
-    };
     // netcrab's receiver runs as from a script: stdin an open pipe that never
-    // sends (held by `rx` until it is dropped). It must still exit when the
-    // sender has closed.
-    let rx_stdin = if tool == "netcrab" {
+    // sends (held by the listener's `Proc` until it is dropped). It must still
+    // exit when the sender has closed.
+    let listener_stdin = if tool == "netcrab" {
         Stdio::piped()
     } else {
         Stdio::null()
     };
-    let mut rx = Proc::spawn(
-        &format!("{tool} (listener)"),
-        listen.stdin(rx_stdin).stdout(dev_null()?),
-    )?;
-    if tool == "netcrab" {
-        rx.wait_listening(READY)?;
-    } else {
-        rx.wait_port(false, port, READY)?;
-    }
-    let start = Instant::now();
-    let mut head = Proc::spawn(
-        "head",
-        Command::new("head")
-            .args(["-c", &bytes.to_string(), "/dev/zero"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped()),
-    )?;
-    let feed = head.take_stdout().ok_or_else(|| err("head: no stdout"))?;
-    let mut tx = Proc::spawn(
-        &format!("{tool} (sender)"),
-        connect.stdin(feed).stdout(dev_null()?),
-    )?;
-    rx.wait_success(TRANSFER)?;
-    let secs = start.elapsed().as_secs_f64();
-    tx.wait_success(Duration::from_secs(10))?;
-    head.wait_success(Duration::from_secs(10))?;
+    let ends = Ends {
+        listener_stdin,
+        listener_stdout: dev_null()?,
+        sender_stdout: dev_null()?,
+    };
+    let done = transfer(t, tool, ends, || {
+        let mut head = Proc::spawn(
+            "head",
+            Command::new("head")
+                .args(["-c", &bytes.to_string(), "/dev/zero"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped()),
+        )?;
+        let feed = head.take_stdout().ok_or_else(|| err("head: no stdout"))?;
+        Ok((feed.into(), Some(head)))
+    })?;
     Ok(Sample {
-        value: bytes as f64 / MIB / secs,
-        rss_kib: rx.peak_kib().max(tx.peak_kib()),
+        value: bytes as f64 / MIB / done.secs,
+        rss_kib: done.rss_kib,
         ..Default::default()
     })
 }
@@ -144,15 +90,7 @@ pub fn iperf_run(
     via: Option<&dyn Fn(u16) -> Result<(Proc, u16)>>,
     bytes: u64,
 ) -> Result<Sample> {
-    let sport = free_port(false)?;
-    let mut server = Proc::spawn(
-        "iperf3 -s",
-        Command::new(iperf)
-            .args(["-s", "-1", "-B", "127.0.0.1", "-p", &sport.to_string()])
-            .stdin(Stdio::null())
-            .stdout(dev_null()?),
-    )?;
-    server.wait_port(false, sport, READY)?;
+    let (mut server, sport) = iperf_server(iperf)?;
     let relay = via.map(|start| start(sport)).transpose()?;
     let cport = relay.as_ref().map_or(sport, |r| r.1);
     let mut client = Proc::spawn(
@@ -208,7 +146,7 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
         let port = free_port(false)?;
         // Two outbound connections made up front pair, in order, with iperf3's control and
         // data connections (the server accepts the second only after the cookie exchange).
-        let mut p = Proc::spawn(
+        let p = start(
             "netcrab relay",
             Command::new(&t.netcrab)
                 .args(["--fm", "channels", "-o", "none", "-i", "none"])
@@ -216,35 +154,35 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
                 .arg(format!("127.0.0.1:{server}x2"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
+            Up::Line,
         )?;
-        p.wait_listening(READY)?;
         Ok((p, port))
     };
     let socat = |server: u16| -> Result<(Proc, u16)> {
         let port = free_port(false)?;
-        let mut p = Proc::spawn(
+        let p = start(
             "socat relay",
             Command::new(t.socat.as_deref().unwrap_or("socat"))
                 .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
                 .arg(format!("TCP:127.0.0.1:{server}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
+            Up::Tcp(port),
         )?;
-        p.wait_port(false, port, READY)?;
         Ok((p, port))
     };
     let ncat = |server: u16| -> Result<(Proc, u16)> {
         let port = free_port(false)?;
         let prog = t.ncat.as_deref().unwrap_or("ncat");
-        let mut p = Proc::spawn(
+        let p = start(
             "ncat relay",
             Command::new(prog)
                 .args(["-k", "-l", "127.0.0.1", &port.to_string(), "--sh-exec"])
                 .arg(format!("exec {prog} 127.0.0.1 {server}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
+            Up::Tcp(port),
         )?;
-        p.wait_port(false, port, READY)?;
         Ok((p, port))
     };
     // haproxy in TCP mode, one thread, splicing both ways: the strongest
@@ -261,7 +199,7 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
              listen relay\n  bind 127.0.0.1:{port}\n  server s 127.0.0.1:{server}\n"
         );
         std::fs::write(&cfg, text).context(|| format!("writing {}", cfg.display()))?;
-        let mut p = Proc::spawn(
+        let p = start(
             "haproxy relay",
             Command::new(t.haproxy.as_deref().unwrap_or("haproxy"))
                 .arg("-db")
@@ -269,8 +207,8 @@ pub fn relay(s: &Settings, t: &Tools, report: &mut Report) {
                 .arg(&cfg)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null()),
+            Up::Tcp(port),
         )?;
-        p.wait_port(false, port, READY)?;
         Ok((p, port))
     };
     let mut entrants: Vec<Entrant> = vec![
@@ -349,14 +287,14 @@ pub fn slow_reader(s: &Settings, t: &Tools, report: &mut Report) {
     let workload = "slow reader 512 MiB, 3 s pause";
     let run = move || -> Result<Sample> {
         let port = free_port(false)?;
-        let mut p = Proc::spawn(
+        let mut p = start(
             "netcrab -l",
             Command::new(&t.netcrab)
                 .args(["-l", &format!("127.0.0.1:{port}")])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped()),
+            Up::Line,
         )?;
-        p.wait_listening(READY)?;
         let out = p.take_stdout().ok_or_else(|| err("netcrab: no stdout"))?;
         let start = Instant::now();
         let counter = Counter::start(out, Duration::from_secs(3));

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Proc};
 use super::report::{measure, Entrant, Report, Role, Row, Sample, Settings, Tools};
+use super::run::{start, Up, READY};
+use super::udp::{ask_all, echo_service};
 use crate::util::{err, Result};
 use install::Peers;
 use std::cell::RefCell;
@@ -38,7 +40,6 @@ const REQUEST: usize = 32;
 const AT_ONCE: usize = 50;
 /// The bound on one exchange; a slower one counts as failed.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(10);
-const READY: Duration = Duration::from_secs(10);
 
 /// An echo service on loopback: per connection, echo what arrives until the end.
 struct Service {
@@ -153,12 +154,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// The netcrab processes of one configuration and the address clients use.
 type Setup = (Vec<Proc>, SocketAddr);
 
-fn tunnel(t: &Tools, svc: u16, mux: bool) -> Result<Setup> {
-    let (procs, tcp, _) = netcrab_tunnel_with(&t.netcrab, Some(svc), None, true, mux)?;
-    Ok((
+/// The processes of a tunnel and its public addresses (TCP, UDP).
+type Tunnel = (Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>);
+
+/// A tunnel with a TCP service only, as a `Setup`.
+fn tcp_setup((procs, tcp, _): Tunnel) -> Setup {
+    (
         procs,
         tcp.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-    ))
+    )
+}
+
+fn tunnel(t: &Tools, svc: u16, mux: bool) -> Result<Setup> {
+    netcrab_tunnel_with(&t.netcrab, Some(svc), None, true, mux).map(tcp_setup)
 }
 
 /// netcrab's relay and inside end, with a TCP service, a UDP service or both; returns the
@@ -168,7 +176,7 @@ fn netcrab_tunnel(
     tcp_svc: Option<u16>,
     udp_svc: Option<u16>,
     probe: bool,
-) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
+) -> Result<Tunnel> {
     netcrab_tunnel_with(netcrab, tcp_svc, udp_svc, probe, false)
 }
 
@@ -179,7 +187,7 @@ fn netcrab_tunnel_with(
     udp_svc: Option<u16>,
     probe: bool,
     mux: bool,
-) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
+) -> Result<Tunnel> {
     let ctrl = free_port(false)?;
     let mut relay_cmd = Command::new(netcrab);
     relay_cmd.args(["--tunnel-relay", &format!("127.0.0.1:{ctrl}")]);
@@ -202,14 +210,14 @@ fn netcrab_tunnel_with(
         inside_cmd.arg(format!("udp:127.0.0.1:{svc}"));
         udp_pub = Some(SocketAddr::from(([127, 0, 0, 1], p)));
     }
-    let mut relay = Proc::spawn(
+    let relay = start(
         "netcrab tunnel relay",
         relay_cmd
             .args(["--secret", "bench"])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
+        Up::Tcp(ctrl),
     )?;
-    relay.wait_port(false, ctrl, READY)?;
     let inside = Proc::spawn(
         "netcrab tunnel inside",
         inside_cmd
@@ -262,7 +270,7 @@ fn ready(tcp: Option<SocketAddr>, udp: Option<SocketAddr>, probe: bool) -> Resul
 fn bore_tunnel(bore: &Path, svc: u16, probe: bool) -> Result<Setup> {
     let p = free_port(false)?;
     let ps = p.to_string();
-    let mut server = Proc::spawn(
+    let server = start(
         "bore server",
         Command::new(bore)
             .args(["server", "--min-port", &ps, "--max-port", &ps])
@@ -270,8 +278,8 @@ fn bore_tunnel(bore: &Path, svc: u16, probe: bool) -> Result<Setup> {
             .args(["--secret", "bench"])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
+        Up::Tcp(7835),
     )?;
-    server.wait_port(false, 7835, READY)?;
     let local = Proc::spawn(
         "bore local",
         Command::new(bore)
@@ -302,7 +310,7 @@ fn rathole_tunnel(
     tcp_svc: Option<u16>,
     udp_svc: Option<u16>,
     probe: bool,
-) -> Result<(Vec<Proc>, Option<SocketAddr>, Option<SocketAddr>)> {
+) -> Result<Tunnel> {
     let ctrl = free_port(false)?;
     let mut server = format!("[server]\nbind_addr = \"127.0.0.1:{ctrl}\"\n");
     let mut client = format!("[client]\nremote_addr = \"127.0.0.1:{ctrl}\"\n");
@@ -337,15 +345,15 @@ fn rathole_tunnel(
     for (f, text) in [(&sf, &server), (&cf, &client)] {
         std::fs::write(f, text).map_err(|e| err(format!("{}: {e}", f.display())))?;
     }
-    let mut s = Proc::spawn(
+    let s = start(
         "rathole server",
         Command::new(rathole)
             .arg("--server")
             .arg(&sf)
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
+        Up::Tcp(ctrl),
     )?;
-    s.wait_port(false, ctrl, READY)?;
     let c = Proc::spawn(
         "rathole client",
         Command::new(rathole)
@@ -366,7 +374,7 @@ fn channels(t: &Tools, svc: u16) -> Result<Setup> {
     let (a, b) = (free_port(false)?, free_port(false)?);
     // -m 0: with the default limit of 10, waiting clients could fill every slot and keep the
     // inside end's connection out.
-    let mut relay = Proc::spawn(
+    let relay = start(
         "netcrab channels relay",
         Command::new(&t.netcrab)
             .args(["--fm", "channels", "-o", "none", "-i", "none", "-m", "0"])
@@ -378,8 +386,8 @@ fn channels(t: &Tools, svc: u16) -> Result<Setup> {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null()),
+        Up::Tcp(b),
     )?;
-    relay.wait_port(false, b, READY)?;
     let inside = Proc::spawn(
         "netcrab channels inside",
         Command::new(&t.netcrab)
@@ -492,12 +500,7 @@ fn short_exchanges(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) 
     };
     let rat = |svc: u16| -> Result<Option<Setup>> {
         let r = peers.rathole.as_deref().ok_or_else(|| err("no rathole"))?;
-        rathole_tunnel(r, Some(svc), None, true).map(|(p, a, _)| {
-            Some((
-                p,
-                a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-            ))
-        })
+        rathole_tunnel(r, Some(svc), None, true).map(|r| Some(tcp_setup(r)))
     };
     type SetupFn<'a> = &'a dyn Fn(u16) -> Result<Option<Setup>>;
     let mut rows: Vec<(&str, Role, SetupFn)> = vec![
@@ -574,14 +577,7 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
         })
     };
     let netcrab = |mux: bool| -> Result<Sample> {
-        run_with(&|svc| {
-            netcrab_tunnel_with(&t.netcrab, Some(svc), None, false, mux).map(|(p, a, _)| {
-                (
-                    p,
-                    a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-                )
-            })
-        })
+        run_with(&|svc| netcrab_tunnel_with(&t.netcrab, Some(svc), None, false, mux).map(tcp_setup))
     };
     let mut entrants: Vec<Entrant> = vec![
         (
@@ -607,14 +603,7 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
             RATHOLE_ROW.into(),
             Role::Peer,
             Box::new(move || {
-                run_with(&|svc| {
-                    rathole_tunnel(r, Some(svc), None, false).map(|(p, a, _)| {
-                        (
-                            p,
-                            a.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
-                        )
-                    })
-                })
+                run_with(&|svc| rathole_tunnel(r, Some(svc), None, false).map(tcp_setup))
             }),
         ));
     }
@@ -639,80 +628,12 @@ fn stream(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
     }
 }
 
-/// A UDP echo service on loopback for the rest of the bench.
-fn udp_echo() -> Result<u16> {
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| err(format!("UDP echo: {e}")))?;
-    let port = sock.local_addr().map_err(|e| err(e.to_string()))?.port();
-    thread::spawn(move || {
-        let mut buf = [0u8; 2048];
-        while let Ok((n, from)) = sock.recv_from(&mut buf) {
-            let _ = sock.send_to(&buf[..n], from);
-        }
-    });
-    Ok(port)
-}
-
-/// `clients` sockets ask `per_client` 64-byte queries each, one after another (500 ms each at
-/// most): answered queries per second, and the unanswered count.
-fn ask_all(to: SocketAddr, clients: usize, per_client: usize) -> Result<(f64, usize)> {
-    let start_line = Arc::new(std::sync::Barrier::new(clients + 1));
-    let workers: Vec<_> = (0..clients)
-        .map(|c| {
-            let start_line = start_line.clone();
-            thread::spawn(move || -> std::result::Result<(usize, usize), String> {
-                let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-                s.connect(to).map_err(|e| e.to_string())?;
-                s.set_read_timeout(Some(Duration::from_millis(500)))
-                    .map_err(|e| e.to_string())?;
-                start_line.wait();
-                let (mut ok, mut lost) = (0, 0);
-                let mut q = [0u8; 64];
-                let mut buf = [0u8; 2048];
-                q[..4].copy_from_slice(&(c as u32).to_le_bytes());
-                for seq in 0..per_client as u32 {
-                    q[4..8].copy_from_slice(&seq.to_le_bytes());
-                    if s.send(&q).is_err() {
-                        lost += 1;
-                        continue;
-                    }
-                    loop {
-                        match s.recv(&mut buf) {
-                            Ok(64) if buf[..8] == q[..8] => {
-                                ok += 1;
-                                break;
-                            }
-                            Ok(_) => continue,
-                            Err(_) => {
-                                lost += 1;
-                                break;
-                            }
-                        }
-                    }
-                }
-                Ok((ok, lost))
-            })
-        })
-        .collect();
-    start_line.wait();
-    let started = Instant::now();
-    let (mut ok, mut lost) = (0, 0);
-    for w in workers {
-        let (o, l) = w
-            .join()
-            .map_err(|_| err("a client thread panicked"))?
-            .map_err(err)?;
-        ok += o;
-        lost += l;
-    }
-    Ok((ok as f64 / started.elapsed().as_secs_f64().max(1e-9), lost))
-}
-
 fn udp_queries(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
     let clients = 50;
     let per_client = s.pick(200, 1000);
     let reps = s.pick(1, 3);
     let workload = format!("tunnel UDP queries, {clients} clients x {per_client}");
-    let svc = match udp_echo() {
+    let svc = match echo_service() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("bench: {workload}: {e}");
@@ -721,7 +642,8 @@ fn udp_queries(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
     };
     let one = |procs: Vec<Proc>, to: Option<SocketAddr>| -> Result<Sample> {
         let to = to.ok_or_else(|| err("no UDP public address"))?;
-        let (rate, lost) = ask_all(to, clients, per_client)?;
+        let (answered, lost, took) = ask_all(to, clients, per_client)?;
+        let rate = answered.len() as f64 / took.max(1e-9);
         if lost > clients * per_client / 100 {
             return Err(err(format!(
                 "{lost} of {} unanswered",

@@ -1,13 +1,14 @@
 //! Workload 3: UDP receivers. One sender thread here blasts datagrams of a fixed size at the
 //! tool for a fixed time; the tool writes what it receives to stdout, which is counted.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::procs::{free_port, Counter, Proc};
-use super::report::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
-use super::tcp::{MIB, READY};
+use super::procs::{free_port, Counter};
+use super::report::{annotate, measure, Notes, Report, Role, Sample, Settings, Tools};
+use super::run::{start, up, Up};
+use super::tcp::MIB;
 use crate::util::{err, Context, Result};
 
 /// Runs the UDP workload for 64-byte and 1472-byte datagrams.
@@ -16,20 +17,9 @@ pub fn udp(s: &Settings, t: &Tools, report: &mut Report) {
     let reps = s.pick(2, 3);
     for size in [64usize, 1472] {
         let workload = format!("UDP {size} B datagrams, {secs:.0} s");
-        let notes = std::cell::RefCell::new(Vec::<(String, f64, String)>::new());
-        let entry = |name: &'static str, role: Role| -> Entrant<'_> {
-            let notes = &notes;
-            (
-                name.into(),
-                role,
-                Box::new(move || {
-                    let (sample, note) = udp_run(t, name, size, secs)?;
-                    notes
-                        .borrow_mut()
-                        .push((name.to_string(), sample.value, note));
-                    Ok(sample)
-                }),
-            )
+        let notes = Notes::default();
+        let entry = |name: &'static str, role| {
+            notes.entrant(name, role, move || udp_run(t, name, size, secs))
         };
         let mut entrants = vec![entry("netcrab", Role::Netcrab)];
         for (name, have) in [("nc", &t.nc), ("ncat", &t.ncat), ("socat", &t.socat)] {
@@ -38,18 +28,7 @@ pub fn udp(s: &Settings, t: &Tools, report: &mut Report) {
             }
         }
         measure(report, &workload, "dgrams/s", reps, false, entrants);
-        // Note the run with the most datagrams per tool (the one measure kept).
-        let mut best: Vec<(String, f64, String)> = Vec::new();
-        for (tool, value, note) in notes.into_inner() {
-            match best.iter_mut().find(|b| b.0 == tool) {
-                Some(b) if b.1 < value => *b = (tool, value, note),
-                Some(_) => {}
-                None => best.push((tool, value, note)),
-            }
-        }
-        for (tool, _, note) in best {
-            annotate(report, &workload, &tool, note);
-        }
+        notes.annotate(report, &workload);
         let nk = report.value(&workload, "netcrab");
         let peer = ["nc", "ncat", "socat"]
             .iter()
@@ -100,12 +79,11 @@ fn udp_run(t: &Tools, tool: &str, size: usize, secs: f64) -> Result<(Sample, Str
         }
         other => return Err(err(format!("unknown tool {other}"))),
     };
-    let mut rx = Proc::spawn(tool, cmd.stdin(Stdio::null()).stdout(Stdio::piped()))?;
-    if tool == "netcrab" {
-        rx.wait_listening(READY)?;
-    } else {
-        rx.wait_port(true, port, READY)?;
-    }
+    let mut rx = start(
+        tool,
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()),
+        up(tool, true, port),
+    )?;
     let out = rx.take_stdout().ok_or_else(|| err("no stdout"))?;
     let counter = Counter::start(out, Duration::ZERO);
     let sock = UdpSocket::bind("127.0.0.1:0").context(|| "binding the sender".to_string())?;
@@ -158,20 +136,11 @@ pub fn flows(s: &Settings, t: &Tools, report: &mut Report) {
             return;
         }
     };
-    let notes = std::cell::RefCell::new(Vec::<(String, f64, String)>::new());
-    let entry = |name: &'static str, role: Role| -> Entrant<'_> {
-        let notes = &notes;
-        (
-            name.into(),
-            role,
-            Box::new(move || {
-                let (sample, note) = query_run(t, name, svc, clients, per_client)?;
-                notes
-                    .borrow_mut()
-                    .push((name.to_string(), sample.value, note));
-                Ok(sample)
-            }),
-        )
+    let notes = Notes::default();
+    let entry = |name: &'static str, role| {
+        notes.entrant(name, role, move || {
+            query_run(t, name, svc, clients, per_client)
+        })
     };
     let mut entrants = vec![
         entry("direct (no relay)", Role::Reference),
@@ -181,17 +150,7 @@ pub fn flows(s: &Settings, t: &Tools, report: &mut Report) {
         entrants.push(entry("socat UDP-LISTEN fork", Role::Peer));
     }
     measure(report, &workload, "queries/s", reps, false, entrants);
-    let mut best: Vec<(String, f64, String)> = Vec::new();
-    for (tool, value, note) in notes.into_inner() {
-        match best.iter_mut().find(|b| b.0 == tool) {
-            Some(b) if b.1 < value => *b = (tool, value, note),
-            Some(_) => {}
-            None => best.push((tool, value, note)),
-        }
-    }
-    for (tool, _, note) in best {
-        annotate(report, &workload, &tool, note);
-    }
+    notes.annotate(report, &workload);
     annotate(
         report,
         &workload,
@@ -201,7 +160,7 @@ pub fn flows(s: &Settings, t: &Tools, report: &mut Report) {
 }
 
 /// An echo service on 127.0.0.1 (a thread of this process, for the rest of the bench).
-fn echo_service() -> Result<u16> {
+pub fn echo_service() -> Result<u16> {
     let sock = UdpSocket::bind("127.0.0.1:0").context(|| "binding the echo service".to_string())?;
     let port = sock
         .local_addr()
@@ -230,7 +189,7 @@ fn query_run(
         "direct (no relay)" => None,
         "netcrab --udp-flows" => {
             let port = free_port(true)?;
-            let mut p = Proc::spawn(
+            let p = start(
                 tool,
                 Command::new(&t.netcrab)
                     .args(["-u", "--udp-flows", "-o", "none", "-i", "none", "-L"])
@@ -238,14 +197,14 @@ fn query_run(
                     .arg(&target)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null()),
+                Up::Line,
             )?;
-            p.wait_listening(READY)?;
             Some((p, port))
         }
         "socat UDP-LISTEN fork" => {
             let port = free_port(true)?;
             // -T: each forked child ends after 3 s without traffic (UDP has no end).
-            let mut p = Proc::spawn(
+            let p = start(
                 tool,
                 Command::new(t.socat.as_deref().unwrap_or("socat"))
                     .args(["-T", "3"])
@@ -253,30 +212,14 @@ fn query_run(
                     .arg(format!("UDP:{target}"))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null()),
+                Up::Udp(port),
             )?;
-            p.wait_port(true, port, READY)?;
             Some((p, port))
         }
         other => return Err(err(format!("unknown tool {other}"))),
     };
     let port = relay.as_ref().map_or(svc, |(_, p)| *p);
-    let start_line = std::sync::Arc::new(std::sync::Barrier::new(clients + 1));
-    let workers: Vec<_> = (0..clients)
-        .map(|c| {
-            let start_line = start_line.clone();
-            std::thread::spawn(move || ask_many(c as u32, port, per_client, &start_line))
-        })
-        .collect();
-    start_line.wait();
-    let started = Instant::now();
-    let mut rtts: Vec<Duration> = Vec::new();
-    let mut lost = 0usize;
-    for w in workers {
-        let (r, l) = w.join().map_err(|_| err("a client thread panicked"))??;
-        rtts.extend(r);
-        lost += l;
-    }
-    let took = started.elapsed().as_secs_f64();
+    let (mut rtts, lost, took) = ask_all(([127, 0, 0, 1], port).into(), clients, per_client)?;
     let rss_kib = match relay.as_mut() {
         Some((p, _)) => {
             p.check_alive()?;
@@ -306,16 +249,43 @@ fn query_run(
     ))
 }
 
+/// `clients` threads, each with its own socket, ask `per_client` queries of `to` in turn, all
+/// starting at once: the round trips of the answered ones, the unanswered count, and the
+/// seconds from the start to the last answer.
+pub fn ask_all(
+    to: SocketAddr,
+    clients: usize,
+    per_client: usize,
+) -> Result<(Vec<Duration>, usize, f64)> {
+    let start_line = std::sync::Arc::new(std::sync::Barrier::new(clients + 1));
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let start_line = start_line.clone();
+            std::thread::spawn(move || ask_many(c as u32, to, per_client, &start_line))
+        })
+        .collect();
+    start_line.wait();
+    let started = Instant::now();
+    let mut rtts: Vec<Duration> = Vec::new();
+    let mut lost = 0usize;
+    for w in workers {
+        let (r, l) = w.join().map_err(|_| err("a client thread panicked"))??;
+        rtts.extend(r);
+        lost += l;
+    }
+    Ok((rtts, lost, started.elapsed().as_secs_f64()))
+}
+
 /// One client: its own socket, `n` queries one after another (64 bytes: client, sequence),
 /// each waiting up to 500 ms for its answer. Returns the round trips and the unanswered count.
 fn ask_many(
     client: u32,
-    port: u16,
+    to: SocketAddr,
     n: usize,
     start_line: &std::sync::Barrier,
 ) -> Result<(Vec<Duration>, usize)> {
     let sock = UdpSocket::bind("127.0.0.1:0").context(|| "binding a client".to_string())?;
-    sock.connect(("127.0.0.1", port))
+    sock.connect(to)
         .context(|| "connecting a client".to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .context(|| "client timeout".to_string())?;

@@ -9,9 +9,9 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::procs::{dev_null, free_port, Proc};
+use super::procs::{dev_null, Proc};
 use super::report::{measure, Entrant, Report, Role, Sample, Settings, Tools};
-use super::tcp::READY;
+use super::run::iperf_server;
 use crate::util::{err, Context, Result};
 
 /// Runs the generator workload for 64-byte and 1472-byte datagrams.
@@ -104,15 +104,7 @@ fn netcrab_run(t: &Tools, size: usize, secs: f64, plain: bool) -> Result<Sample>
 }
 
 fn iperf_run(iperf: &str, size: usize, secs: f64) -> Result<Sample> {
-    let sport = free_port(false)?;
-    let mut server = Proc::spawn(
-        "iperf3 -s",
-        Command::new(iperf)
-            .args(["-s", "-1", "-B", "127.0.0.1", "-p", &sport.to_string()])
-            .stdin(Stdio::null())
-            .stdout(dev_null()?),
-    )?;
-    server.wait_port(false, sport, READY)?;
+    let (mut server, sport) = iperf_server(iperf)?;
     let out = Command::new(iperf)
         .args(["-c", "127.0.0.1", "-p", &sport.to_string(), "-u", "-b", "0"])
         .args(["-l", &size.to_string(), "-t", &format!("{secs}"), "-J"])
