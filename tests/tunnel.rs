@@ -3,6 +3,7 @@
 //! service dialled only per client, a relay restart, the service down, the
 //! shared secret, and garbage on the relay's inside-link port.
 
+use crate::util::tunnel::{built, frame, hello, read_frame, relay_with, seed_of, start_inside};
 use crate::util::{self, patience, random_bytes, sha256, skip, start_no_input, Proc};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -22,10 +23,6 @@ struct Service {
     accepts: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
-}
-
-fn seed_of(hash: &str) -> u64 {
-    u64::from_str_radix(&hash[..16], 16).unwrap()
 }
 
 impl Service {
@@ -122,32 +119,34 @@ fn client(public: SocketAddr, payload: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A relay on loopback: (process, inside-link address, public address).
-fn relay(extra: &[&str], inside: &str, public: &str) -> (Proc, SocketAddr, SocketAddr) {
-    let mut args = vec!["--tunnel-relay", inside, "--tunnel-public", public, "-v"];
-    args.extend_from_slice(extra);
-    let mut p = start_no_input(&args);
-    let a = p.listening(2);
-    (p, a[0], a[1])
+/// A relay on loopback with one public address, verbose, then `extra`:
+/// (process, inside-link address, public address).
+fn relay(extra: &[&str]) -> (Proc, SocketAddr, SocketAddr) {
+    let mut flags = vec!["-v"];
+    flags.extend_from_slice(extra);
+    let (p, ctrl, public) = relay_with(&["127.0.0.1:0"], &flags);
+    (p, ctrl, public[0])
 }
 
+/// An inside end for `service`, verbose, then `extra`; not waited for.
 fn inside(relay: SocketAddr, service: SocketAddr, extra: &[&str]) -> Proc {
-    let (r, s) = (relay.to_string(), service.to_string());
-    let mut args = vec!["--tunnel-inside", r.as_str(), s.as_str(), "-v"];
-    args.extend_from_slice(extra);
-    start_no_input(&args)
-}
-
-/// False (with the reason printed) in a build without the tunnel mode.
-fn built() -> bool {
-    if !cfg!(feature = "tunnel") {
-        skip("this build leaves out the 'tunnel' feature");
-    }
-    cfg!(feature = "tunnel")
+    let mut flags = vec!["-v"];
+    flags.extend_from_slice(extra);
+    start_inside(relay, &[&service], &flags)
 }
 
 fn up(p: &mut Proc) {
     p.wait_for("Tunnel up");
+}
+
+/// The set-up most tests start from: the service, a relay, an inside end
+/// for the service that is up, the inside-link and the public address.
+fn tunnel_up() -> (Service, Proc, Proc, SocketAddr, SocketAddr) {
+    let svc = Service::start("127.0.0.1:0");
+    let (r, ctrl, public) = relay(&[]);
+    let mut i = inside(ctrl, svc.addr, &[]);
+    up(&mut i);
+    (svc, r, i, ctrl, public)
 }
 
 #[test]
@@ -155,10 +154,7 @@ fn twenty_clients_at_once_each_get_their_own_answer() {
     if !built() {
         return;
     }
-    let svc = Service::start("127.0.0.1:0");
-    let (mut r, ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
-    let mut i = inside(ctrl, svc.addr, &[]);
-    up(&mut i);
+    let (svc, mut r, mut i, _, public) = tunnel_up();
     r.wait_for("logged in");
     // Dial on demand: an idle tunnel holds no service connection.
     thread::sleep(Duration::from_millis(300));
@@ -209,10 +205,7 @@ fn relay_restart_is_served_again_within_2_s() {
     if !built() {
         return;
     }
-    let svc = Service::start("127.0.0.1:0");
-    let (mut r, ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
-    let mut i = inside(ctrl, svc.addr, &[]);
-    up(&mut i);
+    let (_svc, mut r, mut i, ctrl, public) = tunnel_up();
     client(public, b"before").unwrap_or_else(|e| r.fail(&e));
     // A client in the middle of its exchange when the relay dies.
     let mut mid = TcpStream::connect(public).unwrap();
@@ -271,11 +264,8 @@ fn service_down_closes_the_client_within_1_s_then_serves_again() {
     if !built() {
         return;
     }
-    let mut svc = Service::start("127.0.0.1:0");
+    let (mut svc, mut r, mut i, _, public) = tunnel_up();
     let port_addr = svc.addr;
-    let (mut r, ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
-    let mut i = inside(ctrl, svc.addr, &[]);
-    up(&mut i);
     svc.stop();
     let t = Instant::now();
     let mut s = TcpStream::connect(public).unwrap();
@@ -302,10 +292,7 @@ fn a_second_inside_end_replaces_the_first_which_stops() {
     if !built() {
         return;
     }
-    let svc = Service::start("127.0.0.1:0");
-    let (mut r, ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
-    let mut first = inside(ctrl, svc.addr, &[]);
-    up(&mut first);
+    let (svc, mut r, mut first, ctrl, public) = tunnel_up();
     let mut second = inside(ctrl, svc.addr, &[]);
     up(&mut second);
     r.wait_for("the previous one");
@@ -325,7 +312,7 @@ fn waiting_clients_are_bounded_and_time_out() {
         return;
     }
     // No inside end: clients wait. 128 may; the 129th is closed at once.
-    let (mut r, _ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
+    let (mut r, _ctrl, public) = relay(&[]);
     let mut waiting: Vec<TcpStream> = Vec::new();
     for _ in 0..128 {
         waiting.push(TcpStream::connect(public).unwrap());
@@ -363,29 +350,6 @@ fn waiting_clients_are_bounded_and_time_out() {
 
 // ---- the inside-link protocol, spoken by hand ------------------------------
 
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
-}
-
-fn hello() -> Vec<u8> {
-    let mut b = vec![0x01];
-    b.extend_from_slice(b"NCTN");
-    b.push(2);
-    b.extend_from_slice(&[0x5A; 32]);
-    frame(&b)
-}
-
-/// Read one frame's body, or None at the end of the stream.
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
 /// The connection ends (EOF or reset) after at most one Error frame, whose
 /// text is returned.
 fn expect_error_then_close(s: &mut TcpStream) -> String {
@@ -403,7 +367,7 @@ fn expect_error_then_close(s: &mut TcpStream) -> String {
 fn hello_and_challenge(ctrl: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(ctrl).unwrap();
     s.set_read_timeout(Some(patience())).unwrap();
-    s.write_all(&hello()).unwrap();
+    s.write_all(&hello(2)).unwrap();
     let ch = read_frame(&mut s).expect("a Challenge");
     assert_eq!(ch[0], 0x02, "expected a Challenge, got {ch:?}");
     s
@@ -423,7 +387,7 @@ fn wrong_or_missing_secret_is_refused_and_never_paired() {
     }
     let svc = Service::start("127.0.0.1:0");
     let key = secret_file("key", "correct horse\n");
-    let (mut r, ctrl, public) = relay(&["--secret-file", &key], "127.0.0.1:0", "127.0.0.1:0");
+    let (mut r, ctrl, public) = relay(&["--secret-file", &key]);
     // A client waits (id 1) while impostors try their luck.
     let mut waiting = TcpStream::connect(public).unwrap();
     waiting
@@ -488,10 +452,7 @@ fn garbage_and_truncated_frames_on_the_inside_port_end_only_that_connection() {
     if !built() {
         return;
     }
-    let svc = Service::start("127.0.0.1:0");
-    let (mut r, ctrl, public) = relay(&[], "127.0.0.1:0", "127.0.0.1:0");
-    let mut i = inside(ctrl, svc.addr, &[]);
-    up(&mut i);
+    let (_svc, mut r, mut i, ctrl, public) = tunnel_up();
     let cases: [(&str, Vec<u8>, bool); 6] = [
         ("HTTP", b"GET / HTTP/1.0\r\n\r\n".to_vec(), false),
         ("huge length", vec![0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3], false),
@@ -499,7 +460,7 @@ fn garbage_and_truncated_frames_on_the_inside_port_end_only_that_connection() {
         ("unknown type", frame(&[0xEE, 1, 2]), false),
         ("bad magic", frame(b"\x01XXXX\x01"), false),
         // Half a Hello, then the end: truncated.
-        ("truncated", hello()[..20].to_vec(), true),
+        ("truncated", hello(2)[..20].to_vec(), true),
     ];
     for (what, bytes, half_close) in cases {
         let mut s = TcpStream::connect(ctrl).unwrap();

@@ -4,46 +4,28 @@
 //! UDP, an old relay, one CONNECT through tinyproxy for 50 clients, and the
 //! memory of 1,000 idle streams.
 
-use crate::tunnel_v2::{
-    built, exchange, frame, installed, native_or_skip, read_frame, slack, speak_first_client,
-    tcp_service, tinyproxy_with, udp_echo, udp_roundtrip, wait_port, Seen,
+use crate::util::netns::{self, NET, NET_C};
+use crate::util::tunnel::{
+    behind_or_skip, built, exchange, frame, inside_to, installed, native_or_skip, read_frame,
+    relay_with, service, service_into, slack, speak_first_client, tcp_tunnel, tinyproxy_with,
+    udp_echo_service, udp_roundtrip, wait_port, Seen,
 };
-use crate::util::netns::{self, pair_or_skip, Behind, NET, NET_C};
-use crate::util::{self, patience, random_bytes, sha256, skip, start_no_input, Proc};
+use crate::util::{self, patience, random_bytes, sha256, Proc};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// A relay with `n` TCP public addresses, and an inside end with `--tunnel-mux`
-/// for `services`; returns both and the public addresses.
+/// A relay with one TCP public address per service, and an inside end with
+/// `--tunnel-mux` for `services`; returns both and the public addresses.
 fn mux_tunnel(services: &[SocketAddr]) -> (Proc, Proc, Vec<SocketAddr>) {
-    let mut args = vec!["--tunnel-relay", "127.0.0.1:0"];
-    for _ in services {
-        args.extend_from_slice(&["--tunnel-public", "127.0.0.1:0"]);
-    }
-    let mut r = start_no_input(&args);
-    let addrs = r.listening(services.len() + 1);
-    let i = inside_via(addrs[0], services);
-    (r, i, addrs[1..].to_vec())
+    tcp_tunnel(services, &["--tunnel-mux"])
 }
 
-fn inside_via(relay: SocketAddr, services: &[SocketAddr]) -> Proc {
-    let relay = relay.to_string();
-    let svc: Vec<String> = services.iter().map(|s| s.to_string()).collect();
-    let mut a = vec!["--tunnel-inside", relay.as_str(), "--tunnel-mux"];
-    a.extend(svc.iter().map(|s| s.as_str()));
-    let mut i = start_no_input(&a);
-    i.wait_for("Tunnel up");
-    i
-}
-
+/// A service answering the hash of what it got and `answer` bytes.
 fn hash_service(answer: usize) -> (SocketAddr, Seen) {
-    let (l, a) = util::peers::listener();
-    let seen: Seen = Default::default();
-    tcp_service(l, answer, false, seen.clone());
-    (a, seen)
+    service(answer, false)
 }
 
 /// Run `n` clients at once, each with its own payload of `len` bytes.
@@ -84,11 +66,8 @@ fn mux_half_close_crosses_the_link_both_ways_with_the_whole_reply() {
     if !built() {
         return;
     }
-    let (l1, a1) = util::peers::listener();
-    let (l2, a2) = util::peers::listener();
-    let (s1, s2): (Seen, Seen) = Default::default();
-    tcp_service(l1, 1 << 20, false, s1.clone());
-    tcp_service(l2, 1 << 20, true, s2.clone());
+    let (a1, _) = service(1 << 20, false);
+    let (a2, s2) = service(1 << 20, true);
     let (mut r, mut i, public) = mux_tunnel(&[a1, a2]);
     // The client half-closes first and still gets the whole answer.
     exchange(public[0], &random_bytes(2 << 20, 1), 1 << 20).unwrap_or_else(|e| r.fail(&e));
@@ -110,8 +89,7 @@ fn mux_a_stalled_reader_stalls_only_its_own_stream() {
     }
     const BIG: usize = 64 << 20;
     // Service 1 sends 64 MiB to each client at once; service 2 hashes.
-    let (l1, a1) = util::peers::listener();
-    tcp_service(l1, BIG, true, Default::default());
+    let (a1, _) = service(BIG, true);
     let (a2, seen) = hash_service(256 * 1024);
     let (mut r, mut i, public) = mux_tunnel(&[a1, a2]);
     let mut stalled = TcpStream::connect(public[0]).unwrap();
@@ -276,19 +254,11 @@ fn mux_a_cut_link_resets_its_streams_and_the_next_clients_use_the_new_link() {
         return;
     }
     let (svc, _) = hash_service(1000);
-    let mut r = start_no_input(&[
-        "--tunnel-relay",
-        "127.0.0.1:0",
-        "--tunnel-public",
-        "127.0.0.1:0",
-        "--tunnel-keepalive",
-        "1",
-    ]);
-    let addrs = r.listening(2);
-    let fwd = Cuttable::new(addrs[0]);
-    let mut i = inside_via(fwd.addr, &[svc]);
+    let (mut r, ctrl, public) = relay_with(&["127.0.0.1:0"], &["--tunnel-keepalive", "1"]);
+    let fwd = Cuttable::new(ctrl);
+    let mut i = inside_to(fwd.addr, &[&svc], &["--tunnel-mux"]);
     // A stream in the middle of its transfer (the service waits for its end).
-    let mut c = TcpStream::connect(addrs[1]).unwrap();
+    let mut c = TcpStream::connect(public[0]).unwrap();
     c.write_all(&random_bytes(1 << 20, 9)).unwrap();
     thread::sleep(Duration::from_millis(300));
     fwd.cut();
@@ -306,8 +276,8 @@ fn mux_a_cut_link_resets_its_streams_and_the_next_clients_use_the_new_link() {
     i.wait_stderr("a second Tunnel up", |e| {
         (e.matches("Tunnel up").count() >= 2).then_some(())
     });
-    exchange(addrs[1], b"after the cut", 1000).unwrap_or_else(|e| r.fail(&e));
-    let errs = clients_at_once(addrs[1], 10, 10_000, 1000);
+    exchange(public[0], b"after the cut", 1000).unwrap_or_else(|e| r.fail(&e));
+    let errs = clients_at_once(public[0], 10, 10_000, 1000);
     assert!(errs.is_empty(), "{errs:?}");
     assert!(r.running() && i.running());
     i.kill();
@@ -319,31 +289,17 @@ fn mux_udp_and_tcp_services_keep_datagrams_whole() {
         return;
     }
     let (tcp, _) = hash_service(1000);
-    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ua = u.local_addr().unwrap();
-    udp_echo(u);
-    let mut r = start_no_input(&[
-        "--tunnel-relay",
-        "127.0.0.1:0",
-        "--tunnel-public",
-        "127.0.0.1:0",
-        "--tunnel-public",
-        "udp:127.0.0.1:0",
-    ]);
-    let addrs = r.listening(3);
-    let relay = addrs[0].to_string();
-    let udp = format!("udp:{ua}");
-    let tcps = tcp.to_string();
-    let mut i = start_no_input(&["--tunnel-inside", &relay, "--tunnel-mux", &tcps, &udp]);
-    i.wait_for("Tunnel up");
+    let udp = format!("udp:{}", udp_echo_service());
+    let (mut r, ctrl, public) = relay_with(&["127.0.0.1:0", "udp:127.0.0.1:0"], &[]);
+    let mut i = inside_to(ctrl, &[&tcp, &udp], &["--tunnel-mux"]);
     let one = UdpSocket::bind("127.0.0.1:0").unwrap();
     one.set_read_timeout(Some(patience())).unwrap();
     for (n, len) in [1, 2, 100, 1400, 9000, 32_768, 65_507].iter().enumerate() {
-        udp_roundtrip(&one, addrs[2], *len, n as u64).unwrap_or_else(|e| r.fail(&e));
+        udp_roundtrip(&one, public[1], *len, n as u64).unwrap_or_else(|e| r.fail(&e));
     }
     let peers: Vec<_> = (0..10)
         .map(|k| {
-            let to = addrs[2];
+            let to = public[1];
             thread::spawn(move || {
                 let s = UdpSocket::bind("127.0.0.1:0").unwrap();
                 s.set_read_timeout(Some(patience())).unwrap();
@@ -357,7 +313,7 @@ fn mux_udp_and_tcp_services_keep_datagrams_whole() {
     for p in peers {
         p.join().unwrap().unwrap_or_else(|e| r.fail(&e));
     }
-    exchange(addrs[1], b"tcp beside udp", 1000).unwrap_or_else(|e| r.fail(&e));
+    exchange(public[0], b"tcp beside udp", 1000).unwrap_or_else(|e| r.fail(&e));
     i.kill();
 }
 
@@ -499,13 +455,8 @@ fn mux_through_tinyproxy_fifty_clients_take_one_connect() {
     if !installed("tinyproxy") {
         return;
     }
-    let Some(n) = pair_or_skip() else { return };
-    let c = match Behind::new(&n) {
-        Ok(c) => c,
-        Err(e) => {
-            skip(&e);
-            return;
-        }
+    let Some((n, c)) = behind_or_skip() else {
+        return;
     };
     let pport = util::free_port();
     let pip = format!("{NET_C}.1");
@@ -527,12 +478,7 @@ fn mux_through_tinyproxy_fifty_clients_take_one_connect() {
     let seen: Seen = Default::default();
     let svc = netns::within_ns(&c.c, {
         let seen = seen.clone();
-        move || {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            let a = l.local_addr().unwrap();
-            tcp_service(l, 64 * 1024, false, seen);
-            a
-        }
+        move || service_into(64 * 1024, false, seen)
     });
     let (iport, pubp) = (util::free_port(), util::free_port());
     let mut r = n.run(
@@ -640,7 +586,7 @@ fn mux_a_bulk_stream_does_not_hold_back_new_streams() {
 /// `answer` bytes seeded by it), at a fresh path.
 #[cfg(unix)]
 fn unix_service(answer: usize) -> std::path::PathBuf {
-    use crate::tunnel_v2::seed_of;
+    use crate::util::tunnel::seed_of;
     let path = std::env::temp_dir().join(format!(
         "netcrab-mux-{}-{}.sock",
         std::process::id(),
@@ -687,22 +633,11 @@ fn a_unix_service_is_served_with_and_without_mux() {
         let path = unix_service(100_000);
         let svc = format!("unix:{}", path.display());
         for mux in [false, true] {
-            let mut r = start_no_input(&[
-                "--tunnel-relay",
-                "127.0.0.1:0",
-                "--tunnel-public",
-                "127.0.0.1:0",
-            ]);
-            let addrs = r.listening(2);
-            let relay = addrs[0].to_string();
-            let mut args = vec!["--tunnel-inside", relay.as_str(), svc.as_str()];
-            if mux {
-                args.push("--tunnel-mux");
-            }
-            let mut i = start_no_input(&args);
-            i.wait_for("Tunnel up");
+            let (mut r, ctrl, public) = relay_with(&["127.0.0.1:0"], &[]);
+            let extra: &[&str] = if mux { &["--tunnel-mux"] } else { &[] };
+            let mut i = inside_to(ctrl, &[&svc], extra);
             assert!(i.stderr().contains(&svc), "{}", i.stderr());
-            let errs = clients_at_once(addrs[1], 10, 200_000, 100_000);
+            let errs = clients_at_once(public[0], 10, 200_000, 100_000);
             if !errs.is_empty() {
                 r.fail(&format!("mux {mux}: {errs:?}\ninside end: {}", i.report()));
             }

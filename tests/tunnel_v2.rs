@@ -4,183 +4,20 @@
 //! namespace whose only way out is the proxy, `dig` through a UDP service,
 //! a blackholed path, and flags that have no effect refused.
 
-use crate::util::netns::{self, pair_or_skip, sh, Behind, NET, NET_C};
-use crate::util::{self, patience, random_bytes, sha256, skip, start_no_input, Proc};
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use crate::util::netns::{self, pair_or_skip, sh, NET, NET_C};
+use crate::util::tunnel::{
+    behind_or_skip, built, daemon, exchange, frame, hello, inside_to, installed, microsocks,
+    native_or_skip, read_frame, relay_with, service, service_into, slack, speak_first_client,
+    tcp_tunnel, temp, tinyproxy, tinyproxy_with, udp_echo_service, udp_roundtrip, wait_port, Seen,
+};
+use crate::util::{self, patience, random_bytes, sha256, skip, start_no_input};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-pub(crate) fn built() -> bool {
-    if !cfg!(feature = "tunnel") {
-        skip("this build leaves out the 'tunnel' feature");
-        return false;
-    }
-    true
-}
-
-pub(crate) fn native_or_skip(why: &str) -> bool {
-    if util::runner_kind() != util::Runner::Native {
-        skip(&format!(
-            "{why}: not under an emulator (timing and namespaces)"
-        ));
-        return false;
-    }
-    true
-}
-
-/// An upper time bound, looser under an emulator (slow to run anything).
-pub(crate) fn slack(d: Duration) -> Duration {
-    match util::runner_kind() {
-        util::Runner::Native => d,
-        _ => d * 4,
-    }
-}
-
-// ---- services --------------------------------------------------------------
-
-/// What a service thread saw: the SHA-256 of everything each connection
-/// sent (after the service's own half-close, for `speak_first`).
-pub(crate) type Seen = Arc<Mutex<Vec<String>>>;
-
-/// A TCP service: per connection, reads to the end, then answers the hash
-/// of what it got (hex + "\n") and `answer` bytes seeded by that hash.
-/// With `speak_first`, it first sends `answer` bytes seeded 7 and
-/// half-closes, then reads to the end and records the hash.
-pub(crate) fn tcp_service(l: TcpListener, answer: usize, speak_first: bool, seen: Seen) {
-    l.set_nonblocking(false).unwrap();
-    thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { return };
-            let seen = seen.clone();
-            thread::spawn(move || {
-                c.set_read_timeout(Some(patience())).unwrap();
-                if speak_first {
-                    if c.write_all(&random_bytes(answer, 7)).is_err() {
-                        return;
-                    }
-                    let _ = c.shutdown(Shutdown::Write);
-                }
-                let mut got = Vec::new();
-                if c.read_to_end(&mut got).is_err() {
-                    return;
-                }
-                let hash = sha256::hex(&got);
-                seen.lock().unwrap().push(hash.clone());
-                if !speak_first {
-                    let _ = c.write_all(format!("{hash}\n").as_bytes());
-                    let _ = c.write_all(&random_bytes(answer, seed_of(&hash)));
-                }
-            });
-        }
-    });
-}
-
-pub(crate) fn seed_of(hash: &str) -> u64 {
-    u64::from_str_radix(&hash[..16], 16).unwrap()
-}
-
-/// One client of `tcp_service`: send `payload`, half-close, check the
-/// whole answer. Errors as text (runs on threads).
-pub(crate) fn exchange(public: SocketAddr, payload: &[u8], answer: usize) -> Result<(), String> {
-    let mut s = TcpStream::connect(public).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(patience())).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let data = payload.to_vec();
-    let sender = thread::spawn(move || {
-        let r = w.write_all(&data);
-        let _ = w.shutdown(Shutdown::Write);
-        r
-    });
-    let mut got = Vec::new();
-    s.read_to_end(&mut got)
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    sender.join().unwrap().map_err(|e| format!("send: {e}"))?;
-    let hash = sha256::hex(payload);
-    let mut want = format!("{hash}\n").into_bytes();
-    want.extend_from_slice(&random_bytes(answer, seed_of(&hash)));
-    if got != want {
-        return Err(format!(
-            "answer of {} bytes, expected {} (hash {hash})",
-            got.len(),
-            want.len()
-        ));
-    }
-    Ok(())
-}
-
-/// The other direction: the service speaks and half-closes first; the
-/// client reads it all, then still sends `payload`, which must arrive whole.
-pub(crate) fn speak_first_client(
-    public: SocketAddr,
-    payload: &[u8],
-    answer: usize,
-) -> Result<(), String> {
-    let mut s = TcpStream::connect(public).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(patience())).unwrap();
-    let mut got = Vec::new();
-    s.read_to_end(&mut got)
-        .map_err(|e| format!("reading the service's part: {e}"))?;
-    if got != random_bytes(answer, 7) {
-        return Err(format!(
-            "service's part: {} bytes, expected {answer}",
-            got.len()
-        ));
-    }
-    s.write_all(payload)
-        .map_err(|e| format!("sending after the service's half-close: {e}"))?;
-    s.shutdown(Shutdown::Write).unwrap();
-    // The tunnel ends this connection once both directions are done.
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    Ok(())
-}
-
-/// A UDP echo service: each datagram back, as it came, to its sender.
-pub(crate) fn udp_echo(s: UdpSocket) {
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        while let Ok((n, from)) = s.recv_from(&mut buf) {
-            let _ = s.send_to(&buf[..n], from);
-        }
-    });
-}
-
-pub(crate) fn relay(args: &[&str], n: usize) -> (Proc, Vec<SocketAddr>) {
-    let mut v = vec!["--tunnel-relay", "127.0.0.1:0"];
-    v.extend_from_slice(args);
-    let mut p = start_no_input(&v);
-    let a = p.listening(n);
-    (p, a)
-}
-
-pub(crate) fn inside(args: &[&str]) -> Proc {
-    let mut p = start_no_input(args);
-    p.wait_for("Tunnel up");
-    p
-}
-
-/// A datagram of `len` bytes, answered exactly.
-pub(crate) fn udp_roundtrip(
-    s: &UdpSocket,
-    to: SocketAddr,
-    len: usize,
-    seed: u64,
-) -> Result<(), String> {
-    let d = random_bytes(len, seed);
-    s.send_to(&d, to).map_err(|e| format!("send {len}: {e}"))?;
-    let mut buf = vec![0u8; 70_000];
-    let n = s
-        .recv(&mut buf)
-        .map_err(|e| format!("reply to {len}: {e}"))?;
-    if buf[..n] != d[..] {
-        return Err(format!("reply of {n} bytes to a datagram of {len}"));
-    }
-    Ok(())
-}
 
 // ---- natively, on loopback -------------------------------------------------
 
@@ -189,34 +26,12 @@ fn tcp_and_udp_services_on_one_tunnel_each_reach_their_own() {
     if !built() {
         return;
     }
-    let (l1, _) = util::peers::listener();
-    let (l2, _) = util::peers::listener();
-    let (a1, a2) = (l1.local_addr().unwrap(), l2.local_addr().unwrap());
-    let (s1, s2): (Seen, Seen) = Default::default();
-    tcp_service(l1, 1000, false, s1.clone());
-    tcp_service(l2, 2000, false, s2.clone());
-    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ua = u.local_addr().unwrap();
-    udp_echo(u);
-    let (mut r, addrs) = relay(
-        &[
-            "--tunnel-public",
-            "127.0.0.1:0",
-            "--tunnel-public",
-            "udp:127.0.0.1:0",
-            "--tunnel-public",
-            "127.0.0.1:0",
-        ],
-        4,
-    );
-    let svc = [
-        a1.to_string(),
-        format!("udp:{ua}"),
-        a2.to_string(),
-        addrs[0].to_string(),
-    ];
-    let mut i = inside(&["--tunnel-inside", &svc[3], &svc[0], &svc[1], &svc[2]]);
-    let (p1, pu, p2) = (addrs[1], addrs[2], addrs[3]);
+    let (a1, s1) = service(1000, false);
+    let (a2, s2) = service(2000, false);
+    let ua = format!("udp:{}", udp_echo_service());
+    let (mut r, ctrl, public) = relay_with(&["127.0.0.1:0", "udp:127.0.0.1:0", "127.0.0.1:0"], &[]);
+    let mut i = inside_to(ctrl, &[&a1, &ua, &a2], &[]);
+    let (p1, pu, p2) = (public[0], public[1], public[2]);
     exchange(p1, b"first service", 1000).unwrap_or_else(|e| r.fail(&e));
     exchange(p2, b"second service", 2000).unwrap_or_else(|e| r.fail(&e));
     assert_eq!(
@@ -261,27 +76,14 @@ fn half_close_crosses_the_tunnel_both_ways_with_the_whole_reply() {
     if !built() {
         return;
     }
-    let (l1, a1) = util::peers::listener();
-    let (l2, a2) = util::peers::listener();
-    let (s1, s2): (Seen, Seen) = Default::default();
-    tcp_service(l1, 1 << 20, false, s1);
-    tcp_service(l2, 1 << 20, true, s2.clone());
-    let (mut r, addrs) = relay(
-        &[
-            "--tunnel-public",
-            "127.0.0.1:0",
-            "--tunnel-public",
-            "127.0.0.1:0",
-        ],
-        3,
-    );
-    let (rl, a1s, a2s) = (addrs[0].to_string(), a1.to_string(), a2.to_string());
-    let _i = inside(&["--tunnel-inside", &rl, &a1s, &a2s]);
+    let (a1, _) = service(1 << 20, false);
+    let (a2, s2) = service(1 << 20, true);
+    let (mut r, _i, public) = tcp_tunnel(&[a1, a2], &[]);
     let payload = random_bytes(3 << 20, 11);
     // Client → service half-close: the reply comes after it, whole.
-    exchange(addrs[1], &payload, 1 << 20).unwrap_or_else(|e| r.fail(&e));
+    exchange(public[0], &payload, 1 << 20).unwrap_or_else(|e| r.fail(&e));
     // Service → client half-close: the client still sends, all of it arrives.
-    speak_first_client(addrs[2], &payload, 1 << 20).unwrap_or_else(|e| r.fail(&e));
+    speak_first_client(public[1], &payload, 1 << 20).unwrap_or_else(|e| r.fail(&e));
     let deadline = Instant::now() + patience();
     while s2.lock().unwrap().is_empty() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
@@ -301,30 +103,18 @@ fn a_down_or_silent_service_stalls_no_other_service() {
     // Service 1 accepts and never speaks nor reads; service 2 is a closed port.
     let (silent, a1) = util::peers::listener();
     let closed = format!("127.0.0.1:{}", util::free_port());
-    let (l3, a3) = util::peers::listener();
-    tcp_service(l3, 100, false, Seen::default());
-    let (mut r, addrs) = relay(
-        &[
-            "--tunnel-public",
-            "127.0.0.1:0",
-            "--tunnel-public",
-            "127.0.0.1:0",
-            "--tunnel-public",
-            "127.0.0.1:0",
-        ],
-        4,
-    );
-    let (rl, a1s, a3s) = (addrs[0].to_string(), a1.to_string(), a3.to_string());
-    let _i = inside(&["--tunnel-inside", &rl, &a1s, &closed, &a3s]);
+    let (a3, _) = service(100, false);
+    let (mut r, ctrl, public) = relay_with(&["127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"], &[]);
+    let _i = inside_to(ctrl, &[&a1, &closed, &a3], &[]);
     let stuck: Vec<TcpStream> = (0..20)
-        .map(|_| TcpStream::connect(addrs[1]).unwrap())
+        .map(|_| TcpStream::connect(public[0]).unwrap())
         .collect();
     let down: Vec<TcpStream> = (0..20)
-        .map(|_| TcpStream::connect(addrs[2]).unwrap())
+        .map(|_| TcpStream::connect(public[1]).unwrap())
         .collect();
     let t = Instant::now();
     for k in 0..10 {
-        exchange(addrs[3], format!("ok {k}").as_bytes(), 100).unwrap_or_else(|e| r.fail(&e));
+        exchange(public[2], format!("ok {k}").as_bytes(), 100).unwrap_or_else(|e| r.fail(&e));
     }
     assert!(
         t.elapsed() < slack(Duration::from_secs(3)),
@@ -339,16 +129,8 @@ fn mismatched_services_are_refused_on_both_ends_with_both_lists() {
     if !built() {
         return;
     }
-    let (mut r, addrs) = relay(
-        &[
-            "--tunnel-public",
-            "127.0.0.1:0",
-            "--tunnel-public",
-            "udp:127.0.0.1:0",
-        ],
-        3,
-    );
-    let rl = addrs[0].to_string();
+    let (mut r, ctrl, _) = relay_with(&["127.0.0.1:0", "udp:127.0.0.1:0"], &[]);
+    let rl = ctrl.to_string();
     // Count differs, then protocol differs.
     for services in [vec!["127.0.0.1:9"], vec!["127.0.0.1:9", "127.0.0.1:10"]] {
         let mut args = vec!["--tunnel-inside", rl.as_str()];
@@ -370,36 +152,13 @@ fn mismatched_services_are_refused_on_both_ends_with_both_lists() {
     });
 }
 
-/// The relay's inside-link port, spoken to by hand.
-pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
-    let mut f = (body.len() as u32).to_be_bytes().to_vec();
-    f.extend_from_slice(body);
-    f
-}
-
-pub(crate) fn hello(version: u8) -> Vec<u8> {
-    let mut b = vec![0x01];
-    b.extend_from_slice(b"NCTN");
-    b.push(version);
-    b.extend_from_slice(&[0x33; 32]);
-    frame(&b)
-}
-
-pub(crate) fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
 #[test]
 fn another_protocol_version_is_refused_naming_both() {
     if !built() {
         return;
     }
-    let (mut r, addrs) = relay(&["--tunnel-public", "127.0.0.1:0"], 2);
-    let mut s = TcpStream::connect(addrs[0]).unwrap();
+    let (mut r, ctrl, _) = relay_with(&["127.0.0.1:0"], &[]);
+    let mut s = TcpStream::connect(ctrl).unwrap();
     s.set_read_timeout(Some(patience())).unwrap();
     s.write_all(&hello(1)).unwrap();
     let body = read_frame(&mut s).expect("an Error");
@@ -417,16 +176,8 @@ fn a_silent_control_link_is_dropped_by_the_relay_within_3_intervals() {
     if !built() {
         return;
     }
-    let (mut r, addrs) = relay(
-        &[
-            "--tunnel-public",
-            "127.0.0.1:0",
-            "--tunnel-keepalive",
-            "0.5",
-        ],
-        2,
-    );
-    let mut s = TcpStream::connect(addrs[0]).unwrap();
+    let (mut r, ctrl, _) = relay_with(&["127.0.0.1:0"], &["--tunnel-keepalive", "0.5"]);
+    let mut s = TcpStream::connect(ctrl).unwrap();
     s.set_read_timeout(Some(patience())).unwrap();
     s.write_all(&hello(2)).unwrap();
     assert_eq!(read_frame(&mut s).expect("Challenge")[0], 0x02);
@@ -487,15 +238,7 @@ fn a_silent_relay_is_dropped_by_the_inside_end_which_dials_again() {
             keep.push(c);
         }
     });
-    let rl = a.to_string();
-    let mut i = start_no_input(&[
-        "--tunnel-inside",
-        &rl,
-        "127.0.0.1:9",
-        "--tunnel-keepalive",
-        "0.5",
-    ]);
-    i.wait_for("Tunnel up");
+    let mut i = inside_to(a, &[&"127.0.0.1:9"], &["--tunnel-keepalive", "0.5"]);
     i.wait_for("the link is dropped");
     let deadline = Instant::now() + patience();
     while logins.lock().unwrap().len() < 2 && Instant::now() < deadline {
@@ -515,23 +258,12 @@ fn udp_flows_are_capped_and_expire() {
     if !built() {
         return;
     }
-    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ua = format!("udp:{}", u.local_addr().unwrap());
-    udp_echo(u);
-    let (mut r, addrs) = relay(
-        &[
-            "--tunnel-public",
-            "udp:127.0.0.1:0",
-            "--udp-peers",
-            "2",
-            "--udp-idle",
-            "1",
-            "-v",
-        ],
-        2,
+    let ua = format!("udp:{}", udp_echo_service());
+    let (mut r, ctrl, public) = relay_with(
+        &["udp:127.0.0.1:0"],
+        &["--udp-peers", "2", "--udp-idle", "1", "-v"],
     );
-    let rl = addrs[0].to_string();
-    let _i = inside(&["--tunnel-inside", &rl, &ua]);
+    let _i = inside_to(ctrl, &[&ua], &[]);
     let peers: Vec<UdpSocket> = (0..3)
         .map(|_| {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -539,10 +271,10 @@ fn udp_flows_are_capped_and_expire() {
             s
         })
         .collect();
-    udp_roundtrip(&peers[0], addrs[1], 10, 1).unwrap_or_else(|e| r.fail(&e));
-    udp_roundtrip(&peers[1], addrs[1], 10, 2).unwrap_or_else(|e| r.fail(&e));
+    udp_roundtrip(&peers[0], public[0], 10, 1).unwrap_or_else(|e| r.fail(&e));
+    udp_roundtrip(&peers[1], public[0], 10, 2).unwrap_or_else(|e| r.fail(&e));
     // A third peer while two flows live: dropped, said once.
-    peers[2].send_to(b"third", addrs[1]).unwrap();
+    peers[2].send_to(b"third", public[0]).unwrap();
     r.wait_for("--udp-peers");
     assert!(
         util::peers::udp_quiet_for(&peers[2], 300),
@@ -552,7 +284,7 @@ fn udp_flows_are_capped_and_expire() {
     r.wait_stderr("two flows ended", |s| {
         (s.matches("flow ended").count() >= 2).then_some(())
     });
-    udp_roundtrip(&peers[2], addrs[1], 10, 3).unwrap_or_else(|e| r.fail(&e));
+    udp_roundtrip(&peers[2], public[0], 10, 3).unwrap_or_else(|e| r.fail(&e));
 }
 
 #[test]
@@ -560,16 +292,10 @@ fn a_flood_of_new_udp_source_ports_keeps_memory_bounded_and_serves_after() {
     if !built() {
         return;
     }
-    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let ua = format!("udp:{}", u.local_addr().unwrap());
-    udp_echo(u);
-    let (mut r, addrs) = relay(
-        &["--tunnel-public", "udp:127.0.0.1:0", "--udp-idle", "1"],
-        2,
-    );
-    let rl = addrs[0].to_string();
-    let mut i = inside(&["--tunnel-inside", &rl, &ua]);
-    let public = addrs[1];
+    let ua = format!("udp:{}", udp_echo_service());
+    let (mut r, ctrl, public) = relay_with(&["udp:127.0.0.1:0"], &["--udp-idle", "1"]);
+    let mut i = inside_to(ctrl, &[&ua], &[]);
+    let public = public[0];
     // 2,000 source ports, four 1,400-byte datagrams each, as fast as they go.
     let socks: Vec<UdpSocket> = (0..2000)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -617,8 +343,7 @@ fn both_ends_serve_whatever_their_stdin_is() {
         return;
     }
     for kind in util::EVERY_STDIN {
-        let (l, a) = util::peers::listener();
-        tcp_service(l, 1000, false, Seen::default());
+        let (a, _) = service(1000, false);
         let Some(mut r) = util::start_with(
             kind,
             &[
@@ -688,109 +413,6 @@ fn flags_without_effect_in_tunnel_mode_are_refused() {
 
 // ---- through real proxies --------------------------------------------------
 
-pub(crate) fn installed(prog: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        skip(&format!("{prog} is not installed (apt-get install {prog})"));
-    }
-    ok
-}
-
-/// A daemon killed on drop.
-pub(crate) struct Daemon(Child, Vec<std::path::PathBuf>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        for f in &self.1 {
-            let _ = std::fs::remove_file(f);
-        }
-    }
-}
-
-fn daemon(ns: Option<&str>, argv: &[&str], files: Vec<std::path::PathBuf>) -> Daemon {
-    let mut c = match ns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]);
-            c.args(argv);
-            c
-        }
-        None => {
-            let mut c = Command::new(argv[0]);
-            c.args(&argv[1..]);
-            c
-        }
-    };
-    let child = c
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {argv:?}: {e}"));
-    Daemon(child, files)
-}
-
-pub(crate) fn temp(name: &str, text: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("netcrab-tv2-{}-{name}", std::process::id()));
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// tinyproxy on `ip:port` with BasicAuth, allowing `allow`.
-fn tinyproxy(ns: Option<&str>, ip: &str, port: u16, allow: &str, user: &str, pass: &str) -> Daemon {
-    tinyproxy_with(ns, ip, port, allow, user, pass, "")
-}
-
-/// The same, with more configuration lines.
-pub(crate) fn tinyproxy_with(
-    ns: Option<&str>,
-    ip: &str,
-    port: u16,
-    allow: &str,
-    user: &str,
-    pass: &str,
-    extra: &str,
-) -> Daemon {
-    let conf = temp(
-        &format!("tinyproxy-{port}.conf"),
-        &format!(
-            "Port {port}\nListen {ip}\nTimeout 60\nMaxClients 100\nAllow {allow}\nLogLevel Info\nBasicAuth {user} {pass}\n{extra}"
-        ),
-    );
-    let c = conf.to_string_lossy().into_owned();
-    daemon(ns, &["tinyproxy", "-d", "-c", &c], vec![conf])
-}
-
-fn microsocks(ns: Option<&str>, ip: &str, port: u16, user: &str, pass: &str) -> Daemon {
-    let p = port.to_string();
-    daemon(
-        ns,
-        &["microsocks", "-i", ip, "-p", &p, "-u", user, "-P", pass],
-        vec![],
-    )
-}
-
-/// Wait until `addr` takes connections (from namespace `ns` when given).
-pub(crate) fn wait_port(ns: Option<&str>, addr: SocketAddr) {
-    let probe = move || {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "{addr} did not come up");
-            thread::sleep(Duration::from_millis(20));
-        }
-    };
-    match ns {
-        Some(ns) => netns::within_ns(ns, probe),
-        None => probe(),
-    }
-}
-
 #[test]
 fn on_loopback_a_proxy_refusal_is_one_line_and_bad_credentials_stop_the_inside_end() {
     if !built() || !cfg!(feature = "proxy") || !installed("tinyproxy") {
@@ -800,8 +422,8 @@ fn on_loopback_a_proxy_refusal_is_one_line_and_bad_credentials_stop_the_inside_e
     let _p = tinyproxy(None, "127.0.0.1", port, "127.0.0.1", "alice", "right-pw");
     let proxy: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_port(None, proxy);
-    let (_r, addrs) = relay(&["--tunnel-public", "127.0.0.1:0"], 2);
-    let rl = addrs[0].to_string();
+    let (_r, ctrl, _) = relay_with(&["127.0.0.1:0"], &[]);
+    let rl = ctrl.to_string();
     let px = proxy.to_string();
     let bad = temp("bad-pass", "wrong-pw\n");
     let mut i = start_no_input(&[
@@ -923,13 +545,8 @@ fn through_proxy_from_a_closed_namespace(kind: &str) {
     if !installed(prog) {
         return;
     }
-    let Some(n) = pair_or_skip() else { return };
-    let c = match Behind::new(&n) {
-        Ok(c) => c,
-        Err(e) => {
-            skip(&e);
-            return;
-        }
+    let Some((n, c)) = behind_or_skip() else {
+        return;
     };
     let pport = util::free_port();
     let pip = format!("{NET_C}.1");
@@ -959,12 +576,10 @@ fn through_proxy_from_a_closed_namespace(kind: &str) {
     let (a1, a2) = netns::within_ns(&c.c, {
         let (s1, s2) = (s1.clone(), s2.clone());
         move || {
-            let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
-            let l2 = TcpListener::bind("127.0.0.1:0").unwrap();
-            let a = (l1.local_addr().unwrap(), l2.local_addr().unwrap());
-            tcp_service(l1, 4 << 20, false, s1);
-            tcp_service(l2, 1 << 20, true, s2);
-            a
+            (
+                service_into(4 << 20, false, s1),
+                service_into(1 << 20, true, s2),
+            )
         }
     });
     let (iport, pub1, pub2) = (util::free_port(), util::free_port(), util::free_port());
@@ -1100,12 +715,7 @@ fn fifty_digs_at_once_reach_dnsmasq_while_a_tcp_service_keeps_serving() {
     let seen = Seen::default();
     let tcp = netns::within_ns(&n.b, {
         let seen = seen.clone();
-        move || {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            let a = l.local_addr().unwrap();
-            tcp_service(l, 1 << 20, false, seen);
-            a
-        }
+        move || service_into(1 << 20, false, seen)
     });
     let relay_ip = format!("{NET}.1");
     let (iport, tport, uport) = (util::free_port(), util::free_port(), util::free_port());
@@ -1228,12 +838,7 @@ fn a_blackholed_path_is_noticed_on_both_ends_and_served_again_after() {
         return;
     }
     let Some(n) = pair_or_skip() else { return };
-    let svc = netns::within_ns(&n.b, || {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = l.local_addr().unwrap();
-        tcp_service(l, 1000, false, Seen::default());
-        a
-    });
+    let svc = netns::within_ns(&n.b, || service_into(1000, false, Seen::default()));
     let relay_ip = format!("{NET}.1");
     let (iport, pport) = (util::free_port(), util::free_port());
     let mut r = n.run(
@@ -1264,8 +869,12 @@ fn a_blackholed_path_is_noticed_on_both_ends_and_served_again_after() {
     let public: SocketAddr = format!("{relay_ip}:{pport}").parse().unwrap();
     let ns = n.a.clone();
     netns::within_ns(&ns, move || exchange(public, b"before", 1000)).unwrap_or_else(|e| r.fail(&e));
+    // One statement a line: nft 1.0.6 wants a newline (or `;`) between the chains.
     let table = format!(
-        "table inet ncbh {{ chain i {{ type filter hook input priority 0; ip saddr {relay_ip} drop; }} chain o {{ type filter hook output priority 0; ip daddr {relay_ip} drop; }} }}"
+        "table inet ncbh {{\n\
+         chain i {{ type filter hook input priority 0; ip saddr {relay_ip} drop; }}\n\
+         chain o {{ type filter hook output priority 0; ip daddr {relay_ip} drop; }}\n\
+         }}\n"
     );
     if let Err(e) = nft(&n.b, &table) {
         skip(&e);

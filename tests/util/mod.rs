@@ -10,6 +10,7 @@ pub mod netns;
 pub mod peers;
 pub mod sha256;
 pub mod skips;
+pub mod tunnel;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
