@@ -36,6 +36,25 @@ pub async fn write(
     return write_each(shared, id, sock, peer, rx).await;
 }
 
+/// The one-retry rule of both writers. A pending ICMP error of an earlier
+/// datagram (IP_RECVERR) is reported on a send, which did not go: the
+/// caller sends again, once (the receive side says the error, from the
+/// error queue); a second refusal in a row is an error. `Ok(None)`: send
+/// again; `retried` is cleared by a send that went.
+fn after_icmp<T>(r: io::Result<T>, retried: &mut bool) -> io::Result<Option<T>> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && !*retried => {
+            *retried = true;
+            Ok(None)
+        }
+        Err(e) => Err(e),
+        Ok(v) => {
+            *retried = false;
+            Ok(Some(v))
+        }
+    }
+}
+
 #[cfg_attr(target_os = "linux", allow(dead_code))]
 async fn write_each(
     shared: &Shared,
@@ -44,18 +63,9 @@ async fn write_each(
     peer: SocketAddr,
     rx: Receiver<Bytes>,
 ) -> io::Result<()> {
+    let mut retried = false;
     while let Ok(d) = rx.recv().await {
-        match sock.send_to(&d, peer).await {
-            // A pending ICMP error of an earlier datagram (IP_RECVERR) is
-            // reported on this send, which did not go: send it again. The
-            // receive side says the error (from the error queue).
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                sock.send_to(&d, peer).await?;
-            }
-            r => {
-                r?;
-            }
-        }
+        while after_icmp(sock.send_to(&d, peer).await, &mut retried)?.is_none() {}
         shared.sent(id, &d);
     }
     Ok(())
@@ -84,8 +94,7 @@ async fn write_batched(
             }
         }
         let mut done = 0;
-        // One retry after a pending ICMP error, as in `write_each`.
-        let mut refused_once = false;
+        let mut retried = false;
         while done < batch.len() {
             let r = io
                 .write_with(|s| loop {
@@ -97,18 +106,11 @@ async fn write_batched(
                     }
                 })
                 .await;
-            match r {
-                Ok(n) => {
-                    for d in &batch[done..done + n] {
-                        shared.sent(id, d);
-                    }
-                    done += n;
-                    refused_once = false;
+            if let Some(n) = after_icmp(r, &mut retried)? {
+                for d in &batch[done..done + n] {
+                    shared.sent(id, d);
                 }
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && !refused_once => {
-                    refused_once = true;
-                }
-                Err(e) => return Err(e),
+                done += n;
             }
         }
         batch.clear();
