@@ -76,9 +76,5 @@ fn file_run(t: &Tools, tool: &str, input: &PathBuf, output: &PathBuf, mib: u64) 
     if got != mib << 20 {
         return Err(err(format!("{tool}: {got} bytes arrived of {}", mib << 20)));
     }
-    Ok(Sample {
-        value: mib as f64 / done.secs,
-        rss_kib: done.rss_kib,
-        ..Default::default()
-    })
+    Ok(Sample::new(mib as f64 / done.secs, done.rss_kib))
 }

@@ -63,6 +63,17 @@ pub struct Sample {
     pub cpu_per_gib: Option<f64>,
 }
 
+impl Sample {
+    /// A figure and a peak RSS, no CPU time.
+    pub fn new(value: f64, rss_kib: u64) -> Sample {
+        Sample {
+            value,
+            rss_kib,
+            cpu_per_gib: None,
+        }
+    }
+}
+
 /// One table row.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -134,6 +145,11 @@ impl Report {
 
 /// A tool taking part in a workload: its name, role and one run.
 pub type Entrant<'a> = (String, Role, Box<dyn Fn() -> Result<Sample> + 'a>);
+
+/// The one entrant of a workload that measures netcrab alone (a reference: no ratio).
+pub fn alone<'a>(name: &str, run: impl Fn() -> Result<Sample> + 'a) -> Vec<Entrant<'a>> {
+    vec![(name.into(), Role::Reference, Box::new(run))]
+}
 
 /// Runs every entrant `reps` times, interleaved (tool A, B, C, A, B, C, ...), and adds one row
 /// per entrant: the best run (highest, or lowest when `lower_is_better`), the highest peak RSS of

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::procs::{free_port, Proc};
-use super::report::{annotate, measure, nofile_soft, Report, Role, Sample, Settings, Tools};
+use super::report::{alone, annotate, measure, nofile_soft, Report, Sample, Settings, Tools};
 use super::run::{start, Up};
 use crate::util::{err, Context, Result};
 
@@ -110,11 +110,7 @@ pub fn hub(s: &Settings, t: &Tools, report: &mut Report) {
             return Err(e);
         }
         p.check_alive()?;
-        Ok(Sample {
-            value: ms,
-            rss_kib: p.peak_kib(),
-            ..Default::default()
-        })
+        Ok(Sample::new(ms, p.peak_kib()))
     };
     measure(
         report,
@@ -122,7 +118,7 @@ pub fn hub(s: &Settings, t: &Tools, report: &mut Report) {
         "ms",
         s.pick(2, 3),
         true,
-        vec![("netcrab --fm hub".into(), Role::Reference, Box::new(run))],
+        alone("netcrab --fm hub", run),
     );
     let rss = report.rss_mib(&workload, "netcrab --fm hub");
     // The goal is 64 MiB for 1,000 clients; smaller runs get a proportional budget.
@@ -181,11 +177,7 @@ pub fn idle(s: &Settings, t: &Tools, report: &mut Report) {
         std::thread::sleep(Duration::from_millis(300));
         p.check_alive()?;
         drop(clients);
-        Ok(Sample {
-            value: ms,
-            rss_kib: p.peak_kib(),
-            ..Default::default()
-        })
+        Ok(Sample::new(ms, p.peak_kib()))
     };
     measure(
         report,
@@ -193,7 +185,7 @@ pub fn idle(s: &Settings, t: &Tools, report: &mut Report) {
         "ms to accept all",
         s.pick(1, 2),
         true,
-        vec![("netcrab -L -m 0".into(), Role::Reference, Box::new(run))],
+        alone("netcrab -L -m 0", run),
     );
     if n < wanted {
         let note = format!("RLIMIT_NOFILE allowed only {n} of {wanted}");
@@ -227,20 +219,9 @@ pub fn startup(s: &Settings, t: &Tools, report: &mut Report) {
             rss = rss.max(p.peak_kib());
         }
         times.sort_by(f64::total_cmp);
-        Ok(Sample {
-            value: times[n / 2],
-            rss_kib: rss,
-            ..Default::default()
-        })
+        Ok(Sample::new(times[n / 2], rss))
     };
-    measure(
-        report,
-        &workload,
-        "ms",
-        1,
-        true,
-        vec![("netcrab".into(), Role::Reference, Box::new(run))],
-    );
+    measure(report, &workload, "ms", 1, true, alone("netcrab", run));
     let median = report.value(&workload, "netcrab");
     report.goal_max("start-up: median <= 2 ms", median, 2.0, "ms");
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::procs::{dev_null, free_port, Counter, Proc};
-use super::report::{annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
+use super::report::{alone, annotate, measure, Entrant, Report, Role, Sample, Settings, Tools};
 use super::run::{iperf_server, start, transfer, Ends, Up, READY, TRANSFER};
 use crate::util::{err, Context, Result};
 
@@ -75,11 +75,7 @@ fn p2p_run(t: &Tools, tool: &str, bytes: u64) -> Result<Sample> {
         let feed = head.take_stdout().ok_or_else(|| err("head: no stdout"))?;
         Ok((feed.into(), Some(head)))
     })?;
-    Ok(Sample {
-        value: bytes as f64 / MIB / done.secs,
-        rss_kib: done.rss_kib,
-        ..Default::default()
-    })
+    Ok(Sample::new(bytes as f64 / MIB / done.secs, done.rss_kib))
 }
 
 /// One iperf3 run of `bytes` (client → server, both on loopback); with `via`, the client
@@ -316,11 +312,7 @@ pub fn slow_reader(s: &Settings, t: &Tools, report: &mut Report) {
         if got != bytes {
             return Err(err(format!("received {got} of {bytes} bytes")));
         }
-        Ok(Sample {
-            value: secs,
-            rss_kib: p.peak_kib(),
-            ..Default::default()
-        })
+        Ok(Sample::new(secs, p.peak_kib()))
     };
     measure(
         report,
@@ -328,7 +320,7 @@ pub fn slow_reader(s: &Settings, t: &Tools, report: &mut Report) {
         "s total",
         s.pick(1, 1),
         true,
-        vec![("netcrab".into(), Role::Reference, Box::new(run))],
+        alone("netcrab", run),
     );
     let rss = report.rss_mib(workload, "netcrab");
     report.goal_max("slow reader: netcrab peak RSS <= 16 MiB", rss, 16.0, "MiB");
@@ -355,7 +347,7 @@ pub fn rand(s: &Settings, t: &Tools, report: &mut Report) {
             "MiB/s",
             reps,
             false,
-            vec![("netcrab".into(), Role::Reference, Box::new(run))],
+            alone("netcrab", run),
         );
     }
 }
@@ -407,9 +399,5 @@ fn gen_run(t: &Tools, args: &[&str], secs: f64) -> Result<Sample> {
     }
     let took = start.elapsed().as_secs_f64();
     p.check_alive()?;
-    Ok(Sample {
-        value: total as f64 / MIB / took,
-        rss_kib: p.peak_kib(),
-        ..Default::default()
-    })
+    Ok(Sample::new(total as f64 / MIB / took, p.peak_kib()))
 }

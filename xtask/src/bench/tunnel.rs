@@ -650,11 +650,7 @@ fn udp_queries(s: &Settings, t: &Tools, peers: &Peers, report: &mut Report) {
                 clients * per_client
             )));
         }
-        Ok(Sample {
-            value: rate,
-            rss_kib: procs.iter().map(|p| p.peak_kib()).sum(),
-            cpu_per_gib: None,
-        })
+        Ok(Sample::new(rate, procs.iter().map(|p| p.peak_kib()).sum()))
     };
     let mut entrants: Vec<Entrant> = vec![(
         NETCRAB_ROW.into(),

@@ -110,14 +110,7 @@ fn udp_run(t: &Tools, tool: &str, size: usize, secs: f64) -> Result<(Sample, Str
         "{:.1} MiB/s; {got} of {sent} received, loss {loss:.1}%",
         (got * size as u64) as f64 / MIB / secs
     );
-    Ok((
-        Sample {
-            value: got as f64 / secs,
-            rss_kib,
-            ..Default::default()
-        },
-        note,
-    ))
+    Ok((Sample::new(got as f64 / secs, rss_kib), note))
 }
 
 /// Workload: request/response UDP through a relay (issue 17). 50 clients, each from its own
@@ -239,14 +232,7 @@ fn query_run(
         pct(0.99),
         clients * per_client
     );
-    Ok((
-        Sample {
-            value: rtts.len() as f64 / took,
-            rss_kib,
-            ..Default::default()
-        },
-        note,
-    ))
+    Ok((Sample::new(rtts.len() as f64 / took, rss_kib), note))
 }
 
 /// `clients` threads, each with its own socket, ask `per_client` queries of `to` in turn, all

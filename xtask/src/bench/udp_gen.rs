@@ -96,11 +96,7 @@ fn netcrab_run(t: &Tools, size: usize, secs: f64, plain: bool) -> Result<Sample>
     if d1 <= d0 {
         return Err(err("no datagram reached the sink"));
     }
-    Ok(Sample {
-        value: (d1 - d0) as f64 / took,
-        rss_kib,
-        ..Default::default()
-    })
+    Ok(Sample::new((d1 - d0) as f64 / took, rss_kib))
 }
 
 fn iperf_run(iperf: &str, size: usize, secs: f64) -> Result<Sample> {
