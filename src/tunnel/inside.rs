@@ -575,10 +575,10 @@ async fn serve(
                 eprintln!("Tunnel client {id}: service connected, paired");
             }
             match service {
-                Service::Tcp(s) => data::pipe(s, data).await,
+                Service::Tcp(s) => data::pipe(data::Plain::Tcp(s), data).await,
                 Service::Udp(s) => udp_flow(s, data).await,
                 #[cfg(unix)]
-                Service::Unix(s) => data::pipe(s, data).await,
+                Service::Unix(s) => data::pipe(data::Plain::Unix(s), data).await,
             }
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: done");

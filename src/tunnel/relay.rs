@@ -365,7 +365,7 @@ async fn client(
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} paired (id {id})");
             }
-            data::pipe(stream, data).await;
+            data::pipe(data::Plain::Tcp(stream), data).await;
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} done (id {id})");
             }
