@@ -8,7 +8,9 @@ use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
 use super::mux::{self, Mux};
 use super::opts::Proto;
-use super::proto::{read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_MUX_BODY, VERSION};
+use super::proto::{
+    read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
+};
 use super::TunnelRelayOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
@@ -608,8 +610,8 @@ async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
     .await;
     relay.handshakes.set(relay.handshakes.get() - 1);
     let result = match link {
-        Ok(Link::Control) => control(&relay, s.clone(), peer).await,
-        Ok(Link::Mux) => mux_control(&relay, s.clone(), peer).await,
+        Ok(Link::Control) => login(&relay, s.clone(), peer, false).await,
+        Ok(Link::Mux) => login(&relay, s.clone(), peer, true).await,
         Ok(Link::Data(_)) => Ok(()),
         Err(e) => Err(e),
     };
@@ -745,41 +747,119 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
     }
 }
 
-/// The control connection: announce waiting clients, ping and answer pings,
-/// read Failed. A newer login replaces it.
-async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::Result<(), String> {
+/// A logged-in link (one future for both kinds). A control link announces
+/// waiting clients (`Conn`) and reads `Failed`; on a mux link every client
+/// stream runs on this connection. Both ping and answer pings; a newer
+/// login replaces either.
+async fn login(
+    relay: &Relay,
+    s: TcpStream,
+    peer: SocketAddr,
+    mux: bool,
+) -> std::result::Result<(), String> {
     let gen = relay.logins.get() + 1;
     relay.logins.set(gen);
-    // Room for a Conn per waiting client, the Welcome and a few Pings.
-    let (tx, rx) = smol::channel::bounded(MAX_PENDING + 8);
-    let _ = tx.try_send(Msg::Welcome {
+    let welcome = Msg::Welcome {
         public: relay.publics.iter().map(|p| p.text.clone()).collect(),
-    });
-    for (id, w) in relay.pending.borrow().iter() {
-        let _ = tx.try_send(Msg::Conn {
-            id: *id,
-            service: w.service,
-            nonce: w.nonce,
-        });
+    };
+    let (m, tx, rx, max, what);
+    if mux {
+        let x = Mux::new();
+        x.send(&welcome);
+        // Clients waiting for an inside end are served on this link now.
+        for w in relay.pending.borrow().values() {
+            let _ = w.reply.try_send(Outcome::Mux(x.clone()));
+        }
+        // Pings and the "replaced" Error come through this queue, as for a
+        // control link.
+        (tx, rx) = smol::channel::bounded::<Msg>(16);
+        (m, max, what) = (Some(x), MAX_MUX_BODY, "the mux link");
+    } else {
+        // Room for a Conn per waiting client, the Welcome and a few Pings.
+        (tx, rx) = smol::channel::bounded(MAX_PENDING + 8);
+        let _ = tx.try_send(welcome);
+        for (id, w) in relay.pending.borrow().iter() {
+            let _ = tx.try_send(Msg::Conn {
+                id: *id,
+                service: w.service,
+                nonce: w.nonce,
+            });
+        }
+        (m, max, what) = (None, MAX_BODY, "the control connection");
     }
     let old = relay.control.borrow_mut().replace(Control {
         gen,
         out: tx,
         peer,
-        mux: None,
+        mux: m.clone(),
     });
     replaced(old, peer);
     let watch = Watch::new();
+    let reader = async {
+        // Small frames come many to a read; mux data bodies larger than the
+        // buffer are read straight into their own.
+        let mut r = futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
+        loop {
+            let msg = read_msg_max(&mut r, max).await?;
+            watch.heard();
+            let msg = match &m {
+                Some(m) => match m.on_frame(msg) {
+                    Some(msg) => msg,
+                    None => continue,
+                },
+                None => msg,
+            };
+            match (msg, &m) {
+                (Msg::Pong, _) => {}
+                (Msg::Ping, Some(m)) => m.send(&Msg::Pong),
+                (Msg::Ping, None) => {
+                    // Through the writer's queue (not held here: a replaced
+                    // login's queue must close).
+                    if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
+                        let _ = c.out.try_send(Msg::Pong);
+                    }
+                }
+                (Msg::Failed { id, reason }, None) => {
+                    if let Some(w) = relay.pending.borrow_mut().remove(&id) {
+                        let _ = w.reply.try_send(Outcome::Failed(reason));
+                    }
+                }
+                (Msg::Error(e), _) => return Err(format!("the inside end says: {e}")),
+                (msg, _) => return Err(format!("unexpected {} on {what}", msg.name())),
+            }
+        }
+    };
+    // Send what the relay queues. Ends with Ok when the relay drops the
+    // queue (a newer login replaced this one).
+    let writer = async {
+        let Some(m) = &m else {
+            let mut w = s.clone();
+            while let Ok(msg) = rx.recv().await {
+                watch.writing(write_msg(&mut w, &msg)).await?;
+            }
+            return Ok(());
+        };
+        let queue = async {
+            while let Ok(msg) = rx.recv().await {
+                m.send(&msg);
+            }
+            // Replaced: what is queued (the Error) goes out first.
+            m.flush(s.clone()).await;
+            Ok(())
+        };
+        futures_lite::future::or(m.writer(s.clone(), &watch), queue).await
+    };
     let ended = futures_lite::future::or(
-        futures_lite::future::or(
-            control_reader(relay, s.clone(), gen, &watch),
-            control_writer(rx, s.clone(), &watch),
-        ),
+        futures_lite::future::or(reader, writer),
         futures_lite::future::or(control_pinger(relay, gen), async {
             Err(watch.dog(relay.keepalive * 3, "the inside end").await)
         }),
     )
     .await;
+    // A mux link's streams are reset; their clients see the cut.
+    if let Some(m) = &m {
+        m.close();
+    }
     if !retire(relay, gen) {
         // Replaced by a newer login, which has said so.
         let _ = s.shutdown(Shutdown::Both);
@@ -797,73 +877,6 @@ fn retire(relay: &Relay, gen: u64) -> bool {
     current
 }
 
-/// A mux link: every client stream runs on this connection.
-async fn mux_control(
-    relay: &Relay,
-    s: TcpStream,
-    peer: SocketAddr,
-) -> std::result::Result<(), String> {
-    let gen = relay.logins.get() + 1;
-    relay.logins.set(gen);
-    let m = Mux::new();
-    m.send(&Msg::Welcome {
-        public: relay.publics.iter().map(|p| p.text.clone()).collect(),
-    });
-    // Clients waiting for an inside end are served on this link now.
-    for w in relay.pending.borrow().values() {
-        let _ = w.reply.try_send(Outcome::Mux(m.clone()));
-    }
-    // Pings and the "replaced" Error come through this queue, as for a
-    // per-connection control link.
-    let (tx, rx) = smol::channel::bounded::<Msg>(16);
-    let old = relay.control.borrow_mut().replace(Control {
-        gen,
-        out: tx,
-        peer,
-        mux: Some(m.clone()),
-    });
-    replaced(old, peer);
-    let watch = Watch::new();
-    let queue = async {
-        while let Ok(msg) = rx.recv().await {
-            m.send(&msg);
-        }
-        // Replaced: what is queued (the Error) goes out first.
-        m.flush(s.clone()).await;
-        Ok(())
-    };
-    let reader = async {
-        let mut r = // Small frames come many to a read; data bodies larger than the
-        // buffer are read straight into their own.
-        futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
-        loop {
-            let msg = read_msg_max(&mut r, MAX_MUX_BODY).await?;
-            watch.heard();
-            match m.on_frame(msg) {
-                None | Some(Msg::Pong) => {}
-                Some(Msg::Ping) => m.send(&Msg::Pong),
-                Some(Msg::Error(e)) => return Err(format!("the inside end says: {e}")),
-                Some(msg) => return Err(format!("unexpected {} on the mux link", msg.name())),
-            }
-        }
-    };
-    let ended = futures_lite::future::or(
-        futures_lite::future::or(reader, m.writer(s.clone(), &watch)),
-        futures_lite::future::or(
-            futures_lite::future::or(control_pinger(relay, gen), queue),
-            async { Err(watch.dog(relay.keepalive * 3, "the inside end").await) },
-        ),
-    )
-    .await;
-    // Its streams are reset; their clients see the cut.
-    m.close();
-    if !retire(relay, gen) {
-        let _ = s.shutdown(Shutdown::Both);
-        return Ok(());
-    }
-    ended
-}
-
 /// Say who logged in, and tell a replaced inside end.
 fn replaced(old: Option<Control>, peer: SocketAddr) {
     match old {
@@ -879,35 +892,6 @@ fn replaced(old: Option<Control>, peer: SocketAddr) {
     }
 }
 
-async fn control_reader(
-    relay: &Relay,
-    mut s: TcpStream,
-    gen: u64,
-    watch: &Watch,
-) -> std::result::Result<(), String> {
-    loop {
-        let m = read_msg(&mut s).await?;
-        watch.heard();
-        match m {
-            Msg::Pong => {}
-            Msg::Ping => {
-                // Through the writer's queue (not held here: a replaced
-                // login's queue must close).
-                if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
-                    let _ = c.out.try_send(Msg::Pong);
-                }
-            }
-            Msg::Failed { id, reason } => {
-                if let Some(w) = relay.pending.borrow_mut().remove(&id) {
-                    let _ = w.reply.try_send(Outcome::Failed(reason));
-                }
-            }
-            Msg::Error(e) => return Err(format!("the inside end says: {e}")),
-            m => return Err(format!("unexpected {} on the control connection", m.name())),
-        }
-    }
-}
-
 /// A Ping into the writer's queue every keepalive interval, while this
 /// login is the current one.
 async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), String> {
@@ -920,17 +904,4 @@ async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), Stri
             None => return Ok(()),
         }
     }
-}
-
-/// Send what the relay queues. Ends with Ok when the relay drops the queue
-/// (a newer login replaced this one).
-async fn control_writer(
-    rx: Receiver<Msg>,
-    mut s: TcpStream,
-    watch: &Watch,
-) -> std::result::Result<(), String> {
-    while let Ok(m) = rx.recv().await {
-        watch.writing(write_msg(&mut s, &m)).await?;
-    }
-    Ok(())
 }
