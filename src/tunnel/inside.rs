@@ -191,11 +191,7 @@ async fn bounded<T>(
     what: &str,
     f: impl std::future::Future<Output = std::result::Result<T, Stop>>,
 ) -> std::result::Result<T, Stop> {
-    futures_lite::future::or(f, async {
-        smol::Timer::after(d).await;
-        Err(retry(format!("no {what} within {} s", super::secs(d))))
-    })
-    .await
+    futures_lite::future::or(f, async { Err(Stop::Retry(super::expire(d, what).await)) }).await
 }
 
 /// Each service's addresses, or why it cannot be resolved.
