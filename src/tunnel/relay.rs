@@ -61,8 +61,62 @@ enum Outcome {
     Mux(Rc<Mux>),
 }
 
+/// The answering half of a waiting client's one [`Outcome`], in place of a
+/// channel of one (whose code for one more message type is about 2.5 KiB).
+/// The first answer wins; one for a client that has gone is dropped.
+struct Reply {
+    slot: Rc<RefCell<Option<Outcome>>>,
+    bell: Sender<()>,
+}
+
+impl Reply {
+    fn send(&self, o: Outcome) {
+        let mut slot = self.slot.borrow_mut();
+        if slot.is_none() && !self.bell.is_closed() {
+            *slot = Some(o);
+            let _ = self.bell.try_send(());
+        }
+    }
+}
+
+/// The client's half: its answer, or None once every [`Reply`] has gone
+/// without one.
+struct Answer {
+    slot: Rc<RefCell<Option<Outcome>>>,
+    bell: Receiver<()>,
+}
+
+impl Answer {
+    fn try_take(&self) -> Option<Outcome> {
+        self.slot.borrow_mut().take()
+    }
+
+    async fn recv(&self) -> Option<Outcome> {
+        loop {
+            if let Some(o) = self.try_take() {
+                return Some(o);
+            }
+            if self.bell.recv().await.is_err() {
+                return self.try_take();
+            }
+        }
+    }
+}
+
+fn answer() -> (Reply, Answer) {
+    let slot = Rc::new(RefCell::new(None));
+    let (tx, rx) = smol::channel::bounded(1);
+    (
+        Reply {
+            slot: slot.clone(),
+            bell: tx,
+        },
+        Answer { slot, bell: rx },
+    )
+}
+
 struct Waiting {
-    reply: Sender<Outcome>,
+    reply: Reply,
     service: u8,
     /// The challenge its data connection's Accept must answer.
     nonce: Nonce,
@@ -238,7 +292,7 @@ async fn accept_next(
 
 /// Register a waiting client (or flow) of service `k` and tell the inside
 /// end, when one is logged in. None when the OS has no random numbers.
-fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
+fn register(relay: &Relay, k: u8) -> Option<(u64, Answer)> {
     let mux = relay.control.borrow().as_ref().and_then(|c| c.mux.clone());
     if let Some(m) = mux {
         // A mux link: no data connection to wait for, so no nonce. The
@@ -246,8 +300,8 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
         // place among the clients waiting (MAX_PENDING).
         let id = relay.next_id.get();
         relay.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = smol::channel::bounded(1);
-        let _ = tx.try_send(Outcome::Mux(m));
+        let (tx, rx) = answer();
+        tx.send(Outcome::Mux(m));
         return Some((id, rx));
     }
     let nonce = match auth::nonce() {
@@ -259,7 +313,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
     };
     let id = relay.next_id.get();
     relay.next_id.set(id.wrapping_add(1));
-    let (tx, rx) = smol::channel::bounded(1);
+    let (tx, rx) = answer();
     relay.pending.borrow_mut().insert(
         id,
         Waiting {
@@ -315,12 +369,12 @@ enum Wait {
 async fn wait_for_data(
     relay: &Relay,
     id: u64,
-    rx: Receiver<Outcome>,
+    rx: Answer,
     gone: impl std::future::Future<Output = Wait>,
 ) -> Wait {
     // A mux link's answer is already there: no deadline timer (each costs
     // the reactor a wake-up and system calls per client).
-    if let Ok(o) = rx.try_recv() {
+    if let Some(o) = rx.try_take() {
         relay.pending.borrow_mut().remove(&id);
         return Wait::Got(o);
     }
@@ -328,8 +382,8 @@ async fn wait_for_data(
     let wait = futures_lite::future::or(
         async {
             match rx.recv().await {
-                Ok(o) => Wait::Got(o),
-                Err(_) => Wait::Got(Outcome::Failed("dropped".into())),
+                Some(o) => Wait::Got(o),
+                None => Wait::Got(Outcome::Failed("dropped".into())),
             }
         },
         futures_lite::future::or(gone, async {
@@ -351,14 +405,7 @@ fn why_unanswered(relay: &Relay) -> &'static str {
 }
 
 /// One client: wait for its data connection, then splice.
-async fn client(
-    relay: Rc<Relay>,
-    id: u64,
-    k: u8,
-    stream: TcpStream,
-    peer: SocketAddr,
-    rx: Receiver<Outcome>,
-) {
+async fn client(relay: Rc<Relay>, id: u64, k: u8, stream: TcpStream, peer: SocketAddr, rx: Answer) {
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
     }
@@ -505,7 +552,7 @@ async fn udp_flow(
     peer: SocketAddr,
     sock: Rc<UdpSocket>,
     rx: Receiver<Vec<u8>>,
-    reply: Receiver<Outcome>,
+    reply: Answer,
     flows: Flows,
 ) {
     if relay.verbose > 0 {
@@ -735,13 +782,12 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
     match write_msg(&mut s, &Msg::Paired).await {
         Ok(()) => {
             // A client that has just gone drops the connection with it.
-            let _ = w.reply.try_send(Outcome::Data(s));
+            w.reply.send(Outcome::Data(s));
             Ok(())
         }
         Err(e) => {
-            let _ = w
-                .reply
-                .try_send(Outcome::Failed(format!("its data connection failed: {e}")));
+            w.reply
+                .send(Outcome::Failed(format!("its data connection failed: {e}")));
             Err(e)
         }
     }
@@ -768,7 +814,7 @@ async fn login(
         x.send(&welcome);
         // Clients waiting for an inside end are served on this link now.
         for w in relay.pending.borrow().values() {
-            let _ = w.reply.try_send(Outcome::Mux(x.clone()));
+            w.reply.send(Outcome::Mux(x.clone()));
         }
         // Pings and the "replaced" Error come through this queue, as for a
         // control link.
@@ -821,7 +867,7 @@ async fn login(
                 }
                 (Msg::Failed { id, reason }, None) => {
                     if let Some(w) = relay.pending.borrow_mut().remove(&id) {
-                        let _ = w.reply.try_send(Outcome::Failed(reason));
+                        w.reply.send(Outcome::Failed(reason));
                     }
                 }
                 (Msg::Error(e), _) => return Err(format!("the inside end says: {e}")),
