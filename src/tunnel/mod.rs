@@ -21,6 +21,7 @@ mod auth;
 mod data;
 mod dial;
 mod inside;
+mod mailbox;
 mod mux;
 mod opts;
 mod proto;

@@ -16,6 +16,7 @@
 //! [`BATCH`] bytes.
 
 use super::data::{self, Dest, Plain, MAX_DATAGRAM};
+use super::mailbox::Mailbox;
 use super::proto::{Msg, T_DATA};
 use super::Watch;
 use crate::error::describe;
@@ -118,7 +119,7 @@ pub enum UdpEnd {
     Peer {
         sock: Rc<UdpSocket>,
         peer: SocketAddr,
-        rx: Receiver<Vec<u8>>,
+        rx: Mailbox<Vec<u8>>,
         queued: Rc<Cell<usize>>,
     },
 }
@@ -500,11 +501,11 @@ impl Mux {
                     }
                 },
                 UdpEnd::Peer { rx, queued, .. } => match rx.recv().await {
-                    Ok(d) => {
+                    Some(d) => {
                         queued.set(queued.get().saturating_sub(d.len()));
                         d
                     }
-                    Err(_) => return,
+                    None => return,
                 },
             };
             seen.set(Instant::now());

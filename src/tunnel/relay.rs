@@ -6,6 +6,7 @@
 
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
+use super::mailbox::{mailbox, Mailbox, Post};
 use super::mux::{self, Mux};
 use super::opts::Proto;
 use super::proto::{
@@ -18,7 +19,6 @@ use crate::net::sockopt::SockOpts;
 use crate::net::udp::UdpOpts;
 use crate::net::{family_name, resolve, tcp};
 use async_net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use smol::channel::{Receiver, Sender};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -61,62 +61,10 @@ enum Outcome {
     Mux(Rc<Mux>),
 }
 
-/// The answering half of a waiting client's one [`Outcome`], in place of a
-/// channel of one (whose code for one more message type is about 2.5 KiB).
-/// The first answer wins; one for a client that has gone is dropped.
-struct Reply {
-    slot: Rc<RefCell<Option<Outcome>>>,
-    bell: Sender<()>,
-}
-
-impl Reply {
-    fn send(&self, o: Outcome) {
-        let mut slot = self.slot.borrow_mut();
-        if slot.is_none() && !self.bell.is_closed() {
-            *slot = Some(o);
-            let _ = self.bell.try_send(());
-        }
-    }
-}
-
-/// The client's half: its answer, or None once every [`Reply`] has gone
-/// without one.
-struct Answer {
-    slot: Rc<RefCell<Option<Outcome>>>,
-    bell: Receiver<()>,
-}
-
-impl Answer {
-    fn try_take(&self) -> Option<Outcome> {
-        self.slot.borrow_mut().take()
-    }
-
-    async fn recv(&self) -> Option<Outcome> {
-        loop {
-            if let Some(o) = self.try_take() {
-                return Some(o);
-            }
-            if self.bell.recv().await.is_err() {
-                return self.try_take();
-            }
-        }
-    }
-}
-
-fn answer() -> (Reply, Answer) {
-    let slot = Rc::new(RefCell::new(None));
-    let (tx, rx) = smol::channel::bounded(1);
-    (
-        Reply {
-            slot: slot.clone(),
-            bell: tx,
-        },
-        Answer { slot, bell: rx },
-    )
-}
-
 struct Waiting {
-    reply: Reply,
+    /// Its one answer (the first wins; one for a client that has gone is
+    /// dropped).
+    reply: Post<Outcome>,
     service: u8,
     /// The challenge its data connection's Accept must answer.
     nonce: Nonce,
@@ -125,7 +73,7 @@ struct Waiting {
 /// The logged-in inside end.
 struct Control {
     gen: u64,
-    out: Sender<Msg>,
+    out: Post<Msg>,
     peer: SocketAddr,
     /// A mux link's streams (`--tunnel-mux` on the inside end).
     mux: Option<Rc<Mux>>,
@@ -292,7 +240,7 @@ async fn accept_next(
 
 /// Register a waiting client (or flow) of service `k` and tell the inside
 /// end, when one is logged in. None when the OS has no random numbers.
-fn register(relay: &Relay, k: u8) -> Option<(u64, Answer)> {
+fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
     let mux = relay.control.borrow().as_ref().and_then(|c| c.mux.clone());
     if let Some(m) = mux {
         // A mux link: no data connection to wait for, so no nonce. The
@@ -300,8 +248,8 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Answer)> {
         // place among the clients waiting (MAX_PENDING).
         let id = relay.next_id.get();
         relay.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = answer();
-        tx.send(Outcome::Mux(m));
+        let (tx, rx) = mailbox(1);
+        let _ = tx.send(Outcome::Mux(m));
         return Some((id, rx));
     }
     let nonce = match auth::nonce() {
@@ -313,7 +261,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Answer)> {
     };
     let id = relay.next_id.get();
     relay.next_id.set(id.wrapping_add(1));
-    let (tx, rx) = answer();
+    let (tx, rx) = mailbox(1);
     relay.pending.borrow_mut().insert(
         id,
         Waiting {
@@ -324,7 +272,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Answer)> {
     );
     if let Some(c) = relay.control.borrow().as_ref() {
         // Full or closed: the next login announces every waiting client.
-        let _ = c.out.try_send(Msg::Conn {
+        let _ = c.out.send(Msg::Conn {
             id,
             service: k,
             nonce,
@@ -369,12 +317,12 @@ enum Wait {
 async fn wait_for_data(
     relay: &Relay,
     id: u64,
-    rx: Answer,
+    rx: Mailbox<Outcome>,
     gone: impl std::future::Future<Output = Wait>,
 ) -> Wait {
     // A mux link's answer is already there: no deadline timer (each costs
     // the reactor a wake-up and system calls per client).
-    if let Some(o) = rx.try_take() {
+    if let Some(o) = rx.try_recv() {
         relay.pending.borrow_mut().remove(&id);
         return Wait::Got(o);
     }
@@ -405,7 +353,14 @@ fn why_unanswered(relay: &Relay) -> &'static str {
 }
 
 /// One client: wait for its data connection, then splice.
-async fn client(relay: Rc<Relay>, id: u64, k: u8, stream: TcpStream, peer: SocketAddr, rx: Answer) {
+async fn client(
+    relay: Rc<Relay>,
+    id: u64,
+    k: u8,
+    stream: TcpStream,
+    peer: SocketAddr,
+    rx: Mailbox<Outcome>,
+) {
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
     }
@@ -460,14 +415,14 @@ async fn vanished(s: &TcpStream) -> Wait {
 
 // ---- UDP services ----------------------------------------------------------
 
-type Flows = Rc<RefCell<HashMap<SocketAddr, Sender<Vec<u8>>>>>;
+type Flows = Rc<RefCell<HashMap<SocketAddr, Post<Vec<u8>>>>>;
 
 /// Queue a datagram on a flow, within the flow's and the relay's bounds.
-fn enqueue(relay: &Relay, tx: &Sender<Vec<u8>>, d: &[u8]) -> bool {
+fn enqueue(relay: &Relay, tx: &Post<Vec<u8>>, d: &[u8]) -> bool {
     if relay.queued.get() + d.len() > MAX_QUEUED {
         return false;
     }
-    if tx.try_send(d.to_vec()).is_err() {
+    if !tx.send(d.to_vec()) {
         return false;
     }
     relay.queued.set(relay.queued.get() + d.len());
@@ -528,7 +483,7 @@ async fn udp_public(
         let Some((id, reply)) = register(&relay, k) else {
             continue;
         };
-        let (tx, rx) = smol::channel::bounded(FLOW_QUEUE);
+        let (tx, rx) = mailbox(FLOW_QUEUE);
         enqueue(&relay, &tx, &buf[..n]);
         flows.borrow_mut().insert(peer, tx);
         ex.spawn(udp_flow(
@@ -551,8 +506,8 @@ async fn udp_flow(
     (id, k): (u64, u8),
     peer: SocketAddr,
     sock: Rc<UdpSocket>,
-    rx: Receiver<Vec<u8>>,
-    reply: Answer,
+    rx: Mailbox<Vec<u8>>,
+    reply: Mailbox<Outcome>,
     flows: Flows,
 ) {
     if relay.verbose > 0 {
@@ -563,7 +518,7 @@ async fn udp_flow(
             let seen = Cell::new(Instant::now());
             let up = async {
                 let mut w = data.clone();
-                while let Ok(d) = rx.recv().await {
+                while let Some(d) = rx.recv().await {
                     relay.queued.set(relay.queued.get().saturating_sub(d.len()));
                     seen.set(Instant::now());
                     if data::send_datagram(&mut w, &d).await.is_err() {
@@ -612,7 +567,7 @@ async fn udp_flow(
         }
     }
     flows.borrow_mut().remove(&peer);
-    while let Ok(d) = rx.try_recv() {
+    while let Some(d) = rx.try_recv() {
         relay.queued.set(relay.queued.get().saturating_sub(d.len()));
     }
 }
@@ -782,11 +737,12 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
     match write_msg(&mut s, &Msg::Paired).await {
         Ok(()) => {
             // A client that has just gone drops the connection with it.
-            w.reply.send(Outcome::Data(s));
+            let _ = w.reply.send(Outcome::Data(s));
             Ok(())
         }
         Err(e) => {
-            w.reply
+            let _ = w
+                .reply
                 .send(Outcome::Failed(format!("its data connection failed: {e}")));
             Err(e)
         }
@@ -814,18 +770,18 @@ async fn login(
         x.send(&welcome);
         // Clients waiting for an inside end are served on this link now.
         for w in relay.pending.borrow().values() {
-            w.reply.send(Outcome::Mux(x.clone()));
+            let _ = w.reply.send(Outcome::Mux(x.clone()));
         }
         // Pings and the "replaced" Error come through this queue, as for a
         // control link.
-        (tx, rx) = smol::channel::bounded::<Msg>(16);
+        (tx, rx) = mailbox(16);
         (m, max, what) = (Some(x), MAX_MUX_BODY, "the mux link");
     } else {
         // Room for a Conn per waiting client, the Welcome and a few Pings.
-        (tx, rx) = smol::channel::bounded(MAX_PENDING + 8);
-        let _ = tx.try_send(welcome);
+        (tx, rx) = mailbox(MAX_PENDING + 8);
+        let _ = tx.send(welcome);
         for (id, w) in relay.pending.borrow().iter() {
-            let _ = tx.try_send(Msg::Conn {
+            let _ = tx.send(Msg::Conn {
                 id: *id,
                 service: w.service,
                 nonce: w.nonce,
@@ -862,12 +818,12 @@ async fn login(
                     // Through the writer's queue (not held here: a replaced
                     // login's queue must close).
                     if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
-                        let _ = c.out.try_send(Msg::Pong);
+                        let _ = c.out.send(Msg::Pong);
                     }
                 }
                 (Msg::Failed { id, reason }, None) => {
                     if let Some(w) = relay.pending.borrow_mut().remove(&id) {
-                        w.reply.send(Outcome::Failed(reason));
+                        let _ = w.reply.send(Outcome::Failed(reason));
                     }
                 }
                 (Msg::Error(e), _) => return Err(format!("the inside end says: {e}")),
@@ -880,13 +836,13 @@ async fn login(
     let writer = async {
         let Some(m) = &m else {
             let mut w = s.clone();
-            while let Ok(msg) = rx.recv().await {
+            while let Some(msg) = rx.recv().await {
                 watch.writing(write_msg(&mut w, &msg)).await?;
             }
             return Ok(());
         };
         let queue = async {
-            while let Ok(msg) = rx.recv().await {
+            while let Some(msg) = rx.recv().await {
                 m.send(&msg);
             }
             // Replaced: what is queued (the Error) goes out first.
@@ -932,7 +888,7 @@ fn replaced(old: Option<Control>, peer: SocketAddr) {
                 old.peer
             );
             // Its writer sends this, then finds the queue closed and ends.
-            let _ = old.out.try_send(Msg::Error(format!("{REPLACED} ({peer})")));
+            let _ = old.out.send(Msg::Error(format!("{REPLACED} ({peer})")));
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
     }
@@ -945,7 +901,7 @@ async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), Stri
         smol::Timer::after(relay.keepalive).await;
         match relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
             Some(c) => {
-                let _ = c.out.try_send(Msg::Ping);
+                let _ = c.out.send(Msg::Ping);
             }
             None => return Ok(()),
         }
