@@ -313,12 +313,12 @@ enum Wait {
 }
 
 /// Wait for client `id`'s data connection (at most [`HANDSHAKE`]), or for
-/// `gone` to resolve.
+/// the TCP client to go (not generic over that: built once).
 async fn wait_for_data(
     relay: &Relay,
     id: u64,
     rx: Mailbox<Outcome>,
-    gone: impl std::future::Future<Output = Wait>,
+    client: Option<&TcpStream>,
 ) -> Wait {
     // A mux link's answer is already there: no deadline timer (each costs
     // the reactor a wake-up and system calls per client).
@@ -334,10 +334,18 @@ async fn wait_for_data(
                 None => Wait::Got(Outcome::Failed("dropped".into())),
             }
         },
-        futures_lite::future::or(gone, async {
-            smol::Timer::at(deadline).await;
-            Wait::TimedOut
-        }),
+        futures_lite::future::or(
+            async {
+                match client {
+                    Some(s) => vanished(s).await,
+                    None => smol::future::pending().await,
+                }
+            },
+            async {
+                smol::Timer::at(deadline).await;
+                Wait::TimedOut
+            },
+        ),
     )
     .await;
     relay.pending.borrow_mut().remove(&id);
@@ -364,7 +372,7 @@ async fn client(
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
     }
-    match wait_for_data(&relay, id, rx, vanished(&stream)).await {
+    match wait_for_data(&relay, id, rx, Some(&stream)).await {
         Wait::Got(Outcome::Data(data)) => {
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} paired (id {id})");
@@ -513,7 +521,7 @@ async fn udp_flow(
     if relay.verbose > 0 {
         eprintln!("Tunnel UDP peer {peer}: new flow (id {id})");
     }
-    match wait_for_data(&relay, id, reply, smol::future::pending()).await {
+    match wait_for_data(&relay, id, reply, None).await {
         Wait::Got(Outcome::Data(data)) => {
             let seen = Cell::new(Instant::now());
             let up = async {
