@@ -141,13 +141,13 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
         for (l, local) in inside {
-            ex.spawn(accept_inside(l, local, ex.clone(), relay.clone()))
+            ex.spawn(accept_loop(l, local, None, ex.clone(), relay.clone()))
                 .detach();
         }
         for (k, b, local) in bound {
             match b {
                 Bound::Tcp(l) => ex
-                    .spawn(accept_clients(l, local, k, ex.clone(), relay.clone()))
+                    .spawn(accept_loop(l, local, Some(k), ex.clone(), relay.clone()))
                     .detach(),
                 Bound::Udp(u) => ex
                     .spawn(udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()))
@@ -283,15 +283,27 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
 
 // ---- clients -------------------------------------------------------------
 
-async fn accept_clients(
+/// Accept on one listener: inside ends (`k` None), or the clients of
+/// service `k`. One loop for both (one task type).
+async fn accept_loop(
     l: TcpListener,
     local: SocketAddr,
-    k: u8,
+    k: Option<u8>,
     ex: Rc<LocalExecutor<'static>>,
     relay: Rc<Relay>,
 ) {
     loop {
         let (stream, peer) = accept_next(&l, local, relay.keepalive).await;
+        let Some(k) = k else {
+            if relay.handshakes.get() >= MAX_HANDSHAKES {
+                eprintln!(
+                    "netcrab: tunnel inside link {peer}: refused, {MAX_HANDSHAKES} handshakes already under way"
+                );
+                continue;
+            }
+            ex.spawn(inside_link(relay.clone(), stream, peer)).detach();
+            continue;
+        };
         if relay.pending.borrow().len() >= MAX_PENDING {
             eprintln!(
                 "netcrab: tunnel client {peer}: refused, {MAX_PENDING} clients already wait for the inside end"
@@ -582,24 +594,6 @@ async fn udp_flow(
 
 // ---- inside ends -----------------------------------------------------------
 
-async fn accept_inside(
-    l: TcpListener,
-    local: SocketAddr,
-    ex: Rc<LocalExecutor<'static>>,
-    relay: Rc<Relay>,
-) {
-    loop {
-        let (stream, peer) = accept_next(&l, local, relay.keepalive).await;
-        if relay.handshakes.get() >= MAX_HANDSHAKES {
-            eprintln!(
-                "netcrab: tunnel inside link {peer}: refused, {MAX_HANDSHAKES} handshakes already under way"
-            );
-            continue;
-        }
-        ex.spawn(inside_link(relay.clone(), stream, peer)).detach();
-    }
-}
-
 /// What an inside-link connection turned out to be.
 enum Link {
     Control,
@@ -691,12 +685,8 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
         proof,
     };
     write_msg(s, &challenge).await?;
-    let check = |role: Role, id: u64, mac: Option<Mac>| match (&relay.secret, mac) {
-        (None, _) => Ok(()),
-        (Some(_), None) => Err("refused: no secret given (this relay requires one)".to_string()),
-        (Some(k), Some(m)) if k.check(role, &inside, &nonce, id, &m) => Ok(()),
-        (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
-    };
+    let check =
+        |role: Role, id: u64, mac: Option<Mac>| admit(relay, role, &inside, &nonce, id, mac);
     match read_msg(s).await? {
         Msg::Login { mac, services } => {
             check(Role::Login, 0, mac)?;
@@ -721,17 +711,27 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
                     "no client waits under id {id} (it left or timed out)"
                 ));
             };
-            match (&relay.secret, mac) {
-                (None, _) => Ok(Link::Data(id)),
-                (Some(_), None) => {
-                    Err("refused: no secret given (this relay requires one)".to_string())
-                }
-                (Some(k), Some(m)) if k.check(Role::Accept, &n, &n, id, &m) => Ok(Link::Data(id)),
-                (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
-            }
+            admit(relay, Role::Accept, &n, &n, id, mac).map(|()| Link::Data(id))
         }
         Msg::Error(e) => Err(format!("the inside end says: {e}")),
         m => Err(format!("expected Login or Accept, got {}", m.name())),
+    }
+}
+
+/// Whether `mac` proves the secret (any is fine when the relay has none).
+fn admit(
+    relay: &Relay,
+    role: Role,
+    a: &Nonce,
+    b: &Nonce,
+    id: u64,
+    mac: Option<Mac>,
+) -> std::result::Result<(), String> {
+    match (&relay.secret, mac) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err("refused: no secret given (this relay requires one)".to_string()),
+        (Some(k), Some(m)) if k.check(role, a, b, id, &m) => Ok(()),
+        (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
     }
 }
 
