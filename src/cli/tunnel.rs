@@ -244,6 +244,20 @@ fn services<T>(
     what: &str,
     parse: impl Fn(&str) -> Result<T>,
 ) -> Result<Vec<(Proto, T)>> {
+    let mut out = Vec::new();
+    for (s, (proto, rest)) in list.iter().zip(split_services(list, udp)?) {
+        match parse(rest) {
+            Ok(t) => out.push((proto, t)),
+            Err(e) => return Err(usage(format!("{what} '{}': {e}", addr::clip(s)))),
+        }
+    }
+    Ok(out)
+}
+
+/// Each entry's protocol and the rest of it: the part of [`services`] that
+/// is the same for every `T` (built once).
+#[cfg(feature = "tunnel")]
+fn split_services(list: &[String], udp: bool) -> Result<Vec<(Proto, &str)>> {
     if list.len() > crate::tunnel::MAX_SERVICES {
         return Err(usage(format!(
             "a tunnel carries at most {} services ({} given)",
@@ -251,20 +265,18 @@ fn services<T>(
             list.len()
         )));
     }
-    list.iter()
+    Ok(list
+        .iter()
         .map(|s| {
             let lower = s.get(..4).map(str::to_ascii_lowercase);
-            let (proto, rest) = match lower.as_deref() {
+            match lower.as_deref() {
                 Some("udp:") => (Proto::Udp, &s[4..]),
                 Some("tcp:") => (Proto::Tcp, &s[4..]),
                 _ if udp => (Proto::Udp, s.as_str()),
                 _ => (Proto::Tcp, s.as_str()),
-            };
-            parse(rest)
-                .map(|t| (proto, t))
-                .map_err(|e| usage(format!("{what} '{}': {e}", addr::clip(s))))
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// Flags that do nothing in tunnel mode: refused, so none is silently

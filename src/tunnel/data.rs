@@ -11,7 +11,9 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use smol::Async;
 use std::cell::Cell;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// The largest TCP chunk in one frame.
@@ -35,27 +37,86 @@ pub fn keepalive(s: &TcpStream, every: Duration) {
 }
 
 /// A plain stream at one side of the tunnel: a client, a TCP service or a
-/// UNIX stream service.
-pub trait Plain: AsyncRead + AsyncWrite + Clone + Unpin {
-    fn shut(&self, how: Shutdown);
+/// UNIX stream service. One type, not a generic, so the splicing code (here
+/// and in the mux) is built once instead of once per socket kind.
+#[derive(Clone)]
+pub enum Plain {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(async_net::unix::UnixStream),
 }
 
-impl Plain for TcpStream {
-    fn shut(&self, how: Shutdown) {
-        let _ = self.shutdown(how);
+impl Plain {
+    pub fn shut(&self, how: Shutdown) {
+        let _ = match self {
+            Plain::Tcp(s) => s.shutdown(how),
+            #[cfg(unix)]
+            Plain::Unix(s) => s.shutdown(how),
+        };
+    }
+
+    /// Waits for bytes without a buffer where the socket allows it (a TCP
+    /// peek). A UNIX stream returns at once: its read waits with its buffer
+    /// (UNIX services are few).
+    pub async fn readable(&self) -> std::io::Result<()> {
+        match self {
+            Plain::Tcp(s) => {
+                let mut b = [0u8; 1];
+                s.peek(&mut b).await.map(drop)
+            }
+            #[cfg(unix)]
+            Plain::Unix(_) => Ok(()),
+        }
     }
 }
 
-#[cfg(unix)]
-impl Plain for async_net::unix::UnixStream {
-    fn shut(&self, how: Shutdown) {
-        let _ = self.shutdown(how);
+impl AsyncRead for Plain {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Plain::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Plain::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Plain {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Plain::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Plain::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Plain::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
+            Plain::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Plain::Tcp(s) => Pin::new(s).poll_close(cx),
+            #[cfg(unix)]
+            Plain::Unix(s) => Pin::new(s).poll_close(cx),
+        }
     }
 }
 
 /// Splice a plain stream (client or service) with a data connection
 /// until both directions have ended; an error ends both at once.
-pub async fn pipe<P: Plain>(plain: P, data: TcpStream) {
+pub async fn pipe(plain: Plain, data: TcpStream) {
     let up = async {
         let r = frame_tcp(plain.clone(), data.clone()).await;
         if r.is_err() {
@@ -72,7 +133,7 @@ pub async fn pipe<P: Plain>(plain: P, data: TcpStream) {
     let _ = data.shutdown(Shutdown::Both);
 }
 
-fn abort<P: Plain>(a: &P, b: &TcpStream) {
+fn abort(a: &Plain, b: &TcpStream) {
     a.shut(Shutdown::Both);
     let _ = b.shutdown(Shutdown::Both);
 }
@@ -90,7 +151,7 @@ fn grow(buf: &mut Vec<u8>, filled: bool, max: usize) {
 }
 
 /// Plain bytes in, frames out; the end of input is an END frame.
-async fn frame_tcp<P: Plain>(mut from: P, mut to: TcpStream) -> Result<(), ()> {
+async fn frame_tcp(mut from: Plain, mut to: TcpStream) -> Result<(), ()> {
     // The length goes in front of the bytes, so each chunk is one write.
     let mut buf = vec![0u8; 4 + FIRST_BUF];
     loop {
@@ -179,7 +240,7 @@ impl Frames {
 }
 
 /// Frames in, plain bytes out; an END frame is a half-close.
-async fn unframe_tcp<P: Plain>(from: TcpStream, mut to: P) -> Result<(), ()> {
+async fn unframe_tcp(from: TcpStream, mut to: Plain) -> Result<(), ()> {
     let mut f = Frames::new(from, 4 + MAX_CHUNK);
     loop {
         let mut left = f.len(MAX_CHUNK).await?;

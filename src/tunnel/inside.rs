@@ -9,7 +9,9 @@ use super::data::{self, Dest};
 use super::dial::{lookup, DialError, Route};
 use super::mux::{self, Mux};
 use super::opts::{Proto, Service as Target};
-use super::proto::{read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_MUX_BODY, VERSION};
+use super::proto::{
+    read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
+};
 use super::TunnelInsideOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
@@ -189,11 +191,7 @@ async fn bounded<T>(
     what: &str,
     f: impl std::future::Future<Output = std::result::Result<T, Stop>>,
 ) -> std::result::Result<T, Stop> {
-    futures_lite::future::or(f, async {
-        smol::Timer::after(d).await;
-        Err(retry(format!("no {what} within {} s", super::secs(d))))
-    })
-    .await
+    futures_lite::future::or(f, async { Err(Stop::Retry(super::expire(d, what).await)) }).await
 }
 
 /// Each service's addresses, or why it cannot be resolved.
@@ -265,91 +263,86 @@ async fn session(me: &Rc<Inside>, ex: &Rc<LocalExecutor<'static>>, logged_in: &m
             pairs.join("; ")
         );
     }
-    if me.mux {
-        return mux_link(me, ex, s, resolved, &relay_addr).await;
+    link(me, ex, s, resolved, route, &relay_addr).await
+}
+
+/// How a logged-in link sends: a per-connection control link writes each
+/// message itself, one at a time; a mux link queues it for its writer.
+enum Out {
+    Direct(Rc<Mutex<TcpStream>>),
+    Mux(Rc<Mux>),
+}
+
+impl Out {
+    async fn send(&self, m: &Msg) -> std::result::Result<(), String> {
+        match self {
+            Out::Direct(w) => send(w, m).await,
+            Out::Mux(x) => {
+                x.send(m);
+                Ok(())
+            }
+        }
     }
-    let writer = Rc::new(Mutex::new(s.clone()));
+}
+
+/// The link to the relay lost (a read, a write or the heartbeat failed).
+fn lost(relay_addr: &str, e: &str) -> Stop {
+    retry(format!("relay {relay_addr}: {e}"))
+}
+
+/// A logged-in link, control or mux (one future for both): heartbeats both
+/// ways; clients come as `Conn` on a control link, as `Open` on a mux link.
+async fn link(
+    me: &Rc<Inside>,
+    ex: &Rc<LocalExecutor<'static>>,
+    s: TcpStream,
+    resolved: Rc<Resolved>,
+    route: Rc<Route>,
+    relay_addr: &str,
+) -> Stop {
+    let (out, max, what) = if me.mux {
+        (Out::Mux(Mux::new()), MAX_MUX_BODY, "the mux link")
+    } else {
+        let w = Rc::new(Mutex::new(s.clone()));
+        (Out::Direct(w), MAX_BODY, "the control connection")
+    };
     let watch = Watch::new();
     let reader = async {
+        // Small frames come many to a read; mux data bodies larger than the
+        // buffer are read straight into their own.
+        let mut r = futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
         loop {
-            let m = match read_msg(&mut s).await {
-                Ok(m) => m,
-                Err(e) => return retry(format!("relay {relay_addr}: {e}")),
+            let msg = match read_msg_max(&mut r, max).await {
+                Ok(msg) => msg,
+                Err(e) => return lost(relay_addr, &e),
             };
             watch.heard();
-            match m {
-                Msg::Ping => {
-                    if let Err(e) = send(&writer, &Msg::Pong).await {
-                        return retry(format!("relay {relay_addr}: {e}"));
+            let msg = match &out {
+                Out::Mux(m) => match m.on_frame(msg) {
+                    Some(msg) => msg,
+                    None => continue,
+                },
+                Out::Direct(_) => msg,
+            };
+            match (msg, &out) {
+                (Msg::Pong, _) => {}
+                (Msg::Ping, _) => {
+                    if let Err(e) = out.send(&Msg::Pong).await {
+                        return lost(relay_addr, &e);
                     }
                 }
-                Msg::Pong => {}
-                Msg::Conn { id, service, nonce } => {
+                (Msg::Conn { id, service, nonce }, Out::Direct(w)) => {
                     ex.spawn(serve(
                         me.clone(),
                         resolved.clone(),
                         route.clone(),
                         (id, nonce),
                         service as usize,
-                        writer.clone(),
+                        w.clone(),
                     ))
                     .detach();
                 }
-                Msg::Error(e) if e.starts_with(super::relay::REPLACED) => {
-                    return fatal(format!("relay {relay_addr}: {e}; stopping"))
-                }
-                Msg::Error(e) => return retry(format!("relay {relay_addr} says: {e}")),
-                m => {
-                    return retry(format!(
-                        "relay {relay_addr}: unexpected {} on the control connection",
-                        m.name()
-                    ))
-                }
-            }
-        }
-    };
-    let pinger = async {
-        loop {
-            smol::Timer::after(me.keepalive).await;
-            if let Err(e) = send(&writer, &Msg::Ping).await {
-                return retry(format!("relay {relay_addr}: {e}"));
-            }
-        }
-    };
-    let dog = async {
-        let why = watch.dog(me.keepalive * 3, "the relay").await;
-        retry(format!("relay {relay_addr}: {why}"))
-    };
-    let stop = futures_lite::future::or(futures_lite::future::or(reader, pinger), dog).await;
-    let _ = s.shutdown(async_net::Shutdown::Both);
-    stop
-}
-
-/// A logged-in mux link: streams open on the relay's `Open`, heartbeats
-/// as on a per-connection control link.
-async fn mux_link(
-    me: &Rc<Inside>,
-    ex: &Rc<LocalExecutor<'static>>,
-    s: TcpStream,
-    resolved: Rc<Resolved>,
-    relay_addr: &str,
-) -> Stop {
-    let m = Mux::new();
-    let watch = Watch::new();
-    let reader = async {
-        let mut r = // Small frames come many to a read; data bodies larger than the
-        // buffer are read straight into their own.
-        futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
-        loop {
-            let msg = match read_msg_max(&mut r, MAX_MUX_BODY).await {
-                Ok(msg) => msg,
-                Err(e) => return retry(format!("relay {relay_addr}: {e}")),
-            };
-            watch.heard();
-            match m.on_frame(msg) {
-                None | Some(Msg::Pong) => {}
-                Some(Msg::Ping) => m.send(&Msg::Pong),
-                Some(Msg::Open { id, service }) => {
+                (Msg::Open { id, service }, Out::Mux(m)) => {
                     let k = service as usize;
                     let Some((proto, _)) = me.services.get(k) else {
                         m.reset(id, &format!("there is no service number {}", k + 1));
@@ -366,42 +359,49 @@ async fn mux_link(
                     ))
                     .detach();
                 }
-                Some(Msg::Error(e)) if e.starts_with(super::relay::REPLACED) => {
+                (Msg::Error(e), _) if e.starts_with(super::relay::REPLACED) => {
                     return fatal(format!("relay {relay_addr}: {e}; stopping"))
                 }
-                Some(Msg::Error(e)) => return retry(format!("relay {relay_addr} says: {e}")),
-                Some(msg) => {
+                (Msg::Error(e), _) => return retry(format!("relay {relay_addr} says: {e}")),
+                (m, _) => {
                     return retry(format!(
-                        "relay {relay_addr}: unexpected {} on the mux link",
-                        msg.name()
+                        "relay {relay_addr}: unexpected {} on {what}",
+                        m.name()
                     ))
                 }
             }
         }
     };
     let writer = async {
+        let Out::Mux(m) = &out else {
+            return smol::future::pending().await;
+        };
         match m.writer(s.clone(), &watch).await {
-            Ok(()) => retry(format!("relay {relay_addr}: link closed")),
-            Err(e) => retry(format!("relay {relay_addr}: {e}")),
+            Ok(()) => lost(relay_addr, "link closed"),
+            Err(e) => lost(relay_addr, &e),
         }
     };
     let pinger = async {
         loop {
             smol::Timer::after(me.keepalive).await;
-            m.send(&Msg::Ping);
+            if let Err(e) = out.send(&Msg::Ping).await {
+                return lost(relay_addr, &e);
+            }
         }
     };
     let dog = async {
         let why = watch.dog(me.keepalive * 3, "the relay").await;
-        retry(format!("relay {relay_addr}: {why}"))
+        lost(relay_addr, &why)
     };
     let stop = futures_lite::future::or(
         futures_lite::future::or(reader, writer),
         futures_lite::future::or(pinger, dog),
     )
     .await;
-    // Every stream of this link is reset; new ones go on the next link.
-    m.close();
+    // Every stream of a mux link is reset; new ones go on the next link.
+    if let Out::Mux(m) = &out {
+        m.close();
+    }
     let _ = s.shutdown(async_net::Shutdown::Both);
     stop
 }
@@ -575,10 +575,10 @@ async fn serve(
                 eprintln!("Tunnel client {id}: service connected, paired");
             }
             match service {
-                Service::Tcp(s) => data::pipe(s, data).await,
+                Service::Tcp(s) => data::pipe(data::Plain::Tcp(s), data).await,
                 Service::Udp(s) => udp_flow(s, data).await,
                 #[cfg(unix)]
-                Service::Unix(s) => data::pipe(s, data).await,
+                Service::Unix(s) => data::pipe(data::Plain::Unix(s), data).await,
             }
             if me.verbose > 0 {
                 eprintln!("Tunnel client {id}: done");

@@ -21,6 +21,7 @@ mod auth;
 mod data;
 mod dial;
 mod inside;
+mod mailbox;
 mod mux;
 mod opts;
 mod proto;
@@ -55,11 +56,14 @@ pub async fn within<T>(
     what: &str,
     f: impl Future<Output = std::result::Result<T, String>>,
 ) -> std::result::Result<T, String> {
-    futures_lite::future::or(f, async {
-        smol::Timer::after(d).await;
-        Err(format!("no {what} within {} s", secs(d)))
-    })
-    .await
+    futures_lite::future::or(f, async { Err(expire(d, what).await) }).await
+}
+
+/// The deadline half of [`within`] (and of the inside end's bound), one
+/// copy for every caller: resolves after `d` with the message.
+pub async fn expire(d: Duration, what: &str) -> String {
+    smol::Timer::after(d).await;
+    format!("no {what} within {} s", secs(d))
 }
 
 /// Seconds for a message: "10", "1.5".

@@ -16,6 +16,7 @@
 //! [`BATCH`] bytes.
 
 use super::data::{self, Dest, Plain, MAX_DATAGRAM};
+use super::mailbox::Mailbox;
 use super::proto::{Msg, T_DATA};
 use super::Watch;
 use crate::error::describe;
@@ -118,7 +119,7 @@ pub enum UdpEnd {
     Peer {
         sock: Rc<UdpSocket>,
         peer: SocketAddr,
-        rx: Receiver<Vec<u8>>,
+        rx: Mailbox<Vec<u8>>,
         queued: Rc<Cell<usize>>,
     },
 }
@@ -363,9 +364,9 @@ impl Mux {
         };
         let work = async {
             match local {
-                Local::Tcp(t) => self.stream(id, &s, t).await,
+                Local::Tcp(t) => self.stream(id, &s, Plain::Tcp(t)).await,
                 #[cfg(unix)]
-                Local::Unix(u) => self.stream(id, &s, u).await,
+                Local::Unix(u) => self.stream(id, &s, Plain::Unix(u)).await,
                 Local::Udp { end, idle } => {
                     let seen = Cell::new(Instant::now());
                     let flow = futures_lite::future::or(
@@ -410,7 +411,7 @@ impl Mux {
     }
 
     /// Both directions of a byte stream, until both have ended.
-    async fn stream<P: Plain + Peek>(&self, id: u64, s: &Stream, p: P) -> Result<(), Ended> {
+    async fn stream(&self, id: u64, s: &Stream, p: Plain) -> Result<(), Ended> {
         let up = self.up_tcp(id, s, p.clone());
         let down = self.down_tcp(id, s, p);
         futures_lite::future::try_zip(up, down)
@@ -421,12 +422,7 @@ impl Mux {
 
     /// Our socket's bytes, within the peer's credit, as data frames; its
     /// end as an End.
-    async fn up_tcp<P: Plain + Peek>(
-        &self,
-        id: u64,
-        s: &Stream,
-        mut from: P,
-    ) -> Result<(), String> {
+    async fn up_tcp(&self, id: u64, s: &Stream, mut from: Plain) -> Result<(), String> {
         let mut full = false; // the last read was big
         loop {
             while s.credit.get() == 0 {
@@ -463,7 +459,7 @@ impl Mux {
 
     /// The peer's bytes to our socket, granting credit as they drain; its
     /// End as a half-close.
-    async fn down_tcp<P: Plain>(&self, id: u64, s: &Stream, mut to: P) -> Result<(), String> {
+    async fn down_tcp(&self, id: u64, s: &Stream, mut to: Plain) -> Result<(), String> {
         let mut grant = 0usize;
         loop {
             let next = s.inq.borrow_mut().pop_front();
@@ -505,11 +501,11 @@ impl Mux {
                     }
                 },
                 UdpEnd::Peer { rx, queued, .. } => match rx.recv().await {
-                    Ok(d) => {
+                    Some(d) => {
                         queued.set(queued.get().saturating_sub(d.len()));
                         d
                     }
-                    Err(_) => return,
+                    None => return,
                 },
             };
             seen.set(Instant::now());
@@ -541,26 +537,6 @@ impl Mux {
                 None => s.in_bell.wait().await,
             }
         }
-    }
-}
-
-/// Waiting for bytes without a buffer, where the socket allows it.
-pub trait Peek {
-    async fn readable(&self) -> std::io::Result<()>;
-}
-
-impl Peek for TcpStream {
-    async fn readable(&self) -> std::io::Result<()> {
-        let mut b = [0u8; 1];
-        self.peek(&mut b).await.map(drop)
-    }
-}
-
-#[cfg(unix)]
-impl Peek for async_net::unix::UnixStream {
-    /// No peek here: the read waits with its buffer (UNIX services are few).
-    async fn readable(&self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -6,9 +6,12 @@
 
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
+use super::mailbox::{mailbox, Mailbox, Post};
 use super::mux::{self, Mux};
 use super::opts::Proto;
-use super::proto::{read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_MUX_BODY, VERSION};
+use super::proto::{
+    read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
+};
 use super::TunnelRelayOpts;
 use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
@@ -16,7 +19,6 @@ use crate::net::sockopt::SockOpts;
 use crate::net::udp::UdpOpts;
 use crate::net::{family_name, resolve, tcp};
 use async_net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use smol::channel::{Receiver, Sender};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -60,7 +62,9 @@ enum Outcome {
 }
 
 struct Waiting {
-    reply: Sender<Outcome>,
+    /// Its one answer (the first wins; one for a client that has gone is
+    /// dropped).
+    reply: Post<Outcome>,
     service: u8,
     /// The challenge its data connection's Accept must answer.
     nonce: Nonce,
@@ -69,7 +73,7 @@ struct Waiting {
 /// The logged-in inside end.
 struct Control {
     gen: u64,
-    out: Sender<Msg>,
+    out: Post<Msg>,
     peer: SocketAddr,
     /// A mux link's streams (`--tunnel-mux` on the inside end).
     mux: Option<Rc<Mux>>,
@@ -137,13 +141,13 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
         for (l, local) in inside {
-            ex.spawn(accept_inside(l, local, ex.clone(), relay.clone()))
+            ex.spawn(accept_loop(l, local, None, ex.clone(), relay.clone()))
                 .detach();
         }
         for (k, b, local) in bound {
             match b {
                 Bound::Tcp(l) => ex
-                    .spawn(accept_clients(l, local, k, ex.clone(), relay.clone()))
+                    .spawn(accept_loop(l, local, Some(k), ex.clone(), relay.clone()))
                     .detach(),
                 Bound::Udp(u) => ex
                     .spawn(udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()))
@@ -236,7 +240,7 @@ async fn accept_next(
 
 /// Register a waiting client (or flow) of service `k` and tell the inside
 /// end, when one is logged in. None when the OS has no random numbers.
-fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
+fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
     let mux = relay.control.borrow().as_ref().and_then(|c| c.mux.clone());
     if let Some(m) = mux {
         // A mux link: no data connection to wait for, so no nonce. The
@@ -244,8 +248,8 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
         // place among the clients waiting (MAX_PENDING).
         let id = relay.next_id.get();
         relay.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = smol::channel::bounded(1);
-        let _ = tx.try_send(Outcome::Mux(m));
+        let (tx, rx) = mailbox(1);
+        let _ = tx.send(Outcome::Mux(m));
         return Some((id, rx));
     }
     let nonce = match auth::nonce() {
@@ -257,7 +261,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
     };
     let id = relay.next_id.get();
     relay.next_id.set(id.wrapping_add(1));
-    let (tx, rx) = smol::channel::bounded(1);
+    let (tx, rx) = mailbox(1);
     relay.pending.borrow_mut().insert(
         id,
         Waiting {
@@ -268,7 +272,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
     );
     if let Some(c) = relay.control.borrow().as_ref() {
         // Full or closed: the next login announces every waiting client.
-        let _ = c.out.try_send(Msg::Conn {
+        let _ = c.out.send(Msg::Conn {
             id,
             service: k,
             nonce,
@@ -279,15 +283,27 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Receiver<Outcome>)> {
 
 // ---- clients -------------------------------------------------------------
 
-async fn accept_clients(
+/// Accept on one listener: inside ends (`k` None), or the clients of
+/// service `k`. One loop for both (one task type).
+async fn accept_loop(
     l: TcpListener,
     local: SocketAddr,
-    k: u8,
+    k: Option<u8>,
     ex: Rc<LocalExecutor<'static>>,
     relay: Rc<Relay>,
 ) {
     loop {
         let (stream, peer) = accept_next(&l, local, relay.keepalive).await;
+        let Some(k) = k else {
+            if relay.handshakes.get() >= MAX_HANDSHAKES {
+                eprintln!(
+                    "netcrab: tunnel inside link {peer}: refused, {MAX_HANDSHAKES} handshakes already under way"
+                );
+                continue;
+            }
+            ex.spawn(inside_link(relay.clone(), stream, peer)).detach();
+            continue;
+        };
         if relay.pending.borrow().len() >= MAX_PENDING {
             eprintln!(
                 "netcrab: tunnel client {peer}: refused, {MAX_PENDING} clients already wait for the inside end"
@@ -309,16 +325,16 @@ enum Wait {
 }
 
 /// Wait for client `id`'s data connection (at most [`HANDSHAKE`]), or for
-/// `gone` to resolve.
+/// the TCP client to go (not generic over that: built once).
 async fn wait_for_data(
     relay: &Relay,
     id: u64,
-    rx: Receiver<Outcome>,
-    gone: impl std::future::Future<Output = Wait>,
+    rx: Mailbox<Outcome>,
+    client: Option<&TcpStream>,
 ) -> Wait {
     // A mux link's answer is already there: no deadline timer (each costs
     // the reactor a wake-up and system calls per client).
-    if let Ok(o) = rx.try_recv() {
+    if let Some(o) = rx.try_recv() {
         relay.pending.borrow_mut().remove(&id);
         return Wait::Got(o);
     }
@@ -326,14 +342,22 @@ async fn wait_for_data(
     let wait = futures_lite::future::or(
         async {
             match rx.recv().await {
-                Ok(o) => Wait::Got(o),
-                Err(_) => Wait::Got(Outcome::Failed("dropped".into())),
+                Some(o) => Wait::Got(o),
+                None => Wait::Got(Outcome::Failed("dropped".into())),
             }
         },
-        futures_lite::future::or(gone, async {
-            smol::Timer::at(deadline).await;
-            Wait::TimedOut
-        }),
+        futures_lite::future::or(
+            async {
+                match client {
+                    Some(s) => vanished(s).await,
+                    None => smol::future::pending().await,
+                }
+            },
+            async {
+                smol::Timer::at(deadline).await;
+                Wait::TimedOut
+            },
+        ),
     )
     .await;
     relay.pending.borrow_mut().remove(&id);
@@ -355,17 +379,17 @@ async fn client(
     k: u8,
     stream: TcpStream,
     peer: SocketAddr,
-    rx: Receiver<Outcome>,
+    rx: Mailbox<Outcome>,
 ) {
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
     }
-    match wait_for_data(&relay, id, rx, vanished(&stream)).await {
+    match wait_for_data(&relay, id, rx, Some(&stream)).await {
         Wait::Got(Outcome::Data(data)) => {
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} paired (id {id})");
             }
-            data::pipe(stream, data).await;
+            data::pipe(data::Plain::Tcp(stream), data).await;
             if relay.verbose > 0 {
                 eprintln!("Tunnel client {peer} done (id {id})");
             }
@@ -411,14 +435,14 @@ async fn vanished(s: &TcpStream) -> Wait {
 
 // ---- UDP services ----------------------------------------------------------
 
-type Flows = Rc<RefCell<HashMap<SocketAddr, Sender<Vec<u8>>>>>;
+type Flows = Rc<RefCell<HashMap<SocketAddr, Post<Vec<u8>>>>>;
 
 /// Queue a datagram on a flow, within the flow's and the relay's bounds.
-fn enqueue(relay: &Relay, tx: &Sender<Vec<u8>>, d: &[u8]) -> bool {
+fn enqueue(relay: &Relay, tx: &Post<Vec<u8>>, d: &[u8]) -> bool {
     if relay.queued.get() + d.len() > MAX_QUEUED {
         return false;
     }
-    if tx.try_send(d.to_vec()).is_err() {
+    if !tx.send(d.to_vec()) {
         return false;
     }
     relay.queued.set(relay.queued.get() + d.len());
@@ -479,7 +503,7 @@ async fn udp_public(
         let Some((id, reply)) = register(&relay, k) else {
             continue;
         };
-        let (tx, rx) = smol::channel::bounded(FLOW_QUEUE);
+        let (tx, rx) = mailbox(FLOW_QUEUE);
         enqueue(&relay, &tx, &buf[..n]);
         flows.borrow_mut().insert(peer, tx);
         ex.spawn(udp_flow(
@@ -502,19 +526,19 @@ async fn udp_flow(
     (id, k): (u64, u8),
     peer: SocketAddr,
     sock: Rc<UdpSocket>,
-    rx: Receiver<Vec<u8>>,
-    reply: Receiver<Outcome>,
+    rx: Mailbox<Vec<u8>>,
+    reply: Mailbox<Outcome>,
     flows: Flows,
 ) {
     if relay.verbose > 0 {
         eprintln!("Tunnel UDP peer {peer}: new flow (id {id})");
     }
-    match wait_for_data(&relay, id, reply, smol::future::pending()).await {
+    match wait_for_data(&relay, id, reply, None).await {
         Wait::Got(Outcome::Data(data)) => {
             let seen = Cell::new(Instant::now());
             let up = async {
                 let mut w = data.clone();
-                while let Ok(d) = rx.recv().await {
+                while let Some(d) = rx.recv().await {
                     relay.queued.set(relay.queued.get().saturating_sub(d.len()));
                     seen.set(Instant::now());
                     if data::send_datagram(&mut w, &d).await.is_err() {
@@ -563,30 +587,12 @@ async fn udp_flow(
         }
     }
     flows.borrow_mut().remove(&peer);
-    while let Ok(d) = rx.try_recv() {
+    while let Some(d) = rx.try_recv() {
         relay.queued.set(relay.queued.get().saturating_sub(d.len()));
     }
 }
 
 // ---- inside ends -----------------------------------------------------------
-
-async fn accept_inside(
-    l: TcpListener,
-    local: SocketAddr,
-    ex: Rc<LocalExecutor<'static>>,
-    relay: Rc<Relay>,
-) {
-    loop {
-        let (stream, peer) = accept_next(&l, local, relay.keepalive).await;
-        if relay.handshakes.get() >= MAX_HANDSHAKES {
-            eprintln!(
-                "netcrab: tunnel inside link {peer}: refused, {MAX_HANDSHAKES} handshakes already under way"
-            );
-            continue;
-        }
-        ex.spawn(inside_link(relay.clone(), stream, peer)).detach();
-    }
-}
 
 /// What an inside-link connection turned out to be.
 enum Link {
@@ -608,8 +614,8 @@ async fn inside_link(relay: Rc<Relay>, mut s: TcpStream, peer: SocketAddr) {
     .await;
     relay.handshakes.set(relay.handshakes.get() - 1);
     let result = match link {
-        Ok(Link::Control) => control(&relay, s.clone(), peer).await,
-        Ok(Link::Mux) => mux_control(&relay, s.clone(), peer).await,
+        Ok(Link::Control) => login(&relay, s.clone(), peer, false).await,
+        Ok(Link::Mux) => login(&relay, s.clone(), peer, true).await,
         Ok(Link::Data(_)) => Ok(()),
         Err(e) => Err(e),
     };
@@ -679,12 +685,8 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
         proof,
     };
     write_msg(s, &challenge).await?;
-    let check = |role: Role, id: u64, mac: Option<Mac>| match (&relay.secret, mac) {
-        (None, _) => Ok(()),
-        (Some(_), None) => Err("refused: no secret given (this relay requires one)".to_string()),
-        (Some(k), Some(m)) if k.check(role, &inside, &nonce, id, &m) => Ok(()),
-        (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
-    };
+    let check =
+        |role: Role, id: u64, mac: Option<Mac>| admit(relay, role, &inside, &nonce, id, mac);
     match read_msg(s).await? {
         Msg::Login { mac, services } => {
             check(Role::Login, 0, mac)?;
@@ -709,17 +711,27 @@ async fn handshake(relay: &Relay, s: &mut TcpStream) -> std::result::Result<Link
                     "no client waits under id {id} (it left or timed out)"
                 ));
             };
-            match (&relay.secret, mac) {
-                (None, _) => Ok(Link::Data(id)),
-                (Some(_), None) => {
-                    Err("refused: no secret given (this relay requires one)".to_string())
-                }
-                (Some(k), Some(m)) if k.check(Role::Accept, &n, &n, id, &m) => Ok(Link::Data(id)),
-                (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
-            }
+            admit(relay, Role::Accept, &n, &n, id, mac).map(|()| Link::Data(id))
         }
         Msg::Error(e) => Err(format!("the inside end says: {e}")),
         m => Err(format!("expected Login or Accept, got {}", m.name())),
+    }
+}
+
+/// Whether `mac` proves the secret (any is fine when the relay has none).
+fn admit(
+    relay: &Relay,
+    role: Role,
+    a: &Nonce,
+    b: &Nonce,
+    id: u64,
+    mac: Option<Mac>,
+) -> std::result::Result<(), String> {
+    match (&relay.secret, mac) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err("refused: no secret given (this relay requires one)".to_string()),
+        (Some(k), Some(m)) if k.check(role, a, b, id, &m) => Ok(()),
+        (Some(_), Some(_)) => Err("refused: wrong secret".to_string()),
     }
 }
 
@@ -733,53 +745,131 @@ async fn data(relay: &Relay, mut s: TcpStream, id: u64) -> std::result::Result<(
     match write_msg(&mut s, &Msg::Paired).await {
         Ok(()) => {
             // A client that has just gone drops the connection with it.
-            let _ = w.reply.try_send(Outcome::Data(s));
+            let _ = w.reply.send(Outcome::Data(s));
             Ok(())
         }
         Err(e) => {
             let _ = w
                 .reply
-                .try_send(Outcome::Failed(format!("its data connection failed: {e}")));
+                .send(Outcome::Failed(format!("its data connection failed: {e}")));
             Err(e)
         }
     }
 }
 
-/// The control connection: announce waiting clients, ping and answer pings,
-/// read Failed. A newer login replaces it.
-async fn control(relay: &Relay, s: TcpStream, peer: SocketAddr) -> std::result::Result<(), String> {
+/// A logged-in link (one future for both kinds). A control link announces
+/// waiting clients (`Conn`) and reads `Failed`; on a mux link every client
+/// stream runs on this connection. Both ping and answer pings; a newer
+/// login replaces either.
+async fn login(
+    relay: &Relay,
+    s: TcpStream,
+    peer: SocketAddr,
+    mux: bool,
+) -> std::result::Result<(), String> {
     let gen = relay.logins.get() + 1;
     relay.logins.set(gen);
-    // Room for a Conn per waiting client, the Welcome and a few Pings.
-    let (tx, rx) = smol::channel::bounded(MAX_PENDING + 8);
-    let _ = tx.try_send(Msg::Welcome {
+    let welcome = Msg::Welcome {
         public: relay.publics.iter().map(|p| p.text.clone()).collect(),
-    });
-    for (id, w) in relay.pending.borrow().iter() {
-        let _ = tx.try_send(Msg::Conn {
-            id: *id,
-            service: w.service,
-            nonce: w.nonce,
-        });
+    };
+    let (m, tx, rx, max, what);
+    if mux {
+        let x = Mux::new();
+        x.send(&welcome);
+        // Clients waiting for an inside end are served on this link now.
+        for w in relay.pending.borrow().values() {
+            let _ = w.reply.send(Outcome::Mux(x.clone()));
+        }
+        // Pings and the "replaced" Error come through this queue, as for a
+        // control link.
+        (tx, rx) = mailbox(16);
+        (m, max, what) = (Some(x), MAX_MUX_BODY, "the mux link");
+    } else {
+        // Room for a Conn per waiting client, the Welcome and a few Pings.
+        (tx, rx) = mailbox(MAX_PENDING + 8);
+        let _ = tx.send(welcome);
+        for (id, w) in relay.pending.borrow().iter() {
+            let _ = tx.send(Msg::Conn {
+                id: *id,
+                service: w.service,
+                nonce: w.nonce,
+            });
+        }
+        (m, max, what) = (None, MAX_BODY, "the control connection");
     }
     let old = relay.control.borrow_mut().replace(Control {
         gen,
         out: tx,
         peer,
-        mux: None,
+        mux: m.clone(),
     });
     replaced(old, peer);
     let watch = Watch::new();
+    let reader = async {
+        // Small frames come many to a read; mux data bodies larger than the
+        // buffer are read straight into their own.
+        let mut r = futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
+        loop {
+            let msg = read_msg_max(&mut r, max).await?;
+            watch.heard();
+            let msg = match &m {
+                Some(m) => match m.on_frame(msg) {
+                    Some(msg) => msg,
+                    None => continue,
+                },
+                None => msg,
+            };
+            match (msg, &m) {
+                (Msg::Pong, _) => {}
+                (Msg::Ping, Some(m)) => m.send(&Msg::Pong),
+                (Msg::Ping, None) => {
+                    // Through the writer's queue (not held here: a replaced
+                    // login's queue must close).
+                    if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
+                        let _ = c.out.send(Msg::Pong);
+                    }
+                }
+                (Msg::Failed { id, reason }, None) => {
+                    if let Some(w) = relay.pending.borrow_mut().remove(&id) {
+                        let _ = w.reply.send(Outcome::Failed(reason));
+                    }
+                }
+                (Msg::Error(e), _) => return Err(format!("the inside end says: {e}")),
+                (msg, _) => return Err(format!("unexpected {} on {what}", msg.name())),
+            }
+        }
+    };
+    // Send what the relay queues. Ends with Ok when the relay drops the
+    // queue (a newer login replaced this one).
+    let writer = async {
+        let Some(m) = &m else {
+            let mut w = s.clone();
+            while let Some(msg) = rx.recv().await {
+                watch.writing(write_msg(&mut w, &msg)).await?;
+            }
+            return Ok(());
+        };
+        let queue = async {
+            while let Some(msg) = rx.recv().await {
+                m.send(&msg);
+            }
+            // Replaced: what is queued (the Error) goes out first.
+            m.flush(s.clone()).await;
+            Ok(())
+        };
+        futures_lite::future::or(m.writer(s.clone(), &watch), queue).await
+    };
     let ended = futures_lite::future::or(
-        futures_lite::future::or(
-            control_reader(relay, s.clone(), gen, &watch),
-            control_writer(rx, s.clone(), &watch),
-        ),
+        futures_lite::future::or(reader, writer),
         futures_lite::future::or(control_pinger(relay, gen), async {
             Err(watch.dog(relay.keepalive * 3, "the inside end").await)
         }),
     )
     .await;
+    // A mux link's streams are reset; their clients see the cut.
+    if let Some(m) = &m {
+        m.close();
+    }
     if !retire(relay, gen) {
         // Replaced by a newer login, which has said so.
         let _ = s.shutdown(Shutdown::Both);
@@ -797,73 +887,6 @@ fn retire(relay: &Relay, gen: u64) -> bool {
     current
 }
 
-/// A mux link: every client stream runs on this connection.
-async fn mux_control(
-    relay: &Relay,
-    s: TcpStream,
-    peer: SocketAddr,
-) -> std::result::Result<(), String> {
-    let gen = relay.logins.get() + 1;
-    relay.logins.set(gen);
-    let m = Mux::new();
-    m.send(&Msg::Welcome {
-        public: relay.publics.iter().map(|p| p.text.clone()).collect(),
-    });
-    // Clients waiting for an inside end are served on this link now.
-    for w in relay.pending.borrow().values() {
-        let _ = w.reply.try_send(Outcome::Mux(m.clone()));
-    }
-    // Pings and the "replaced" Error come through this queue, as for a
-    // per-connection control link.
-    let (tx, rx) = smol::channel::bounded::<Msg>(16);
-    let old = relay.control.borrow_mut().replace(Control {
-        gen,
-        out: tx,
-        peer,
-        mux: Some(m.clone()),
-    });
-    replaced(old, peer);
-    let watch = Watch::new();
-    let queue = async {
-        while let Ok(msg) = rx.recv().await {
-            m.send(&msg);
-        }
-        // Replaced: what is queued (the Error) goes out first.
-        m.flush(s.clone()).await;
-        Ok(())
-    };
-    let reader = async {
-        let mut r = // Small frames come many to a read; data bodies larger than the
-        // buffer are read straight into their own.
-        futures_lite::io::BufReader::with_capacity(32 * 1024, s.clone());
-        loop {
-            let msg = read_msg_max(&mut r, MAX_MUX_BODY).await?;
-            watch.heard();
-            match m.on_frame(msg) {
-                None | Some(Msg::Pong) => {}
-                Some(Msg::Ping) => m.send(&Msg::Pong),
-                Some(Msg::Error(e)) => return Err(format!("the inside end says: {e}")),
-                Some(msg) => return Err(format!("unexpected {} on the mux link", msg.name())),
-            }
-        }
-    };
-    let ended = futures_lite::future::or(
-        futures_lite::future::or(reader, m.writer(s.clone(), &watch)),
-        futures_lite::future::or(
-            futures_lite::future::or(control_pinger(relay, gen), queue),
-            async { Err(watch.dog(relay.keepalive * 3, "the inside end").await) },
-        ),
-    )
-    .await;
-    // Its streams are reset; their clients see the cut.
-    m.close();
-    if !retire(relay, gen) {
-        let _ = s.shutdown(Shutdown::Both);
-        return Ok(());
-    }
-    ended
-}
-
 /// Say who logged in, and tell a replaced inside end.
 fn replaced(old: Option<Control>, peer: SocketAddr) {
     match old {
@@ -873,38 +896,9 @@ fn replaced(old: Option<Control>, peer: SocketAddr) {
                 old.peer
             );
             // Its writer sends this, then finds the queue closed and ends.
-            let _ = old.out.try_send(Msg::Error(format!("{REPLACED} ({peer})")));
+            let _ = old.out.send(Msg::Error(format!("{REPLACED} ({peer})")));
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
-    }
-}
-
-async fn control_reader(
-    relay: &Relay,
-    mut s: TcpStream,
-    gen: u64,
-    watch: &Watch,
-) -> std::result::Result<(), String> {
-    loop {
-        let m = read_msg(&mut s).await?;
-        watch.heard();
-        match m {
-            Msg::Pong => {}
-            Msg::Ping => {
-                // Through the writer's queue (not held here: a replaced
-                // login's queue must close).
-                if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
-                    let _ = c.out.try_send(Msg::Pong);
-                }
-            }
-            Msg::Failed { id, reason } => {
-                if let Some(w) = relay.pending.borrow_mut().remove(&id) {
-                    let _ = w.reply.try_send(Outcome::Failed(reason));
-                }
-            }
-            Msg::Error(e) => return Err(format!("the inside end says: {e}")),
-            m => return Err(format!("unexpected {} on the control connection", m.name())),
-        }
     }
 }
 
@@ -915,22 +909,9 @@ async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), Stri
         smol::Timer::after(relay.keepalive).await;
         match relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
             Some(c) => {
-                let _ = c.out.try_send(Msg::Ping);
+                let _ = c.out.send(Msg::Ping);
             }
             None => return Ok(()),
         }
     }
-}
-
-/// Send what the relay queues. Ends with Ok when the relay drops the queue
-/// (a newer login replaced this one).
-async fn control_writer(
-    rx: Receiver<Msg>,
-    mut s: TcpStream,
-    watch: &Watch,
-) -> std::result::Result<(), String> {
-    while let Ok(m) = rx.recv().await {
-        watch.writing(write_msg(&mut s, &m)).await?;
-    }
-    Ok(())
 }
