@@ -7,13 +7,15 @@
 //! dropped chunk is simply missing from the stream, which corrupts it: for
 //! testing only. On UDP a chunk is one datagram.
 
+use crate::decimal::Chance;
+
 /// Fault injection: delays in milliseconds (min, max) and drop chances.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FaultSpec {
     pub send_delay: (u64, u64),
     pub recv_delay: (u64, u64),
-    pub send_drop: f64,
-    pub recv_drop: f64,
+    pub send_drop: Chance,
+    pub recv_drop: Chance,
 }
 
 #[cfg(feature = "faults")]
@@ -31,7 +33,7 @@ impl Faults {
         }
     }
 
-    async fn gate(&self, delay: (u64, u64), drop: f64) -> bool {
+    async fn gate(&self, delay: (u64, u64), drop: Chance) -> bool {
         let (ms, keep) = {
             let mut r = self.rng.borrow_mut();
             (r.range(delay.0, delay.1), !r.chance(drop))

@@ -27,6 +27,7 @@ macro_rules! eprint {
 
 mod addr;
 mod cli;
+mod decimal;
 mod dhcp;
 mod error;
 mod faults;

@@ -8,6 +8,7 @@
 //! the jitter (RFC 3550 style smoothing) on stderr (W30). Neither side
 //! writes probes to stdout.
 
+use crate::decimal::Dbl;
 use crate::local::generate::Rng;
 use crate::local::GenSpec;
 use crate::router::RouteId;
@@ -37,11 +38,13 @@ struct Peer {
     sent: u64,
     received: u64,
     lost: u64,
-    last_rtt: Option<f64>,
-    jitter: f64,
-    min: f64,
-    max: f64,
-    sum: f64,
+    /// Round trips in nanoseconds.
+    last_rtt: Option<u64>,
+    /// The smoothed jitter in picoseconds (finer than the printed µs).
+    jitter_ps: u64,
+    min: u64,
+    max: u64,
+    sum: u128,
 }
 
 /// Client state: the pings each route is waiting on.
@@ -118,30 +121,31 @@ impl Client {
         // Pings older than the matched one count as lost.
         p.pending.drain(..=pos);
         p.lost += pos as u64;
-        let rtt = sent_at.elapsed().as_secs_f64() * 1000.0;
+        let rtt = u64::try_from(sent_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
         if let Some(prev) = p.last_rtt {
-            p.jitter += ((rtt - prev).abs() - p.jitter) / 16.0;
+            // jitter += (|rtt - prev| - jitter) / 16 (RFC 3550's smoothing)
+            let d = i128::from(rtt.abs_diff(prev)) * 1000;
+            let j = i128::from(p.jitter_ps);
+            p.jitter_ps = u64::try_from(j + (d - j) / 16).unwrap_or(0);
         }
         p.last_rtt = Some(rtt);
         p.received += 1;
         p.min = if p.received == 1 { rtt } else { p.min.min(rtt) };
         p.max = p.max.max(rtt);
-        p.sum += rtt;
+        p.sum += u128::from(rtt);
         let done = p.received + p.lost;
-        let loss = if done == 0 {
-            0.0
-        } else {
-            p.lost as f64 * 100.0 / done as f64
-        };
+        let ms = |ns: u128, n: u64| Dbl::ratio(ns, u128::from(n) * 1_000_000).fixed(3);
         Reply::Matched(format!(
-            "{route} Round trip time: {rtt:.3} ms (min {:.3}, avg {:.3}, max {:.3}), jitter {:.3} ms, sent {}, received {}, lost {} ({loss:.1}%)",
-            p.min,
-            p.sum / p.received as f64,
-            p.max,
-            p.jitter,
+            "{route} Round trip time: {} ms (min {}, avg {}, max {}), jitter {} ms, sent {}, received {}, lost {} ({}%)",
+            ms(rtt.into(), 1),
+            ms(p.min.into(), 1),
+            ms(p.sum, p.received),
+            ms(p.max.into(), 1),
+            Dbl::ratio(p.jitter_ps.into(), 1_000_000_000).fixed(3),
             p.sent,
             p.received,
-            p.lost
+            p.lost,
+            Dbl::ratio(u128::from(p.lost) * 100, done.into()).fixed(1)
         ))
     }
 }

@@ -6,9 +6,10 @@
 //! "In" is what a socket received, "out" what was written to a socket; a
 //! message is one read or one write (one datagram on UDP).
 
+use crate::decimal::{per_sec, secs_fixed};
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
@@ -118,8 +119,8 @@ impl Stats {
         routes: impl Iterator<Item = (&'a str, &'a RouteCounts)>,
     ) -> String {
         let now = Instant::now();
-        let secs = now.duration_since(self.last_at).as_secs_f64().max(1e-9);
-        let elapsed = now.duration_since(self.start).as_secs_f64();
+        let secs = now.duration_since(self.last_at);
+        let elapsed = secs_fixed(now.duration_since(self.start), 3);
         self.last_at = now;
         if let Some(udp) = self.classic {
             let d = self.total.minus(&self.last_total);
@@ -145,7 +146,7 @@ impl Stats {
         if json {
             let _ = writeln!(
                 out,
-                "{{\"stats\":\"periodic\",\"elapsed_s\":{elapsed:.3},\"routes\":[{}],\"total\":{}}}",
+                "{{\"stats\":\"periodic\",\"elapsed_s\":{elapsed},\"routes\":[{}],\"total\":{}}}",
                 items.join(","),
                 json_counters("total", &self.total, Some((&delta, secs)))
             );
@@ -161,17 +162,17 @@ impl Stats {
 
     /// The report at exit.
     pub fn totals(&self, json: bool) -> String {
-        let elapsed = self.start.elapsed().as_secs_f64();
+        let elapsed = secs_fixed(self.start.elapsed(), 3);
         let t = &self.total;
         if json {
             format!(
-                "{{\"stats\":\"totals\",\"elapsed_s\":{elapsed:.3},\"routes_seen\":{},\"total\":{}}}\n",
+                "{{\"stats\":\"totals\",\"elapsed_s\":{elapsed},\"routes_seen\":{},\"total\":{}}}\n",
                 self.routes_seen,
                 json_counters("total", t, None)
             )
         } else {
             format!(
-                "Stats totals after {elapsed:.3} s, {} routes: in {} bytes in {} messages, out {} bytes in {} messages\n",
+                "Stats totals after {elapsed} s, {} routes: in {} bytes in {} messages, out {} bytes in {} messages\n",
                 self.routes_seen, t.bytes_in, t.msgs_in, t.bytes_out, t.msgs_out
             )
         }
@@ -180,11 +181,13 @@ impl Stats {
 
 /// 0.11's line, with true per-second rates (0.11 printed the period's
 /// totals; at its default period of one second they are the same).
-fn classic_line(d: &Counters, secs: f64, udp: bool) -> String {
+fn classic_line(d: &Counters, secs: Duration, udp: bool) -> String {
     if *d == Counters::default() {
         return String::new();
     }
-    let rate = |n: u64| (n as f64 / secs).round() as u64;
+    // Per second, rounded half away from zero (f64's `round`).
+    let ns = secs.as_nanos().max(1);
+    let rate = |n: u64| (u128::from(n) * 2_000_000_000 + ns) / (2 * ns);
     let (r, s) = if udp {
         ("p/s", "p/s")
     } else {
@@ -199,21 +202,21 @@ fn classic_line(d: &Counters, secs: f64, udp: bool) -> String {
     )
 }
 
-fn text(c: &Counters, d: &Counters, secs: f64) -> String {
+fn text(c: &Counters, d: &Counters, secs: Duration) -> String {
     format!(
-        "in {} B {} msgs ({:.1} B/s, {:.1} msgs/s), out {} B {} msgs ({:.1} B/s, {:.1} msgs/s)",
+        "in {} B {} msgs ({} B/s, {} msgs/s), out {} B {} msgs ({} B/s, {} msgs/s)",
         c.bytes_in,
         c.msgs_in,
-        d.bytes_in as f64 / secs,
-        d.msgs_in as f64 / secs,
+        per_sec(d.bytes_in, secs, 1),
+        per_sec(d.msgs_in, secs, 1),
         c.bytes_out,
         c.msgs_out,
-        d.bytes_out as f64 / secs,
-        d.msgs_out as f64 / secs
+        per_sec(d.bytes_out, secs, 1),
+        per_sec(d.msgs_out, secs, 1)
     )
 }
 
-fn json_counters(label: &str, c: &Counters, rate: Option<(&Counters, f64)>) -> String {
+fn json_counters(label: &str, c: &Counters, rate: Option<(&Counters, Duration)>) -> String {
     let mut s = format!(
         "{{\"route\":\"{}\",\"in_bytes\":{},\"in_msgs\":{},\"out_bytes\":{},\"out_msgs\":{}",
         crate::json::escape(label),
@@ -225,11 +228,11 @@ fn json_counters(label: &str, c: &Counters, rate: Option<(&Counters, f64)>) -> S
     if let Some((d, secs)) = rate {
         let _ = write!(
             s,
-            ",\"in_bytes_per_s\":{:.1},\"in_msgs_per_s\":{:.1},\"out_bytes_per_s\":{:.1},\"out_msgs_per_s\":{:.1}",
-            d.bytes_in as f64 / secs,
-            d.msgs_in as f64 / secs,
-            d.bytes_out as f64 / secs,
-            d.msgs_out as f64 / secs
+            ",\"in_bytes_per_s\":{},\"in_msgs_per_s\":{},\"out_bytes_per_s\":{},\"out_msgs_per_s\":{}",
+            per_sec(d.bytes_in, secs, 1),
+            per_sec(d.msgs_in, secs, 1),
+            per_sec(d.bytes_out, secs, 1),
+            per_sec(d.msgs_out, secs, 1)
         );
     }
     s.push('}');

@@ -7,6 +7,7 @@
 use super::args::Args;
 use super::no_effect;
 use crate::addr::{self, clip, Host, HostPort};
+use crate::decimal::{self, Dbl};
 use crate::error::{usage, Result};
 use std::time::Duration;
 
@@ -107,9 +108,9 @@ fn check(a: &Args) -> Result<CheckOpts> {
     let family = super::config::family_from_flags(a)?;
     let wait = match &a.wait {
         None => Duration::from_secs(2),
-        Some(s) => match s.trim().parse::<f64>() {
-            Ok(t) if (0.1..=60.0).contains(&t) => Duration::from_secs_f64(t),
-            _ => {
+        Some(s) => match decimal::seconds_in(s.trim(), Dbl::ratio(1, 10), Dbl::ratio(60, 1)) {
+            Some(t) => t,
+            None => {
                 return Err(usage(format!(
                     "invalid -w '{}' for --check (expected seconds from 0.1 to 60)",
                     clip(s)

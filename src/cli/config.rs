@@ -4,6 +4,7 @@
 
 use super::args::{Args, FwdMode, InputMode, OutputMode};
 use crate::addr::{self, ListenSpec, TargetSpec};
+use crate::decimal::{self, Chance, Dbl};
 use crate::error::{usage, Result};
 use std::time::Duration;
 
@@ -64,13 +65,27 @@ fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
     }
 }
 
-pub(super) fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>> {
-    let secs = number::<f64>(flag, v)?;
-    match secs {
+/// A non-negative decimal as f64 read it (no floats: `crate::decimal`);
+/// Ok(None) when not given.
+fn decimal(flag: &str, v: &Option<String>) -> Result<Option<std::result::Result<Dbl, ()>>> {
+    match v {
         None => Ok(None),
-        Some(s) if s.is_finite() && (0.0..=1e9).contains(&s) => {
-            Ok(Some(Duration::from_secs_f64(s)))
-        }
+        Some(s) => match decimal::parse(s.trim()) {
+            Ok(d) => Ok(Some(Ok(d))),
+            Err(decimal::Bad::Range) => Ok(Some(Err(()))),
+            Err(decimal::Bad::Syntax) => Err(usage(format!(
+                "invalid value '{}' for {flag}",
+                addr::clip(s)
+            ))),
+        },
+    }
+}
+
+pub(super) fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>> {
+    const MAX: Dbl = Dbl::ratio(1_000_000_000, 1);
+    match decimal(flag, v)? {
+        None => Ok(None),
+        Some(Ok(s)) if s <= MAX => Ok(Some(s.to_duration())),
         Some(_) => Err(usage(format!(
             "invalid value '{}' for {flag} (expected seconds, 0 or more)",
             v.as_deref().unwrap_or("")
@@ -596,10 +611,10 @@ fn delay_pair(
 }
 
 /// A probability in [0, 1]; NaN and anything outside are rejected.
-fn chance(flag: &str, v: &Option<String>) -> Result<f64> {
-    match number::<f64>(flag, v)? {
-        None => Ok(0.0),
-        Some(p) if (0.0..=1.0).contains(&p) => Ok(p),
+fn chance(flag: &str, v: &Option<String>) -> Result<Chance> {
+    match decimal(flag, v)? {
+        None => Ok(Chance::NEVER),
+        Some(Ok(p)) if p <= Dbl::ratio(1, 1) => Ok(Chance::of(p)),
         Some(_) => Err(usage(format!(
             "invalid value '{}' for {flag} (expected a probability from 0 to 1)",
             addr::clip(v.as_deref().unwrap_or(""))

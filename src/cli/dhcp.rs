@@ -5,6 +5,7 @@ use super::args::Args;
 #[cfg(feature = "dhcp")]
 use super::Command;
 use crate::addr;
+use crate::decimal::{self, Dbl};
 use crate::error::{usage, Result};
 use std::time::Duration;
 
@@ -49,9 +50,9 @@ fn check(a: &Args, iface: &str) -> Result<DhcpOpts> {
     }
     let wait = match &a.wait {
         None => Duration::from_secs(5),
-        Some(s) => match s.trim().parse::<f64>() {
-            Ok(t) if (0.1..=3600.0).contains(&t) => Duration::from_secs_f64(t),
-            _ => {
+        Some(s) => match decimal::seconds_in(s.trim(), Dbl::ratio(1, 10), Dbl::ratio(3600, 1)) {
+            Some(t) => t,
+            None => {
                 return Err(usage(format!(
                     "invalid -w '{}' for --dhcp-probe (expected seconds from 0.1 to 3600)",
                     addr::clip(s)

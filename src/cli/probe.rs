@@ -6,6 +6,7 @@ use super::args::Args;
 #[cfg(feature = "probe")]
 use super::Command;
 use crate::addr;
+use crate::decimal::{self, Dbl};
 use crate::error::{usage, Result};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -94,9 +95,9 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
     let server = addr::parse_host_port(a.probe.as_deref().unwrap_or_default())?;
     let time = match &a.probe_time {
         None => Duration::from_secs(2),
-        Some(s) => match s.parse::<f64>() {
-            Ok(t) if (0.05..=60.0).contains(&t) => Duration::from_secs_f64(t),
-            _ => {
+        Some(s) => match decimal::seconds_in(s, Dbl::ratio(1, 20), Dbl::ratio(60, 1)) {
+            Some(t) => t,
+            None => {
                 return Err(usage(format!(
                     "invalid --probe-time '{}' (expected seconds from 0.05 to 60)",
                     addr::clip(s)

@@ -190,12 +190,8 @@ fn send_error(iface: &str, e: &io::Error) -> Error {
 /// Seconds without a needless ".0".
 #[cfg(feature = "dhcp")]
 fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{s:.0}")
-    } else {
-        format!("{s}")
-    }
+    // f64's `{}` already printed a whole number without ".0".
+    crate::decimal::secs_shortest(d)
 }
 
 #[cfg(feature = "dhcp")]

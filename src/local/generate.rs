@@ -54,16 +54,15 @@ impl Rng {
         lo + ((u128::from(self.next_u64()) * u128::from(span + 1)) >> 64) as u64
     }
 
-    /// True with probability `p` (0 never, 1 always).
+    /// True with probability `p` (0 never, 1 always; a random number is
+    /// drawn only in between).
     #[cfg_attr(not(feature = "faults"), allow(dead_code))]
-    pub fn chance(&mut self, p: f64) -> bool {
-        if p <= 0.0 {
-            return false;
+    pub fn chance(&mut self, p: crate::decimal::Chance) -> bool {
+        match p.hits() {
+            0 => false,
+            n if n >= 1 << 53 => true,
+            n => (self.next_u64() >> 11) < n,
         }
-        if p >= 1.0 {
-            return true;
-        }
-        ((self.next_u64() >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < p
     }
 
     /// Fill `buf` with random bytes, 8 at a time.
@@ -176,9 +175,11 @@ mod tests {
     #[test]
     fn chance_extremes_and_middle() {
         let mut r = Rng::seeded(2);
-        assert!((0..1000).all(|_| !r.chance(0.0)));
-        assert!((0..1000).all(|_| r.chance(1.0)));
-        let hits = (0..100_000).filter(|_| r.chance(0.25)).count();
+        use crate::decimal::Chance;
+        assert!((0..1000).all(|_| !r.chance(Chance::NEVER)));
+        assert!((0..1000).all(|_| r.chance(Chance::ALWAYS)));
+        let quarter = Chance::of(crate::decimal::Dbl::ratio(1, 4));
+        let hits = (0..100_000).filter(|_| r.chance(quarter)).count();
         assert!((23_000..27_000).contains(&hits), "{hits}");
     }
 

@@ -100,12 +100,12 @@ async fn recv_until(
 
 #[cfg(feature = "probe")]
 fn secs(d: Duration) -> String {
-    let s = format!("{:.1}", d.as_secs_f64());
+    let s = crate::decimal::secs_fixed(d, 1);
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
-/// Milliseconds as a float.
+/// Milliseconds, to be printed with some decimals.
 #[cfg(feature = "probe")]
-pub fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+pub fn ms(d: Duration) -> crate::decimal::Dbl {
+    crate::decimal::Dbl::ratio(d.as_nanos(), 1_000_000)
 }

@@ -1,12 +1,16 @@
 //! Check results and the two report forms: one line per check, or one JSON
 //! object (hand-written: no serde).
 
+use crate::decimal::Dbl;
 use std::fmt::Write;
 
 /// A figure in a check's result.
 #[derive(Debug, Clone)]
 pub enum Val {
-    Num(f64),
+    /// Printed with at most three decimals.
+    Num(Dbl),
+    /// No figure (JSON null).
+    Null,
     Int(u64),
     Bool(bool),
     Str(String),
@@ -89,10 +93,8 @@ pub fn json(checks: &[Check]) -> String {
         for (k, v) in &c.fields {
             let _ = write!(s, ",{}:", crate::json::quote(k));
             match v {
-                Val::Num(x) if x.is_finite() => {
-                    let _ = write!(s, "{}", round3(*x));
-                }
-                Val::Num(_) => s.push_str("null"),
+                Val::Num(x) => s.push_str(&round3(*x)),
+                Val::Null => s.push_str("null"),
                 Val::Int(n) => {
                     let _ = write!(s, "{n}");
                 }
@@ -109,14 +111,9 @@ pub fn json(checks: &[Check]) -> String {
 }
 
 /// A number with at most three decimals, without trailing zeros.
-fn round3(x: f64) -> String {
-    let t = format!("{x:.3}");
-    let t = t.trim_end_matches('0').trim_end_matches('.');
-    if t.is_empty() || t == "-" {
-        "0".into()
-    } else {
-        t.to_string()
-    }
+fn round3(x: Dbl) -> String {
+    let t = x.fixed(3);
+    t.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -127,10 +124,10 @@ mod tests {
     fn json_shape() {
         let c = vec![
             Check::new("tcp", true, "fine".into())
-                .with("connect_ms", Val::Num(0.25))
+                .with("connect_ms", Val::Num(Dbl::ratio(1, 4)))
                 .with("n", Val::Int(3)),
             Check::skipped("broadcast", "no \"subnet\"\n"),
-            Check::failed("udp", "timed out").with("x", Val::Num(f64::NAN)),
+            Check::failed("udp", "timed out").with("x", Val::Null),
         ];
         assert_eq!(
             json(&c),
@@ -139,7 +136,7 @@ mod tests {
              \"udp\":{\"ok\":false,\"error\":\"timed out\",\"x\":null}}\n"
         );
         assert!(text(&c).contains("broadcast  skipped"));
-        assert_eq!(round3(1400.0), "1400");
-        assert_eq!(round3(0.0004), "0");
+        assert_eq!(round3(Dbl::ratio(1400, 1)), "1400");
+        assert_eq!(round3(Dbl::ratio(4, 10_000)), "0");
     }
 }

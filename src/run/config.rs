@@ -62,8 +62,9 @@ impl Untouched {
             && c.idle_timeout.is_none()
             && c.verbose <= 2
             && c.exec.is_none();
-        let recv_faults = f.recv_delay != (0, 0) || f.recv_drop != 0.0;
-        let send_faults = f.send_delay != (0, 0) || f.send_drop != 0.0;
+        use crate::decimal::Chance;
+        let recv_faults = f.recv_delay != (0, 0) || f.recv_drop != Chance::NEVER;
+        let send_faults = f.send_delay != (0, 0) || f.send_drop != Chance::NEVER;
         Untouched {
             input: both
                 && matches!(c.input, InputMode::Stdin | InputMode::StdinNochar)

@@ -99,7 +99,10 @@ pub async fn idle_watch(shared: &Shared, id: RouteId) -> String {
         let last = shared.router.borrow().conn(id).map(|c| c.activity.get());
         let due = last.unwrap_or_else(Instant::now) + limit;
         if Instant::now() >= due {
-            return format!("idle for {:.1} s (--idle-timeout)", limit.as_secs_f64());
+            return format!(
+                "idle for {} s (--idle-timeout)",
+                crate::decimal::secs_fixed(limit, 1)
+            );
         }
         Timer::at(due).await;
     }
@@ -170,8 +173,8 @@ pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
             match stuck_since {
                 Some(t) if t.elapsed() >= wait => {
                     eprintln!(
-                        "Dropping a hub client that stopped reading (stuck for {:.1} s, --hub-wait)",
-                        wait.as_secs_f64()
+                        "Dropping a hub client that stopped reading (stuck for {} s, --hub-wait)",
+                        crate::decimal::secs_fixed(wait, 1)
                     );
                     shared.abort(id, "stopped reading (--hub-wait)".into());
                     break;

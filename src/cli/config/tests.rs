@@ -469,3 +469,64 @@ fn unix_addresses_and_their_rules() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Seconds and chances read as f64 read them (`crate::decimal`, no floats):
+/// the same forms accepted, the same durations, the same two messages.
+#[test]
+fn decimal_arguments_as_f64_read_them() {
+    let wait = |v: &str| ok(&["-w", v, T]).connect_timeout;
+    for (v, ns) in [
+        ("1.5", 1_500_000_000),
+        (".5", 500_000_000),
+        ("5.", 5_000_000_000),
+        ("1e-3", 1_000_000),
+        ("+2", 2_000_000_000),
+        ("-0", 0),
+        (" 0.25 ", 250_000_000),
+        ("0.0000000015", 1), // the double just below 1.5 ns
+        ("2.5e-9", 3),
+        ("1e9", 1_000_000_000_000_000_000),
+    ] {
+        assert_eq!(wait(v), Some(Duration::from_nanos(ns)), "-w {v}");
+    }
+    for (v, msg) in [
+        ("abc", "invalid value 'abc' for -w"),
+        ("1_0", "invalid value '1_0' for -w"),
+        ("1e", "invalid value '1e' for -w"),
+        ("0x10", "invalid value '0x10' for -w"),
+        (
+            "-1",
+            "invalid value '-1' for -w (expected seconds, 0 or more)",
+        ),
+        (
+            "inf",
+            "invalid value 'inf' for -w (expected seconds, 0 or more)",
+        ),
+        (
+            "NaN",
+            "invalid value 'NaN' for -w (expected seconds, 0 or more)",
+        ),
+        (
+            "1e400",
+            "invalid value '1e400' for -w (expected seconds, 0 or more)",
+        ),
+        (
+            "1000000001",
+            "invalid value '1000000001' for -w (expected seconds, 0 or more)",
+        ),
+    ] {
+        let e = config(&["-w", v, T]).err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some(msg), "-w {v}");
+    }
+    #[cfg(feature = "faults")]
+    {
+        use crate::decimal::Chance;
+        let drop = |v: &str| ok(&["--sdrop", v, T]).faults.send_drop;
+        assert_eq!(drop("0"), Chance::NEVER);
+        assert_eq!(drop("1"), Chance::ALWAYS);
+        assert_eq!(drop("0.25").hits(), 1 << 51);
+        assert_eq!(drop("1e-300").hits(), 1);
+        let e = config(&["--rdrop", "x", T]).err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some("invalid value 'x' for --rdrop"));
+    }
+}

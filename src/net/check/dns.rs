@@ -132,7 +132,7 @@ async fn ask(server: SocketAddr, name: &str, qtype: u16, wait: Duration) -> Resu
     let mut buf = vec![0u8; 4096];
     for round in 0..2u32 {
         s.send(&q).await.map_err(err)?;
-        let deadline = start + wait.mul_f64(f64::from(round + 1) / 2.0);
+        let deadline = start + wait * (round + 1) / 2;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -157,7 +157,10 @@ async fn ask(server: SocketAddr, name: &str, qtype: u16, wait: Duration) -> Resu
             }
         }
     }
-    Err(format!("no answer within {} s", wait.as_secs_f64()))
+    Err(format!(
+        "no answer within {} s",
+        crate::decimal::secs_shortest(wait)
+    ))
 }
 
 fn judge(a: &dnsmsg::Answer, ms: u64) -> Result<String, String> {

@@ -167,12 +167,12 @@ fn describe(gw: IpAddr, iface: &str, s: &Seen, wait: Duration) -> String {
     }
     match &s.echo {
         Echo::Reply(d, how) => out.push_str(&format!(
-            ", echo reply in {:.2} ms ({how})",
-            d.as_secs_f64() * 1000.0
+            ", echo reply in {} ms ({how})",
+            crate::decimal::millis(*d, 2)
         )),
         Echo::NoReply(how) => out.push_str(&format!(
             ", no echo reply within {} s ({how})",
-            wait.as_secs_f64()
+            crate::decimal::secs_shortest(wait)
         )),
         Echo::NoPrivilege => out.push_str(", echo not allowed (needs privilege)"),
         Echo::Error(e) => out.push_str(&format!(", echo: {e}")),
@@ -243,16 +243,16 @@ async fn probe(
             let index = crate::net::ifaces::scope_id(iface).unwrap_or(0);
             match ask(gw, index, mac, src, wait).await {
                 Direct::Reply(m, d) => {
-                    let ms = d.as_secs_f64() * 1000.0;
+                    let ms = crate::decimal::millis(d, 2);
                     return (
-                        Ok(format!("reply in {ms:.2} ms ({m}, sent directly)")),
+                        Ok(format!("reply in {ms} ms ({m}, sent directly)")),
                         false,
                         false,
                         None,
                     );
                 }
                 Direct::NoReply => {
-                    let w = wait.as_secs_f64();
+                    let w = crate::decimal::secs_shortest(wait);
                     return (
                         Err(format!("no reply within {w} s (sent directly)")),
                         false,
@@ -359,7 +359,7 @@ async fn neighbour(
     (
         Err(format!(
             "no answer within {} s ({last})",
-            wait.as_secs_f64()
+            crate::decimal::secs_shortest(wait)
         )),
         refused,
     )
@@ -378,7 +378,10 @@ async fn neighbour(
             let arp = smol::unblock(move || super::win::send_arp(v4));
             let late = async {
                 smol::Timer::after(wait).await;
-                Err(format!("no answer within {} s", wait.as_secs_f64()))
+                Err(format!(
+                    "no answer within {} s",
+                    crate::decimal::secs_shortest(wait)
+                ))
             };
             let r = smol::future::or(arp, late).await;
             (

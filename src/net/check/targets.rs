@@ -143,7 +143,10 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
             };
             let late = async {
                 smol::Timer::after(wait + Duration::from_millis(200)).await;
-                Err(format!("no answer within {} s", wait.as_secs_f64()))
+                Err(format!(
+                    "no answer within {} s",
+                    crate::decimal::secs_shortest(wait)
+                ))
             };
             let res = smol::future::or(attempt, late).await;
             (t, res)
@@ -228,7 +231,7 @@ async fn udp(
     let mut buf = vec![0u8; 2048];
     for round in 0..2u32 {
         s.send(b"netcrab --check\n").await.map_err(err)?;
-        let deadline = start + wait.mul_f64(f64::from(round + 1) / 2.0);
+        let deadline = start + wait * (round + 1) / 2;
         let left = deadline.saturating_duration_since(Instant::now());
         let got = smol::future::or(async { Some(s.recv(&mut buf).await) }, async {
             smol::Timer::after(left).await;
@@ -251,7 +254,7 @@ async fn udp(
     }
     Err(format!(
         "{a}: no UDP answer within {} s",
-        wait.as_secs_f64()
+        crate::decimal::secs_shortest(wait)
     ))
 }
 

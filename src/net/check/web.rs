@@ -33,7 +33,10 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     let start = Instant::now();
     let fetched = smol::future::or(get(&url, &r, wait), async {
         smol::Timer::after(wait).await;
-        Err(format!("no answer within {} s", wait.as_secs_f64()))
+        Err(format!(
+            "no answer within {} s",
+            crate::decimal::secs_shortest(wait)
+        ))
     })
     .await;
     let (status, location, to) = match fetched {

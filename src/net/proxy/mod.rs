@@ -291,7 +291,7 @@ pub async fn connect(
 }
 
 fn secs(d: Duration) -> String {
-    let s = format!("{:.1}", d.as_secs_f64());
+    let s = crate::decimal::secs_fixed(d, 1);
     s.strip_suffix(".0").map(String::from).unwrap_or(s)
 }
 

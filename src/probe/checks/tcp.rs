@@ -1,6 +1,7 @@
 //! TCP: connect time, then throughput each way over the control connection.
 
 use super::{unexpected, Ctl};
+use crate::decimal::{secs_fixed, Dbl};
 use crate::probe::proto::{write_raw, Msg, DATA_CHUNK};
 use crate::probe::report::{Check, Val};
 use crate::probe::{ms, timeout};
@@ -8,12 +9,9 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn mib_s(bytes: u64, secs: f64) -> f64 {
-    if secs > 0.0 {
-        bytes as f64 / (1024.0 * 1024.0) / secs
-    } else {
-        0.0
-    }
+/// MiB per second: `bytes` in `nanos` nanoseconds (0 when no time passed).
+fn mib_s(bytes: u64, nanos: u128) -> Dbl {
+    Dbl::ratio(u128::from(bytes) * 1_000_000_000, nanos << 20)
 }
 
 pub async fn run(ctl: &mut Ctl, connect: Duration, time: Duration) -> Result<Check, String> {
@@ -29,7 +27,7 @@ pub async fn run(ctl: &mut Ctl, connect: Duration, time: Duration) -> Result<Che
         Msg::UploadResult { bytes, micros } => (bytes, micros),
         m => return Err(unexpected(&m, "UploadResult")),
     };
-    let up = mib_s(up_bytes, up_micros as f64 / 1e6);
+    let up = mib_s(up_bytes, u128::from(up_micros) * 1000);
     // Server → client: timed here, from the request to DownloadEnd.
     let millis = u32::try_from(time.as_millis()).unwrap_or(u32::MAX);
     ctl.send(&Msg::Download { millis }).await?;
@@ -47,12 +45,14 @@ pub async fn run(ctl: &mut Ctl, connect: Duration, time: Duration) -> Result<Che
             m => return Err(unexpected(&m, "download data")),
         }
     }
-    let down = mib_s(down_bytes, start.elapsed().as_secs_f64());
+    let down = mib_s(down_bytes, start.elapsed().as_nanos());
     let ok = up_bytes > 0 && down_bytes > 0;
     let summary = format!(
-        "connect {:.2} ms, up {up:.1} MiB/s, down {down:.1} MiB/s ({:.1} s each way)",
-        ms(connect),
-        time.as_secs_f64()
+        "connect {} ms, up {} MiB/s, down {} MiB/s ({} s each way)",
+        ms(connect).fixed(2),
+        up.fixed(1),
+        down.fixed(1),
+        secs_fixed(time, 1)
     );
     Ok(Check::new("tcp", ok, summary)
         .with("connect_ms", Val::Num(ms(connect)))
@@ -60,5 +60,5 @@ pub async fn run(ctl: &mut Ctl, connect: Duration, time: Duration) -> Result<Che
         .with("down_mib_s", Val::Num(down))
         .with("up_bytes", Val::Int(up_bytes))
         .with("down_bytes", Val::Int(down_bytes))
-        .with("seconds", Val::Num(time.as_secs_f64())))
+        .with("seconds", Val::Num(Dbl::secs(time))))
 }

@@ -3,10 +3,11 @@
 //! datagrams got through each way.
 
 use super::{unexpected, Ctl};
+use crate::decimal::Dbl;
 use crate::probe::proto::Msg;
+use crate::probe::recv_until;
 use crate::probe::report::{Check, Val};
 use crate::probe::wire::{Dgram, Kind, HEADER};
-use crate::probe::{ms, recv_until};
 use async_net::UdpSocket;
 use std::time::{Duration, Instant};
 
@@ -59,29 +60,30 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket) -> Result<Check, String> {
         m => return Err(unexpected(&m, "UdpStatsReply")),
     };
     let got = rtts.len() as u32;
-    let loss = f64::from(COUNT - got.min(COUNT)) * 100.0 / f64::from(COUNT);
+    let loss = Dbl::ratio(u128::from(COUNT - got.min(COUNT)) * 100, u128::from(COUNT));
     let to_server = server_got > 0;
     let from_server = got > 0;
     let ok = to_server && from_server;
-    let ms_of: Vec<f64> = rtts.iter().map(|d| ms(*d)).collect();
-    let (min, avg, max, jitter) = if ms_of.is_empty() {
-        (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
-    } else {
-        let min = ms_of.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = ms_of.iter().copied().fold(0.0, f64::max);
-        let avg = ms_of.iter().sum::<f64>() / ms_of.len() as f64;
-        let diffs: Vec<f64> = ms_of.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
-        let jitter = if diffs.is_empty() {
-            0.0
-        } else {
-            diffs.iter().sum::<f64>() / diffs.len() as f64
-        };
-        (min, avg, max, jitter)
-    };
-    let summary = if got > 0 {
+    // In nanoseconds; the means as milliseconds.
+    let ns: Vec<u128> = rtts.iter().map(Duration::as_nanos).collect();
+    let mean_ms = |sum: u128, n: usize| Dbl::ratio(sum, n as u128 * 1_000_000);
+    let figures = (!ns.is_empty()).then(|| {
+        let min = ns.iter().copied().min().unwrap_or(0);
+        let max = ns.iter().copied().max().unwrap_or(0);
+        let avg = mean_ms(ns.iter().sum(), ns.len());
+        let diffs = ns.windows(2).map(|w| w[1].abs_diff(w[0]));
+        let jitter = mean_ms(diffs.sum(), ns.len().saturating_sub(1));
+        (mean_ms(min, 1), avg, mean_ms(max, 1), jitter)
+    });
+    let summary = if let (true, Some((min, avg, max, jitter))) = (got > 0, figures) {
         format!(
-            "rtt min/avg/max {min:.3}/{avg:.3}/{max:.3} ms, jitter {jitter:.3} ms, \
-             loss {loss:.1}% ({COUNT} sent, {server_got} reached the server, {got} came back)"
+            "rtt min/avg/max {}/{}/{} ms, jitter {} ms, \
+             loss {}% ({COUNT} sent, {server_got} reached the server, {got} came back)",
+            min.fixed(3),
+            avg.fixed(3),
+            max.fixed(3),
+            jitter.fixed(3),
+            loss.fixed(1)
         )
     } else {
         format!(
@@ -100,8 +102,8 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket) -> Result<Check, String> {
         .with("server_received", Val::Int(u64::from(server_got)))
         .with("received", Val::Int(u64::from(got)))
         .with("loss_pct", Val::Num(loss))
-        .with("rtt_min_ms", Val::Num(min))
-        .with("rtt_avg_ms", Val::Num(avg))
-        .with("rtt_max_ms", Val::Num(max))
-        .with("jitter_ms", Val::Num(jitter)))
+        .with("rtt_min_ms", figures.map_or(Val::Null, |f| Val::Num(f.0)))
+        .with("rtt_avg_ms", figures.map_or(Val::Null, |f| Val::Num(f.1)))
+        .with("rtt_max_ms", figures.map_or(Val::Null, |f| Val::Num(f.2)))
+        .with("jitter_ms", figures.map_or(Val::Null, |f| Val::Num(f.3))))
 }
