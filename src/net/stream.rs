@@ -122,12 +122,13 @@ impl RawRead for std::net::TcpStream {
     }
 }
 
-#[cfg(feature = "unix")]
+// On Windows a UNIX stream's raw socket is a std TcpStream (see
+// net/unix/windows.rs): the impl above serves it.
+#[cfg(all(unix, feature = "unix"))]
 impl RawRead for crate::net::unix::RawStream {
     fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
-    #[cfg(unix)]
     fn fd(&self) -> std::os::fd::RawFd {
         std::os::fd::AsRawFd::as_raw_fd(self)
     }

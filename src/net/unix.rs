@@ -65,7 +65,11 @@ fn remove_if_ours(path: &Path, id: Option<FileId>) {
 impl Drop for OwnedPath {
     fn drop(&mut self) {
         if let Ok(mut owned) = OWNED.lock() {
-            owned.retain(|(p, _)| p != &self.path);
+            // As bytes: a Path comparison parses components.
+            let me = self.path.as_os_str();
+            if let Some(i) = owned.iter().position(|(p, _)| p.as_os_str() == me) {
+                owned.swap_remove(i);
+            }
         }
         remove_if_ours(&self.path, self.id);
     }
@@ -86,7 +90,7 @@ pub fn remove_owned_files() {
 /// (left by a process that died) is removed; one that something accepts on
 /// is "in use"; anything else is left alone (the bind then says why).
 fn clear_stale(path: &Path, dgram: bool) -> io::Result<()> {
-    if std::fs::symlink_metadata(path).is_err() {
+    if !os::exists(path) {
         return Ok(());
     }
     if !os::is_socket_file(path) {

@@ -49,6 +49,11 @@ pub(super) fn file_id(path: &Path) -> Option<FileId> {
         .map(|m| (m.dev(), m.ino()))
 }
 
+/// Something is at `path` (a dangling symlink too).
+pub(super) fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
 pub(super) fn is_socket_file(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
 }

@@ -10,9 +10,9 @@
 //! on a handle opened on the reparse point itself.
 
 use super::FileId;
-use futures_lite::{ready, AsyncRead, AsyncWrite};
+use futures_lite::{AsyncRead, AsyncWrite};
 use smol::Async;
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 use std::ffi::c_void;
 use std::io;
 use std::net::Shutdown;
@@ -23,8 +23,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// The socket under a `UnixStream`, as the reactor holds it.
-pub type RawStream = Socket;
+/// The socket under a `UnixStream`, as the reactor holds it. A SOCKET is
+/// a SOCKET: std's TcpStream reads, writes and shuts down any connected
+/// stream socket, so an AF_UNIX stream rides in one and shares all the
+/// TCP code already in the binary (its address methods, which would not
+/// parse an AF_UNIX address, are never called on it: the newtype below
+/// offers none).
+pub type RawStream = std::net::TcpStream;
 
 /// What every use says where the system has no AF_UNIX.
 const NO_AF_UNIX: &str =
@@ -51,70 +56,69 @@ pub fn available() -> io::Result<()> {
 }
 
 /// A connected AF_UNIX stream socket; clones share it (as async-net's do).
+/// Closing it sends the FIN, as async-net's TcpStream does.
 #[derive(Clone)]
-pub struct UnixStream(Arc<Async<Socket>>);
+pub struct UnixStream(async_net::TcpStream);
 
 impl UnixStream {
+    fn new(s: Socket) -> io::Result<UnixStream> {
+        async_net::TcpStream::try_from(std::net::TcpStream::from(s)).map(UnixStream)
+    }
+
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.0.get_ref().shutdown(how)
+        self.0.shutdown(how)
     }
 }
 
-impl From<UnixStream> for Arc<Async<Socket>> {
+impl From<UnixStream> for Arc<Async<RawStream>> {
     fn from(s: UnixStream) -> Self {
-        s.0
+        s.0.into()
     }
 }
 
 impl AsyncRead for UnixStream {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut io: &Async<Socket> = &self.0;
-        Pin::new(&mut io).poll_read(cx, buf)
+        Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for UnixStream {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let mut io: &Async<Socket> = &self.0;
-        Pin::new(&mut io).poll_write(cx, buf)
+        Pin::new(&mut self.0).poll_write(cx, buf)
     }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut io: &Async<Socket> = &self.0;
-        Pin::new(&mut io).poll_flush(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
-    /// Closing the write side sends the FIN (async-io's generic close only
-    /// flushes), as async-net's streams do.
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut io: &Async<Socket> = &self.0;
-        ready!(Pin::new(&mut io).poll_flush(cx))?;
-        Poll::Ready(self.0.get_ref().shutdown(Shutdown::Write))
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
     }
 }
 
-/// A listening AF_UNIX stream socket.
-pub struct UnixListener(Async<Socket>);
+/// A listening AF_UNIX stream socket, held as a std TcpListener for the
+/// same reason as the stream (its own accept, which would not parse the
+/// peer's address, is never called: accept goes through socket2).
+pub struct UnixListener(Async<std::net::TcpListener>);
 
 impl UnixListener {
     pub(super) fn bind(path: &Path) -> io::Result<UnixListener> {
         let s = socket()?;
         s.bind(&SockAddr::unix(path)?)?;
         s.listen(128)?;
-        Async::new(s).map(UnixListener)
+        Async::new(std::net::TcpListener::from(s)).map(UnixListener)
     }
 
     /// The next client, and its path when it bound one.
     pub async fn accept(&self) -> io::Result<(UnixStream, Option<PathBuf>)> {
-        let (s, peer) = self.0.read_with(|l| l.accept()).await?;
-        let s = Async::new(s)?;
-        Ok((UnixStream(Arc::new(s)), pathname(&peer)))
+        let (s, peer) = self.0.read_with(|l| SockRef::from(l).accept()).await?;
+        Ok((UnixStream::new(s)?, pathname(&peer)))
     }
 
     /// Until a client waits to be accepted.
@@ -142,7 +146,7 @@ pub(super) async fn connect(path: &Path) -> io::Result<UnixStream> {
     let addr = SockAddr::unix(path)?;
     let s = socket()?;
     // Windows' own words for a missing path differ; say it as Unix does.
-    if let Err(e) = std::fs::symlink_metadata(path) {
+    if let Err(e) = open_attributes(path) {
         if e.kind() == io::ErrorKind::NotFound {
             return Err(io::Error::new(e.kind(), "No such file or directory"));
         }
@@ -153,12 +157,12 @@ pub(super) async fn connect(path: &Path) -> io::Result<UnixStream> {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
         Err(e) => return Err(e),
     }
-    let s = Async::new(s)?;
+    let s = Async::new(RawStream::from(s))?;
     s.writable().await?;
     if let Some(e) = s.get_ref().take_error()? {
         return Err(e);
     }
-    Ok(UnixStream(Arc::new(s)))
+    Ok(UnixStream(s.into()))
 }
 
 /// Whether something accepts on `path` (a blocking connect: a local
@@ -204,17 +208,21 @@ extern "system" {
 
 /// The file at `path` itself (a reparse point is not followed), opened
 /// only to read its attributes.
-fn open_attributes(path: &Path) -> Option<std::fs::File> {
+fn open_attributes(path: &Path) -> io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .access_mode(FILE_READ_ATTRIBUTES)
         .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
         .open(path)
-        .ok()
+}
+
+/// Something is at `path` (its reparse point is not followed).
+pub(super) fn exists(path: &Path) -> bool {
+    open_attributes(path).is_ok()
 }
 
 /// An AF_UNIX socket file: a reparse point with the AF_UNIX tag.
 pub(super) fn is_socket_file(path: &Path) -> bool {
-    let Some(f) = open_attributes(path) else {
+    let Ok(f) = open_attributes(path) else {
         return false;
     };
     let mut info = AttributeTagInfo::default();
@@ -237,7 +245,7 @@ pub(super) fn is_socket_file(path: &Path) -> bool {
 /// over to a file re-created under the same name), they change when
 /// another socket file replaces ours.
 pub(super) fn file_id(path: &Path) -> Option<FileId> {
-    let f = open_attributes(path)?;
+    let f = open_attributes(path).ok()?;
     let mut info = HandleInfo::default();
     // SAFETY: `info` is a BY_HANDLE_FILE_INFORMATION; the handle is open.
     let ok = unsafe { GetFileInformationByHandle(f.as_raw_handle(), &mut info) };
