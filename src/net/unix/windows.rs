@@ -1,6 +1,6 @@
 //! The Windows side of net::unix: AF_UNIX stream sockets (Windows 10 1803
-//! and later) as socket2 sockets in async-io's reactor, so the serving code
-//! reads and writes them as it does TCP. Windows has no AF_UNIX datagrams,
+//! and later), made by socket2 and driven by async-io in std's socket
+//! types, so the serving code reads and writes them as it does TCP. Windows has no AF_UNIX datagrams,
 //! and older Windows (and Wine 8) no AF_UNIX at all: socket() then fails
 //! with WSAEAFNOSUPPORT and every use says so in one line.
 //!
