@@ -48,6 +48,9 @@ fn notify(sig: i32) {
         crate::local::terminal::restore();
         #[cfg(feature = "exec")]
         crate::local::exec::kill_all();
+        // process::exit runs no destructors: the socket files go here.
+        #[cfg(feature = "unix")]
+        crate::net::unix::remove_owned_files();
         crate::local::stderr::flush_at_exit();
         std::process::exit(128 + FIRST.load(Ordering::SeqCst));
     }
@@ -130,11 +133,14 @@ fn install() -> bool {
     }
     unsafe extern "system" fn handler(kind: u32) -> i32 {
         // CTRL_C_EVENT (0) and CTRL_BREAK_EVENT (1): handled; others
-        // (close, logoff, shutdown) keep the default.
+        // (close, logoff, shutdown) keep the default, which ends the
+        // process without destructors: remove our socket files first.
         if kind <= 1 {
             notify(SIGINT);
             1
         } else {
+            #[cfg(feature = "unix")]
+            crate::net::unix::remove_owned_files();
             0
         }
     }

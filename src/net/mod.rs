@@ -12,9 +12,10 @@ pub mod sockopt;
 pub mod stream;
 pub mod tcp;
 pub mod udp;
-#[cfg(unix)]
-// Without the feature only `self_pipe` (signals) is used.
-#[cfg_attr(not(feature = "unix"), allow(dead_code))]
+// On Unix always (the signal thread's self-pipe lives here); on Windows
+// with the feature. Without the feature only `self_pipe` is used.
+#[cfg(any(unix, feature = "unix"))]
+#[cfg_attr(not(feature = "unix"), allow(dead_code, unused_imports))]
 pub mod unix;
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
-//! A connected byte stream of either kind: TCP, or (on Unix) a UNIX stream
-//! socket. The serving code (run/tcp) reads, writes and half-closes both
+//! A connected byte stream of either kind: TCP, or a UNIX stream socket
+//! (Unix, and Windows 10 1803+). The serving code (run/tcp) reads, writes and half-closes both
 //! through this one type, so there is one read loop and one write loop.
 
 use async_net::TcpStream;
@@ -14,15 +14,15 @@ use std::task::{Context, Poll};
 #[derive(Clone)]
 pub enum Stream {
     Tcp(TcpStream),
-    #[cfg(all(unix, feature = "unix"))]
-    Unix(async_net::unix::UnixStream),
+    #[cfg(feature = "unix")]
+    Unix(crate::net::unix::UnixStream),
 }
 
 impl Stream {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.shutdown(how),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(s) => s.shutdown(how),
         }
     }
@@ -34,7 +34,7 @@ impl Stream {
             Stream::Tcp(s) => {
                 let _ = s.set_nodelay(true);
             }
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(_) => {}
         }
     }
@@ -44,7 +44,7 @@ impl Stream {
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
             Stream::Tcp(s) => Some(s),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(_) => None,
         }
     }
@@ -53,7 +53,7 @@ impl Stream {
     pub fn io(&self) -> Io {
         match self {
             Stream::Tcp(s) => Io::Tcp(s.clone().into()),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(s) => Io::Unix(s.clone().into()),
         }
     }
@@ -62,8 +62,8 @@ impl Stream {
 /// The reactor's handle on a stream's socket.
 pub enum Io {
     Tcp(Arc<Async<std::net::TcpStream>>),
-    #[cfg(all(unix, feature = "unix"))]
-    Unix(Arc<Async<std::os::unix::net::UnixStream>>),
+    #[cfg(feature = "unix")]
+    Unix(Arc<Async<crate::net::unix::RawStream>>),
 }
 
 impl Io {
@@ -76,7 +76,7 @@ impl Io {
     ) -> io::Result<R> {
         match self {
             Io::Tcp(a) => a.read_with(|s| op(s)).await,
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Io::Unix(a) => a.read_with(|s| op(s)).await,
         }
     }
@@ -86,7 +86,7 @@ impl Io {
     pub async fn readable(&self) -> io::Result<()> {
         match self {
             Io::Tcp(a) => a.readable().await,
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Io::Unix(a) => a.readable().await,
         }
     }
@@ -122,8 +122,10 @@ impl RawRead for std::net::TcpStream {
     }
 }
 
+// On Windows a UNIX stream's raw socket is a std TcpStream (see
+// net/unix/windows.rs): the impl above serves it.
 #[cfg(all(unix, feature = "unix"))]
-impl RawRead for std::os::unix::net::UnixStream {
+impl RawRead for crate::net::unix::RawStream {
     fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
@@ -140,21 +142,21 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_close(cx),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(s) => Pin::new(s).poll_close(cx),
         }
     }
@@ -168,7 +170,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }

@@ -1,25 +1,48 @@
-//! UNIX domain sockets (Unix only): listening on a path (with the stale
-//! socket file rule), connecting to one, datagram sockets, and removing the
+//! UNIX domain sockets: listening on a path (with the stale socket file
+//! rule), connecting to one, datagram sockets (Unix only), and removing the
 //! socket files we made when the run ends.
+//!
+//! One API for both systems: on Unix the types are async-net's; on Windows
+//! (AF_UNIX streams, Windows 10 1803 and later) they are socket2 sockets
+//! driven by async-io (unix/windows.rs). Windows has no AF_UNIX datagrams.
 
-use async_net::unix::{UnixDatagram, UnixListener, UnixStream};
+#[cfg(unix)]
+mod posix;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(unix)]
+use posix as os;
+#[cfg(windows)]
+use windows as os;
+
+pub use os::{available, RawStream, UnixListener, UnixStream};
+
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// What tells a socket file from one that replaced it at the same path.
+type FileId = (u64, u64);
+
+/// The socket files this run made and still owns, for the exits that skip
+/// destructors (a second Ctrl-C, Windows' console close).
+static OWNED: Mutex<Vec<(PathBuf, Option<FileId>)>> = Mutex::new(Vec::new());
 
 /// A socket file this run made; removed when dropped (the end of the run,
 /// Ctrl-C and SIGTERM included), unless something else has replaced it.
 pub struct OwnedPath {
     path: PathBuf,
-    id: Option<(u64, u64)>,
+    id: Option<FileId>,
 }
 
 impl OwnedPath {
     fn new(path: &Path) -> OwnedPath {
-        let id = std::fs::symlink_metadata(path)
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
+        let id = os::file_id(path);
+        if let Ok(mut owned) = OWNED.lock() {
+            owned.push((path.to_path_buf(), id));
+        }
         OwnedPath {
             path: path.to_path_buf(),
             id,
@@ -31,13 +54,34 @@ impl OwnedPath {
     }
 }
 
+/// Remove `path` if it is still the file with `id`.
+fn remove_if_ours(path: &Path, id: Option<FileId>) {
+    let now = os::file_id(path);
+    if now.is_some() && now == id {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 impl Drop for OwnedPath {
     fn drop(&mut self) {
-        let same = std::fs::symlink_metadata(&self.path)
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
-        if same.is_some() && same == self.id {
-            let _ = std::fs::remove_file(&self.path);
+        if let Ok(mut owned) = OWNED.lock() {
+            // As bytes: a Path comparison parses components.
+            let me = self.path.as_os_str();
+            if let Some(i) = owned.iter().position(|(p, _)| p.as_os_str() == me) {
+                owned.swap_remove(i);
+            }
+        }
+        remove_if_ours(&self.path, self.id);
+    }
+}
+
+/// Remove every socket file this run still owns, now: for an exit that
+/// will not run destructors.
+pub fn remove_owned_files() {
+    // try_lock: called from a signal thread; never wait on the run.
+    if let Ok(mut owned) = OWNED.try_lock() {
+        for (p, id) in owned.drain(..) {
+            remove_if_ours(&p, id);
         }
     }
 }
@@ -46,26 +90,18 @@ impl Drop for OwnedPath {
 /// (left by a process that died) is removed; one that something accepts on
 /// is "in use"; anything else is left alone (the bind then says why).
 fn clear_stale(path: &Path, dgram: bool) -> io::Result<()> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
+    if !os::exists(path) {
         return Ok(());
-    };
-    if !meta.file_type().is_socket() {
+    }
+    if !os::is_socket_file(path) {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             "the path exists and is not a socket",
         ));
     }
-    let alive = if dgram {
-        let probe = std::os::unix::net::UnixDatagram::unbound()?;
-        match probe.connect(path) {
-            Ok(()) => true,
-            Err(e) => !matches!(e.raw_os_error(), Some(libc::ECONNREFUSED)),
-        }
-    } else {
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => true,
-            Err(e) => !matches!(e.raw_os_error(), Some(libc::ECONNREFUSED)),
-        }
+    let alive = match os::probe(path, dgram) {
+        Ok(()) => true,
+        Err(e) => e.kind() != io::ErrorKind::ConnectionRefused,
     };
     if alive {
         return Err(io::Error::new(
@@ -78,42 +114,15 @@ fn clear_stale(path: &Path, dgram: bool) -> io::Result<()> {
 
 /// Listen on `path`, replacing a stale socket file.
 pub fn listen(path: &Path) -> io::Result<(UnixListener, OwnedPath)> {
+    available()?;
     clear_stale(path, false)?;
     let l = UnixListener::bind(path)?;
     Ok((l, OwnedPath::new(path)))
 }
 
-/// A datagram socket bound to `path` (replacing a stale socket file).
-pub fn bind_dgram(path: &Path) -> io::Result<(UnixDatagram, OwnedPath)> {
-    clear_stale(path, true)?;
-    let s = UnixDatagram::bind(path)?;
-    Ok((s, OwnedPath::new(path)))
-}
-
-/// A private path for a datagram client that gave no `-s`, so replies can
-/// reach it (as nc does); in the temporary directory, removed at the end.
-pub fn private_dgram() -> io::Result<(UnixDatagram, OwnedPath)> {
-    let dir = std::env::temp_dir();
-    for _ in 0..16 {
-        let mut r = [0u8; 6];
-        getrandom::fill(&mut r).map_err(|e| io::Error::other(e.to_string()))?;
-        let tag: String = r.iter().map(|b| format!("{b:02x}")).collect();
-        let path = dir.join(format!("netcrab-{}-{tag}.sock", std::process::id()));
-        match UnixDatagram::bind(&path) {
-            Ok(s) => return Ok((s, OwnedPath::new(&path))),
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "no free temporary socket path",
-    ))
-}
-
 /// Connect to a listening path, within `timeout` when given.
 pub async fn connect(path: &Path, timeout: Option<Duration>) -> io::Result<UnixStream> {
-    let dial = UnixStream::connect(path);
+    let dial = os::connect(path);
     match timeout {
         None => dial.await,
         Some(t) => {
@@ -126,24 +135,5 @@ pub async fn connect(path: &Path, timeout: Option<Duration>) -> io::Result<UnixS
     }
 }
 
-/// A pipe (read end, write end) for the signal thread's self-pipe. Not a
-/// socket pair: a connected UNIX socket that is no client of ours would
-/// look, to anyone counting this process's connected UNIX sockets (as the
-/// compatibility scorecard does for `-k -U`), like a client still held.
-pub fn self_pipe() -> io::Result<(std::fs::File, std::os::fd::OwnedFd)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe(2) fills the two descriptors on success; each is then
-    // owned by exactly one value below.
-    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors are fresh and owned by nothing else.
-    unsafe {
-        Ok((
-            std::fs::File::from_raw_fd(fds[0]),
-            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
-        ))
-    }
-}
+#[cfg(unix)]
+pub use posix::{bind_dgram, private_dgram, self_pipe};

@@ -22,7 +22,7 @@ pub enum Dest {
     /// A TCP target (directly or through the proxy).
     Inet(TargetPlan),
     /// A UNIX stream socket's path.
-    #[cfg(all(unix, feature = "unix"))]
+    #[cfg(feature = "unix")]
     Unix(std::path::PathBuf),
 }
 
@@ -31,7 +31,7 @@ impl Dest {
     fn name(&self) -> String {
         match self {
             Dest::Inet(p) => p.spec.dest.to_string(),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Dest::Unix(p) => format!("unix:{}", p.display()),
         }
     }
@@ -39,7 +39,7 @@ impl Dest {
     fn count(&self) -> u32 {
         match self {
             Dest::Inet(p) => p.spec.count,
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Dest::Unix(_) => 1,
         }
     }
@@ -314,7 +314,7 @@ async fn connect(shared: &Shared, dest: &Dest) -> io::Result<(Stream, Ends, Stri
             );
             Ok((Stream::Tcp(stream), Ends::inet(local, peer), line))
         }
-        #[cfg(all(unix, feature = "unix"))]
+        #[cfg(feature = "unix")]
         Dest::Unix(path) => {
             let name = dest.name();
             if shared.cfg.verbose > 0 {

@@ -35,16 +35,13 @@ impl Listener {
                 let io: Arc<smol::Async<std::net::TcpListener>> = l.clone().into();
                 io.readable().await
             }
-            #[cfg(all(unix, feature = "unix"))]
-            Listener::Unix(l, _) => {
-                let io: Arc<smol::Async<std::os::unix::net::UnixListener>> = l.clone().into();
-                io.readable().await
-            }
+            #[cfg(feature = "unix")]
+            Listener::Unix(l, _) => l.readable().await,
         }
     }
 
     /// `n`: this listener's count of accepted clients, naming a UNIX one.
-    #[cfg_attr(not(all(unix, feature = "unix")), allow(unused_variables))]
+    #[cfg_attr(not(feature = "unix"), allow(unused_variables))]
     async fn accept(&self, n: usize) -> io::Result<Accepted> {
         match self {
             Listener::Tcp(l, bound) => {
@@ -60,11 +57,11 @@ impl Listener {
                     ),
                 })
             }
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Listener::Unix(l, _) => {
                 let (stream, peer) = l.accept().await?;
                 let name = self.name();
-                let from = match peer.as_pathname() {
+                let from = match peer {
                     Some(p) => format!("unix:{}", p.display()),
                     None => format!("client #{n}"),
                 };

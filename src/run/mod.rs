@@ -113,7 +113,7 @@ pub fn run(cfg: Config) -> Result<u8> {
                     dial::start(&shared, idx, dial::Dest::Inet(t));
                 }
                 // UNIX targets' origins follow the TCP targets'.
-                #[cfg(all(unix, feature = "unix"))]
+                #[cfg(feature = "unix")]
                 for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
                     let idx = shared.cfg.targets.len() + i;
                     dial::start(&shared, idx, dial::Dest::Unix(path.into()));

@@ -81,8 +81,8 @@ pub struct BoundListener {
 pub enum Listener {
     Tcp(TcpListener, SocketAddr),
     /// The socket file is removed when the listener is dropped.
-    #[cfg(all(unix, feature = "unix"))]
-    Unix(async_net::unix::UnixListener, crate::net::unix::OwnedPath),
+    #[cfg(feature = "unix")]
+    Unix(crate::net::unix::UnixListener, crate::net::unix::OwnedPath),
 }
 
 impl Listener {
@@ -90,14 +90,14 @@ impl Listener {
     pub fn name(&self) -> String {
         match self {
             Listener::Tcp(_, a) => a.to_string(),
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             Listener::Unix(_, p) => format!("unix:{}", p.path().display()),
         }
     }
 }
 
 /// Bind a UNIX stream listener (replacing a stale socket file).
-#[cfg(all(unix, feature = "unix"))]
+#[cfg(feature = "unix")]
 fn bind_unix(path: &std::path::Path) -> Result<Listener> {
     let (l, owned) = crate::net::unix::listen(path)
         .map_err(|e| runtime(format!("listen on unix:{}", path.display()), &e))?;
@@ -112,6 +112,17 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(cfg: &Config) -> Result<Plan> {
+        // A Windows without AF_UNIX: one line before anything starts.
+        #[cfg(feature = "unix")]
+        if !cfg.unix_targets.is_empty()
+            || cfg
+                .listeners
+                .iter()
+                .any(|l| matches!(l, ListenSpec::Unix(_)))
+        {
+            crate::net::unix::available()
+                .map_err(|e| Error::Runtime(crate::error::describe(&e)))?;
+        }
         let mut targets: Vec<TargetPlan> = Vec::new();
         for t in &cfg.targets {
             let plan = match targets.last() {
@@ -128,7 +139,7 @@ impl Plan {
         let opts = cfg.sock_opts();
         let mut listeners = Vec::new();
         for (origin, spec) in cfg.listeners.iter().enumerate() {
-            #[cfg(all(unix, feature = "unix"))]
+            #[cfg(feature = "unix")]
             if let ListenSpec::Unix(path) = spec {
                 listeners.push(BoundListener {
                     origin,

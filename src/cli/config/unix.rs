@@ -3,7 +3,7 @@
 
 use super::Args;
 use crate::addr::{self, ListenSpec};
-use crate::error::{usage, Error, Result};
+use crate::error::{usage, Result};
 
 /// The UNIX side of a command line.
 pub struct UnixParts {
@@ -47,16 +47,19 @@ pub fn split(a: &Args, listeners: &[ListenSpec]) -> Result<UnixParts> {
     if !parts.any {
         return Ok(parts);
     }
-    if !cfg!(unix) {
-        return Err(Error::Runtime(
-            "UNIX domain sockets are not supported on this system".into(),
-        ));
-    }
     if !cfg!(feature = "unix") {
         let what = if a.unix { "-U" } else { "a unix: address" };
         return Err(usage(format!(
             "{what} needs the 'unix' feature, which this build leaves out"
         )));
+    }
+    // Windows' AF_UNIX has streams only (a Windows without AF_UNIX at all
+    // is told when the run starts: that depends on the system, not the
+    // command line).
+    if !cfg!(unix) && a.udp {
+        return Err(usage(
+            "-u with UNIX sockets: Windows has no UNIX datagram sockets (AF_UNIX there is stream only)",
+        ));
     }
     let all_unix = parts.inet_targets.is_empty() && unix_listeners == listeners.len();
     if a.unix || all_unix {

@@ -48,7 +48,7 @@ impl Ends {
         }
     }
 
-    #[cfg(all(unix, feature = "unix"))]
+    #[cfg(feature = "unix")]
     pub fn unix(label: String) -> Ends {
         let none = SocketAddr::from(([0, 0, 0, 0], 0));
         Ends {
