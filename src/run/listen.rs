@@ -96,7 +96,10 @@ pub fn start(shared: &Rc<Shared>, listeners: Vec<BoundListener>) -> Vec<smol::Ta
         shared.spawn(async move {
             smol::Timer::after(t).await;
             if acc.get() == 0 && s.life.listening() {
-                eprintln!("netcrab: no connection within {:.1}s (-w)", t.as_secs_f64());
+                eprintln!(
+                    "netcrab: no connection within {}s (-w)",
+                    crate::decimal::secs_fixed(t, 1)
+                );
                 s.fail();
                 s.listeners_stopped();
             }

@@ -233,9 +233,9 @@ async fn probe_udp(shared: &Shared, plan: &TargetPlan) -> (String, bool) {
             Ok(false) => {
                 let _ = writeln!(
                     out,
-                    "{} open|filtered (no answer in {:.1} s)",
+                    "{} open|filtered (no answer in {} s)",
                     plan.spec.dest,
-                    wait.as_secs_f64()
+                    crate::decimal::secs_fixed(wait, 1)
                 );
                 return (out, true);
             }

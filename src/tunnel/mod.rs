@@ -68,7 +68,7 @@ pub async fn expire(d: Duration, what: &str) -> String {
 
 /// Seconds for a message: "10", "1.5".
 pub fn secs(d: Duration) -> String {
-    let s = format!("{:.1}", d.as_secs_f64());
+    let s = crate::decimal::secs_fixed(d, 1);
     s.strip_suffix(".0").map(String::from).unwrap_or(s)
 }
 
