@@ -374,6 +374,16 @@ pub fn secs_fixed(d: Duration, decimals: u32) -> String {
     Dbl::secs(d).fixed(decimals)
 }
 
+/// Seconds for a message, one decimal without a needless ".0": "10", "1.5".
+#[cfg_attr(
+    not(any(feature = "probe", feature = "tunnel", feature = "proxy")),
+    allow(dead_code)
+)]
+pub fn secs_brief(d: Duration) -> String {
+    let s = secs_fixed(d, 1);
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
 /// `format!("{}", d.as_secs_f64())`: "1", "0.5", "2.25".
 #[cfg_attr(not(any(feature = "check", feature = "dhcp")), allow(dead_code))]
 pub fn secs_shortest(d: Duration) -> String {

@@ -59,7 +59,10 @@ pub async fn timeout<T>(
 ) -> std::result::Result<T, String> {
     futures_lite::future::or(f, async {
         smol::Timer::after(d).await;
-        Err(format!("timed out after {} s waiting for {what}", secs(d)))
+        Err(format!(
+            "timed out after {} s waiting for {what}",
+            crate::decimal::secs_brief(d)
+        ))
     })
     .await
 }
@@ -96,12 +99,6 @@ async fn recv_until(
             }
         }
     }
-}
-
-#[cfg(feature = "probe")]
-fn secs(d: Duration) -> String {
-    let s = crate::decimal::secs_fixed(d, 1);
-    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
 }
 
 /// Milliseconds, to be printed with some decimals.

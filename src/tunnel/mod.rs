@@ -63,13 +63,7 @@ pub async fn within<T>(
 /// copy for every caller: resolves after `d` with the message.
 pub async fn expire(d: Duration, what: &str) -> String {
     smol::Timer::after(d).await;
-    format!("no {what} within {} s", secs(d))
-}
-
-/// Seconds for a message: "10", "1.5".
-pub fn secs(d: Duration) -> String {
-    let s = crate::decimal::secs_fixed(d, 1);
-    s.strip_suffix(".0").map(String::from).unwrap_or(s)
+    format!("no {what} within {} s", crate::decimal::secs_brief(d))
 }
 
 /// A control connection's liveness: when a message last arrived, and since
@@ -111,14 +105,14 @@ impl Watch {
             if now >= quiet {
                 return format!(
                     "no message from {from} within {} s; the link is dropped",
-                    secs(idle)
+                    crate::decimal::secs_brief(idle)
                 );
             }
             if let Some(t) = self.writing.get() {
                 if now >= t + HANDSHAKE {
                     return format!(
                         "no room to send to {from} within {} s; the link is dropped",
-                        secs(HANDSHAKE)
+                        crate::decimal::secs_brief(HANDSHAKE)
                     );
                 }
             }

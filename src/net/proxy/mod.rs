@@ -282,17 +282,12 @@ pub async fn connect(
             ErrorKind::Other,
             format!(
                 "{who} did not answer within {} s",
-                secs(timeout.unwrap_or(DEFAULT_HANDSHAKE))
+                crate::decimal::secs_brief(timeout.unwrap_or(DEFAULT_HANDSHAKE))
             ),
         ))
     };
     smol::future::or(handshake(&mut stream, req, &who), late).await?;
     Ok(stream)
-}
-
-fn secs(d: Duration) -> String {
-    let s = crate::decimal::secs_fixed(d, 1);
-    s.strip_suffix(".0").map(String::from).unwrap_or(s)
 }
 
 /// Run `req`'s handshake on `s`; `who` names the proxy in errors. On
