@@ -218,18 +218,19 @@ fn parse(a: &Args) -> Result<Parsed> {
     }))
 }
 
-/// A service: `HOST:PORT`, or `unix:PATH` (a UNIX stream socket, Unix only).
+/// A service: `HOST:PORT`, or `unix:PATH` (a UNIX stream socket: Unix, and
+/// Windows builds with the `unix` feature, whose AF_UNIX code it shares).
 #[cfg(feature = "tunnel")]
 fn service(s: &str) -> Result<Service> {
     match s.get(..5).map(str::to_ascii_lowercase).as_deref() {
-        Some("unix:") if cfg!(unix) => {
+        Some("unix:") if cfg!(any(unix, feature = "unix")) => {
             if s.len() == 5 {
                 return Err(usage("unix: needs a socket path"));
             }
             Ok(Service::Unix(std::path::PathBuf::from(&s[5..])))
         }
         Some("unix:") => Err(usage(
-            "unix: services need a Unix system (Windows has no UNIX stream sockets here)",
+            "unix: services need a build with the unix feature (this one has none)",
         )),
         _ => addr::parse_host_port(s).map(Service::Net),
     }

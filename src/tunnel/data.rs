@@ -42,15 +42,15 @@ pub fn keepalive(s: &TcpStream, every: Duration) {
 #[derive(Clone)]
 pub enum Plain {
     Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(async_net::unix::UnixStream),
+    #[cfg(any(unix, feature = "unix"))]
+    Unix(crate::net::unix::UnixStream),
 }
 
 impl Plain {
     pub fn shut(&self, how: Shutdown) {
         let _ = match self {
             Plain::Tcp(s) => s.shutdown(how),
-            #[cfg(unix)]
+            #[cfg(any(unix, feature = "unix"))]
             Plain::Unix(s) => s.shutdown(how),
         };
     }
@@ -64,7 +64,7 @@ impl Plain {
                 let mut b = [0u8; 1];
                 s.peek(&mut b).await.map(drop)
             }
-            #[cfg(unix)]
+            #[cfg(any(unix, feature = "unix"))]
             Plain::Unix(_) => Ok(()),
         }
     }
@@ -78,7 +78,7 @@ impl AsyncRead for Plain {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Plain::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(unix)]
+            #[cfg(any(unix, feature = "unix"))]
             Plain::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
@@ -92,7 +92,7 @@ impl AsyncWrite for Plain {
     ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Plain::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(unix)]
+            #[cfg(any(unix, feature = "unix"))]
             Plain::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
@@ -100,7 +100,7 @@ impl AsyncWrite for Plain {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Plain::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(unix)]
+            #[cfg(any(unix, feature = "unix"))]
             Plain::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
@@ -108,7 +108,7 @@ impl AsyncWrite for Plain {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Plain::Tcp(s) => Pin::new(s).poll_close(cx),
-            #[cfg(unix)]
+            #[cfg(any(unix, feature = "unix"))]
             Plain::Unix(s) => Pin::new(s).poll_close(cx),
         }
     }

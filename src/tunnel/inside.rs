@@ -74,6 +74,11 @@ impl From<DialError> for Stop {
 }
 
 pub fn run(o: TunnelInsideOpts) -> Result<u8> {
+    // A Windows without AF_UNIX: one line before anything starts.
+    #[cfg(any(unix, feature = "unix"))]
+    if o.services.iter().any(|(_, s)| matches!(s, Target::Unix(_))) {
+        crate::net::unix::available().map_err(|e| Error::Runtime(describe(&e)))?;
+    }
     // Each client holds descriptors (service and data connection).
     crate::net::limits::raise_nofile();
     let me = Rc::new(Inside {
@@ -423,7 +428,7 @@ async fn serve_stream(
     };
     let local = match service {
         Ok(Service::Tcp(t)) => mux::Local::Tcp(t),
-        #[cfg(unix)]
+        #[cfg(any(unix, feature = "unix"))]
         Ok(Service::Unix(u)) => mux::Local::Unix(u),
         Ok(Service::Udp(u)) => mux::Local::Udp {
             end: mux::UdpEnd::Connected(u),
@@ -463,8 +468,8 @@ async fn send(w: &Mutex<TcpStream>, m: &Msg) -> std::result::Result<(), String> 
 enum Service {
     Tcp(TcpStream),
     Udp(Rc<Async<std::net::UdpSocket>>),
-    #[cfg(unix)]
-    Unix(async_net::unix::UnixStream),
+    #[cfg(any(unix, feature = "unix"))]
+    Unix(crate::net::unix::UnixStream),
 }
 
 async fn dial_service(
@@ -503,11 +508,11 @@ async fn dial_service(
     Err(err)
 }
 
-#[cfg(unix)]
+#[cfg(any(unix, feature = "unix"))]
 async fn dial_unix(me: &Inside, path: &std::path::Path) -> std::result::Result<Service, String> {
     let p = path.to_path_buf();
     within(me.wait, "connect", async {
-        async_net::unix::UnixStream::connect(&p)
+        crate::net::unix::connect(&p, None)
             .await
             .map_err(|e| describe(&e))
     })
@@ -516,7 +521,7 @@ async fn dial_unix(me: &Inside, path: &std::path::Path) -> std::result::Result<S
     .map_err(|e| format!("unix:{}: {e}", path.display()))
 }
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, feature = "unix")))]
 async fn dial_unix(_: &Inside, path: &std::path::Path) -> std::result::Result<Service, String> {
     Err(format!("unix:{}: not on this system", path.display()))
 }
@@ -577,7 +582,7 @@ async fn serve(
             match service {
                 Service::Tcp(s) => data::pipe(data::Plain::Tcp(s), data).await,
                 Service::Udp(s) => udp_flow(s, data).await,
-                #[cfg(unix)]
+                #[cfg(any(unix, feature = "unix"))]
                 Service::Unix(s) => data::pipe(data::Plain::Unix(s), data).await,
             }
             if me.verbose > 0 {

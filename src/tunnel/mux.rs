@@ -101,8 +101,8 @@ pub struct Stream {
 pub enum Local {
     Tcp(TcpStream),
     /// A UNIX stream service (the inside end's), carried as a TCP stream.
-    #[cfg(unix)]
-    Unix(async_net::unix::UnixStream),
+    #[cfg(any(unix, feature = "unix"))]
+    Unix(crate::net::unix::UnixStream),
     Udp {
         end: UdpEnd,
         /// The flow ends after this long without a datagram (the relay's).
@@ -365,7 +365,7 @@ impl Mux {
         let work = async {
             match local {
                 Local::Tcp(t) => self.stream(id, &s, Plain::Tcp(t)).await,
-                #[cfg(unix)]
+                #[cfg(any(unix, feature = "unix"))]
                 Local::Unix(u) => self.stream(id, &s, Plain::Unix(u)).await,
                 Local::Udp { end, idle } => {
                     let seen = Cell::new(Instant::now());

@@ -64,7 +64,8 @@ pub struct TunnelRelayOpts {
 pub enum Service {
     /// `HOST:PORT` (TCP or UDP).
     Net(HostPort),
-    /// `unix:PATH`: a UNIX stream socket (Unix only), served like a TCP one.
+    /// `unix:PATH`: a UNIX stream socket (Unix; Windows with AF_UNIX), served
+    /// like a TCP one.
     Unix(std::path::PathBuf),
 }
 
