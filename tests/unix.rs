@@ -6,8 +6,8 @@
 //!
 //! The Windows build has AF_UNIX streams (Windows 10 1803+) and no
 //! datagrams. Under Wine the stream tests run where that Wine has AF_UNIX;
-//! Wine 8 has none (socket() fails with WSAEAFNOSUPPORT), so there they
-//! skip, and what runs is the Windows build's one-line refusals.
+//! Wine 8 and Wine 10.0 have none (socket() fails with WSAEAFNOSUPPORT), so
+//! there they skip, and what runs is the Windows build's one-line refusals.
 
 use crate::util::{
     self, patience, random_bytes, same_content, spawn_command, start, start_no_input, start_with,
@@ -44,11 +44,12 @@ impl Drop for Dir {
 }
 
 /// What the Windows build says where the system has no AF_UNIX.
-const NO_AF_UNIX: &str = "UNIX domain sockets need Windows 10 1803 or later";
+pub const NO_AF_UNIX: &str = "UNIX domain sockets need Windows 10 1803 or later";
 
 /// Whether the binary under test can make AF_UNIX sockets: always natively;
 /// under Wine only if that Wine implements them (asked once, of netcrab).
-fn has_af_unix() -> bool {
+/// The tunnel's unix: service tests ask it too.
+pub fn has_af_unix() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
         if util::runner_kind() != Runner::Wine {
@@ -77,7 +78,7 @@ fn skipped() -> bool {
     }
     if !has_af_unix() {
         util::skip(
-            "UNIX domain sockets: this Wine has no AF_UNIX (Wine 8: socket() fails with \
+            "UNIX domain sockets: this Wine has no AF_UNIX (Wine 8, 10.0: socket() fails with \
              WSAEAFNOSUPPORT); the Windows build needs Windows 10 1803 or later",
         );
         return true;
