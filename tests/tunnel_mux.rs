@@ -616,6 +616,10 @@ fn a_unix_service_is_served_with_and_without_mux() {
     if !built() {
         return;
     }
+    // Checked on the command line, everywhere (AF_UNIX or not).
+    let (_, out) = util::run(&["--tunnel-inside", "127.0.0.1:9", "unix:"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("needs a socket path"), "{}", out.stderr);
     if !crate::unix::has_af_unix() {
         // A Windows (here: a Wine) without AF_UNIX: one line, exit 1,
         // before the inside end dials anything.
