@@ -26,7 +26,11 @@ use crate::cli::CheckOpts;
 use crate::error::{runtime, Result};
 use crate::net::ifaces::{self, IfAddr, Link, Route, Snapshot};
 use report::Layer;
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Instant;
 
 /// What the layers learn and pass on.
@@ -121,6 +125,26 @@ pub fn base(name: &str) -> &str {
 /// Milliseconds since `t`.
 pub fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
+}
+
+/// A layer's job running beside the others (a gateway, a DNS server, a
+/// target). Every job is spawned as one boxed type with a boxed result, so
+/// the executor's task code (async-task's RawTask) is compiled once for the
+/// check instead of once per kind of job.
+pub struct Job<T>(smol::Task<Box<dyn Any + Send>>, PhantomData<fn() -> T>);
+
+type Boxed = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+
+pub fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Job<T> {
+    let f: Boxed = Box::pin(async move { Box::new(f.await) as Box<dyn Any + Send> });
+    Job(smol::spawn(f), PhantomData)
+}
+
+impl<T: 'static> Job<T> {
+    /// The job's result (`None` cannot happen: the type is the one spawned).
+    pub async fn join(self) -> Option<T> {
+        self.0.await.downcast::<T>().ok().map(|b| *b)
+    }
 }
 
 /// Run the check; the exit code names the first failing layer.

@@ -117,13 +117,15 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
                 IpAddr::V4(v4) => Some(v4),
                 IpAddr::V6(_) => None,
             });
-        tasks.push(smol::spawn(async move {
+        tasks.push(super::spawn(async move {
             let seen = probe(gw, &iface, mac, src, wait).await;
             (gw, iface, seen)
         }));
     }
     for t in tasks {
-        let (gw, iface, seen) = t.await;
+        let Some((gw, iface, seen)) = t.join().await else {
+            continue;
+        };
         any |= seen.answered();
         if matches!(seen.echo, Echo::NoPrivilege) {
             need_priv = true;
