@@ -147,11 +147,22 @@ impl<T: 'static> Job<T> {
     }
 }
 
+/// Blocking work off the event loop (the interface snapshot, the neighbour
+/// table), through one boxed closure type for the whole check: one copy of
+/// the thread pool's task code. `None` cannot happen (the type is the one
+/// the closure returns).
+pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let f: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send> =
+        Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
+    smol::unblock(f).await.downcast::<T>().ok().map(|b| *b)
+}
+
 /// Run the check; the exit code names the first failing layer.
 pub fn run(opts: CheckOpts) -> Result<u8> {
     smol::block_on(async move {
-        let snap = smol::unblock(ifaces::snapshot)
+        let snap = unblock(ifaces::snapshot)
             .await
+            .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
             .map_err(|e| runtime("listing interfaces", &e))?;
         let json = opts.json;
         let mut ctx = Ctx {
