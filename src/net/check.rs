@@ -159,48 +159,52 @@ pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 
 /// Run the check; the exit code names the first failing layer.
 pub fn run(opts: CheckOpts) -> Result<u8> {
-    smol::block_on(async move {
-        let snap = unblock(ifaces::snapshot)
-            .await
-            .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
-            .map_err(|e| runtime("listing interfaces", &e))?;
-        let json = opts.json;
-        let mut ctx = Ctx {
-            opts,
-            snap,
-            live: Vec::new(),
-            addrs: Vec::new(),
-            gateway_ok: None,
-            dns_ok: None,
-            privilege: Vec::new(),
+    let mut result = Ok(0);
+    crate::net::block_on(async { result = layers(opts).await });
+    result
+}
+
+async fn layers(opts: CheckOpts) -> Result<u8> {
+    let snap = unblock(ifaces::snapshot)
+        .await
+        .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
+        .map_err(|e| runtime("listing interfaces", &e))?;
+    let json = opts.json;
+    let mut ctx = Ctx {
+        opts,
+        snap,
+        live: Vec::new(),
+        addrs: Vec::new(),
+        gateway_ok: None,
+        dns_ok: None,
+        privilege: Vec::new(),
+    };
+    let mut layers: Vec<Layer> = Vec::new();
+    for step in 0..6 {
+        let t = Instant::now();
+        let name = report::LAYERS[step].0;
+        let mut l = match step {
+            _ if ctx.opts.skip.contains(&name) => Layer::skip(name, "--check-skip"),
+            0 => link::run(&mut ctx),
+            1 => address::run(&mut ctx, &layers),
+            2 => gateway::run(&mut ctx, &layers).await,
+            3 => dns::run(&mut ctx, &layers).await,
+            4 => targets::run(&mut ctx, &layers).await,
+            _ => web::run(&mut ctx, &layers).await,
         };
-        let mut layers: Vec<Layer> = Vec::new();
-        for step in 0..6 {
-            let t = Instant::now();
-            let name = report::LAYERS[step].0;
-            let mut l = match step {
-                _ if ctx.opts.skip.contains(&name) => Layer::skip(name, "--check-skip"),
-                0 => link::run(&mut ctx),
-                1 => address::run(&mut ctx, &layers),
-                2 => gateway::run(&mut ctx, &layers).await,
-                3 => dns::run(&mut ctx, &layers).await,
-                4 => targets::run(&mut ctx, &layers).await,
-                _ => web::run(&mut ctx, &layers).await,
-            };
-            l.ms = ms(t);
-            if !json {
-                crate::local::stdio::print_text(&report::line(&l))
-                    .map_err(|e| runtime("writing to stdout", &e))?;
-            }
-            layers.push(l);
+        l.ms = ms(t);
+        if !json {
+            crate::local::stdio::print_text(&report::line(&l))
+                .map_err(|e| runtime("writing to stdout", &e))?;
         }
-        let (code, verdict) = report::verdict(&layers);
-        let out = if json {
-            report::json(&ctx, &layers, code, &verdict)
-        } else {
-            report::tail(&ctx, code, &verdict)
-        };
-        crate::local::stdio::print_text(&out).map_err(|e| runtime("writing to stdout", &e))?;
-        Ok(code)
-    })
+        layers.push(l);
+    }
+    let (code, verdict) = report::verdict(&layers);
+    let out = if json {
+        report::json(&ctx, &layers, code, &verdict)
+    } else {
+        report::tail(&ctx, code, &verdict)
+    };
+    crate::local::stdio::print_text(&out).map_err(|e| runtime("writing to stdout", &e))?;
+    Ok(code)
 }
