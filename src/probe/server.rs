@@ -73,7 +73,7 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
 }
 
 /// Every task of the server, boxed: the executor's task code (async-task's
-/// RawTask) is then compiled once, not once per future type (about N KiB
+/// RawTask) is then compiled once, not once per future type (about 3 KiB
 /// on MIPS). One allocation more per connection.
 fn spawn(ex: &LocalExecutor<'static>, f: impl Future<Output = ()> + 'static) {
     let f: Pin<Box<dyn Future<Output = ()>>> = Box::pin(f);
