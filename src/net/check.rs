@@ -26,7 +26,11 @@ use crate::cli::CheckOpts;
 use crate::error::{runtime, Result};
 use crate::net::ifaces::{self, IfAddr, Link, Route, Snapshot};
 use report::Layer;
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Instant;
 
 /// What the layers learn and pass on.
@@ -123,49 +127,84 @@ pub fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
 
+/// A layer's job running beside the others (a gateway, a DNS server, a
+/// target). Every job is spawned as one boxed type with a boxed result, so
+/// the executor's task code (async-task's RawTask) is compiled once for the
+/// check instead of once per kind of job.
+pub struct Job<T>(smol::Task<Box<dyn Any + Send>>, PhantomData<fn() -> T>);
+
+type Boxed = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+
+pub fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Job<T> {
+    let f: Boxed = Box::pin(async move { Box::new(f.await) as Box<dyn Any + Send> });
+    Job(smol::spawn(f), PhantomData)
+}
+
+impl<T: 'static> Job<T> {
+    /// The job's result (`None` cannot happen: the type is the one spawned).
+    pub async fn join(self) -> Option<T> {
+        self.0.await.downcast::<T>().ok().map(|b| *b)
+    }
+}
+
+/// Blocking work off the event loop (the interface snapshot, the neighbour
+/// table), through one boxed closure type for the whole check: one copy of
+/// the thread pool's task code. `None` cannot happen (the type is the one
+/// the closure returns).
+pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let f: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send> =
+        Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
+    smol::unblock(f).await.downcast::<T>().ok().map(|b| *b)
+}
+
 /// Run the check; the exit code names the first failing layer.
 pub fn run(opts: CheckOpts) -> Result<u8> {
-    smol::block_on(async move {
-        let snap = smol::unblock(ifaces::snapshot)
-            .await
-            .map_err(|e| runtime("listing interfaces", &e))?;
-        let json = opts.json;
-        let mut ctx = Ctx {
-            opts,
-            snap,
-            live: Vec::new(),
-            addrs: Vec::new(),
-            gateway_ok: None,
-            dns_ok: None,
-            privilege: Vec::new(),
+    let mut result = Ok(0);
+    crate::net::block_on(async { result = layers(opts).await });
+    result
+}
+
+async fn layers(opts: CheckOpts) -> Result<u8> {
+    let snap = unblock(ifaces::snapshot)
+        .await
+        .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
+        .map_err(|e| runtime("listing interfaces", &e))?;
+    let json = opts.json;
+    let mut ctx = Ctx {
+        opts,
+        snap,
+        live: Vec::new(),
+        addrs: Vec::new(),
+        gateway_ok: None,
+        dns_ok: None,
+        privilege: Vec::new(),
+    };
+    let mut layers: Vec<Layer> = Vec::new();
+    for step in 0..6 {
+        let t = Instant::now();
+        let name = report::LAYERS[step].0;
+        let mut l = match step {
+            _ if ctx.opts.skip.contains(&name) => Layer::skip(name, "--check-skip"),
+            0 => link::run(&mut ctx),
+            1 => address::run(&mut ctx, &layers),
+            2 => gateway::run(&mut ctx, &layers).await,
+            3 => dns::run(&mut ctx, &layers).await,
+            4 => targets::run(&mut ctx, &layers).await,
+            _ => web::run(&mut ctx, &layers).await,
         };
-        let mut layers: Vec<Layer> = Vec::new();
-        for step in 0..6 {
-            let t = Instant::now();
-            let name = report::LAYERS[step].0;
-            let mut l = match step {
-                _ if ctx.opts.skip.contains(&name) => Layer::skip(name, "--check-skip"),
-                0 => link::run(&mut ctx),
-                1 => address::run(&mut ctx, &layers),
-                2 => gateway::run(&mut ctx, &layers).await,
-                3 => dns::run(&mut ctx, &layers).await,
-                4 => targets::run(&mut ctx, &layers).await,
-                _ => web::run(&mut ctx, &layers).await,
-            };
-            l.ms = ms(t);
-            if !json {
-                crate::local::stdio::print_text(&report::line(&l))
-                    .map_err(|e| runtime("writing to stdout", &e))?;
-            }
-            layers.push(l);
+        l.ms = ms(t);
+        if !json {
+            crate::local::stdio::print_text(&report::line(&l))
+                .map_err(|e| runtime("writing to stdout", &e))?;
         }
-        let (code, verdict) = report::verdict(&layers);
-        let out = if json {
-            report::json(&ctx, &layers, code, &verdict)
-        } else {
-            report::tail(&ctx, code, &verdict)
-        };
-        crate::local::stdio::print_text(&out).map_err(|e| runtime("writing to stdout", &e))?;
-        Ok(code)
-    })
+        layers.push(l);
+    }
+    let (code, verdict) = report::verdict(&layers);
+    let out = if json {
+        report::json(&ctx, &layers, code, &verdict)
+    } else {
+        report::tail(&ctx, code, &verdict)
+    };
+    crate::local::stdio::print_text(&out).map_err(|e| runtime("writing to stdout", &e))?;
+    Ok(code)
 }

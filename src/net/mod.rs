@@ -20,6 +20,15 @@ pub mod unix;
 
 use std::net::SocketAddr;
 
+/// Runs `f` to its end on this thread: the event loop of `--check` and of
+/// the probe's two ends. One boxed future type for all of them, so smol's
+/// `block_on` (inlined where it is called) is compiled once, not per caller.
+#[cfg(any(feature = "check", feature = "probe"))]
+pub fn block_on(f: impl std::future::Future<Output = ()>) {
+    let f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> = Box::pin(f);
+    smol::block_on(f);
+}
+
 /// Which address families to use (`-4`, `-6`, or both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {

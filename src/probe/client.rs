@@ -16,7 +16,8 @@ const NAMES: [&str; 6] = ["tcp", "udp", "pmtu", "broadcast", "multicast", "rever
 
 pub fn run(o: ProbeOpts) -> Result<u8> {
     let addrs = crate::net::resolve::dest(&o.server, o.family, o.numeric)?;
-    let checks = smol::block_on(probe(&o, &addrs));
+    let mut checks = Vec::new();
+    crate::net::block_on(async { checks = probe(&o, &addrs).await });
     let out = if o.json {
         report::json(&checks)
     } else {

@@ -59,12 +59,19 @@ pub async fn timeout<T>(
 ) -> std::result::Result<T, String> {
     futures_lite::future::or(f, async {
         smol::Timer::after(d).await;
-        Err(format!(
-            "timed out after {} s waiting for {what}",
-            crate::decimal::secs_brief(d)
-        ))
+        Err(timed_out(d, what))
     })
     .await
+}
+
+/// The timeout's message: one copy, not one per `timeout` instance.
+#[cfg(feature = "probe")]
+#[inline(never)]
+fn timed_out(d: Duration, what: &str) -> String {
+    format!(
+        "timed out after {} s waiting for {what}",
+        crate::decimal::secs_brief(d)
+    )
 }
 
 /// `f`'s result, or None when `deadline` passes first.

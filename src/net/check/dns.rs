@@ -74,7 +74,7 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
             Some(why) => Err(format!("skipped: {why}")),
             None => {
                 let name = name.clone();
-                Ok(smol::spawn(
+                Ok(super::spawn(
                     async move { ask(addr, &name, qtype, wait).await },
                 ))
             }
@@ -84,7 +84,7 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     let mut results: Vec<(String, Result<String, String>)> = Vec::new();
     for (text, job) in pending {
         let r = match job {
-            Ok(task) => task.await,
+            Ok(task) => task.join().await.unwrap_or_else(|| Err(String::new())),
             Err(skipped) => Err(skipped),
         };
         results.push((text, r));

@@ -117,13 +117,15 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
                 IpAddr::V4(v4) => Some(v4),
                 IpAddr::V6(_) => None,
             });
-        tasks.push(smol::spawn(async move {
+        tasks.push(super::spawn(async move {
             let seen = probe(gw, &iface, mac, src, wait).await;
             (gw, iface, seen)
         }));
     }
     for t in tasks {
-        let (gw, iface, seen) = t.await;
+        let Some((gw, iface, seen)) = t.join().await else {
+            continue;
+        };
         any |= seen.answered();
         if matches!(seen.echo, Echo::NoPrivilege) {
             need_priv = true;
@@ -298,7 +300,7 @@ async fn neighbour(
                 .find(|n| n.ip == to.ip() && (index == 0 || n.index == index))
         })
     };
-    let before = smol::unblock(find).await;
+    let before = super::unblock(find).await.unwrap_or(Ok(None));
     if let Ok(Some(n)) = &before {
         // Confirmed within the last reachable time: the kernel's own evidence.
         if n.state & netlink::NUD_CONFIRMED != 0 {
@@ -333,7 +335,7 @@ async fn neighbour(
         )
         .await;
         refused |= tick;
-        match smol::unblock(find).await {
+        match super::unblock(find).await.unwrap_or(Ok(None)) {
             // Only a fresh confirmation counts (a stale entry may be from before).
             Ok(Some(n)) if n.resolved() && n.state & netlink::NUD_CONFIRMED != 0 => {
                 let mac = n.mac.clone().unwrap_or_default();

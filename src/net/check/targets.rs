@@ -132,7 +132,7 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
             continue;
         }
         let r = r.clone();
-        tasks.push(smol::spawn(async move {
+        tasks.push(super::spawn(async move {
             // A name lookup may hang longer than the wait: bounded here.
             let attempt = async {
                 if t.udp {
@@ -156,7 +156,9 @@ pub async fn run(ctx: &mut Ctx, before: &[Layer]) -> Layer {
     let mut all_ok = skipped.is_empty();
     let mut first_addr = None;
     for task in tasks {
-        let (t, res) = task.await;
+        let Some((t, res)) = task.join().await else {
+            continue;
+        };
         match res {
             Ok((msg, addr)) => {
                 parts.push(format!("{}: {}", t.text, unrepeat(&t, &msg)));
