@@ -9,7 +9,6 @@ use smol::channel::{bounded, Receiver, Sender};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread;
 
 /// Chunks in flight between a stdio thread and the async side: enough that
 /// the threads rarely wait on each other (a wake-up per chunk is costly for
@@ -23,7 +22,7 @@ const DEPTH: usize = 32;
 pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let char_mode = char_mode && super::terminal::enter_char_mode();
-    let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
+    let spawned = super::thread("stdin", move || {
         let mut lock = raw_stdin();
         loop {
             let mut buf = pool::take_at_least(block);
@@ -94,7 +93,7 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
     // Duplicated here, not in the thread: the descriptor set is complete
     // when this returns (a thread that starts late would open it later).
     let mut lock = raw_stdout();
-    let spawned = thread::Builder::new().name("stdout".into()).spawn(move || {
+    let spawned = super::thread("stdout", move || {
         let mut end = StdoutEnd::Drained;
         let mut batch = Vec::new();
         while let Ok(chunk) = rx.recv_blocking() {
