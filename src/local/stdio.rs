@@ -232,7 +232,7 @@ fn write_batched(
 /// `--ss`, not 8192-byte pieces cut short). A Windows console keeps std's
 /// handle (it converts the console's text); so does a descriptor that
 /// can't be duplicated.
-fn raw_stdin() -> Box<dyn Read> {
+fn raw_stdin() -> StdinReader {
     #[cfg(unix)]
     let dup = {
         use std::os::fd::AsFd;
@@ -255,8 +255,25 @@ fn raw_stdin() -> Box<dyn Read> {
         }
     };
     match dup {
-        Ok(f) => Box::new(f),
-        Err(_) => Box::new(io::stdin()),
+        Ok(f) => StdinReader::Dup(f),
+        Err(_) => StdinReader::Std(io::stdin()),
+    }
+}
+
+/// The stdin thread's reader. An enum with only `read`, not a `Box<dyn
+/// Read>`: a trait object would keep all of `Stdin`'s `Read` methods
+/// (read_to_end, read_to_string, ...) in the binary, used or not.
+enum StdinReader {
+    Dup(std::fs::File),
+    Std(io::Stdin),
+}
+
+impl StdinReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            StdinReader::Dup(f) => f.read(buf),
+            StdinReader::Std(s) => s.read(buf),
+        }
     }
 }
 
