@@ -98,7 +98,7 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
         let mut batch = Vec::new();
         while let Ok(chunk) = rx.recv_blocking() {
             let mut r = if join_small {
-                write_batched(&mut *lock, chunk, &rx, &mut batch)
+                write_batched(&mut lock, chunk, &rx, &mut batch)
             } else {
                 lock.write_all(&chunk).map(|()| 1)
             }
@@ -201,8 +201,8 @@ const BATCH: usize = 64 * 1024;
 /// Write `first`, and with it the small chunks already queued behind it.
 /// Large chunks are written as they are (no copy). Returns how many chunks
 /// were written.
-fn write_batched(
-    out: &mut dyn Write,
+fn write_batched<W: Write + ?Sized>(
+    out: &mut W,
     first: Bytes,
     rx: &Receiver<Bytes>,
     batch: &mut Vec<u8>,
@@ -280,7 +280,7 @@ impl StdinReader {
 /// stdout without std's line buffering, so each chunk (a UDP datagram, say)
 /// is one write. Falls back to std's handle if the descriptor can't be
 /// duplicated.
-fn raw_stdout() -> Box<dyn Write + Send> {
+fn raw_stdout() -> StdoutWriter {
     #[cfg(unix)]
     let dup = {
         use std::os::fd::AsFd;
@@ -298,8 +298,38 @@ fn raw_stdout() -> Box<dyn Write + Send> {
             .map(std::fs::File::from)
     };
     match dup {
-        Ok(f) => Box::new(f),
-        Err(_) => Box::new(io::stdout()),
+        Ok(f) => StdoutWriter::Dup(f),
+        Err(_) => StdoutWriter::Std(io::stdout()),
+    }
+}
+
+/// The stdout thread's writer: an enum rather than a `Box<dyn Write>`, for
+/// the same reason as `StdinReader`.
+enum StdoutWriter {
+    Dup(std::fs::File),
+    Std(io::Stdout),
+}
+
+impl Write for StdoutWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            StdoutWriter::Dup(f) => f.write(buf),
+            StdoutWriter::Std(s) => s.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            StdoutWriter::Dup(f) => f.write_all(buf),
+            StdoutWriter::Std(s) => s.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            StdoutWriter::Dup(f) => f.flush(),
+            StdoutWriter::Std(s) => s.flush(),
+        }
     }
 }
 
