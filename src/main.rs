@@ -102,7 +102,7 @@ fn main() -> ExitCode {
 fn run_command(cmd: cli::Command) -> error::Result<u8> {
     match cmd {
         cli::Command::Help => print(cli::help_text()),
-        cli::Command::Version => print(&format!("netcrab {}\n", env!("CARGO_PKG_VERSION"))),
+        cli::Command::Version => print(concat!("netcrab ", env!("CARGO_PKG_VERSION"), "\n")),
         cli::Command::Ifaces { json } => net::ifaces::snapshot()
             .map_err(|e| error::runtime("listing interfaces", &e))
             .and_then(|s| {

@@ -111,14 +111,12 @@ fn install() -> bool {
     if !any {
         return false;
     }
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut b = [0u8; 1];
-            while matches!(reader.read(&mut b), Ok(1)) {
-                notify(i32::from(b[0]));
-            }
-        });
+    let spawned = crate::local::thread("signals", move || {
+        let mut b = [0u8; 1];
+        while matches!(reader.read(&mut b), Ok(1)) {
+            notify(i32::from(b[0]));
+        }
+    });
     spawned.is_ok()
 }
 

@@ -185,18 +185,16 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
     if verbose > 0 {
         eprintln!("Started command (pid {pid}): {cmd}");
     }
-    let writer = thread::Builder::new()
-        .name("exec-stdin".into())
-        .spawn(move || {
-            while let Ok(chunk) = input.recv_blocking() {
-                if stdin.write_all(&chunk).and_then(|_| stdin.flush()).is_err() {
-                    // The child stopped reading: dropping `input` makes
-                    // further sends fail, which switches this output off.
-                    break;
-                }
+    let writer = super::thread("exec-stdin", move || {
+        while let Ok(chunk) = input.recv_blocking() {
+            if stdin.write_all(&chunk).and_then(|_| stdin.flush()).is_err() {
+                // The child stopped reading: dropping `input` makes
+                // further sends fail, which switches this output off.
+                break;
             }
-            // Dropping stdin here closes the child's stdin (EOF).
-        });
+        }
+        // Dropping stdin here closes the child's stdin (EOF).
+    });
     if let Err(e) = writer {
         let _ = child.kill();
         let _ = child.wait();
@@ -210,53 +208,51 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
     remember(&control.child);
     let reaper = control.clone();
     let cmd_copy = cmd.to_string();
-    let reader = thread::Builder::new()
-        .name("exec-stdout".into())
-        .spawn(move || {
-            let block = block.max(1);
-            loop {
-                // As stdin's reader: straight into a pooled buffer, no copy.
-                let mut buf = super::pool::take_at_least(block);
-                match stdout.read(&mut buf[..block]) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if out_tx.send_blocking(super::pool::freeze(buf, n)).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => break,
-                }
-            }
-            drop(out_tx);
-            drop(stdout);
-            // Reap it without holding the lock while it runs, so `Control`
-            // can still signal it.
-            let status = loop {
-                let mut c = reaper.child.lock().unwrap_or_else(|p| p.into_inner());
-                match c.try_wait() {
-                    Ok(Some(s)) => break Some(s),
-                    Ok(None) => {}
-                    Err(_) => break None,
-                }
-                drop(c);
-                thread::sleep(Duration::from_millis(20));
-            };
-            match status {
-                Some(s) if s.success() => {
-                    if verbose > 0 {
-                        eprintln!("Command (pid {pid}) exited: {s}");
+    let reader = super::thread("exec-stdout", move || {
+        let block = block.max(1);
+        loop {
+            // As stdin's reader: straight into a pooled buffer, no copy.
+            let mut buf = super::pool::take_at_least(block);
+            match stdout.read(&mut buf[..block]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if out_tx.send_blocking(super::pool::freeze(buf, n)).is_err() {
+                        break;
                     }
                 }
-                // sh's own message (not found, not executable) came first.
-                Some(s) if matches!(s.code(), Some(126 | 127)) => {
-                    eprintln!("netcrab: command could not be run ({s}): {cmd_copy}")
-                }
-                Some(s) => eprintln!("Command (pid {pid}) exited: {s}"),
-                None => eprintln!("Command (pid {pid}) ended; its status is unknown"),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
-            let _ = exit_tx.send_blocking(status);
-        });
+        }
+        drop(out_tx);
+        drop(stdout);
+        // Reap it without holding the lock while it runs, so `Control`
+        // can still signal it.
+        let status = loop {
+            let mut c = reaper.child.lock().unwrap_or_else(|p| p.into_inner());
+            match c.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            drop(c);
+            thread::sleep(Duration::from_millis(20));
+        };
+        match status {
+            Some(s) if s.success() => {
+                if verbose > 0 {
+                    eprintln!("Command (pid {pid}) exited: {s}");
+                }
+            }
+            // sh's own message (not found, not executable) came first.
+            Some(s) if matches!(s.code(), Some(126 | 127)) => {
+                eprintln!("netcrab: command could not be run ({s}): {cmd_copy}")
+            }
+            Some(s) => eprintln!("Command (pid {pid}) exited: {s}"),
+            None => eprintln!("Command (pid {pid}) ended; its status is unknown"),
+        }
+        let _ = exit_tx.send_blocking(status);
+    });
     if let Err(e) = reader {
         control.kill();
         return Err(e);

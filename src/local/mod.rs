@@ -9,6 +9,17 @@ pub mod stderr;
 pub mod stdio;
 pub mod terminal;
 
+/// Starts a named thread (its handle is not kept). The closure is boxed, so
+/// std's thread start-up code is compiled once for every thread netcrab
+/// starts rather than once per closure type.
+pub fn thread(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    start_thread(name.into(), Box::new(f))
+}
+
+fn start_thread(name: String, f: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name).spawn(f).map(drop)
+}
+
 /// Byte values of generated input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RandVals {

@@ -18,7 +18,6 @@ mod imp {
     use std::fs::File;
     use std::io::Read;
     use std::sync::{Condvar, Mutex, OnceLock};
-    use std::thread;
     use std::time::{Duration, Instant};
 
     /// Bytes of stderr held while its reader is stopped.
@@ -64,20 +63,12 @@ mod imp {
         }
         let Some(s) = STATE.get() else { return };
         let reader = pipe.reader;
-        if thread::Builder::new()
-            .name("stderr-in".into())
-            .spawn(move || drain(s, reader))
-            .is_err()
-        {
+        if crate::local::thread("stderr-in", move || drain(s, reader)).is_err() {
             // Never redirected: exit has nothing to wait for.
             lock(s).ended = true;
             return;
         }
-        if thread::Builder::new()
-            .name("stderr-out".into())
-            .spawn(move || write_out(s))
-            .is_err()
-        {
+        if crate::local::thread("stderr-out", move || write_out(s)).is_err() {
             // Never redirected: exit has nothing to wait for.
             lock(s).ended = true;
             return;

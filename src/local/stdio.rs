@@ -9,7 +9,6 @@ use smol::channel::{bounded, Receiver, Sender};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread;
 
 /// Chunks in flight between a stdio thread and the async side: enough that
 /// the threads rarely wait on each other (a wake-up per chunk is costly for
@@ -23,7 +22,7 @@ const DEPTH: usize = 32;
 pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let char_mode = char_mode && super::terminal::enter_char_mode();
-    let spawned = thread::Builder::new().name("stdin".into()).spawn(move || {
+    let spawned = super::thread("stdin", move || {
         let mut lock = raw_stdin();
         loop {
             let mut buf = pool::take_at_least(block);
@@ -94,12 +93,12 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
     // Duplicated here, not in the thread: the descriptor set is complete
     // when this returns (a thread that starts late would open it later).
     let mut lock = raw_stdout();
-    let spawned = thread::Builder::new().name("stdout".into()).spawn(move || {
+    let spawned = super::thread("stdout", move || {
         let mut end = StdoutEnd::Drained;
         let mut batch = Vec::new();
         while let Ok(chunk) = rx.recv_blocking() {
             let mut r = if join_small {
-                write_batched(&mut *lock, chunk, &rx, &mut batch)
+                write_batched(&mut lock, chunk, &rx, &mut batch)
             } else {
                 lock.write_all(&chunk).map(|()| 1)
             }
@@ -202,8 +201,8 @@ const BATCH: usize = 64 * 1024;
 /// Write `first`, and with it the small chunks already queued behind it.
 /// Large chunks are written as they are (no copy). Returns how many chunks
 /// were written.
-fn write_batched(
-    out: &mut dyn Write,
+fn write_batched<W: Write + ?Sized>(
+    out: &mut W,
     first: Bytes,
     rx: &Receiver<Bytes>,
     batch: &mut Vec<u8>,
@@ -233,7 +232,7 @@ fn write_batched(
 /// `--ss`, not 8192-byte pieces cut short). A Windows console keeps std's
 /// handle (it converts the console's text); so does a descriptor that
 /// can't be duplicated.
-fn raw_stdin() -> Box<dyn Read> {
+fn raw_stdin() -> StdinReader {
     #[cfg(unix)]
     let dup = {
         use std::os::fd::AsFd;
@@ -256,15 +255,32 @@ fn raw_stdin() -> Box<dyn Read> {
         }
     };
     match dup {
-        Ok(f) => Box::new(f),
-        Err(_) => Box::new(io::stdin()),
+        Ok(f) => StdinReader::Dup(f),
+        Err(_) => StdinReader::Std(io::stdin()),
+    }
+}
+
+/// The stdin thread's reader. An enum with only `read`, not a `Box<dyn
+/// Read>`: a trait object would keep all of `Stdin`'s `Read` methods
+/// (read_to_end, read_to_string, ...) in the binary, used or not.
+enum StdinReader {
+    Dup(std::fs::File),
+    Std(io::Stdin),
+}
+
+impl StdinReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            StdinReader::Dup(f) => f.read(buf),
+            StdinReader::Std(s) => s.read(buf),
+        }
     }
 }
 
 /// stdout without std's line buffering, so each chunk (a UDP datagram, say)
 /// is one write. Falls back to std's handle if the descriptor can't be
 /// duplicated.
-fn raw_stdout() -> Box<dyn Write + Send> {
+fn raw_stdout() -> StdoutWriter {
     #[cfg(unix)]
     let dup = {
         use std::os::fd::AsFd;
@@ -282,8 +298,38 @@ fn raw_stdout() -> Box<dyn Write + Send> {
             .map(std::fs::File::from)
     };
     match dup {
-        Ok(f) => Box::new(f),
-        Err(_) => Box::new(io::stdout()),
+        Ok(f) => StdoutWriter::Dup(f),
+        Err(_) => StdoutWriter::Std(io::stdout()),
+    }
+}
+
+/// The stdout thread's writer: an enum rather than a `Box<dyn Write>`, for
+/// the same reason as `StdinReader`.
+enum StdoutWriter {
+    Dup(std::fs::File),
+    Std(io::Stdout),
+}
+
+impl Write for StdoutWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            StdoutWriter::Dup(f) => f.write(buf),
+            StdoutWriter::Std(s) => s.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            StdoutWriter::Dup(f) => f.write_all(buf),
+            StdoutWriter::Std(s) => s.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            StdoutWriter::Dup(f) => f.flush(),
+            StdoutWriter::Std(s) => s.flush(),
+        }
     }
 }
 

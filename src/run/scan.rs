@@ -13,7 +13,7 @@ use crate::error::describe;
 use crate::net::{family_name, sockopt};
 use smol::Async;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
@@ -47,7 +47,7 @@ pub fn start_zero_io(shared: &Rc<Shared>, targets: Vec<TargetPlan>) -> Vec<Targe
         targets,
         jobs,
         next: Cell::new(0),
-        done: RefCell::new(BTreeMap::new()),
+        done: RefCell::new(VecDeque::new()),
         printed: Cell::new(0),
         workers: Cell::new(workers),
         any_open: Cell::new(false),
@@ -110,8 +110,9 @@ struct Scan {
     jobs: Vec<usize>,
     /// The next job a free worker takes.
     next: Cell<usize>,
-    /// Finished reports waiting for an earlier job to finish.
-    done: RefCell<BTreeMap<usize, String>>,
+    /// Finished reports waiting for an earlier job to finish: slot `i` is
+    /// job `printed + i` (a deque, not a map: less code).
+    done: RefCell<VecDeque<Option<String>>>,
     /// Jobs reported so far (all before this index are printed).
     printed: Cell<usize>,
     workers: Cell<usize>,
@@ -136,7 +137,15 @@ impl Scan {
             if open {
                 self.any_open.set(true);
             }
-            self.done.borrow_mut().insert(job, report);
+            {
+                let mut done = self.done.borrow_mut();
+                // Every job not yet printed is at or after `printed`.
+                let slot = job - self.printed.get();
+                if done.len() <= slot {
+                    done.resize(slot + 1, None);
+                }
+                done[slot] = Some(report);
+            }
             self.print_ready();
             // A local port usually answers without waiting: let the rest of
             // the run (Ctrl-C, other workers) have a turn.
@@ -149,8 +158,9 @@ impl Scan {
         let mut done = self.done.borrow_mut();
         let mut out = String::new();
         let mut next = self.printed.get();
-        while let Some(r) = done.remove(&next) {
-            out.push_str(&r);
+        while let Some(Some(r)) = done.front() {
+            out.push_str(r);
+            done.pop_front();
             next += 1;
         }
         self.printed.set(next);
