@@ -51,6 +51,7 @@ mod signal;
 #[cfg(feature = "stats")]
 mod stats;
 mod sync64;
+mod thread_name;
 #[cfg(feature = "tunnel")]
 mod tunnel;
 
