@@ -52,7 +52,9 @@ unsafe extern "C" fn pthread_setname_np(thread: pthread_t, name: *const c_char) 
 
 /// The last OS error number.
 fn errno() -> c_int {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// `/proc/self/task/<tid>/comm`, NUL-terminated, with the number in decimal.
