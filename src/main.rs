@@ -26,6 +26,7 @@ macro_rules! eprint {
 }
 
 mod addr;
+mod c_qsort;
 mod cli;
 mod decimal;
 mod dhcp;
