@@ -451,6 +451,7 @@ mod tests {
             Target::parse("triple = a\ncheck = elf-static\nlinker = l\nzig-cc = -target t\n")
                 .is_err()
         );
+        assert!(Target::parse("triple = a\ncheck = elf-static\nzig-lld = --icf=all\n").is_err());
     }
 
     #[test]
@@ -463,6 +464,8 @@ mod tests {
         let (full, minimal) = mips.map(|t| t.budget).unwrap_or_default();
         assert!(full >= 900 * 1024, "mips budget-full {full}");
         assert_eq!(minimal, 700 * 1024);
+        let lld = mips.map(|t| t.zig_lld.clone()).unwrap_or_default();
+        assert_eq!(lld, ["--icf=all"]);
         Ok(())
     }
 }
