@@ -26,6 +26,7 @@ macro_rules! eprint {
 }
 
 mod addr;
+mod c_qsort;
 mod cli;
 mod decimal;
 mod dhcp;
@@ -51,6 +52,7 @@ mod signal;
 #[cfg(feature = "stats")]
 mod stats;
 mod sync64;
+mod thread_name;
 #[cfg(feature = "tunnel")]
 mod tunnel;
 

@@ -11,6 +11,7 @@
 //! | `title`             | a few words for listings ("Linux aarch64, static")               |
 //! | `linker`            | passed as `CARGO_TARGET_<T>_LINKER`                              |
 //! | `zig-cc`            | link with `zig cc ARGS` instead (see zig.rs); not with `linker`  |
+//! | `zig-lld`           | with `zig-cc`: extra ld.lld arguments `zig cc` refuses (`--icf`) |
 //! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
 //! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
 //! | `build-std-features`| `-Z build-std-features=`; replaces std's defaults (backtrace, …)  |
@@ -78,6 +79,8 @@ pub struct Target {
     /// Arguments for `zig cc` when zig links this target (its musl CRT, libc.a and libunwind);
     /// empty when it doesn't.
     pub zig_cc: Vec<String>,
+    /// With `zig_cc`: arguments added to the ld.lld command `zig cc` runs (see zig.rs).
+    pub zig_lld: Vec<String>,
     /// Extra rustc flags for this target only.
     pub rustflags: Option<String>,
     /// `-Z build-std=` value, for targets without a prebuilt std.
@@ -331,6 +334,7 @@ impl Fields {
             triple,
             linker: self.take("linker"),
             zig_cc: self.list("zig-cc"),
+            zig_lld: self.list("zig-lld"),
             rustflags: self.take("rustflags"),
             build_std: self.take("build-std"),
             build_std_features: self.take("build-std-features"),
@@ -364,6 +368,9 @@ impl Fields {
         }
         if !target.zig_cc.is_empty() && target.linker.is_some() {
             return Err(err("give either `linker` or `zig-cc`, not both"));
+        }
+        if !target.zig_lld.is_empty() && target.zig_cc.is_empty() {
+            return Err(err("`zig-lld` needs `zig-cc`"));
         }
         if target.build_std_features.is_some() && target.build_std.is_none() {
             return Err(err("`build-std-features` needs `build-std`"));
@@ -444,6 +451,7 @@ mod tests {
             Target::parse("triple = a\ncheck = elf-static\nlinker = l\nzig-cc = -target t\n")
                 .is_err()
         );
+        assert!(Target::parse("triple = a\ncheck = elf-static\nzig-lld = --icf=all\n").is_err());
     }
 
     #[test]
@@ -456,6 +464,8 @@ mod tests {
         let (full, minimal) = mips.map(|t| t.budget).unwrap_or_default();
         assert!(full >= 900 * 1024, "mips budget-full {full}");
         assert_eq!(minimal, 700 * 1024);
+        let lld = mips.map(|t| t.zig_lld.clone()).unwrap_or_default();
+        assert_eq!(lld, ["--icf=all"]);
         Ok(())
     }
 }

@@ -96,8 +96,15 @@ fn find_wheel(dir: &Path) -> Result<PathBuf> {
         .context(|| format!("pip left no .whl in {}", dir.display()))
 }
 
-/// Writes the one-line linker script for `t` (rustc's linker must be one program) and returns
-/// its path. Rewritten on every build, so it always names the pinned zig.
+/// Writes the linker script for `t` (rustc's linker must be one program) and returns its path.
+/// Rewritten on every build, so it always names the pinned zig.
+///
+/// Without `zig-lld` the script is one `exec zig cc ARGS "$@"`. With it (lld's `--icf`, which
+/// `zig cc` refuses as an unsupported linker argument), `zig cc` links as usual with
+/// `ZIG_VERBOSE_LINK=1`, which makes it print the ld.lld command it ran (its CRT objects,
+/// libc.a, libzigc.a, libunwind.a and compiler-rt, all in zig's cache); the script then runs
+/// that same command again through `zig ld.lld` with the extra arguments appended, overwriting
+/// the output. The paths in that line have no spaces (zig's cache, cargo's target dir).
 pub fn linker_wrapper(t: &Target) -> Result<PathBuf> {
     if !installed() {
         return Err(err(format!(
@@ -108,16 +115,33 @@ pub fn linker_wrapper(t: &Target) -> Result<PathBuf> {
     let dir = target_dir().join("zig-cc");
     fs::create_dir_all(&dir).context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(&t.triple);
-    let words: Vec<String> = std::iter::once(program().to_string_lossy().into_owned())
-        .chain(["cc".to_string()])
-        .chain(t.zig_cc.iter().cloned())
-        .map(|w| shell_quote(&w))
-        .collect();
-    let script = format!(
-        "#!/bin/sh\n# Written by `cargo xtask` from targets/{}.target: rustc's linker.\nexec {} \"$@\"\n",
-        t.triple,
-        words.join(" ")
+    let zig = shell_quote(&program().to_string_lossy());
+    let cc: Vec<String> = t.zig_cc.iter().map(|w| shell_quote(w)).collect();
+    let cc = cc.join(" ");
+    let head = format!(
+        "#!/bin/sh\n# Written by `cargo xtask` from targets/{}.target: rustc's linker.\n",
+        t.triple
     );
+    let script = if t.zig_lld.is_empty() {
+        format!("{head}exec {zig} cc {cc} \"$@\"\n")
+    } else {
+        let extra: Vec<String> = t.zig_lld.iter().map(|w| shell_quote(w)).collect();
+        format!(
+            "{head}# zig cc links and prints its ld.lld command; that command runs again with: {}\n\
+             set -f\n\
+             log=$(mktemp) || exit 1\n\
+             ZIG_VERBOSE_LINK=1 {zig} cc {cc} \"$@\" 2>\"$log\"\n\
+             status=$?\n\
+             grep -v -e '^ld.lld ' -e '^ar rcs ' \"$log\" >&2\n\
+             line=$(grep '^ld.lld ' \"$log\" | tail -n 1)\n\
+             rm -f \"$log\"\n\
+             [ \"$status\" -eq 0 ] || exit \"$status\"\n\
+             if [ -z \"$line\" ]; then echo 'zig cc printed no ld.lld command' >&2; exit 1; fi\n\
+             exec {zig} $line {}\n",
+            t.zig_lld.join(" "),
+            extra.join(" ")
+        )
+    };
     fs::write(&path, script).context(|| format!("writing {}", path.display()))?;
     make_executable(&path)?;
     Ok(path)
