@@ -251,7 +251,7 @@ impl TryFrom<Args> for Config {
         if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
             return Err(usage(format!(
                 "-i {} is for UDP: add -u",
-                format!("{input:?}").to_lowercase()
+                format!("{input:?}").to_ascii_lowercase()
             )));
         }
         let stats_ms = in_range(
