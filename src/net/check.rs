@@ -131,13 +131,19 @@ pub fn ms(t: Instant) -> u64 {
 /// target). Every job is spawned as one boxed type with a boxed result, so
 /// the executor's task code (async-task's RawTask) is compiled once for the
 /// check instead of once per kind of job.
-pub struct Job<T>(smol::Task<Box<dyn Any + Send>>, PhantomData<fn() -> T>);
+pub struct Job<T>(smol::Task<Box<dyn Any>>, PhantomData<fn() -> T>);
 
-type Boxed = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+type Boxed = Pin<Box<dyn Future<Output = Box<dyn Any>>>>;
 
-pub fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Job<T> {
-    let f: Boxed = Box::pin(async move { Box::new(f.await) as Box<dyn Any + Send> });
-    Job(smol::spawn(f), PhantomData)
+thread_local! {
+    /// The check's jobs run on the thread that runs the check (see [`run`]):
+    /// smol's global executor, its threads and their code stay out.
+    static JOBS: smol::LocalExecutor<'static> = const { smol::LocalExecutor::new() };
+}
+
+pub fn spawn<T: 'static>(f: impl Future<Output = T> + 'static) -> Job<T> {
+    let f: Boxed = Box::pin(async move { Box::new(f.await) as Box<dyn Any> });
+    JOBS.with(|ex| Job(ex.spawn(f), PhantomData))
 }
 
 impl<T: 'static> Job<T> {
@@ -160,7 +166,7 @@ pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 /// Run the check; the exit code names the first failing layer.
 pub fn run(opts: CheckOpts) -> Result<u8> {
     let mut result = Ok(0);
-    crate::net::block_on(async { result = layers(opts).await });
+    JOBS.with(|ex| crate::net::block_on(ex.run(async { result = layers(opts).await })));
     result
 }
 
