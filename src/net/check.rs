@@ -27,10 +27,11 @@ use crate::error::{runtime, Result};
 use crate::net::ifaces::{self, IfAddr, Link, Route, Snapshot};
 use report::Layer;
 use std::any::Any;
+use std::cell::Cell;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// What the layers learn and pass on.
@@ -128,22 +129,31 @@ pub fn ms(t: Instant) -> u64 {
 }
 
 /// A layer's job running beside the others (a gateway, a DNS server, a
-/// target). Every job is spawned as one boxed type with a boxed result, so
-/// the executor's task code (async-task's RawTask) is compiled once for the
-/// check instead of once per kind of job.
-pub struct Job<T>(smol::Task<Box<dyn Any + Send>>, PhantomData<fn() -> T>);
+/// target). Every job is spawned as one boxed `()` future that leaves its
+/// result in a slot, so the executor's task code (async-task's RawTask) is
+/// compiled once for the check, and is the same type as the other modes'
+/// local tasks (`run::shared`, the tunnel, the probe server).
+pub struct Job<T>(smol::Task<()>, Rc<Cell<Option<T>>>);
 
-type Boxed = Pin<Box<dyn Future<Output = Box<dyn Any + Send>> + Send>>;
+thread_local! {
+    /// The check's jobs run on the thread that runs the check (see [`run`]):
+    /// smol's global executor, its threads and their code stay out.
+    static JOBS: smol::LocalExecutor<'static> = const { smol::LocalExecutor::new() };
+}
 
-pub fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Job<T> {
-    let f: Boxed = Box::pin(async move { Box::new(f.await) as Box<dyn Any + Send> });
-    Job(smol::spawn(f), PhantomData)
+pub fn spawn<T: 'static>(f: impl Future<Output = T> + 'static) -> Job<T> {
+    let slot = Rc::new(Cell::new(None));
+    let out = slot.clone();
+    let f: Pin<Box<dyn Future<Output = ()>>> = Box::pin(async move { out.set(Some(f.await)) });
+    JOBS.with(|ex| Job(ex.spawn(f), slot))
 }
 
 impl<T: 'static> Job<T> {
-    /// The job's result (`None` cannot happen: the type is the one spawned).
+    /// The job's result (`None` cannot happen: the task fills the slot
+    /// before it ends).
     pub async fn join(self) -> Option<T> {
-        self.0.await.downcast::<T>().ok().map(|b| *b)
+        self.0.await;
+        self.1.take()
     }
 }
 
@@ -160,7 +170,7 @@ pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 /// Run the check; the exit code names the first failing layer.
 pub fn run(opts: CheckOpts) -> Result<u8> {
     let mut result = Ok(0);
-    crate::net::block_on(async { result = layers(opts).await });
+    JOBS.with(|ex| crate::net::block_on(ex.run(async { result = layers(opts).await })));
     result
 }
 

@@ -13,7 +13,7 @@ use super::proto::{
     read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
 };
 use super::TunnelInsideOpts;
-use super::{within, Watch, HANDSHAKE};
+use super::{spawn, within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
 use crate::error::{describe, Error, Result};
 use crate::net::proxy::ProxySpec;
@@ -337,15 +337,17 @@ async fn link(
                     }
                 }
                 (Msg::Conn { id, service, nonce }, Out::Direct(w)) => {
-                    ex.spawn(serve(
-                        me.clone(),
-                        resolved.clone(),
-                        route.clone(),
-                        (id, nonce),
-                        service as usize,
-                        w.clone(),
-                    ))
-                    .detach();
+                    spawn(
+                        ex,
+                        serve(
+                            me.clone(),
+                            resolved.clone(),
+                            route.clone(),
+                            (id, nonce),
+                            service as usize,
+                            w.clone(),
+                        ),
+                    );
                 }
                 (Msg::Open { id, service }, Out::Mux(m)) => {
                     let k = service as usize;
@@ -354,15 +356,10 @@ async fn link(
                         continue;
                     };
                     let st = m.add(id, *proto == Proto::Udp);
-                    ex.spawn(serve_stream(
-                        me.clone(),
-                        resolved.clone(),
-                        m.clone(),
-                        id,
-                        k,
-                        st,
-                    ))
-                    .detach();
+                    spawn(
+                        ex,
+                        serve_stream(me.clone(), resolved.clone(), m.clone(), id, k, st),
+                    );
                 }
                 (Msg::Error(e), _) if e.starts_with(super::relay::REPLACED) => {
                     return fatal(format!("relay {relay_addr}: {e}; stopping"))

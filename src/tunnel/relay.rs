@@ -13,7 +13,7 @@ use super::proto::{
     read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
 };
 use super::TunnelRelayOpts;
-use super::{within, Watch, HANDSHAKE};
+use super::{spawn, within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
 use crate::net::udp::UdpOpts;
@@ -141,17 +141,18 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
     smol::block_on(ex.run(async {
         for (l, local) in inside {
-            ex.spawn(accept_loop(l, local, None, ex.clone(), relay.clone()))
-                .detach();
+            spawn(&ex, accept_loop(l, local, None, ex.clone(), relay.clone()));
         }
         for (k, b, local) in bound {
             match b {
-                Bound::Tcp(l) => ex
-                    .spawn(accept_loop(l, local, Some(k), ex.clone(), relay.clone()))
-                    .detach(),
-                Bound::Udp(u) => ex
-                    .spawn(udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()))
-                    .detach(),
+                Bound::Tcp(l) => spawn(
+                    &ex,
+                    accept_loop(l, local, Some(k), ex.clone(), relay.clone()),
+                ),
+                Bound::Udp(u) => spawn(
+                    &ex,
+                    udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()),
+                ),
             }
         }
         smol::future::pending::<()>().await;
@@ -301,7 +302,7 @@ async fn accept_loop(
                 );
                 continue;
             }
-            ex.spawn(inside_link(relay.clone(), stream, peer)).detach();
+            spawn(&ex, inside_link(relay.clone(), stream, peer));
             continue;
         };
         if relay.pending.borrow().len() >= MAX_PENDING {
@@ -313,8 +314,7 @@ async fn accept_loop(
         let Some((id, rx)) = register(&relay, k) else {
             continue;
         };
-        ex.spawn(client(relay.clone(), id, k, stream, peer, rx))
-            .detach();
+        spawn(&ex, client(relay.clone(), id, k, stream, peer, rx));
     }
 }
 
@@ -506,16 +506,18 @@ async fn udp_public(
         let (tx, rx) = mailbox(FLOW_QUEUE);
         enqueue(&relay, &tx, &buf[..n]);
         flows.borrow_mut().insert(peer, tx);
-        ex.spawn(udp_flow(
-            relay.clone(),
-            (id, k),
-            peer,
-            sock.clone(),
-            rx,
-            reply,
-            flows.clone(),
-        ))
-        .detach();
+        spawn(
+            &ex,
+            udp_flow(
+                relay.clone(),
+                (id, k),
+                peer,
+                sock.clone(),
+                rx,
+                reply,
+                flows.clone(),
+            ),
+        );
     }
 }
 

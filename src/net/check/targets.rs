@@ -24,8 +24,9 @@ pub struct Route {
 /// Resolve `dest` off the event loop.
 pub async fn resolve(dest: &HostPort, r: &Route) -> Result<Vec<SocketAddr>, String> {
     let (hp, fam, num) = (dest.clone(), r.family, r.numeric);
-    smol::unblock(move || crate::net::resolve::dest(&hp, fam, num))
+    super::unblock(move || crate::net::resolve::dest(&hp, fam, num))
         .await
+        .unwrap_or_else(|| Err(crate::error::Error::Runtime(String::new())))
         .map_err(|e| e.to_string())
 }
 
@@ -64,8 +65,9 @@ async fn via_proxy(
     wait: Duration,
 ) -> Result<(async_net::TcpStream, String), String> {
     let (s2, d2, fam, num) = (spec.clone(), dest.clone(), r.family, r.numeric);
-    let req = smol::unblock(move || crate::net::proxy::request(&s2, &d2, fam, num))
+    let req = super::unblock(move || crate::net::proxy::request(&s2, &d2, fam, num))
         .await
+        .unwrap_or_else(|| Err(crate::error::Error::Runtime(String::new())))
         .map_err(|e| e.to_string())?;
     let paddr = resolve(&spec.addr, r)
         .await?
