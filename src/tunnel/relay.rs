@@ -207,7 +207,7 @@ fn bind_public(
         };
         eprintln!(
             "Listening on {local}, protocol {} ({what}), family {}",
-            proto.name().to_uppercase(),
+            proto.name().to_ascii_uppercase(),
             family_name(&local)
         );
         out.push((b, local));
