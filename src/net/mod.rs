@@ -20,10 +20,10 @@ pub mod unix;
 
 use std::net::SocketAddr;
 
-/// Runs `f` to its end on this thread: the event loop of `--check` and of
+/// Runs `f` to its end on this thread: the event loop of a run, `--check` and
 /// the probe's two ends. One boxed future type for all of them, so smol's
 /// `block_on` (inlined where it is called) is compiled once, not per caller.
-#[cfg(any(feature = "check", feature = "probe"))]
+/// `run::run` uses it too.
 pub fn block_on(f: impl std::future::Future<Output = ()>) {
     let f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> = Box::pin(f);
     smol::block_on(f);

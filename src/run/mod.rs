@@ -102,8 +102,11 @@ pub fn run(cfg: Config) -> Result<u8> {
 
     // smol::block_on, not futures-lite's: this thread waits on the reactor
     // itself, so a ready socket wakes it directly instead of through the
-    // async-io thread (one context switch fewer per wake-up).
-    let code = smol::block_on(ex.run(async {
+    // async-io thread (one context switch fewer per wake-up). It is reached
+    // through `net::block_on`, shared with `--check` and
+    // the probe (one boxed future type, so it is compiled once).
+    let mut code = 0;
+    crate::net::block_on(ex.run(async {
         let listeners = match plan {
             Plan::Tcp(plan) => {
                 for (idx, t) in scan::start_zero_io(&shared, plan.targets)
@@ -152,10 +155,9 @@ pub fn run(cfg: Config) -> Result<u8> {
                 }
             });
         }
-        let code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
+        code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
         // Let the stdout thread write what it was given, then stop.
         shared.router.borrow_mut().local_output_closed();
-        code
     }));
     #[cfg(feature = "stats")]
     if shared.cfg.stats.at_exit {
@@ -179,7 +181,6 @@ pub fn run(cfg: Config) -> Result<u8> {
     drop(shared);
     #[cfg(feature = "exec")]
     crate::local::exec::end_all(&children, std::time::Duration::from_millis(500));
-    let mut code = code;
     if code == 130 {
         // SIGTERM: 143, SIGHUP: 129, as shells report them.
         code = crate::signal::exit_status().unwrap_or(code);
