@@ -29,6 +29,16 @@ pub fn block_on(f: impl std::future::Future<Output = ()>) {
     smol::block_on(f);
 }
 
+/// Runs `f` on the local executor `ex` until `f` ends (a run and the probe
+/// server): one boxed future type, so the executor's run loop is compiled
+/// once.
+pub fn run_local(
+    ex: &smol::LocalExecutor<'_>,
+    f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
+) {
+    block_on(ex.run(f));
+}
+
 /// Which address families to use (`-4`, `-6`, or both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {

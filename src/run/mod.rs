@@ -102,11 +102,11 @@ pub fn run(cfg: Config) -> Result<u8> {
 
     // smol::block_on, not futures-lite's: this thread waits on the reactor
     // itself, so a ready socket wakes it directly instead of through the
-    // async-io thread (one context switch fewer per wake-up). It is reached
-    // through `net::block_on`, shared with `--check` and
-    // the probe (one boxed future type, so it is compiled once).
+    // async-io thread (one context switch fewer per wake-up). It and the
+    // executor's loop are reached through `net::run_local`, shared with
+    // `--check` and the probe (one boxed future type: compiled once).
     let mut code = 0;
-    crate::net::block_on(ex.run(async {
+    crate::net::run_local(&ex, Box::pin(async {
         let listeners = match plan {
             Plan::Tcp(plan) => {
                 for (idx, t) in scan::start_zero_io(&shared, plan.targets)
