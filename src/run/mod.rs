@@ -106,59 +106,62 @@ pub fn run(cfg: Config) -> Result<u8> {
     // executor's loop are reached through `net::run_local`, shared with
     // `--check` and the probe (one boxed future type: compiled once).
     let mut code = 0;
-    crate::net::run_local(&ex, Box::pin(async {
-        let listeners = match plan {
-            Plan::Tcp(plan) => {
-                for (idx, t) in scan::start_zero_io(&shared, plan.targets)
-                    .into_iter()
-                    .enumerate()
-                {
-                    dial::start(&shared, idx, dial::Dest::Inet(t));
-                }
-                // UNIX targets' origins follow the TCP targets'.
-                #[cfg(feature = "unix")]
-                for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
-                    let idx = shared.cfg.targets.len() + i;
-                    dial::start(&shared, idx, dial::Dest::Unix(path.into()));
-                }
-                listen::start(&shared, plan.listeners)
-            }
-            Plan::Udp(plan) => {
-                udp::start(&shared, plan);
-                Vec::new()
-            }
-            #[cfg(all(unix, feature = "unix"))]
-            Plan::UnixDgram(plan) => {
-                unix_dgram::start(&shared, plan);
-                Vec::new()
-            }
-        };
-        if let Some(src) = source {
-            shared.spawn(input::pump(shared.clone(), src));
-        }
-        #[cfg(feature = "qos")]
-        if shared.cfg.input == InputMode::PfQosCli {
-            shared.spawn(udp::qos_pinger(shared.clone()));
-        }
-        #[cfg(feature = "stats")]
-        if let Some(every) = shared.cfg.stats.every {
-            let s = shared.clone();
-            shared.spawn(async move {
-                loop {
-                    Timer::after(every).await;
-                    if let Some(st) = &s.observer.stats {
-                        let router = s.router.borrow();
-                        let routes = router.conns().map(|(_, c)| (c.label.as_str(), &c.counts));
-                        let text = st.borrow_mut().periodic(s.cfg.stats.json, routes);
-                        eprint!("{text}");
+    crate::net::run_local(
+        &ex,
+        Box::pin(async {
+            let listeners = match plan {
+                Plan::Tcp(plan) => {
+                    for (idx, t) in scan::start_zero_io(&shared, plan.targets)
+                        .into_iter()
+                        .enumerate()
+                    {
+                        dial::start(&shared, idx, dial::Dest::Inet(t));
                     }
+                    // UNIX targets' origins follow the TCP targets'.
+                    #[cfg(feature = "unix")]
+                    for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
+                        let idx = shared.cfg.targets.len() + i;
+                        dial::start(&shared, idx, dial::Dest::Unix(path.into()));
+                    }
+                    listen::start(&shared, plan.listeners)
                 }
-            });
-        }
-        code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
-        // Let the stdout thread write what it was given, then stop.
-        shared.router.borrow_mut().local_output_closed();
-    }));
+                Plan::Udp(plan) => {
+                    udp::start(&shared, plan);
+                    Vec::new()
+                }
+                #[cfg(all(unix, feature = "unix"))]
+                Plan::UnixDgram(plan) => {
+                    unix_dgram::start(&shared, plan);
+                    Vec::new()
+                }
+            };
+            if let Some(src) = source {
+                shared.spawn(input::pump(shared.clone(), src));
+            }
+            #[cfg(feature = "qos")]
+            if shared.cfg.input == InputMode::PfQosCli {
+                shared.spawn(udp::qos_pinger(shared.clone()));
+            }
+            #[cfg(feature = "stats")]
+            if let Some(every) = shared.cfg.stats.every {
+                let s = shared.clone();
+                shared.spawn(async move {
+                    loop {
+                        Timer::after(every).await;
+                        if let Some(st) = &s.observer.stats {
+                            let router = s.router.borrow();
+                            let routes = router.conns().map(|(_, c)| (c.label.as_str(), &c.counts));
+                            let text = st.borrow_mut().periodic(s.cfg.stats.json, routes);
+                            eprint!("{text}");
+                        }
+                    }
+                });
+            }
+            code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
+            // Let the stdout thread write what it was given, then stop.
+            shared.router.borrow_mut().local_output_closed();
+        }),
+    );
     #[cfg(feature = "stats")]
     if shared.cfg.stats.at_exit {
         if let Some(st) = &shared.observer.stats {

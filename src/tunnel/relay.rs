@@ -139,23 +139,26 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
         queued: Rc::new(Cell::new(0)),
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
-    smol::block_on(ex.run(async {
-        for (l, local) in inside {
-            ex.spawn(accept_loop(l, local, None, ex.clone(), relay.clone()))
-                .detach();
-        }
-        for (k, b, local) in bound {
-            match b {
-                Bound::Tcp(l) => ex
-                    .spawn(accept_loop(l, local, Some(k), ex.clone(), relay.clone()))
-                    .detach(),
-                Bound::Udp(u) => ex
-                    .spawn(udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()))
-                    .detach(),
+    crate::net::run_local(
+        &ex,
+        Box::pin(async {
+            for (l, local) in inside {
+                ex.spawn(accept_loop(l, local, None, ex.clone(), relay.clone()))
+                    .detach();
             }
-        }
-        smol::future::pending::<()>().await;
-    }));
+            for (k, b, local) in bound {
+                match b {
+                    Bound::Tcp(l) => ex
+                        .spawn(accept_loop(l, local, Some(k), ex.clone(), relay.clone()))
+                        .detach(),
+                    Bound::Udp(u) => ex
+                        .spawn(udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()))
+                        .detach(),
+                }
+            }
+            smol::future::pending::<()>().await;
+        }),
+    );
     Ok(0)
 }
 
