@@ -20,13 +20,23 @@ pub mod unix;
 
 use std::net::SocketAddr;
 
-/// Runs `f` to its end on this thread: the event loop of `--check` and of
+/// Runs `f` to its end on this thread: the event loop of a run, `--check` and
 /// the probe's two ends. One boxed future type for all of them, so smol's
 /// `block_on` (inlined where it is called) is compiled once, not per caller.
-#[cfg(any(feature = "check", feature = "probe"))]
+/// `run::run` uses it too.
 pub fn block_on(f: impl std::future::Future<Output = ()>) {
     let f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> = Box::pin(f);
     smol::block_on(f);
+}
+
+/// Runs `f` on the local executor `ex` until `f` ends (a run and the probe
+/// server): one boxed future type, so the executor's run loop is compiled
+/// once.
+pub fn run_local(
+    ex: &smol::LocalExecutor<'_>,
+    f: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
+) {
+    block_on(ex.run(f));
 }
 
 /// Which address families to use (`-4`, `-6`, or both).

@@ -55,20 +55,23 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
     // would keep one entry per client forever).
     let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
     let once = o.once;
-    crate::net::block_on(ex.run(async {
-        for (l, u, local) in bound {
-            spawn(&ex, udp_loop(u, shared.clone()));
-            spawn(
-                &ex,
-                accept_loop(l, local, ex.clone(), shared.clone(), done_tx.clone()),
-            );
-        }
-        if once {
-            let _ = done_rx.recv().await;
-        } else {
-            smol::future::pending::<()>().await;
-        }
-    }));
+    crate::net::run_local(
+        &ex,
+        Box::pin(async {
+            for (l, u, local) in bound {
+                spawn(&ex, udp_loop(u, shared.clone()));
+                spawn(
+                    &ex,
+                    accept_loop(l, local, ex.clone(), shared.clone(), done_tx.clone()),
+                );
+            }
+            if once {
+                let _ = done_rx.recv().await;
+            } else {
+                smol::future::pending::<()>().await;
+            }
+        }),
+    );
     Ok(0)
 }
 

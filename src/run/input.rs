@@ -85,7 +85,12 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
                 let (c, block, f) = (cmd.clone(), shared.cfg.send_size, feed.clone());
                 // fork and exec off the executor: a slow exec (a command on
                 // a slow disk) must not stall the other sockets.
-                match smol::unblock(move || crate::local::exec::spawn(&c, block, f, v)).await {
+                let spawned =
+                    crate::local::exec::unblock(move || crate::local::exec::spawn(&c, block, f, v));
+                match spawned
+                    .await
+                    .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
+                {
                     Ok(child) => {
                         *shared.local_child.borrow_mut() = Some(child.control);
                         source = Source::Channel(child.output);

@@ -102,61 +102,66 @@ pub fn run(cfg: Config) -> Result<u8> {
 
     // smol::block_on, not futures-lite's: this thread waits on the reactor
     // itself, so a ready socket wakes it directly instead of through the
-    // async-io thread (one context switch fewer per wake-up).
-    let code = smol::block_on(ex.run(async {
-        let listeners = match plan {
-            Plan::Tcp(plan) => {
-                for (idx, t) in scan::start_zero_io(&shared, plan.targets)
-                    .into_iter()
-                    .enumerate()
-                {
-                    dial::start(&shared, idx, dial::Dest::Inet(t));
-                }
-                // UNIX targets' origins follow the TCP targets'.
-                #[cfg(feature = "unix")]
-                for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
-                    let idx = shared.cfg.targets.len() + i;
-                    dial::start(&shared, idx, dial::Dest::Unix(path.into()));
-                }
-                listen::start(&shared, plan.listeners)
-            }
-            Plan::Udp(plan) => {
-                udp::start(&shared, plan);
-                Vec::new()
-            }
-            #[cfg(all(unix, feature = "unix"))]
-            Plan::UnixDgram(plan) => {
-                unix_dgram::start(&shared, plan);
-                Vec::new()
-            }
-        };
-        if let Some(src) = source {
-            shared.spawn(input::pump(shared.clone(), src));
-        }
-        #[cfg(feature = "qos")]
-        if shared.cfg.input == InputMode::PfQosCli {
-            shared.spawn(udp::qos_pinger(shared.clone()));
-        }
-        #[cfg(feature = "stats")]
-        if let Some(every) = shared.cfg.stats.every {
-            let s = shared.clone();
-            shared.spawn(async move {
-                loop {
-                    Timer::after(every).await;
-                    if let Some(st) = &s.observer.stats {
-                        let router = s.router.borrow();
-                        let routes = router.conns().map(|(_, c)| (c.label.as_str(), &c.counts));
-                        let text = st.borrow_mut().periodic(s.cfg.stats.json, routes);
-                        eprint!("{text}");
+    // async-io thread (one context switch fewer per wake-up). It and the
+    // executor's loop are reached through `net::run_local`, shared with
+    // `--check` and the probe (one boxed future type: compiled once).
+    let mut code = 0;
+    crate::net::run_local(
+        &ex,
+        Box::pin(async {
+            let listeners = match plan {
+                Plan::Tcp(plan) => {
+                    for (idx, t) in scan::start_zero_io(&shared, plan.targets)
+                        .into_iter()
+                        .enumerate()
+                    {
+                        dial::start(&shared, idx, dial::Dest::Inet(t));
                     }
+                    // UNIX targets' origins follow the TCP targets'.
+                    #[cfg(feature = "unix")]
+                    for (i, path) in shared.cfg.unix_targets.iter().enumerate() {
+                        let idx = shared.cfg.targets.len() + i;
+                        dial::start(&shared, idx, dial::Dest::Unix(path.into()));
+                    }
+                    listen::start(&shared, plan.listeners)
                 }
-            });
-        }
-        let code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
-        // Let the stdout thread write what it was given, then stop.
-        shared.router.borrow_mut().local_output_closed();
-        code
-    }));
+                Plan::Udp(plan) => {
+                    udp::start(&shared, plan);
+                    Vec::new()
+                }
+                #[cfg(all(unix, feature = "unix"))]
+                Plan::UnixDgram(plan) => {
+                    unix_dgram::start(&shared, plan);
+                    Vec::new()
+                }
+            };
+            if let Some(src) = source {
+                shared.spawn(input::pump(shared.clone(), src));
+            }
+            #[cfg(feature = "qos")]
+            if shared.cfg.input == InputMode::PfQosCli {
+                shared.spawn(udp::qos_pinger(shared.clone()));
+            }
+            #[cfg(feature = "stats")]
+            if let Some(every) = shared.cfg.stats.every {
+                let s = shared.clone();
+                shared.spawn(async move {
+                    loop {
+                        Timer::after(every).await;
+                        if let Some(st) = &s.observer.stats {
+                            let router = s.router.borrow();
+                            let routes = router.conns().map(|(_, c)| (c.label.as_str(), &c.counts));
+                            let text = st.borrow_mut().periodic(s.cfg.stats.json, routes);
+                            eprint!("{text}");
+                        }
+                    }
+                });
+            }
+            code = supervise(&shared, listeners, stdout_done.clone(), interrupted).await;
+            // Let the stdout thread write what it was given, then stop.
+            shared.router.borrow_mut().local_output_closed();
+        }),
+    );
     #[cfg(feature = "stats")]
     if shared.cfg.stats.at_exit {
         if let Some(st) = &shared.observer.stats {
@@ -179,7 +184,6 @@ pub fn run(cfg: Config) -> Result<u8> {
     drop(shared);
     #[cfg(feature = "exec")]
     crate::local::exec::end_all(&children, std::time::Duration::from_millis(500));
-    let mut code = code;
     if code == 130 {
         // SIGTERM: 143, SIGHUP: 129, as shells report them.
         code = crate::signal::exit_status().unwrap_or(code);

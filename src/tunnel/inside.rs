@@ -94,7 +94,12 @@ pub fn run(o: TunnelInsideOpts) -> Result<u8> {
         mux: o.mux,
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
-    smol::block_on(ex.run(keep_connected(me, ex.clone())))
+    let mut end = Ok(0);
+    crate::net::run_local(
+        &ex,
+        Box::pin(async { end = keep_connected(me, ex.clone()).await }),
+    );
+    end
 }
 
 /// Sessions one after another, with back-off between failures. The same

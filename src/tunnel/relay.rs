@@ -139,24 +139,27 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
         queued: Rc::new(Cell::new(0)),
     });
     let ex: Rc<LocalExecutor<'static>> = Rc::new(LocalExecutor::new());
-    smol::block_on(ex.run(async {
-        for (l, local) in inside {
-            spawn(&ex, accept_loop(l, local, None, ex.clone(), relay.clone()));
-        }
-        for (k, b, local) in bound {
-            match b {
-                Bound::Tcp(l) => spawn(
-                    &ex,
-                    accept_loop(l, local, Some(k), ex.clone(), relay.clone()),
-                ),
-                Bound::Udp(u) => spawn(
-                    &ex,
-                    udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()),
-                ),
+    crate::net::run_local(
+        &ex,
+        Box::pin(async {
+            for (l, local) in inside {
+                spawn(&ex, accept_loop(l, local, None, ex.clone(), relay.clone()));
             }
-        }
-        smol::future::pending::<()>().await;
-    }));
+            for (k, b, local) in bound {
+                match b {
+                    Bound::Tcp(l) => spawn(
+                        &ex,
+                        accept_loop(l, local, Some(k), ex.clone(), relay.clone()),
+                    ),
+                    Bound::Udp(u) => spawn(
+                        &ex,
+                        udp_public(Rc::new(u), local, k, ex.clone(), relay.clone()),
+                    ),
+                }
+            }
+            smol::future::pending::<()>().await;
+        }),
+    );
     Ok(0)
 }
 
