@@ -459,11 +459,15 @@ mod tests {
         let all = Target::all()?;
         assert!(!all.is_empty());
         let mips = all.iter().find(|t| t.triple == "mips-unknown-linux-musl");
-        // MIPS has budgets of its own (the key parses and wins over the default);
-        // the full one moves with the trimming, so only its floor is checked.
+        // MIPS has budgets of its own (the keys parse and win over the default
+        // 900 / 450); they move with the trimming, so only their range is checked:
+        // the goal 900 full, at most 700 minimal.
         let (full, minimal) = mips.map(|t| t.budget).unwrap_or_default();
         assert!(full >= 900 * 1024, "mips budget-full {full}");
-        assert_eq!(minimal, 700 * 1024);
+        assert!(
+            minimal > 450 * 1024 && minimal <= 700 * 1024,
+            "mips budget-minimal {minimal}"
+        );
         let lld = mips.map(|t| t.zig_lld.clone()).unwrap_or_default();
         assert_eq!(lld, ["--icf=all"]);
         Ok(())
