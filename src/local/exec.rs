@@ -263,14 +263,3 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
         control,
     })
 }
-
-/// Blocking work of `-e` off the event loop (starting a child, ending one):
-/// one boxed closure type, the same as `--check`'s `net::check::unblock`, so
-/// the thread pool's task code is compiled once. `None` cannot happen (the
-/// type is the one the closure returns).
-pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    use std::any::Any;
-    let f: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send> =
-        Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
-    smol::unblock(f).await.downcast::<T>().ok().map(|b| *b)
-}

@@ -26,11 +26,9 @@ use crate::cli::CheckOpts;
 use crate::error::{runtime, Result};
 use crate::net::ifaces::{self, IfAddr, Link, Route, Snapshot};
 use report::Layer;
-use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -129,10 +127,8 @@ pub fn ms(t: Instant) -> u64 {
 }
 
 /// A layer's job running beside the others (a gateway, a DNS server, a
-/// target). Every job is spawned as one boxed `()` future that leaves its
-/// result in a slot, so the executor's task code (async-task's RawTask) is
-/// compiled once for the check, and is the same type as the other modes'
-/// local tasks (`run::shared`, the tunnel, the probe server).
+/// target): a `()` task that leaves its result in a slot, so it is spawned
+/// through `net::spawn_local` as every other local task is.
 pub struct Job<T>(smol::Task<()>, Rc<Cell<Option<T>>>);
 
 thread_local! {
@@ -144,8 +140,8 @@ thread_local! {
 pub fn spawn<T: 'static>(f: impl Future<Output = T> + 'static) -> Job<T> {
     let slot = Rc::new(Cell::new(None));
     let out = slot.clone();
-    let f: Pin<Box<dyn Future<Output = ()>>> = Box::pin(async move { out.set(Some(f.await)) });
-    JOBS.with(|ex| Job(ex.spawn(f), slot))
+    let f = async move { out.set(Some(f.await)) };
+    JOBS.with(|ex| Job(crate::net::spawn_local(ex, f), slot))
 }
 
 impl<T: 'static> Job<T> {
@@ -157,16 +153,6 @@ impl<T: 'static> Job<T> {
     }
 }
 
-/// Blocking work off the event loop (the interface snapshot, the neighbour
-/// table), through one boxed closure type for the whole check: one copy of
-/// the thread pool's task code. `None` cannot happen (the type is the one
-/// the closure returns).
-pub async fn unblock<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let f: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send> =
-        Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
-    smol::unblock(f).await.downcast::<T>().ok().map(|b| *b)
-}
-
 /// Run the check; the exit code names the first failing layer.
 pub fn run(opts: CheckOpts) -> Result<u8> {
     let mut result = Ok(0);
@@ -175,7 +161,7 @@ pub fn run(opts: CheckOpts) -> Result<u8> {
 }
 
 async fn layers(opts: CheckOpts) -> Result<u8> {
-    let snap = unblock(ifaces::snapshot)
+    let snap = crate::net::unblock(ifaces::snapshot)
         .await
         .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
         .map_err(|e| runtime("listing interfaces", &e))?;

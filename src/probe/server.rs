@@ -10,12 +10,11 @@ use super::wire::{set_kind, Dgram, Kind};
 use super::ProbeServerOpts;
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
+use crate::net::spawn_detached as spawn;
 use crate::net::{family_name, resolve, tcp};
 use async_net::{TcpListener, TcpStream, UdpSocket};
 use smol::LocalExecutor;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -73,14 +72,6 @@ pub fn run(o: ProbeServerOpts) -> Result<u8> {
         }),
     );
     Ok(0)
-}
-
-/// Every task of the server, boxed: the executor's task code (async-task's
-/// RawTask) is then compiled once, not once per future type (about 3 KiB
-/// on MIPS). One allocation more per connection.
-fn spawn(ex: &LocalExecutor<'static>, f: impl Future<Output = ()> + 'static) {
-    let f: Pin<Box<dyn Future<Output = ()>>> = Box::pin(f);
-    ex.spawn(f).detach();
 }
 
 /// The UDP socket beside a control listener: same address and port, with

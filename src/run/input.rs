@@ -86,7 +86,7 @@ pub async fn pump(shared: Rc<Shared>, mut source: Source) {
                 // fork and exec off the executor: a slow exec (a command on
                 // a slow disk) must not stall the other sockets.
                 let spawned =
-                    crate::local::exec::unblock(move || crate::local::exec::spawn(&c, block, f, v));
+                    crate::net::unblock(move || crate::local::exec::spawn(&c, block, f, v));
                 match spawned
                     .await
                     .unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))

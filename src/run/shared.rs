@@ -89,12 +89,10 @@ impl Shared {
         self.spawn_boxed(Box::pin(f))
     }
 
-    /// Every task of a run is spawned as one boxed type: the executor's
-    /// task machinery (`RawTask`'s poll, wake and drop functions) is then
-    /// compiled once rather than once per spawned future type (about 1 KiB
-    /// of code each). One allocation more per task, per connection at most.
+    /// Not generic, so the executor's upgrade is compiled once; the task
+    /// is of `net::spawn_boxed`'s one type for all of netcrab.
     fn spawn_boxed(&self, f: Pin<Box<dyn Future<Output = ()>>>) -> Option<smol::Task<()>> {
-        self.ex.upgrade().map(|ex| ex.spawn(f))
+        self.ex.upgrade().map(|ex| crate::net::spawn_boxed(&ex, f))
     }
 
     /// End route `id` now (its socket is closed), saying why.

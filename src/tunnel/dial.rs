@@ -9,7 +9,6 @@ use crate::net::proxy::{self, ProxySpec};
 use crate::net::sockopt::SockOpts;
 use crate::net::{resolve, tcp, Family};
 use async_net::TcpStream;
-use std::any::Any;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,21 +40,13 @@ pub async fn lookup(
     numeric: bool,
 ) -> Result<Vec<SocketAddr>, Error> {
     let hp = hp.clone();
-    unblock(move || resolve::dest(&hp, family, numeric)).await
+    given(crate::net::unblock(move || resolve::dest(&hp, family, numeric)).await)
 }
 
-/// Blocking work on a thread through one boxed closure type (the same type
-/// as `--check`'s), so the thread pool's task code is compiled once. The
-/// downcast cannot fail (the type is the one the closure returns).
-async fn unblock<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    let f: Box<dyn FnOnce() -> Box<dyn Any + Send> + Send> =
-        Box::new(move || Box::new(f()) as Box<dyn Any + Send>);
-    match smol::unblock(f).await.downcast::<Result<T, Error>>() {
-        Ok(r) => *r,
-        Err(_) => Err(Error::Runtime("a lookup thread gave no result".into())),
-    }
+/// The result of work on a thread (`net::unblock`); a plain fn, so the
+/// lookups' futures hold no wrapper future of their own.
+fn given<T>(r: Option<Result<T, Error>>) -> Result<T, Error> {
+    r.unwrap_or_else(|| Err(Error::Runtime("a lookup thread gave no result".into())))
 }
 
 impl Route {
@@ -70,7 +61,9 @@ impl Route {
             Some(p) if !p.bypasses(&relay.host) => {
                 let addrs = lookup(&p.addr, family, numeric).await?;
                 let (p, relay) = (p.clone(), relay.clone());
-                let req = unblock(move || proxy::request(&p, &relay, family, numeric)).await?;
+                let req = given(
+                    crate::net::unblock(move || proxy::request(&p, &relay, family, numeric)).await,
+                )?;
                 Ok(Route::Proxy { addrs, req })
             }
             _ => Ok(Route::Direct(lookup(relay, family, numeric).await?)),

@@ -13,11 +13,12 @@ use super::proto::{
     read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
 };
 use super::TunnelInsideOpts;
-use super::{spawn, within, Watch, HANDSHAKE};
+use super::{within, Watch, HANDSHAKE};
 use crate::addr::HostPort;
 use crate::error::{describe, Error, Result};
 use crate::net::proxy::ProxySpec;
 use crate::net::sockopt::SockOpts;
+use crate::net::spawn_detached as spawn;
 use crate::net::{tcp, Family};
 use async_net::TcpStream;
 use futures_lite::io::AsyncWriteExt;

@@ -30,9 +30,7 @@ mod relay;
 use crate::error::Result;
 pub use opts::{Proto, SecretBytes, Service, TunnelInsideOpts, TunnelRelayOpts};
 pub use proto::MAX_SERVICES;
-use smol::LocalExecutor;
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 /// The bound on each handshake step (connect, Hello, Challenge, Login,
@@ -50,18 +48,6 @@ pub fn run_relay(o: TunnelRelayOpts) -> Result<u8> {
 /// Run the inside end until killed (or the relay refuses it).
 pub fn run_inside(o: TunnelInsideOpts) -> Result<u8> {
     inside::run(o)
-}
-
-/// Run `f` beside the others on an end's executor, detached. Every task of
-/// both ends is spawned as one boxed type, so the executor's task code
-/// (async-task's RawTask, which inlines the future's poll) is compiled once
-/// rather than once per kind of task.
-fn spawn(ex: &LocalExecutor<'static>, f: impl Future<Output = ()> + 'static) {
-    spawn_boxed(ex, Box::pin(f));
-}
-
-fn spawn_boxed(ex: &LocalExecutor<'static>, f: Pin<Box<dyn Future<Output = ()>>>) {
-    ex.spawn(f).detach();
 }
 
 /// `f`, or an error naming `what` after `d`.

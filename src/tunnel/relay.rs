@@ -13,9 +13,10 @@ use super::proto::{
     read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
 };
 use super::TunnelRelayOpts;
-use super::{spawn, within, Watch, HANDSHAKE};
+use super::{within, Watch, HANDSHAKE};
 use crate::error::{describe, Error, Result};
 use crate::net::sockopt::SockOpts;
+use crate::net::spawn_detached as spawn;
 use crate::net::udp::UdpOpts;
 use crate::net::{family_name, resolve, tcp};
 use async_net::{Shutdown, TcpListener, TcpStream, UdpSocket};

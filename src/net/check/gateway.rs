@@ -300,7 +300,7 @@ async fn neighbour(
                 .find(|n| n.ip == to.ip() && (index == 0 || n.index == index))
         })
     };
-    let before = super::unblock(find).await.unwrap_or(Ok(None));
+    let before = crate::net::unblock(find).await.unwrap_or(Ok(None));
     if let Ok(Some(n)) = &before {
         // Confirmed within the last reachable time: the kernel's own evidence.
         if n.state & netlink::NUD_CONFIRMED != 0 {
@@ -335,7 +335,7 @@ async fn neighbour(
         )
         .await;
         refused |= tick;
-        match super::unblock(find).await.unwrap_or(Ok(None)) {
+        match crate::net::unblock(find).await.unwrap_or(Ok(None)) {
             // Only a fresh confirmation counts (a stale entry may be from before).
             Ok(Some(n)) if n.resolved() && n.state & netlink::NUD_CONFIRMED != 0 => {
                 let mac = n.mac.clone().unwrap_or_default();

@@ -24,7 +24,7 @@ pub struct Route {
 /// Resolve `dest` off the event loop.
 pub async fn resolve(dest: &HostPort, r: &Route) -> Result<Vec<SocketAddr>, String> {
     let (hp, fam, num) = (dest.clone(), r.family, r.numeric);
-    super::unblock(move || crate::net::resolve::dest(&hp, fam, num))
+    crate::net::unblock(move || crate::net::resolve::dest(&hp, fam, num))
         .await
         .unwrap_or_else(|| Err(crate::error::Error::Runtime(String::new())))
         .map_err(|e| e.to_string())
@@ -65,7 +65,7 @@ async fn via_proxy(
     wait: Duration,
 ) -> Result<(async_net::TcpStream, String), String> {
     let (s2, d2, fam, num) = (spec.clone(), dest.clone(), r.family, r.numeric);
-    let req = super::unblock(move || crate::net::proxy::request(&s2, &d2, fam, num))
+    let req = crate::net::unblock(move || crate::net::proxy::request(&s2, &d2, fam, num))
         .await
         .unwrap_or_else(|| Err(crate::error::Error::Runtime(String::new())))
         .map_err(|e| e.to_string())?;

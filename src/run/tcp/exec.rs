@@ -109,7 +109,7 @@ pub async fn serve(shared: Rc<Shared>, stream: Stream, id: RouteId, cmd: &str) -
     // The feed (the child's stdin) is closed by now; end the child if it is
     // still there, off the executor (this may wait for CHILD_GRACE).
     let control = child.control.clone();
-    crate::local::exec::unblock(move || control.end(CHILD_GRACE)).await;
+    crate::net::unblock(move || control.end(CHILD_GRACE)).await;
     if let Some(c) = shared.router.borrow_mut().conn_mut(id) {
         c.child = None;
     }
