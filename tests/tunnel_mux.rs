@@ -403,7 +403,9 @@ fn mux_a_thousand_idle_streams_keep_both_ends_small() {
         return;
     }
     const N: usize = 1000;
-    let (l, svc) = util::peers::listener();
+    // Room for all N in the service's accept queue: what is measured is
+    // the tunnel's, not this test's accepting thread's, speed.
+    let (l, svc) = util::peers::listener_with_backlog(N as i32 + 24);
     let held = Arc::new(Mutex::new(Vec::new()));
     let h2 = held.clone();
     thread::spawn(move || {
@@ -424,17 +426,20 @@ fn mux_a_thousand_idle_streams_keep_both_ends_small() {
     while held.lock().unwrap().len() < N && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        held.lock().unwrap().len(),
-        N,
-        "streams opened at the service"
-    );
+    let opened = held.lock().unwrap().len();
+    if opened != N {
+        r.fail(&format!(
+            "{opened} of {N} streams opened at the service\ninside end: {}",
+            i.report()
+        ));
+    }
     thread::sleep(Duration::from_millis(200));
     let (rp, ip) = (peak_kib(r.pid()).unwrap(), peak_kib(i.pid()).unwrap());
     println!("peak RSS with {N} idle mux streams: relay {rp} KiB, inside end {ip} KiB");
     assert!(rp < IDLE_STREAMS_PEAK_KIB, "relay peak {rp} KiB");
     assert!(ip < IDLE_STREAMS_PEAK_KIB, "inside end peak {ip} KiB");
-    // They still work: one more exchange on the same link.
+    // Both ends are still up with all of them open.
+    assert!(r.running() && i.running(), "an end left");
     drop(clients);
     i.kill();
 }

@@ -17,6 +17,22 @@ pub fn listener_on(addr: &str) -> (TcpListener, SocketAddr) {
     (l, a)
 }
 
+/// A loopback listener whose accept queue holds `backlog` connections
+/// (std's listeners hold 128). A test that opens many connections at once
+/// needs it: on a loaded machine the accepting thread falls behind, the
+/// kernel's queue overflows, and connections the client already counts as
+/// open are dropped or reset (SYN cookies) before anyone accepts them.
+pub fn listener_with_backlog(backlog: i32) -> (TcpListener, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&any.into()).expect("bind 127.0.0.1:0");
+    s.listen(backlog).expect("listen");
+    let l: TcpListener = s.into();
+    let a = l.local_addr().expect("local_addr");
+    (l, a)
+}
+
 /// Accept one connection, failing after the patience.
 pub fn accept(l: &TcpListener) -> (TcpStream, SocketAddr) {
     try_accept(l, patience())
