@@ -12,6 +12,7 @@
 //! | `linker`            | passed as `CARGO_TARGET_<T>_LINKER`                              |
 //! | `zig-cc`            | link with `zig cc ARGS` instead (see zig.rs); not with `linker`  |
 //! | `zig-lld`           | with `zig-cc`: extra ld.lld arguments `zig cc` refuses (`--icf`) |
+//! | `drop-eh-frame`     | with `zig-cc`: yes = link without `.eh_frame` (zig.rs)           |
 //! | `rustflags`         | passed as `CARGO_TARGET_<T>_RUSTFLAGS`                           |
 //! | `build-std`         | crates for `-Z build-std=` (tier 3 targets without rust-std)     |
 //! | `build-std-features`| `-Z build-std-features=`; replaces std's defaults (backtrace, …)  |
@@ -81,6 +82,9 @@ pub struct Target {
     pub zig_cc: Vec<String>,
     /// With `zig_cc`: arguments added to the ld.lld command `zig cc` runs (see zig.rs).
     pub zig_lld: Vec<String>,
+    /// With `zig_cc`: link without `.eh_frame` and its header (see zig.rs), for a binary
+    /// in which nothing unwinds.
+    pub drop_eh_frame: bool,
     /// Extra rustc flags for this target only.
     pub rustflags: Option<String>,
     /// `-Z build-std=` value, for targets without a prebuilt std.
@@ -335,6 +339,7 @@ impl Fields {
             linker: self.take("linker"),
             zig_cc: self.list("zig-cc"),
             zig_lld: self.list("zig-lld"),
+            drop_eh_frame: self.flag("drop-eh-frame")?,
             rustflags: self.take("rustflags"),
             build_std: self.take("build-std"),
             build_std_features: self.take("build-std-features"),
@@ -371,6 +376,9 @@ impl Fields {
         }
         if !target.zig_lld.is_empty() && target.zig_cc.is_empty() {
             return Err(err("`zig-lld` needs `zig-cc`"));
+        }
+        if target.drop_eh_frame && target.zig_cc.is_empty() {
+            return Err(err("`drop-eh-frame` needs `zig-cc`"));
         }
         if target.build_std_features.is_some() && target.build_std.is_none() {
             return Err(err("`build-std-features` needs `build-std`"));
@@ -451,6 +459,7 @@ mod tests {
             Target::parse("triple = a\ncheck = elf-static\nlinker = l\nzig-cc = -target t\n")
                 .is_err()
         );
+        assert!(Target::parse("triple = a\ncheck = elf-static\ndrop-eh-frame = yes\n").is_err());
         assert!(Target::parse("triple = a\ncheck = elf-static\nzig-lld = --icf=all\n").is_err());
     }
 
@@ -470,6 +479,7 @@ mod tests {
         );
         let lld = mips.map(|t| t.zig_lld.clone()).unwrap_or_default();
         assert_eq!(lld, ["--icf=all"]);
+        assert!(mips.is_some_and(|t| t.drop_eh_frame));
         Ok(())
     }
 }
