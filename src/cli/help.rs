@@ -5,7 +5,18 @@
 //! into `help.txt` (and the manual page, and the guide's flag tables); CI's
 //! `cargo xtask docs --check` fails when `help.txt` is stale.
 
-pub const TEXT: &str = include_str!("help.txt");
+/// `help.txt`, LZ4-packed by build.rs (it is the largest constant of the binary).
+const PACKED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/help.lz4"));
+
+/// The help text, unpacked. Called once, to print `--help` before the process exits, so the
+/// text is leaked like the constant it replaces.
+pub fn text() -> &'static str {
+    let bytes = lz4_flex::block::decompress_size_prepended(PACKED).unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default().leak()
+}
+
+#[cfg(test)]
+const TEXT: &str = include_str!("help.txt");
 
 #[cfg(test)]
 mod tests {
@@ -41,6 +52,12 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The packed text unpacks to `help.txt`, byte for byte.
+    #[test]
+    fn packed_text_is_the_help_text() {
+        assert_eq!(super::text(), TEXT);
     }
 
     /// Help lines fit a 100-column terminal.

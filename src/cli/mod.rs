@@ -47,7 +47,7 @@ pub enum Command {
 
 /// The help text shown by `-h` / `--help`.
 pub fn help_text() -> &'static str {
-    help::TEXT
+    help::text()
 }
 
 /// Parse a command line (without the program name).
