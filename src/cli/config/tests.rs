@@ -530,3 +530,72 @@ fn decimal_arguments_as_f64_read_them() {
         assert_eq!(e.as_deref(), Some("invalid value 'x' for --rdrop"));
     }
 }
+
+/// The integer flags: each type's parse (too large for the type is "invalid
+/// value"), then the flag's range; the values come through narrowed.
+#[test]
+fn integer_flags() {
+    let c = ok(&["-p", "65535", "--ttl", " 7 ", "--ss", "+9", T]);
+    assert_eq!(
+        (c.source_port, c.ttl, c.send_size),
+        (Some(65535), Some(7), 9)
+    );
+    let wide = if usize::BITS == 64 {
+        "invalid value '4294967296' for --ss (expected 1 to 16777216)"
+    } else {
+        "invalid value '4294967296' for --ss"
+    };
+    for (args, msg) in [
+        (&["-p", "65536", T][..], "invalid value '65536' for -p"),
+        (&["-p", "-0", T], "invalid value '-0' for -p"),
+        (&["-p", "", T], "invalid value '' for -p"),
+        (
+            &["--ttl", "0", T],
+            "invalid value '0' for --ttl (expected 1 to 255)",
+        ),
+        (
+            &["--ttl", "4294967296", T],
+            "invalid value '4294967296' for --ttl",
+        ),
+        (&["--ss", "4294967296", T], wide),
+        (
+            &["--ss", "0", T],
+            "invalid value '0' for --ss (expected 1 to 16777216)",
+        ),
+        (
+            &["--stats-time", "18446744073709551616", T],
+            "invalid value '18446744073709551616' for --stats-time",
+        ),
+        (
+            &["--stats-time", "86400001", T],
+            "invalid value '86400001' for --stats-time (expected 0 to 86400000)",
+        ),
+    ] {
+        let e = config(args).err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some(msg), "{args:?}");
+    }
+}
+
+/// Each enum flag's spellings, any case, and the line for an unknown one.
+#[test]
+fn choice_flags() {
+    use crate::cli::args::{FwdMode, InputMode, OutputMode, RandVals};
+    assert_eq!("LC".parse(), Ok(FwdMode::LingerChannels));
+    assert_eq!("h".parse(), Ok(FwdMode::Hub));
+    assert_eq!("snc".parse(), Ok(InputMode::StdinNochar));
+    assert_eq!("pfqossrv".parse(), Ok(InputMode::PfQosSrv));
+    assert_eq!("N".parse(), Ok(OutputMode::None));
+    assert_eq!("bin".parse(), Ok(RandVals::Binary));
+    assert_eq!("a".parse(), Ok(RandVals::Ascii));
+    assert_eq!(
+        "x".parse::<OutputMode>(),
+        Err("invalid output mode 'x' (expected one of: stdout, none)".to_string())
+    );
+    assert_eq!(
+        "hubb".parse::<FwdMode>(),
+        Err(
+            "invalid forwarding mode 'hubb' (expected one of: none, hub, channels, linger-channels)"
+                .to_string()
+        )
+    );
+}
