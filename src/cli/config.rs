@@ -40,29 +40,60 @@ pub use crate::local::GenSpec;
 pub use crate::faults::FaultSpec;
 pub use crate::run::config::{Config, ExecSpec, StatsSpec};
 
-fn number<T: std::str::FromStr>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
-    match v {
-        None => Ok(None),
-        Some(s) => s
-            .trim()
-            .parse::<T>()
-            .map(Some)
-            .map_err(|_| usage(format!("invalid value '{}' for {flag}", addr::clip(s)))),
-    }
+/// The unsigned integer types of the numeric flags. Each is parsed and
+/// range-checked as a u64 in one non-generic body (`uint`); the generic
+/// shells only narrow the result.
+trait Uint: Copy {
+    const MAX: u64;
+    fn wide(self) -> u64;
+    fn narrow(n: u64) -> Self;
 }
 
-fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
-    flag: &str,
-    v: Option<T>,
-    lo: T,
-    hi: T,
-) -> Result<Option<T>> {
-    match v {
-        Some(x) if x < lo || x > hi => Err(usage(format!(
+macro_rules! uint {
+    ($($t:ty),*) => {$(
+        impl Uint for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+            fn wide(self) -> u64 {
+                self as u64
+            }
+            fn narrow(n: u64) -> Self {
+                n as $t
+            }
+        }
+    )*};
+}
+uint!(u16, u32, u64, usize);
+
+/// A number flag of type T, not checked against a range.
+fn number<T: Uint>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
+    Ok(uint(flag, v, T::MAX, 0, T::MAX)?.map(T::narrow))
+}
+
+/// A number flag of type T, from `lo` to `hi`.
+fn in_range<T: Uint>(flag: &str, v: &Option<String>, lo: T, hi: T) -> Result<Option<T>> {
+    Ok(uint(flag, v, T::MAX, lo.wide(), hi.wide())?.map(T::narrow))
+}
+
+/// `v` trimmed as an integer no larger than `max` (its type's largest:
+/// beyond it the type's parse fails, "invalid value"), then `lo..=hi`.
+#[inline(never)]
+fn uint(flag: &str, v: &Option<String>, max: u64, lo: u64, hi: u64) -> Result<Option<u64>> {
+    let Some(s) = v else { return Ok(None) };
+    let x = match s.trim().parse::<u64>() {
+        Ok(x) if x <= max => x,
+        _ => {
+            return Err(usage(format!(
+                "invalid value '{}' for {flag}",
+                addr::clip(s)
+            )))
+        }
+    };
+    if x < lo || x > hi {
+        return Err(usage(format!(
             "invalid value '{x}' for {flag} (expected {lo} to {hi})"
-        ))),
-        _ => Ok(v),
+        )));
     }
+    Ok(Some(x))
 }
 
 /// A non-negative decimal as f64 read it (no floats: `crate::decimal`);
@@ -165,17 +196,12 @@ impl TryFrom<Args> for Config {
             return Err(usage("-r/-R need a target to reconnect to"));
         }
         check_udp_rules(&a, &targets, &listeners)?;
-        let scan_parallel = in_range(
-            "--scan-parallel",
-            number::<usize>("--scan-parallel", &a.scan_parallel)?,
-            1,
-            65_536,
-        )?;
+        let scan_parallel = in_range::<usize>("--scan-parallel", &a.scan_parallel, 1, 65_536)?;
         if scan_parallel.is_some() && !a.zero_io {
             return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
         }
         let proxy = super::proxy::spec(&a, !targets.is_empty())?;
-        let max_arg = in_range("-m", number::<usize>("-m", &a.max_clients)?, 0, 1_000_000)?;
+        let max_arg = in_range::<usize>("-m", &a.max_clients, 0, 1_000_000)?;
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
         if max_inbound == 0 && !listeners.is_empty() && !keep_listening {
@@ -188,8 +214,7 @@ impl TryFrom<Args> for Config {
         } else {
             (MAX_SEND_SIZE, DEFAULT_SEND_SIZE)
         };
-        let send_size =
-            in_range("--ss", number::<usize>("--ss", &a.ss)?, 1, max_ss)?.unwrap_or(default_ss);
+        let send_size = in_range::<usize>("--ss", &a.ss, 1, max_ss)?.unwrap_or(default_ss);
         let udp_idle = seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
         if udp_idle.is_zero() {
             return Err(usage(
@@ -222,14 +247,9 @@ impl TryFrom<Args> for Config {
                     .to_string(),
             );
         }
-        let udp_peers = in_range(
-            "--udp-peers",
-            number::<usize>("--udp-peers", &a.udp_peers)?,
-            1,
-            1_000_000,
-        )?
-        .unwrap_or(1024);
-        let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
+        let udp_peers =
+            in_range::<usize>("--udp-peers", &a.udp_peers, 1, 1_000_000)?.unwrap_or(1024);
+        let ttl = in_range::<u32>("--ttl", &a.ttl, 1, 255)?;
         let source_port = number::<u16>("-p", &a.port)?;
         if source_port.is_some() && targets.is_empty() {
             return Err(usage(
@@ -254,12 +274,7 @@ impl TryFrom<Args> for Config {
                 format!("{input:?}").to_ascii_lowercase()
             )));
         }
-        let stats_ms = in_range(
-            "--stats-time",
-            number::<u64>("--stats-time", &a.stats_time)?,
-            0,
-            86_400_000,
-        )?;
+        let stats_ms = in_range::<u64>("--stats-time", &a.stats_time, 0, 86_400_000)?;
         // 0.11 took `--stats-time 0` where it had no use; a QoS ping
         // period of 0 has no meaning.
         let stats_ms = match stats_ms {
@@ -462,7 +477,7 @@ fn buffer_size(
     v: &Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<usize>> {
-    match in_range(flag, number::<usize>(flag, v)?, 0, 1 << 30)? {
+    match in_range::<usize>(flag, v, 0, 1 << 30)? {
         Some(0) => {
             warnings.push(format!(
                 "{flag} 0 is ignored (the system's default size is kept)"
@@ -554,18 +569,8 @@ fn gen_spec(
     } else {
         (1, max_ss)
     };
-    let min = in_range(
-        "--rsizemin",
-        number::<usize>("--rsizemin", rsizemin)?,
-        lo,
-        hi,
-    )?;
-    let max = in_range(
-        "--rsizemax",
-        number::<usize>("--rsizemax", rsizemax)?,
-        lo,
-        hi,
-    )?;
+    let min = in_range::<usize>("--rsizemin", rsizemin, lo, hi)?;
+    let max = in_range::<usize>("--rsizemax", rsizemax, lo, hi)?;
     let (min, max) = match (min, max) {
         (Some(a), Some(b)) => (a, b),
         (Some(a), None) => (a, a.max(1450.min(hi))),
@@ -593,8 +598,8 @@ fn delay_pair(
     max: &Option<String>,
 ) -> Result<(u64, u64)> {
     const LIMIT: u64 = 3_600_000;
-    let lo = in_range(min_flag, number::<u64>(min_flag, min)?, 0, LIMIT)?;
-    let hi = in_range(max_flag, number::<u64>(max_flag, max)?, 0, LIMIT)?;
+    let lo = in_range::<u64>(min_flag, min, 0, LIMIT)?;
+    let hi = in_range::<u64>(max_flag, max, 0, LIMIT)?;
     let pair = match (lo, hi) {
         (Some(a), Some(b)) => (a, b),
         (Some(a), None) => (a, a),
