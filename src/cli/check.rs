@@ -163,7 +163,7 @@ fn check(a: &Args) -> Result<CheckOpts> {
             }
         }
     }
-    let proxy = super::proxy::spec(a, !targets.is_empty() || url.is_some())?;
+    let proxy = super::proxy::spec(a, !targets.is_empty() || url.is_some(), a.udp)?;
     if proxy.is_some() && targets.iter().any(|t| t.udp) {
         return Err(usage(
             "a proxy carries TCP only: udp: targets cannot go through -x/--proxy",

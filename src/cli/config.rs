@@ -200,7 +200,7 @@ impl TryFrom<Args> for Config {
         if scan_parallel.is_some() && !a.zero_io {
             return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
         }
-        let proxy = super::proxy::spec(&a, !targets.is_empty())?;
+        let proxy = super::proxy::spec(&a, !targets.is_empty(), a.udp)?;
         let max_arg = in_range::<usize>("-m", &a.max_clients, 0, 1_000_000)?;
         let per_listener = if mode == FwdMode::None { 1 } else { 10 };
         let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);

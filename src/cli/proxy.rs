@@ -31,9 +31,11 @@ fn either<'a>(
 }
 
 /// The proxy of a run, if one is asked for. `has_targets`: whether there are
-/// outbound connections for it to carry.
+/// outbound connections for it to carry; `udp`: whether they are UDP (the
+/// tunnel's inside end passes false: its `-u` is for the services, and the
+/// link to the relay is TCP).
 #[cfg(not(feature = "proxy"))]
-pub fn spec(a: &Args, _has_targets: bool) -> Result<Option<ProxySpec>> {
+pub fn spec(a: &Args, _has_targets: bool, _udp: bool) -> Result<Option<ProxySpec>> {
     let given = a.proxy_addr.is_some()
         || a.proxy.is_some()
         || a.proxy_proto.is_some()
@@ -52,7 +54,7 @@ pub fn spec(a: &Args, _has_targets: bool) -> Result<Option<ProxySpec>> {
 }
 
 #[cfg(feature = "proxy")]
-pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
+pub fn spec(a: &Args, has_targets: bool, udp: bool) -> Result<Option<ProxySpec>> {
     let addr = either(&a.proxy_addr, &a.proxy, "-x and --proxy")?;
     let proto = either(&a.proxy_proto, &a.proxy_type, "-X and --proxy-type")?;
     let user = either(&a.proxy_user, &a.proxy_auth, "-P and --proxy-auth")?;
@@ -71,7 +73,7 @@ pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
             None => Ok(None),
         };
     };
-    if a.udp {
+    if udp {
         return Err(usage(
             "a proxy carries TCP only: -x/--proxy cannot be used with -u",
         ));

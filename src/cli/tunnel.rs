@@ -314,23 +314,7 @@ fn proxy_given(a: &Args) -> bool {
 /// (`-u` here makes the services UDP; the link to the relay is TCP).
 #[cfg(feature = "tunnel")]
 fn proxy(a: &Args) -> Result<Option<crate::net::proxy::ProxySpec>> {
-    if !proxy_given(a) {
-        return Ok(None);
-    }
-    let only = Args {
-        proxy_addr: a.proxy_addr.clone(),
-        proxy: a.proxy.clone(),
-        proxy_proto: a.proxy_proto.clone(),
-        proxy_type: a.proxy_type.clone(),
-        proxy_user: a.proxy_user.clone(),
-        proxy_auth: a.proxy_auth.clone(),
-        proxy_dns: a.proxy_dns.clone(),
-        proxy_pass_file: a.proxy_pass_file.clone(),
-        no_proxy: a.no_proxy.clone(),
-        numeric: a.numeric,
-        ..Args::default()
-    };
-    super::proxy::spec(&only, true)
+    super::proxy::spec(a, true, false)
 }
 
 /// `--secret S` or `--secret-file F` (one of them), when the build has them.

@@ -599,3 +599,30 @@ fn choice_flags() {
         )
     );
 }
+
+/// The inside end's proxy: its `-u` makes the services UDP, not the link to
+/// the relay, so a proxy is taken with it; the proxy flags' own rules hold.
+#[cfg(all(feature = "tunnel", feature = "proxy"))]
+#[test]
+fn tunnel_inside_proxy() {
+    let inside = |args: &[&str]| {
+        let mut argv = vec!["--tunnel-inside", "127.0.0.1:9"];
+        argv.extend_from_slice(args);
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        match parse(&argv) {
+            Ok(Command::TunnelInside(o)) => Ok(o.proxy.is_some()),
+            Ok(_) => panic!("{args:?}: not an inside end"),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    assert_eq!(inside(&["-u", "-x", "127.0.0.1:1080", T]), Ok(true));
+    assert_eq!(inside(&[T]), Ok(false));
+    assert_eq!(
+        inside(&["--proxy-dns", "local", T]),
+        Err("--proxy-dns needs a proxy address: -x HOST[:PORT] or --proxy HOST[:PORT]".to_string())
+    );
+    assert_eq!(
+        inside(&["-x", "127.0.0.1", "--proxy", "127.0.0.1", T]),
+        Err("-x and --proxy are two spellings of one setting: give one".to_string())
+    );
+}
