@@ -124,250 +124,245 @@ pub(super) fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>
     }
 }
 
-impl TryFrom<Args> for Config {
-    type Error = crate::error::Error;
-
-    fn try_from(a: Args) -> Result<Config> {
-        if !a.listen.is_empty() && !a.listen_harder.is_empty() {
-            return Err(usage(
-                "-l and -L cannot be used together (use -L, or -l with -k)",
-            ));
-        }
-        let family = family_from_flags(&a)?;
-        if a.shutdown && a.no_shutdown {
-            return Err(usage("-N and --no-shutdown cannot be used together"));
-        }
-        if a.half_open && a.close_grace.is_some() {
-            return Err(usage(
-                "--half-open and --close-grace cannot be used together",
-            ));
-        }
-        let keep_listening = !a.listen_harder.is_empty() || a.keep_open;
-        let listen_strs = if a.listen.is_empty() {
-            &a.listen_harder
-        } else {
-            &a.listen
-        };
-        if a.keep_open && listen_strs.is_empty() {
-            return Err(usage("-k needs a listen address (-l ADDR:PORT)"));
-        }
-        let listeners = listen_strs
-            .iter()
-            .map(|s| unix::listen(&a, s))
-            .collect::<Result<Vec<_>>>()?;
-        let unix = unix::split(&a, &listeners)?;
-        let expanded: Vec<String> = if a.zero_io {
-            let mut v = Vec::new();
-            for t in &unix.inet_targets {
-                v.extend(addr::expand_port_list(t)?);
-            }
-            v
-        } else {
-            unix.inet_targets.clone()
-        };
-        let mut targets = expanded
-            .iter()
-            .map(|s| addr::parse_target(s))
-            .collect::<Result<Vec<_>>>()?;
-        if let (Some(s), false) = (&a.source, unix.any) {
-            // nc's -s: the source address of every target without its own.
-            if targets.is_empty() {
-                return Err(usage(
-                    "-s gives the source address of outbound connections: add a target",
-                ));
-            }
-            let src = addr::parse_source(s)?;
-            for t in targets.iter_mut().filter(|t| t.source.is_none()) {
-                t.source = Some(src.clone());
-            }
-        }
-        check_literal_family(family, &targets, &listeners)?;
-        if targets.is_empty() && unix.targets.is_empty() && listeners.is_empty() {
-            return Err(usage(
-                "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
-            ));
-        }
-        // --udp-flows is a channels feature: it picks channels unless told.
-        let mode = match a.fm {
-            None if a.udp_flows => FwdMode::Channels,
-            fm => fm.unwrap_or_default(),
-        };
-        if (a.reconnect || a.reconnect_on_error) && targets.is_empty() && unix.targets.is_empty() {
-            return Err(usage("-r/-R need a target to reconnect to"));
-        }
-        check_udp_rules(&a, &targets, &listeners)?;
-        let scan_parallel = in_range::<usize>("--scan-parallel", &a.scan_parallel, 1, 65_536)?;
-        if scan_parallel.is_some() && !a.zero_io {
-            return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
-        }
-        let proxy = super::proxy::spec(&a, !targets.is_empty(), a.udp)?;
-        let max_arg = in_range::<usize>("-m", &a.max_clients, 0, 1_000_000)?;
-        let per_listener = if mode == FwdMode::None { 1 } else { 10 };
-        let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
-        if max_inbound == 0 && !listeners.is_empty() && !keep_listening {
-            return Err(usage(
-                "-m 0 (no limit) needs -L; -l accepts a fixed number of clients",
-            ));
-        }
-        let (max_ss, default_ss) = if a.udp {
-            (MAX_DATAGRAM, DEFAULT_DATAGRAM)
-        } else {
-            (MAX_SEND_SIZE, DEFAULT_SEND_SIZE)
-        };
-        let send_size = in_range::<usize>("--ss", &a.ss, 1, max_ss)?.unwrap_or(default_ss);
-        let udp_idle = seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
-        if udp_idle.is_zero() {
-            return Err(usage(
-                "invalid value '0' for --udp-idle (expected seconds above 0)",
-            ));
-        }
-        let mut warnings = Vec::new();
-        let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
-        // 0.11's help says `-i fixed`'s block is `--sb` bytes (0.11 itself
-        // used --ss): without --ss, --sb sizes the block too (and still
-        // sets SO_SNDBUF), so scripts written from that help keep working.
-        let send_size = match sndbuf {
-            Some(n) if a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
-                if n > max_ss {
-                    warnings.push(format!(
-                        "-i fixed: the block is {max_ss} bytes, the largest send (--sb {n} sets SO_SNDBUF only)"
-                    ));
-                }
-                n.min(max_ss)
-            }
-            _ if a.udp && a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
-                DEFAULT_FIXED_DATAGRAM
-            }
-            _ => send_size,
-        };
-        let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
-        if a.udp && a.hub_wait.is_some() {
-            warnings.push(
-                "--hub-wait has no effect with -u: a UDP send never waits on its peer, so no peer can stall the hub"
-                    .to_string(),
-            );
-        }
-        let udp_peers =
-            in_range::<usize>("--udp-peers", &a.udp_peers, 1, 1_000_000)?.unwrap_or(1024);
-        let ttl = in_range::<u32>("--ttl", &a.ttl, 1, 255)?;
-        let source_port = number::<u16>("-p", &a.port)?;
-        if source_port.is_some() && targets.is_empty() {
-            return Err(usage(
-                "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
-            ));
-        }
-        let exec = exec_spec(&a, mode, &mut warnings)?;
-        // As in the original: line mode unless `-i stdin` asks for
-        // character mode (which only applies at a terminal). `-e` replaces
-        // `-i` and `-o` (0.11 ignored them too).
-        let (input, output) = match exec {
-            Some(_) => (InputMode::StdinNochar, OutputMode::Stdout),
-            None => (
-                a.input.unwrap_or(InputMode::StdinNochar),
-                a.output.unwrap_or_default(),
-            ),
-        };
-        check_features(&a, input)?;
-        if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
-            return Err(usage(format!(
-                "-i {} is for UDP: add -u",
-                format!("{input:?}").to_ascii_lowercase()
-            )));
-        }
-        let stats_ms = in_range::<u64>("--stats-time", &a.stats_time, 0, 86_400_000)?;
-        // 0.11 took `--stats-time 0` where it had no use; a QoS ping
-        // period of 0 has no meaning.
-        let stats_ms = match stats_ms {
-            Some(0) if input == InputMode::PfQosCli => {
-                return Err(usage(
-                    "invalid value '0' for --stats-time (-i pfqoscli pings every MS, 1 or more)",
-                ));
-            }
-            Some(0) => {
-                warnings.push("--stats-time 0 is ignored (no periodic report)".to_string());
-                None
-            }
-            ms => ms,
-        };
-        // `--stats` alone prints 0.11's line every second, as 0.11 did;
-        // `--stats-time` or `--stats-json` choose the fuller report.
-        let classic = a.stats && !a.stats_json && a.stats_time.is_none();
-        let stats = StatsSpec {
-            at_exit: a.stats || a.stats_json,
-            every: stats_ms
-                .filter(|_| input != InputMode::PfQosCli)
-                .or((classic && input != InputMode::PfQosCli).then_some(1000))
-                .map(Duration::from_millis),
-            json: a.stats_json,
-            classic,
-        };
-        let gen = gen_spec(&a, input, max_ss, &mut warnings)?;
-        let faults = FaultSpec {
-            send_delay: delay_pair("--sdmin", &a.sdmin, "--sdmax", &a.sdmax)?,
-            recv_delay: delay_pair("--rdmin", &a.rdmin, "--rdmax", &a.rdmax)?,
-            send_drop: chance("--sdrop", &a.sdrop)?,
-            recv_drop: chance("--rdrop", &a.rdrop)?,
-        };
-        let mut cfg = Config {
-            targets,
-            unix_targets: unix.targets,
-            unix_source: unix.source,
-            listeners,
-            keep_listening,
-            max_inbound,
-            mode,
-            udp: a.udp,
-            broadcast: a.broadcast,
-            multicast: a.mc,
-            mc_no_loop: a.mc_no_loop,
-            mc_if: a.mc_if.clone(),
-            udp_idle,
-            udp_peers,
-            udp_flows: a.udp_flows,
-            zero_io: a.zero_io,
-            scan_parallel,
-            reconnect: a.reconnect,
-            reconnect_on_error: a.reconnect_on_error,
-            connect_timeout: seconds("-w", &a.wait)?,
-            quit_after: seconds("-q", &a.quit_after)?,
-            // OpenBSD nc's rule: through a proxy, the end of input sends no
-            // FIN unless -N (tinyproxy and microsocks drop the whole tunnel
-            // at the client's FIN, so the answer would never come).
-            shutdown_on_eof: !a.no_shutdown && (proxy.is_none() || a.shutdown),
-            fin_always: a.shutdown,
-            close_grace: if a.half_open {
-                None
-            } else {
-                Some(seconds("--close-grace", &a.close_grace)?.unwrap_or(Duration::from_secs(1)))
-            },
-            exit_after_input: a.exit_after_input,
-            send_size,
-            sndbuf,
-            rcvbuf,
-            ttl,
-            input,
-            output,
-            family,
-            numeric: a.numeric,
-            verbose: a.verbose,
-            source_port,
-            idle_timeout: seconds("--idle-timeout", &a.idle_timeout)?.filter(|d| !d.is_zero()),
-            hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(1)),
-            acl: access_rules(&a)?,
-            exec,
-            gen,
-            crlf: a.crlf,
-            stats,
-            stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
-            faults,
-            hexdump: a.hexdump,
-            warnings,
-            proxy,
-            untouched: Default::default(),
-        };
-        cfg.untouched = crate::run::config::Untouched::of(&cfg);
-        Ok(cfg)
+/// The run's configuration. `a` is borrowed: the caller drops it once,
+/// where a consumed `Args` would be dropped at each of the many error returns.
+pub fn config(a: &Args) -> Result<Config> {
+    if !a.listen.is_empty() && !a.listen_harder.is_empty() {
+        return Err(usage(
+            "-l and -L cannot be used together (use -L, or -l with -k)",
+        ));
     }
+    let family = family_from_flags(a)?;
+    if a.shutdown && a.no_shutdown {
+        return Err(usage("-N and --no-shutdown cannot be used together"));
+    }
+    if a.half_open && a.close_grace.is_some() {
+        return Err(usage(
+            "--half-open and --close-grace cannot be used together",
+        ));
+    }
+    let keep_listening = !a.listen_harder.is_empty() || a.keep_open;
+    let listen_strs = if a.listen.is_empty() {
+        &a.listen_harder
+    } else {
+        &a.listen
+    };
+    if a.keep_open && listen_strs.is_empty() {
+        return Err(usage("-k needs a listen address (-l ADDR:PORT)"));
+    }
+    let listeners = listen_strs
+        .iter()
+        .map(|s| unix::listen(a, s))
+        .collect::<Result<Vec<_>>>()?;
+    let unix = unix::split(a, &listeners)?;
+    let expanded: Vec<String> = if a.zero_io {
+        let mut v = Vec::new();
+        for t in &unix.inet_targets {
+            v.extend(addr::expand_port_list(t)?);
+        }
+        v
+    } else {
+        unix.inet_targets.clone()
+    };
+    let mut targets = expanded
+        .iter()
+        .map(|s| addr::parse_target(s))
+        .collect::<Result<Vec<_>>>()?;
+    if let (Some(s), false) = (&a.source, unix.any) {
+        // nc's -s: the source address of every target without its own.
+        if targets.is_empty() {
+            return Err(usage(
+                "-s gives the source address of outbound connections: add a target",
+            ));
+        }
+        let src = addr::parse_source(s)?;
+        for t in targets.iter_mut().filter(|t| t.source.is_none()) {
+            t.source = Some(src.clone());
+        }
+    }
+    check_literal_family(family, &targets, &listeners)?;
+    if targets.is_empty() && unix.targets.is_empty() && listeners.is_empty() {
+        return Err(usage(
+            "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
+        ));
+    }
+    // --udp-flows is a channels feature: it picks channels unless told.
+    let mode = match a.fm {
+        None if a.udp_flows => FwdMode::Channels,
+        fm => fm.unwrap_or_default(),
+    };
+    if (a.reconnect || a.reconnect_on_error) && targets.is_empty() && unix.targets.is_empty() {
+        return Err(usage("-r/-R need a target to reconnect to"));
+    }
+    check_udp_rules(a, &targets, &listeners)?;
+    let scan_parallel = in_range::<usize>("--scan-parallel", &a.scan_parallel, 1, 65_536)?;
+    if scan_parallel.is_some() && !a.zero_io {
+        return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
+    }
+    let proxy = super::proxy::spec(a, !targets.is_empty(), a.udp)?;
+    let max_arg = in_range::<usize>("-m", &a.max_clients, 0, 1_000_000)?;
+    let per_listener = if mode == FwdMode::None { 1 } else { 10 };
+    let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
+    if max_inbound == 0 && !listeners.is_empty() && !keep_listening {
+        return Err(usage(
+            "-m 0 (no limit) needs -L; -l accepts a fixed number of clients",
+        ));
+    }
+    let (max_ss, default_ss) = if a.udp {
+        (MAX_DATAGRAM, DEFAULT_DATAGRAM)
+    } else {
+        (MAX_SEND_SIZE, DEFAULT_SEND_SIZE)
+    };
+    let send_size = in_range::<usize>("--ss", &a.ss, 1, max_ss)?.unwrap_or(default_ss);
+    let udp_idle = seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
+    if udp_idle.is_zero() {
+        return Err(usage(
+            "invalid value '0' for --udp-idle (expected seconds above 0)",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
+    // 0.11's help says `-i fixed`'s block is `--sb` bytes (0.11 itself
+    // used --ss): without --ss, --sb sizes the block too (and still
+    // sets SO_SNDBUF), so scripts written from that help keep working.
+    let send_size = match sndbuf {
+        Some(n) if a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
+            if n > max_ss {
+                warnings.push(format!(
+                    "-i fixed: the block is {max_ss} bytes, the largest send (--sb {n} sets SO_SNDBUF only)"
+                ));
+            }
+            n.min(max_ss)
+        }
+        _ if a.udp && a.input == Some(InputMode::Fixed) && a.ss.is_none() => DEFAULT_FIXED_DATAGRAM,
+        _ => send_size,
+    };
+    let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
+    if a.udp && a.hub_wait.is_some() {
+        warnings.push(
+            "--hub-wait has no effect with -u: a UDP send never waits on its peer, so no peer can stall the hub"
+                .to_string(),
+        );
+    }
+    let udp_peers = in_range::<usize>("--udp-peers", &a.udp_peers, 1, 1_000_000)?.unwrap_or(1024);
+    let ttl = in_range::<u32>("--ttl", &a.ttl, 1, 255)?;
+    let source_port = number::<u16>("-p", &a.port)?;
+    if source_port.is_some() && targets.is_empty() {
+        return Err(usage(
+            "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
+        ));
+    }
+    let exec = exec_spec(a, mode, &mut warnings)?;
+    // As in the original: line mode unless `-i stdin` asks for
+    // character mode (which only applies at a terminal). `-e` replaces
+    // `-i` and `-o` (0.11 ignored them too).
+    let (input, output) = match exec {
+        Some(_) => (InputMode::StdinNochar, OutputMode::Stdout),
+        None => (
+            a.input.unwrap_or(InputMode::StdinNochar),
+            a.output.unwrap_or_default(),
+        ),
+    };
+    check_features(a, input)?;
+    if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
+        return Err(usage(format!(
+            "-i {} is for UDP: add -u",
+            format!("{input:?}").to_ascii_lowercase()
+        )));
+    }
+    let stats_ms = in_range::<u64>("--stats-time", &a.stats_time, 0, 86_400_000)?;
+    // 0.11 took `--stats-time 0` where it had no use; a QoS ping
+    // period of 0 has no meaning.
+    let stats_ms = match stats_ms {
+        Some(0) if input == InputMode::PfQosCli => {
+            return Err(usage(
+                "invalid value '0' for --stats-time (-i pfqoscli pings every MS, 1 or more)",
+            ));
+        }
+        Some(0) => {
+            warnings.push("--stats-time 0 is ignored (no periodic report)".to_string());
+            None
+        }
+        ms => ms,
+    };
+    // `--stats` alone prints 0.11's line every second, as 0.11 did;
+    // `--stats-time` or `--stats-json` choose the fuller report.
+    let classic = a.stats && !a.stats_json && a.stats_time.is_none();
+    let stats = StatsSpec {
+        at_exit: a.stats || a.stats_json,
+        every: stats_ms
+            .filter(|_| input != InputMode::PfQosCli)
+            .or((classic && input != InputMode::PfQosCli).then_some(1000))
+            .map(Duration::from_millis),
+        json: a.stats_json,
+        classic,
+    };
+    let gen = gen_spec(a, input, max_ss, &mut warnings)?;
+    let faults = FaultSpec {
+        send_delay: delay_pair("--sdmin", &a.sdmin, "--sdmax", &a.sdmax)?,
+        recv_delay: delay_pair("--rdmin", &a.rdmin, "--rdmax", &a.rdmax)?,
+        send_drop: chance("--sdrop", &a.sdrop)?,
+        recv_drop: chance("--rdrop", &a.rdrop)?,
+    };
+    let mut cfg = Config {
+        targets,
+        unix_targets: unix.targets,
+        unix_source: unix.source,
+        listeners,
+        keep_listening,
+        max_inbound,
+        mode,
+        udp: a.udp,
+        broadcast: a.broadcast,
+        multicast: a.mc,
+        mc_no_loop: a.mc_no_loop,
+        mc_if: a.mc_if.clone(),
+        udp_idle,
+        udp_peers,
+        udp_flows: a.udp_flows,
+        zero_io: a.zero_io,
+        scan_parallel,
+        reconnect: a.reconnect,
+        reconnect_on_error: a.reconnect_on_error,
+        connect_timeout: seconds("-w", &a.wait)?,
+        quit_after: seconds("-q", &a.quit_after)?,
+        // OpenBSD nc's rule: through a proxy, the end of input sends no
+        // FIN unless -N (tinyproxy and microsocks drop the whole tunnel
+        // at the client's FIN, so the answer would never come).
+        shutdown_on_eof: !a.no_shutdown && (proxy.is_none() || a.shutdown),
+        fin_always: a.shutdown,
+        close_grace: if a.half_open {
+            None
+        } else {
+            Some(seconds("--close-grace", &a.close_grace)?.unwrap_or(Duration::from_secs(1)))
+        },
+        exit_after_input: a.exit_after_input,
+        send_size,
+        sndbuf,
+        rcvbuf,
+        ttl,
+        input,
+        output,
+        family,
+        numeric: a.numeric,
+        verbose: a.verbose,
+        source_port,
+        idle_timeout: seconds("--idle-timeout", &a.idle_timeout)?.filter(|d| !d.is_zero()),
+        hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(1)),
+        acl: access_rules(a)?,
+        exec,
+        gen,
+        crlf: a.crlf,
+        stats,
+        stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
+        faults,
+        hexdump: a.hexdump,
+        warnings,
+        proxy,
+        untouched: Default::default(),
+    };
+    cfg.untouched = crate::run::config::Untouched::of(&cfg);
+    Ok(cfg)
 }
 
 /// A flag of a feature this build leaves out is a usage error that names it.

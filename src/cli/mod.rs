@@ -85,5 +85,5 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     if let Some(cmd) = probe::command(&args) {
         return cmd;
     }
-    config::Config::try_from(args).map(|c| Command::Run(Box::new(c)))
+    config::config(&args).map(|c| Command::Run(Box::new(c)))
 }
