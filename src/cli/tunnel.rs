@@ -284,12 +284,10 @@ fn split_services(list: &[String], udp: bool) -> Result<Vec<(Proto, &str)>> {
 /// ignored.
 #[cfg(feature = "tunnel")]
 fn no_effect(a: &Args, flag: &str) -> Result<()> {
-    let own = [
-        (a.once, "--once"),
-        (a.json, "--json"),
-        (a.dhcp_probe.is_some(), "--dhcp-probe"),
-    ];
-    match super::no_effect::first_given(&[&super::no_effect::data_run(a), &own]) {
+    use super::no_effect::{data_run, first_given, DATA_RUN};
+    let own = [a.once, a.json, a.dhcp_probe.is_some()];
+    const OWN: [&str; 3] = ["--once", "--json", "--dhcp-probe"];
+    match first_given(&[(&data_run(a), &DATA_RUN), (&own, &OWN)]) {
         Some(f) => Err(usage(format!(
             "{f} has no effect with {flag} (tunnel mode carries bytes between its two ends only)"
         ))),

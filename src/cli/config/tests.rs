@@ -626,3 +626,46 @@ fn tunnel_inside_proxy() {
         Err("-x and --proxy are two spellings of one setting: give one".to_string())
     );
 }
+
+/// `--check` and tunnel mode refuse each data-run flag by its name (the
+/// flags and their names are two tables in the same order).
+#[test]
+fn no_effect_names() {
+    let err = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&argv).err().map(|e| e.to_string())
+    };
+    let check = [
+        (&["--check", "-z"][..], "-z"),
+        (&["--check", "-s", "1.2.3.4"], "-s"),
+        (&["--check", "-U"], "-U"),
+        (&["--check", "--hub-wait", "1"], "--hub-wait"),
+        (&["--check", "--rsizemax", "9"], "--rsizemax"),
+        (&["--check", "-v"], "-v"),
+        (&["--check", "--deny-file", "f"], "--deny-file"),
+        (&["--check", "--udp-peers", "3"], "--udp-peers"),
+        (&["--check", "-u"], "-u (write udp:HOST:PORT)"),
+        (&["--check", "--ifaces"], "--ifaces"),
+        (&["--check", "--once", "-z"], "--once"),
+    ];
+    for (args, f) in check {
+        let want = format!("{f} cannot be used with --check");
+        if cfg!(feature = "check") {
+            assert_eq!(err(args).as_deref(), Some(want.as_str()), "{args:?}");
+        }
+    }
+    #[cfg(feature = "tunnel")]
+    for (extra, f) in [
+        (&["--rdrop", "0.5"][..], "--rdrop"),
+        (&["-C"], "-C"),
+        (&["--json"], "--json"),
+        (&["-k", "--once"], "-k"),
+    ] {
+        let mut args = vec!["--tunnel-inside", "127.0.0.1:9", T];
+        args.extend_from_slice(extra);
+        let want = format!(
+            "{f} has no effect with --tunnel-inside (tunnel mode carries bytes between its two ends only)"
+        );
+        assert_eq!(err(&args).as_deref(), Some(want.as_str()), "{args:?}");
+    }
+}
