@@ -54,15 +54,19 @@ const SKIPPABLE: [&str; 4] = ["gateway", "dns", "targets", "web"];
 pub fn parse(a: &Args) -> Option<Result<CheckOpts>> {
     if !a.check {
         let lone = [
-            (a.check_name.is_some(), "--check-name"),
-            (a.check_url.is_some(), "--check-url"),
-            (a.check_expect.is_some(), "--check-expect"),
-            (a.check_skip.is_some(), "--check-skip"),
+            a.check_name.is_some(),
+            a.check_url.is_some(),
+            a.check_expect.is_some(),
+            a.check_skip.is_some(),
         ];
-        return lone
-            .iter()
-            .find(|(set, _)| *set)
-            .map(|(_, f)| Err(usage(format!("{f} needs --check"))));
+        const LONE: [&str; 4] = [
+            "--check-name",
+            "--check-url",
+            "--check-expect",
+            "--check-skip",
+        ];
+        return no_effect::first_given(&[(&lone, &LONE)])
+            .map(|f| Err(usage(format!("{f} needs --check"))));
     }
     Some(check(a))
 }

@@ -367,32 +367,50 @@ pub fn config(a: &Args) -> Result<Config> {
 
 /// A flag of a feature this build leaves out is a usage error that names it.
 fn check_features(a: &Args, input: InputMode) -> Result<()> {
-    let wanted: &[(bool, &str, &str)] = &[
-        (a.exec.is_some(), "-e", "exec"),
-        (a.exec_each.is_some(), "--exec-each", "exec"),
-        (input == InputMode::Rand, "-i rand", "gen"),
-        (input == InputMode::Fixed, "-i fixed", "gen"),
-        (a.rsizemin.is_some(), "--rsizemin", "gen"),
-        (a.rsizemax.is_some(), "--rsizemax", "gen"),
-        (a.rvals.is_some(), "--rvals", "gen"),
-        (a.sdmin.is_some(), "--sdmin", "faults"),
-        (a.sdmax.is_some(), "--sdmax", "faults"),
-        (a.rdmin.is_some(), "--rdmin", "faults"),
-        (a.rdmax.is_some(), "--rdmax", "faults"),
-        (a.sdrop.is_some(), "--sdrop", "faults"),
-        (a.rdrop.is_some(), "--rdrop", "faults"),
-        (a.stats, "--stats", "stats"),
-        (a.stats_json, "--stats-json", "stats"),
-        (
-            a.stats_time.is_some() && input != InputMode::PfQosCli,
-            "--stats-time",
-            "stats",
-        ),
-        (input == InputMode::PfQosCli, "-i pfqoscli", "qos"),
-        (input == InputMode::PfQosSrv, "-i pfqossrv", "qos"),
-        (a.hexdump, "--hexdump", "hexdump"),
+    let wanted = [
+        a.exec.is_some(),
+        a.exec_each.is_some(),
+        input == InputMode::Rand,
+        input == InputMode::Fixed,
+        a.rsizemin.is_some(),
+        a.rsizemax.is_some(),
+        a.rvals.is_some(),
+        a.sdmin.is_some(),
+        a.sdmax.is_some(),
+        a.rdmin.is_some(),
+        a.rdmax.is_some(),
+        a.sdrop.is_some(),
+        a.rdrop.is_some(),
+        a.stats,
+        a.stats_json,
+        a.stats_time.is_some() && input != InputMode::PfQosCli,
+        input == InputMode::PfQosCli,
+        input == InputMode::PfQosSrv,
+        a.hexdump,
     ];
-    for (set, flag, feature) in wanted {
+    // Each flag of `wanted` and the feature it needs.
+    const NEEDS: [(&str, &str); 19] = [
+        ("-e", "exec"),
+        ("--exec-each", "exec"),
+        ("-i rand", "gen"),
+        ("-i fixed", "gen"),
+        ("--rsizemin", "gen"),
+        ("--rsizemax", "gen"),
+        ("--rvals", "gen"),
+        ("--sdmin", "faults"),
+        ("--sdmax", "faults"),
+        ("--rdmin", "faults"),
+        ("--rdmax", "faults"),
+        ("--sdrop", "faults"),
+        ("--rdrop", "faults"),
+        ("--stats", "stats"),
+        ("--stats-json", "stats"),
+        ("--stats-time", "stats"),
+        ("-i pfqoscli", "qos"),
+        ("-i pfqossrv", "qos"),
+        ("--hexdump", "hexdump"),
+    ];
+    for (set, (flag, feature)) in wanted.iter().zip(NEEDS) {
         if *set && !feature_enabled(feature) {
             return Err(usage(format!(
                 "{flag} needs the '{feature}' feature, which this build leaves out"
@@ -626,13 +644,14 @@ fn chance(flag: &str, v: &Option<String>) -> Result<Chance> {
 fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -> Result<()> {
     if a.udp {
         let tcp_only = [
-            (a.max_clients.is_some(), "-m"),
-            (a.idle_timeout.is_some(), "--idle-timeout"),
-            (a.reconnect, "-r"),
-            (a.reconnect_on_error, "-R"),
+            a.max_clients.is_some(),
+            a.idle_timeout.is_some(),
+            a.reconnect,
+            a.reconnect_on_error,
         ];
-        if let Some((_, flag)) = tcp_only.iter().find(|(set, _)| *set) {
-            let hint = if *flag == "--idle-timeout" {
+        const TCP_ONLY: [&str; 4] = ["-m", "--idle-timeout", "-r", "-R"];
+        if let Some(flag) = super::no_effect::first_given(&[(&tcp_only, &TCP_ONLY)]) {
+            let hint = if flag == "--idle-timeout" {
                 " (UDP peers are forgotten after --udp-idle SECS of silence)"
             } else {
                 ""
@@ -649,15 +668,24 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
         }
     } else {
         let udp_only = [
-            (a.broadcast, "-b"),
-            (a.mc, "--mc"),
-            (a.mc_no_loop, "--mc-no-loop"),
-            (a.mc_if.is_some(), "--mc-if"),
-            (a.udp_idle.is_some(), "--udp-idle"),
-            (a.udp_peers.is_some(), "--udp-peers"),
-            (a.udp_flows, "--udp-flows"),
+            a.broadcast,
+            a.mc,
+            a.mc_no_loop,
+            a.mc_if.is_some(),
+            a.udp_idle.is_some(),
+            a.udp_peers.is_some(),
+            a.udp_flows,
         ];
-        if let Some((_, flag)) = udp_only.iter().find(|(set, _)| *set) {
+        const UDP_ONLY: [&str; 7] = [
+            "-b",
+            "--mc",
+            "--mc-no-loop",
+            "--mc-if",
+            "--udp-idle",
+            "--udp-peers",
+            "--udp-flows",
+        ];
+        if let Some(flag) = super::no_effect::first_given(&[(&udp_only, &UDP_ONLY)]) {
             return Err(usage(format!("{flag} needs -u (UDP)")));
         }
     }

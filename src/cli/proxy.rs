@@ -60,14 +60,21 @@ pub fn spec(a: &Args, has_targets: bool, udp: bool) -> Result<Option<ProxySpec>>
     let user = either(&a.proxy_user, &a.proxy_auth, "-P and --proxy-auth")?;
     let Some(addr) = addr else {
         let companion = [
-            (proto.is_some(), "-X/--proxy-type"),
-            (user.is_some(), "-P/--proxy-auth"),
-            (a.proxy_dns.is_some(), "--proxy-dns"),
-            (a.proxy_pass_file.is_some(), "--proxy-pass-file"),
-            (!a.no_proxy.is_empty(), "--no-proxy"),
+            proto.is_some(),
+            user.is_some(),
+            a.proxy_dns.is_some(),
+            a.proxy_pass_file.is_some(),
+            !a.no_proxy.is_empty(),
         ];
-        return match companion.iter().find(|(set, _)| *set) {
-            Some((_, flag)) => Err(usage(format!(
+        const COMPANION: [&str; 5] = [
+            "-X/--proxy-type",
+            "-P/--proxy-auth",
+            "--proxy-dns",
+            "--proxy-pass-file",
+            "--no-proxy",
+        ];
+        return match super::no_effect::first_given(&[(&companion, &COMPANION)]) {
+            Some(flag) => Err(usage(format!(
                 "{flag} needs a proxy address: -x HOST[:PORT] or --proxy HOST[:PORT]"
             ))),
             None => Ok(None),

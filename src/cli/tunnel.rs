@@ -57,14 +57,21 @@ pub fn command(a: &Args) -> Option<Result<super::Command>> {
 #[cfg(feature = "tunnel")]
 fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
-        (!a.tunnel_public.is_empty(), "--tunnel-public"),
-        (a.tunnel_keepalive.is_some(), "--tunnel-keepalive"),
-        (a.tunnel_mux, "--tunnel-mux"),
-        (a.secret.is_some(), "--secret"),
-        (a.secret_file.is_some(), "--secret-file"),
+        !a.tunnel_public.is_empty(),
+        a.tunnel_keepalive.is_some(),
+        a.tunnel_mux,
+        a.secret.is_some(),
+        a.secret_file.is_some(),
+    ];
+    const COMPANIONS: [&str; 5] = [
+        "--tunnel-public",
+        "--tunnel-keepalive",
+        "--tunnel-mux",
+        "--secret",
+        "--secret-file",
     ];
     if a.tunnel_relay.is_none() && a.tunnel_inside.is_none() {
-        return companions.iter().find(|(set, _)| *set).map(|(_, f)| {
+        return super::no_effect::first_given(&[(&companions, &COMPANIONS)]).map(|f| {
             Err(usage(format!(
                 "{f} needs --tunnel-relay or --tunnel-inside"
             )))

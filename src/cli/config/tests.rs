@@ -669,3 +669,35 @@ fn no_effect_names() {
         assert_eq!(err(&args).as_deref(), Some(want.as_str()), "{args:?}");
     }
 }
+
+/// A companion flag without its mode, and a flag of the other protocol, are
+/// refused by name (the first in each table's order).
+#[test]
+fn companion_names() {
+    let err = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&argv).err().map(|e| e.to_string())
+    };
+    let mut rows = vec![
+        (
+            &["-u", "--idle-timeout", "5", "-R", T][..],
+            "--idle-timeout is for TCP and cannot be used with -u (UDP peers are forgotten after --udp-idle SECS of silence)",
+        ),
+        (&["-u", "-R", T], "-R is for TCP and cannot be used with -u"),
+        (&["--mc-if", "lo", "--udp-flows", T], "--mc-if needs -u (UDP)"),
+        (&["--udp-peers", "3", T], "--udp-peers needs -u (UDP)"),
+        (&["--check-skip", "dns", "--check-url", "x"], "--check-url needs --check"),
+        (&["--check-skip", "dns"], "--check-skip needs --check"),
+        (&["--secret-file", "f", T], "--secret-file needs --tunnel-relay or --tunnel-inside"),
+        (&["--tunnel-keepalive", "3", "--secret", "s", T], "--tunnel-keepalive needs --tunnel-relay or --tunnel-inside"),
+    ];
+    if cfg!(feature = "proxy") {
+        rows.push((
+            &["--no-proxy", "a", "--proxy-pass-file", "f", T],
+            "--proxy-pass-file needs a proxy address: -x HOST[:PORT] or --proxy HOST[:PORT]",
+        ));
+    }
+    for (args, want) in rows {
+        assert_eq!(err(args).as_deref(), Some(want), "{args:?}");
+    }
+}
