@@ -141,10 +141,11 @@ fn check(a: &Args) -> Result<CheckOpts> {
         Some(s) => match decimal::seconds_in(s.trim(), Dbl::ratio(1, 10), Dbl::ratio(60, 1)) {
             Some(t) => t,
             None => {
-                return Err(usage(format!(
-                    "invalid -w '{}' for --check (expected seconds from 0.1 to 60)",
-                    clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid -w ",
+                    s,
+                    &[" for --check (expected seconds from 0.1 to 60)"],
+                ))
             }
         },
     };
@@ -165,10 +166,11 @@ fn check(a: &Args) -> Result<CheckOpts> {
         Some(s) => match s.trim().parse::<u16>() {
             Ok(c) if (100..=599).contains(&c) => Some(c),
             _ => {
-                return Err(usage(format!(
-                    "invalid --check-expect '{}' (expected an HTTP status from 100 to 599)",
-                    clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid --check-expect ",
+                    s,
+                    &[" (expected an HTTP status from 100 to 599)"],
+                ))
             }
         },
     };
@@ -228,10 +230,7 @@ fn target(t: &str) -> Result<CheckTarget> {
         ))
     })?;
     if dest.port == 0 {
-        return Err(usage(format!(
-            "invalid --check target '{}': port 0",
-            clip(t)
-        )));
+        return Err(super::bad("invalid --check target ", t, &[": port 0"]));
     }
     Ok(CheckTarget {
         udp,
@@ -242,7 +241,7 @@ fn target(t: &str) -> Result<CheckTarget> {
 
 /// A name for a DNS query: labels of 1 to 63 bytes, 253 in all.
 fn dns_name(n: &str) -> Result<String> {
-    let bad = |why: &str| usage(format!("invalid --check-name '{}': {why}", clip(n)));
+    let bad = |why: &str| super::bad("invalid --check-name ", n, &[": ", why]);
     let trimmed = n.strip_suffix('.').unwrap_or(n);
     if trimmed.is_empty() {
         return Ok(String::new());
@@ -266,7 +265,7 @@ fn dns_name(n: &str) -> Result<String> {
 
 /// `http://HOST[:PORT][/PATH]`; no TLS in netcrab, so no https.
 fn parse_url(u: &str) -> Result<CheckUrl> {
-    let bad = |why: &str| usage(format!("invalid --check-url '{}': {why}", clip(u)));
+    let bad = |why: &str| super::bad("invalid --check-url ", u, &[": ", why]);
     let lower = u.to_ascii_lowercase();
     if lower.starts_with("https://") {
         return Err(bad(

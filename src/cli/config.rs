@@ -81,12 +81,7 @@ fn uint(flag: &str, v: &Option<String>, max: u64, lo: u64, hi: u64) -> Result<Op
     let Some(s) = v else { return Ok(None) };
     let x = match s.trim().parse::<u64>() {
         Ok(x) if x <= max => x,
-        _ => {
-            return Err(usage(format!(
-                "invalid value '{}' for {flag}",
-                addr::clip(s)
-            )))
-        }
+        _ => return Err(super::bad("invalid value ", s, &[" for ", flag])),
     };
     if x < lo || x > hi {
         return Err(usage(format!(
@@ -104,10 +99,7 @@ fn decimal(flag: &str, v: &Option<String>) -> Result<Option<std::result::Result<
         Some(s) => match decimal::parse(s.trim()) {
             Ok(d) => Ok(Some(Ok(d))),
             Err(decimal::Bad::Range) => Ok(Some(Err(()))),
-            Err(decimal::Bad::Syntax) => Err(usage(format!(
-                "invalid value '{}' for {flag}",
-                addr::clip(s)
-            ))),
+            Err(decimal::Bad::Syntax) => Err(super::bad("invalid value ", s, &[" for ", flag])),
         },
     }
 }
@@ -633,10 +625,11 @@ fn chance(flag: &str, v: &Option<String>) -> Result<Chance> {
     match decimal(flag, v)? {
         None => Ok(Chance::NEVER),
         Some(Ok(p)) if p <= Dbl::ratio(1, 1) => Ok(Chance::of(p)),
-        Some(_) => Err(usage(format!(
-            "invalid value '{}' for {flag} (expected a probability from 0 to 1)",
-            addr::clip(v.as_deref().unwrap_or(""))
-        ))),
+        Some(_) => Err(super::bad(
+            "invalid value ",
+            v.as_deref().unwrap_or(""),
+            &[" for ", flag, " (expected a probability from 0 to 1)"],
+        )),
     }
 }
 

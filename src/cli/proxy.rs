@@ -92,10 +92,11 @@ pub fn spec(a: &Args, has_targets: bool, udp: bool) -> Result<Option<ProxySpec>>
     }
     let kind = match proto {
         Some(p) => Kind::parse(p).ok_or_else(|| {
-            usage(format!(
-                "invalid proxy type '{}' (expected one of: connect or http, 5 or socks5, 4 or socks4, 4a or socks4a)",
-                clip(p)
-            ))
+            super::bad(
+                "invalid proxy type ",
+                p,
+                &[" (expected one of: connect or http, 5 or socks5, 4 or socks4, 4a or socks4a)"],
+            )
         })?,
         // OpenBSD nc's default is SOCKS5, ncat's HTTP.
         None if a.proxy_addr.is_some() => Kind::Socks5,
@@ -106,10 +107,11 @@ pub fn spec(a: &Args, has_targets: bool, udp: bool) -> Result<Option<ProxySpec>>
         None if kind == Kind::Socks4 => Dns::Local,
         None => Dns::Remote,
         Some(d) => Dns::parse(d).ok_or_else(|| {
-            usage(format!(
-                "invalid value '{}' for --proxy-dns (expected one of: local, remote, both, none)",
-                clip(d)
-            ))
+            super::bad(
+                "invalid value ",
+                d,
+                &[" for --proxy-dns (expected one of: local, remote, both, none)"],
+            )
         })?,
     };
     if kind == Kind::Socks4 && matches!(dns, Dns::Remote | Dns::Both) {
@@ -152,10 +154,11 @@ fn bypass(lists: &[String]) -> Result<Vec<Bypass>> {
                 ..
             }) if !entry.contains('/') => out.push(Bypass::Name(n)),
             _ => {
-                return Err(usage(format!(
-                    "invalid --no-proxy entry '{}' (expected a name, an address or a CIDR block)",
-                    clip(entry)
-                )))
+                return Err(super::bad(
+                    "invalid --no-proxy entry ",
+                    entry,
+                    &[" (expected a name, an address or a CIDR block)"],
+                ))
             }
         }
     }
@@ -228,7 +231,7 @@ fn read_pass_file(f: &str) -> Result<String> {
         .and_then(|file| file.take(MAX_PASS_FILE).read_to_end(&mut bytes))
         .map_err(fail)?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| usage(format!("--proxy-pass-file '{}' is not UTF-8 text", clip(f))))?;
+        .map_err(|_| super::bad("--proxy-pass-file ", f, &[" is not UTF-8 text"]))?;
     let line = text.lines().next().unwrap_or("");
     Ok(line.to_string())
 }

@@ -160,10 +160,11 @@ fn parse(a: &Args) -> Result<Parsed> {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=1_000_000).contains(&n) => n,
                 _ => {
-                    return Err(usage(format!(
-                        "invalid value '{}' for --udp-peers (expected 1 to 1000000)",
-                        addr::clip(v)
-                    )))
+                    return Err(super::bad(
+                        "invalid value ",
+                        v,
+                        &[" for --udp-peers (expected 1 to 1000000)"],
+                    ))
                 }
             },
         };

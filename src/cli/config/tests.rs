@@ -701,3 +701,76 @@ fn companion_names() {
         assert_eq!(err(args).as_deref(), Some(want), "{args:?}");
     }
 }
+
+/// Messages that quote the bad value (clipped to 60 characters).
+#[test]
+fn quoted_values() {
+    let err = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&argv).err().map(|e| e.to_string())
+    };
+    let long = "y".repeat(70);
+    let clipped = format!("{}...", "y".repeat(60));
+    let mut rows = vec![
+        (vec!["-p", "x", T], "invalid value 'x' for -p".to_string()),
+        (
+            vec!["-w", long.as_str(), T],
+            format!("invalid value '{clipped}' for -w"),
+        ),
+    ];
+    if cfg!(feature = "faults") {
+        rows.push((
+            vec!["--sdrop", "2", T],
+            "invalid value '2' for --sdrop (expected a probability from 0 to 1)".to_string(),
+        ));
+    }
+    if cfg!(feature = "check") {
+        rows.push((
+            vec!["--check", "-w", "99"],
+            "invalid -w '99' for --check (expected seconds from 0.1 to 60)".to_string(),
+        ));
+        rows.push((
+            vec!["--check", "h:0"],
+            "invalid --check target 'h:0': port 0".to_string(),
+        ));
+    }
+    if cfg!(feature = "dhcp") {
+        rows.push((
+            vec!["--dhcp-probe", "a/b"],
+            "invalid interface name 'a/b' for --dhcp-probe".to_string(),
+        ));
+    }
+    if cfg!(feature = "probe") {
+        rows.push((
+            vec!["--probe", "h:1", "--probe-group", "1.2.3.4"],
+            "invalid --probe-group '1.2.3.4' (expected a multicast IP address)".to_string(),
+        ));
+    }
+    if cfg!(feature = "proxy") {
+        rows.push((
+            vec!["-x", "p", "-X", "9", T],
+            "invalid proxy type '9' (expected one of: connect or http, 5 or socks5, 4 or socks4, 4a or socks4a)".to_string(),
+        ));
+        rows.push((
+            vec!["-x", "p", "--no-proxy", "a/b", T],
+            "invalid --no-proxy entry 'a/b' (expected a name, an address or a CIDR block)"
+                .to_string(),
+        ));
+    }
+    if cfg!(feature = "tunnel") {
+        rows.push((
+            vec![
+                "--tunnel-relay",
+                ":1",
+                "--tunnel-public",
+                ":2",
+                "--udp-peers",
+                "0",
+            ],
+            "invalid value '0' for --udp-peers (expected 1 to 1000000)".to_string(),
+        ));
+    }
+    for (args, want) in rows {
+        assert_eq!(err(&args).as_deref(), Some(want.as_str()), "{args:?}");
+    }
+}
