@@ -348,13 +348,27 @@ pub struct Args {
 }
 
 /// Parse an enum value, accepting each of its spellings.
-fn parse_choice<T: Copy>(s: &str, table: &[(&[&str], T)], what: &str) -> Result<T, String> {
-    for (names, v) in table {
-        if names.iter().any(|n| n.eq_ignore_ascii_case(s)) {
-            return Ok(*v);
-        }
+/// `names[i]` spells `values[i]` (the two tables have one row per value).
+fn parse_choice<T: Copy>(
+    s: &str,
+    names: &[&[&str]],
+    values: &[T],
+    what: &str,
+) -> Result<T, String> {
+    choice_index(s, names, what).map(|i| values[i])
+}
+
+/// The row of `names` that spells `s`, or the error line listing each row's
+/// first name: one body for every enum (the generic shell only maps the row).
+#[inline(never)]
+fn choice_index(s: &str, names: &[&[&str]], what: &str) -> Result<usize, String> {
+    if let Some(i) = names
+        .iter()
+        .position(|row| row.iter().any(|n| n.eq_ignore_ascii_case(s)))
+    {
+        return Ok(i);
     }
-    let list: Vec<&str> = table.iter().map(|(n, _)| n[0]).collect();
+    let list: Vec<&str> = names.iter().map(|n| n[0]).collect();
     Err(format!(
         "invalid {what} '{}' (expected one of: {})",
         crate::addr::clip(s),
@@ -370,13 +384,16 @@ impl FromStr for FwdMode {
         parse_choice(
             s,
             &[
-                (&["none"], FwdMode::None),
-                (&["hub", "h"], FwdMode::Hub),
-                (&["channels", "c"], FwdMode::Channels),
-                (
-                    &["linger-channels", "lc", "linger_channels"],
-                    FwdMode::LingerChannels,
-                ),
+                &["none"],
+                &["hub", "h"],
+                &["channels", "c"],
+                &["linger-channels", "lc", "linger_channels"],
+            ],
+            &[
+                FwdMode::None,
+                FwdMode::Hub,
+                FwdMode::Channels,
+                FwdMode::LingerChannels,
             ],
             "forwarding mode",
         )
@@ -391,17 +408,24 @@ impl FromStr for InputMode {
         parse_choice(
             s,
             &[
-                (&["stdin"], InputMode::Stdin),
-                (
-                    &["stdin-nochar", "snc", "stdin_nochar"],
-                    InputMode::StdinNochar,
-                ),
-                (&["none", "n"], InputMode::None),
-                (&["echo", "e"], InputMode::Echo),
-                (&["rand", "r"], InputMode::Rand),
-                (&["fixed", "f"], InputMode::Fixed),
-                (&["pfqoscli"], InputMode::PfQosCli),
-                (&["pfqossrv"], InputMode::PfQosSrv),
+                &["stdin"],
+                &["stdin-nochar", "snc", "stdin_nochar"],
+                &["none", "n"],
+                &["echo", "e"],
+                &["rand", "r"],
+                &["fixed", "f"],
+                &["pfqoscli"],
+                &["pfqossrv"],
+            ],
+            &[
+                InputMode::Stdin,
+                InputMode::StdinNochar,
+                InputMode::None,
+                InputMode::Echo,
+                InputMode::Rand,
+                InputMode::Fixed,
+                InputMode::PfQosCli,
+                InputMode::PfQosSrv,
             ],
             "input mode",
         )
@@ -413,10 +437,8 @@ impl FromStr for OutputMode {
     fn from_str(s: &str) -> Result<Self, String> {
         parse_choice(
             s,
-            &[
-                (&["stdout"], OutputMode::Stdout),
-                (&["none", "n"], OutputMode::None),
-            ],
+            &[&["stdout"], &["none", "n"]],
+            &[OutputMode::Stdout, OutputMode::None],
             "output mode",
         )
     }
@@ -429,10 +451,8 @@ impl FromStr for RandVals {
     fn from_str(s: &str) -> Result<Self, String> {
         parse_choice(
             s,
-            &[
-                (&["binary", "b", "bin"], RandVals::Binary),
-                (&["ascii", "a"], RandVals::Ascii),
-            ],
+            &[&["binary", "b", "bin"], &["ascii", "a"]],
+            &[RandVals::Binary, RandVals::Ascii],
             "value kind",
         )
     }

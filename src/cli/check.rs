@@ -54,15 +54,19 @@ const SKIPPABLE: [&str; 4] = ["gateway", "dns", "targets", "web"];
 pub fn parse(a: &Args) -> Option<Result<CheckOpts>> {
     if !a.check {
         let lone = [
-            (a.check_name.is_some(), "--check-name"),
-            (a.check_url.is_some(), "--check-url"),
-            (a.check_expect.is_some(), "--check-expect"),
-            (a.check_skip.is_some(), "--check-skip"),
+            a.check_name.is_some(),
+            a.check_url.is_some(),
+            a.check_expect.is_some(),
+            a.check_skip.is_some(),
         ];
-        return lone
-            .iter()
-            .find(|(set, _)| *set)
-            .map(|(_, f)| Err(usage(format!("{f} needs --check"))));
+        const LONE: [&str; 4] = [
+            "--check-name",
+            "--check-url",
+            "--check-expect",
+            "--check-skip",
+        ];
+        return no_effect::first_given(&[(&lone, &LONE)])
+            .map(|f| Err(usage(format!("{f} needs --check"))));
     }
     Some(check(a))
 }
@@ -75,34 +79,60 @@ fn check(a: &Args) -> Result<CheckOpts> {
     }
     // The modes and the flags of a data run mean nothing here.
     let modes = [
-        (a.ifaces, "--ifaces"),
-        (a.probe.is_some(), "--probe"),
-        (a.probe_server.is_some(), "--probe-server"),
-        (a.once, "--once"),
-        (a.probe_time.is_some(), "--probe-time"),
-        (a.probe_group.is_some(), "--probe-group"),
-        (a.dhcp_probe.is_some(), "--dhcp-probe"),
-        (a.tunnel_relay.is_some(), "--tunnel-relay"),
-        (!a.tunnel_public.is_empty(), "--tunnel-public"),
-        (a.tunnel_inside.is_some(), "--tunnel-inside"),
-        (a.secret.is_some(), "--secret"),
-        (a.tunnel_keepalive.is_some(), "--tunnel-keepalive"),
-        (a.tunnel_mux, "--tunnel-mux"),
-        (a.secret_file.is_some(), "--secret-file"),
-        (!a.listen.is_empty(), "-l"),
-        (!a.listen_harder.is_empty(), "-L"),
-        (a.udp, "-u (write udp:HOST:PORT)"),
-        (a.udp_idle.is_some(), "--udp-idle"),
-        (a.udp_peers.is_some(), "--udp-peers"),
+        a.ifaces,
+        a.probe.is_some(),
+        a.probe_server.is_some(),
+        a.once,
+        a.probe_time.is_some(),
+        a.probe_group.is_some(),
+        a.dhcp_probe.is_some(),
+        a.tunnel_relay.is_some(),
+        !a.tunnel_public.is_empty(),
+        a.tunnel_inside.is_some(),
+        a.secret.is_some(),
+        a.tunnel_keepalive.is_some(),
+        a.tunnel_mux,
+        a.secret_file.is_some(),
+        !a.listen.is_empty(),
+        !a.listen_harder.is_empty(),
+        a.udp,
+        a.udp_idle.is_some(),
+        a.udp_peers.is_some(),
+    ];
+    const MODES: [&str; 19] = [
+        "--ifaces",
+        "--probe",
+        "--probe-server",
+        "--once",
+        "--probe-time",
+        "--probe-group",
+        "--dhcp-probe",
+        "--tunnel-relay",
+        "--tunnel-public",
+        "--tunnel-inside",
+        "--secret",
+        "--tunnel-keepalive",
+        "--tunnel-mux",
+        "--secret-file",
+        "-l",
+        "-L",
+        "-u (write udp:HOST:PORT)",
+        "--udp-idle",
+        "--udp-peers",
     ];
     let traffic = [
-        (a.verbose > 0, "-v"),
-        (!a.allow.is_empty(), "--allow"),
-        (!a.deny.is_empty(), "--deny"),
-        (!a.allow_file.is_empty(), "--allow-file"),
-        (!a.deny_file.is_empty(), "--deny-file"),
+        a.verbose > 0,
+        !a.allow.is_empty(),
+        !a.deny.is_empty(),
+        !a.allow_file.is_empty(),
+        !a.deny_file.is_empty(),
     ];
-    if let Some(f) = no_effect::first_given(&[&modes, &no_effect::data_run(a), &traffic]) {
+    const TRAFFIC: [&str; 5] = ["-v", "--allow", "--deny", "--allow-file", "--deny-file"];
+    if let Some(f) = no_effect::first_given(&[
+        (&modes, &MODES),
+        (&no_effect::data_run(a), &no_effect::DATA_RUN),
+        (&traffic, &TRAFFIC),
+    ]) {
         return Err(usage(format!("{f} cannot be used with --check")));
     }
     let family = super::config::family_from_flags(a)?;
@@ -111,10 +141,11 @@ fn check(a: &Args) -> Result<CheckOpts> {
         Some(s) => match decimal::seconds_in(s.trim(), Dbl::ratio(1, 10), Dbl::ratio(60, 1)) {
             Some(t) => t,
             None => {
-                return Err(usage(format!(
-                    "invalid -w '{}' for --check (expected seconds from 0.1 to 60)",
-                    clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid -w ",
+                    s,
+                    &[" for --check (expected seconds from 0.1 to 60)"],
+                ))
             }
         },
     };
@@ -135,10 +166,11 @@ fn check(a: &Args) -> Result<CheckOpts> {
         Some(s) => match s.trim().parse::<u16>() {
             Ok(c) if (100..=599).contains(&c) => Some(c),
             _ => {
-                return Err(usage(format!(
-                    "invalid --check-expect '{}' (expected an HTTP status from 100 to 599)",
-                    clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid --check-expect ",
+                    s,
+                    &[" (expected an HTTP status from 100 to 599)"],
+                ))
             }
         },
     };
@@ -163,7 +195,7 @@ fn check(a: &Args) -> Result<CheckOpts> {
             }
         }
     }
-    let proxy = super::proxy::spec(a, !targets.is_empty() || url.is_some())?;
+    let proxy = super::proxy::spec(a, !targets.is_empty() || url.is_some(), a.udp)?;
     if proxy.is_some() && targets.iter().any(|t| t.udp) {
         return Err(usage(
             "a proxy carries TCP only: udp: targets cannot go through -x/--proxy",
@@ -198,10 +230,7 @@ fn target(t: &str) -> Result<CheckTarget> {
         ))
     })?;
     if dest.port == 0 {
-        return Err(usage(format!(
-            "invalid --check target '{}': port 0",
-            clip(t)
-        )));
+        return Err(super::bad("invalid --check target ", t, &[": port 0"]));
     }
     Ok(CheckTarget {
         udp,
@@ -212,7 +241,7 @@ fn target(t: &str) -> Result<CheckTarget> {
 
 /// A name for a DNS query: labels of 1 to 63 bytes, 253 in all.
 fn dns_name(n: &str) -> Result<String> {
-    let bad = |why: &str| usage(format!("invalid --check-name '{}': {why}", clip(n)));
+    let bad = |why: &str| super::bad("invalid --check-name ", n, &[": ", why]);
     let trimmed = n.strip_suffix('.').unwrap_or(n);
     if trimmed.is_empty() {
         return Ok(String::new());
@@ -236,7 +265,7 @@ fn dns_name(n: &str) -> Result<String> {
 
 /// `http://HOST[:PORT][/PATH]`; no TLS in netcrab, so no https.
 fn parse_url(u: &str) -> Result<CheckUrl> {
-    let bad = |why: &str| usage(format!("invalid --check-url '{}': {why}", clip(u)));
+    let bad = |why: &str| super::bad("invalid --check-url ", u, &[": ", why]);
     let lower = u.to_ascii_lowercase();
     if lower.starts_with("https://") {
         return Err(bad(

@@ -40,29 +40,55 @@ pub use crate::local::GenSpec;
 pub use crate::faults::FaultSpec;
 pub use crate::run::config::{Config, ExecSpec, StatsSpec};
 
-fn number<T: std::str::FromStr>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
-    match v {
-        None => Ok(None),
-        Some(s) => s
-            .trim()
-            .parse::<T>()
-            .map(Some)
-            .map_err(|_| usage(format!("invalid value '{}' for {flag}", addr::clip(s)))),
-    }
+/// The unsigned integer types of the numeric flags. Each is parsed and
+/// range-checked as a u64 in one non-generic body (`uint`); the generic
+/// shells only narrow the result.
+trait Uint: Copy {
+    const MAX: u64;
+    fn wide(self) -> u64;
+    fn narrow(n: u64) -> Self;
 }
 
-fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
-    flag: &str,
-    v: Option<T>,
-    lo: T,
-    hi: T,
-) -> Result<Option<T>> {
-    match v {
-        Some(x) if x < lo || x > hi => Err(usage(format!(
+macro_rules! uint {
+    ($($t:ty),*) => {$(
+        impl Uint for $t {
+            const MAX: u64 = <$t>::MAX as u64;
+            fn wide(self) -> u64 {
+                self as u64
+            }
+            fn narrow(n: u64) -> Self {
+                n as $t
+            }
+        }
+    )*};
+}
+uint!(u16, u32, u64, usize);
+
+/// A number flag of type T, not checked against a range.
+fn number<T: Uint>(flag: &str, v: &Option<String>) -> Result<Option<T>> {
+    Ok(uint(flag, v, T::MAX, 0, T::MAX)?.map(T::narrow))
+}
+
+/// A number flag of type T, from `lo` to `hi`.
+fn in_range<T: Uint>(flag: &str, v: &Option<String>, lo: T, hi: T) -> Result<Option<T>> {
+    Ok(uint(flag, v, T::MAX, lo.wide(), hi.wide())?.map(T::narrow))
+}
+
+/// `v` trimmed as an integer no larger than `max` (its type's largest:
+/// beyond it the type's parse fails, "invalid value"), then `lo..=hi`.
+#[inline(never)]
+fn uint(flag: &str, v: &Option<String>, max: u64, lo: u64, hi: u64) -> Result<Option<u64>> {
+    let Some(s) = v else { return Ok(None) };
+    let x = match s.trim().parse::<u64>() {
+        Ok(x) if x <= max => x,
+        _ => return Err(super::bad("invalid value ", s, &[" for ", flag])),
+    };
+    if x < lo || x > hi {
+        return Err(usage(format!(
             "invalid value '{x}' for {flag} (expected {lo} to {hi})"
-        ))),
-        _ => Ok(v),
+        )));
     }
+    Ok(Some(x))
 }
 
 /// A non-negative decimal as f64 read it (no floats: `crate::decimal`);
@@ -73,10 +99,7 @@ fn decimal(flag: &str, v: &Option<String>) -> Result<Option<std::result::Result<
         Some(s) => match decimal::parse(s.trim()) {
             Ok(d) => Ok(Some(Ok(d))),
             Err(decimal::Bad::Range) => Ok(Some(Err(()))),
-            Err(decimal::Bad::Syntax) => Err(usage(format!(
-                "invalid value '{}' for {flag}",
-                addr::clip(s)
-            ))),
+            Err(decimal::Bad::Syntax) => Err(super::bad("invalid value ", s, &[" for ", flag])),
         },
     }
 }
@@ -93,296 +116,293 @@ pub(super) fn seconds(flag: &str, v: &Option<String>) -> Result<Option<Duration>
     }
 }
 
-impl TryFrom<Args> for Config {
-    type Error = crate::error::Error;
-
-    fn try_from(a: Args) -> Result<Config> {
-        if !a.listen.is_empty() && !a.listen_harder.is_empty() {
-            return Err(usage(
-                "-l and -L cannot be used together (use -L, or -l with -k)",
-            ));
-        }
-        let family = family_from_flags(&a)?;
-        if a.shutdown && a.no_shutdown {
-            return Err(usage("-N and --no-shutdown cannot be used together"));
-        }
-        if a.half_open && a.close_grace.is_some() {
-            return Err(usage(
-                "--half-open and --close-grace cannot be used together",
-            ));
-        }
-        let keep_listening = !a.listen_harder.is_empty() || a.keep_open;
-        let listen_strs = if a.listen.is_empty() {
-            &a.listen_harder
-        } else {
-            &a.listen
-        };
-        if a.keep_open && listen_strs.is_empty() {
-            return Err(usage("-k needs a listen address (-l ADDR:PORT)"));
-        }
-        let listeners = listen_strs
-            .iter()
-            .map(|s| unix::listen(&a, s))
-            .collect::<Result<Vec<_>>>()?;
-        let unix = unix::split(&a, &listeners)?;
-        let expanded: Vec<String> = if a.zero_io {
-            let mut v = Vec::new();
-            for t in &unix.inet_targets {
-                v.extend(addr::expand_port_list(t)?);
-            }
-            v
-        } else {
-            unix.inet_targets.clone()
-        };
-        let mut targets = expanded
-            .iter()
-            .map(|s| addr::parse_target(s))
-            .collect::<Result<Vec<_>>>()?;
-        if let (Some(s), false) = (&a.source, unix.any) {
-            // nc's -s: the source address of every target without its own.
-            if targets.is_empty() {
-                return Err(usage(
-                    "-s gives the source address of outbound connections: add a target",
-                ));
-            }
-            let src = addr::parse_source(s)?;
-            for t in targets.iter_mut().filter(|t| t.source.is_none()) {
-                t.source = Some(src.clone());
-            }
-        }
-        check_literal_family(family, &targets, &listeners)?;
-        if targets.is_empty() && unix.targets.is_empty() && listeners.is_empty() {
-            return Err(usage(
-                "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
-            ));
-        }
-        // --udp-flows is a channels feature: it picks channels unless told.
-        let mode = match a.fm {
-            None if a.udp_flows => FwdMode::Channels,
-            fm => fm.unwrap_or_default(),
-        };
-        if (a.reconnect || a.reconnect_on_error) && targets.is_empty() && unix.targets.is_empty() {
-            return Err(usage("-r/-R need a target to reconnect to"));
-        }
-        check_udp_rules(&a, &targets, &listeners)?;
-        let scan_parallel = in_range(
-            "--scan-parallel",
-            number::<usize>("--scan-parallel", &a.scan_parallel)?,
-            1,
-            65_536,
-        )?;
-        if scan_parallel.is_some() && !a.zero_io {
-            return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
-        }
-        let proxy = super::proxy::spec(&a, !targets.is_empty())?;
-        let max_arg = in_range("-m", number::<usize>("-m", &a.max_clients)?, 0, 1_000_000)?;
-        let per_listener = if mode == FwdMode::None { 1 } else { 10 };
-        let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
-        if max_inbound == 0 && !listeners.is_empty() && !keep_listening {
-            return Err(usage(
-                "-m 0 (no limit) needs -L; -l accepts a fixed number of clients",
-            ));
-        }
-        let (max_ss, default_ss) = if a.udp {
-            (MAX_DATAGRAM, DEFAULT_DATAGRAM)
-        } else {
-            (MAX_SEND_SIZE, DEFAULT_SEND_SIZE)
-        };
-        let send_size =
-            in_range("--ss", number::<usize>("--ss", &a.ss)?, 1, max_ss)?.unwrap_or(default_ss);
-        let udp_idle = seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
-        if udp_idle.is_zero() {
-            return Err(usage(
-                "invalid value '0' for --udp-idle (expected seconds above 0)",
-            ));
-        }
-        let mut warnings = Vec::new();
-        let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
-        // 0.11's help says `-i fixed`'s block is `--sb` bytes (0.11 itself
-        // used --ss): without --ss, --sb sizes the block too (and still
-        // sets SO_SNDBUF), so scripts written from that help keep working.
-        let send_size = match sndbuf {
-            Some(n) if a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
-                if n > max_ss {
-                    warnings.push(format!(
-                        "-i fixed: the block is {max_ss} bytes, the largest send (--sb {n} sets SO_SNDBUF only)"
-                    ));
-                }
-                n.min(max_ss)
-            }
-            _ if a.udp && a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
-                DEFAULT_FIXED_DATAGRAM
-            }
-            _ => send_size,
-        };
-        let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
-        if a.udp && a.hub_wait.is_some() {
-            warnings.push(
-                "--hub-wait has no effect with -u: a UDP send never waits on its peer, so no peer can stall the hub"
-                    .to_string(),
-            );
-        }
-        let udp_peers = in_range(
-            "--udp-peers",
-            number::<usize>("--udp-peers", &a.udp_peers)?,
-            1,
-            1_000_000,
-        )?
-        .unwrap_or(1024);
-        let ttl = in_range("--ttl", number::<u32>("--ttl", &a.ttl)?, 1, 255)?;
-        let source_port = number::<u16>("-p", &a.port)?;
-        if source_port.is_some() && targets.is_empty() {
-            return Err(usage(
-                "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
-            ));
-        }
-        let exec = exec_spec(&a, mode, &mut warnings)?;
-        // As in the original: line mode unless `-i stdin` asks for
-        // character mode (which only applies at a terminal). `-e` replaces
-        // `-i` and `-o` (0.11 ignored them too).
-        let (input, output) = match exec {
-            Some(_) => (InputMode::StdinNochar, OutputMode::Stdout),
-            None => (
-                a.input.unwrap_or(InputMode::StdinNochar),
-                a.output.unwrap_or_default(),
-            ),
-        };
-        check_features(&a, input)?;
-        if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
-            return Err(usage(format!(
-                "-i {} is for UDP: add -u",
-                format!("{input:?}").to_ascii_lowercase()
-            )));
-        }
-        let stats_ms = in_range(
-            "--stats-time",
-            number::<u64>("--stats-time", &a.stats_time)?,
-            0,
-            86_400_000,
-        )?;
-        // 0.11 took `--stats-time 0` where it had no use; a QoS ping
-        // period of 0 has no meaning.
-        let stats_ms = match stats_ms {
-            Some(0) if input == InputMode::PfQosCli => {
-                return Err(usage(
-                    "invalid value '0' for --stats-time (-i pfqoscli pings every MS, 1 or more)",
-                ));
-            }
-            Some(0) => {
-                warnings.push("--stats-time 0 is ignored (no periodic report)".to_string());
-                None
-            }
-            ms => ms,
-        };
-        // `--stats` alone prints 0.11's line every second, as 0.11 did;
-        // `--stats-time` or `--stats-json` choose the fuller report.
-        let classic = a.stats && !a.stats_json && a.stats_time.is_none();
-        let stats = StatsSpec {
-            at_exit: a.stats || a.stats_json,
-            every: stats_ms
-                .filter(|_| input != InputMode::PfQosCli)
-                .or((classic && input != InputMode::PfQosCli).then_some(1000))
-                .map(Duration::from_millis),
-            json: a.stats_json,
-            classic,
-        };
-        let gen = gen_spec(&a, input, max_ss, &mut warnings)?;
-        let faults = FaultSpec {
-            send_delay: delay_pair("--sdmin", &a.sdmin, "--sdmax", &a.sdmax)?,
-            recv_delay: delay_pair("--rdmin", &a.rdmin, "--rdmax", &a.rdmax)?,
-            send_drop: chance("--sdrop", &a.sdrop)?,
-            recv_drop: chance("--rdrop", &a.rdrop)?,
-        };
-        let mut cfg = Config {
-            targets,
-            unix_targets: unix.targets,
-            unix_source: unix.source,
-            listeners,
-            keep_listening,
-            max_inbound,
-            mode,
-            udp: a.udp,
-            broadcast: a.broadcast,
-            multicast: a.mc,
-            mc_no_loop: a.mc_no_loop,
-            mc_if: a.mc_if.clone(),
-            udp_idle,
-            udp_peers,
-            udp_flows: a.udp_flows,
-            zero_io: a.zero_io,
-            scan_parallel,
-            reconnect: a.reconnect,
-            reconnect_on_error: a.reconnect_on_error,
-            connect_timeout: seconds("-w", &a.wait)?,
-            quit_after: seconds("-q", &a.quit_after)?,
-            // OpenBSD nc's rule: through a proxy, the end of input sends no
-            // FIN unless -N (tinyproxy and microsocks drop the whole tunnel
-            // at the client's FIN, so the answer would never come).
-            shutdown_on_eof: !a.no_shutdown && (proxy.is_none() || a.shutdown),
-            fin_always: a.shutdown,
-            close_grace: if a.half_open {
-                None
-            } else {
-                Some(seconds("--close-grace", &a.close_grace)?.unwrap_or(Duration::from_secs(1)))
-            },
-            exit_after_input: a.exit_after_input,
-            send_size,
-            sndbuf,
-            rcvbuf,
-            ttl,
-            input,
-            output,
-            family,
-            numeric: a.numeric,
-            verbose: a.verbose,
-            source_port,
-            idle_timeout: seconds("--idle-timeout", &a.idle_timeout)?.filter(|d| !d.is_zero()),
-            hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(1)),
-            acl: access_rules(&a)?,
-            exec,
-            gen,
-            crlf: a.crlf,
-            stats,
-            stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
-            faults,
-            hexdump: a.hexdump,
-            warnings,
-            proxy,
-            untouched: Default::default(),
-        };
-        cfg.untouched = crate::run::config::Untouched::of(&cfg);
-        Ok(cfg)
+/// The run's configuration. `a` is borrowed: the caller drops it once,
+/// where a consumed `Args` would be dropped at each of the many error returns.
+pub fn config(a: &Args) -> Result<Config> {
+    if !a.listen.is_empty() && !a.listen_harder.is_empty() {
+        return Err(usage(
+            "-l and -L cannot be used together (use -L, or -l with -k)",
+        ));
     }
+    let family = family_from_flags(a)?;
+    if a.shutdown && a.no_shutdown {
+        return Err(usage("-N and --no-shutdown cannot be used together"));
+    }
+    if a.half_open && a.close_grace.is_some() {
+        return Err(usage(
+            "--half-open and --close-grace cannot be used together",
+        ));
+    }
+    let keep_listening = !a.listen_harder.is_empty() || a.keep_open;
+    let listen_strs = if a.listen.is_empty() {
+        &a.listen_harder
+    } else {
+        &a.listen
+    };
+    if a.keep_open && listen_strs.is_empty() {
+        return Err(usage("-k needs a listen address (-l ADDR:PORT)"));
+    }
+    let listeners = listen_strs
+        .iter()
+        .map(|s| unix::listen(a, s))
+        .collect::<Result<Vec<_>>>()?;
+    let unix = unix::split(a, &listeners)?;
+    let expanded: Vec<String> = if a.zero_io {
+        let mut v = Vec::new();
+        for t in &unix.inet_targets {
+            v.extend(addr::expand_port_list(t)?);
+        }
+        v
+    } else {
+        unix.inet_targets.clone()
+    };
+    let mut targets = expanded
+        .iter()
+        .map(|s| addr::parse_target(s))
+        .collect::<Result<Vec<_>>>()?;
+    if let (Some(s), false) = (&a.source, unix.any) {
+        // nc's -s: the source address of every target without its own.
+        if targets.is_empty() {
+            return Err(usage(
+                "-s gives the source address of outbound connections: add a target",
+            ));
+        }
+        let src = addr::parse_source(s)?;
+        for t in targets.iter_mut().filter(|t| t.source.is_none()) {
+            t.source = Some(src.clone());
+        }
+    }
+    check_literal_family(family, &targets, &listeners)?;
+    if targets.is_empty() && unix.targets.is_empty() && listeners.is_empty() {
+        return Err(usage(
+            "nothing to do: give a target HOST:PORT or a listen address -l ADDR:PORT (see --help)",
+        ));
+    }
+    // --udp-flows is a channels feature: it picks channels unless told.
+    let mode = match a.fm {
+        None if a.udp_flows => FwdMode::Channels,
+        fm => fm.unwrap_or_default(),
+    };
+    if (a.reconnect || a.reconnect_on_error) && targets.is_empty() && unix.targets.is_empty() {
+        return Err(usage("-r/-R need a target to reconnect to"));
+    }
+    check_udp_rules(a, &targets, &listeners)?;
+    let scan_parallel = in_range::<usize>("--scan-parallel", &a.scan_parallel, 1, 65_536)?;
+    if scan_parallel.is_some() && !a.zero_io {
+        return Err(usage("--scan-parallel applies to -z (port scans): add -z"));
+    }
+    let proxy = super::proxy::spec(a, !targets.is_empty(), a.udp)?;
+    let max_arg = in_range::<usize>("-m", &a.max_clients, 0, 1_000_000)?;
+    let per_listener = if mode == FwdMode::None { 1 } else { 10 };
+    let max_inbound = max_arg.unwrap_or(listen_strs.len() * per_listener);
+    if max_inbound == 0 && !listeners.is_empty() && !keep_listening {
+        return Err(usage(
+            "-m 0 (no limit) needs -L; -l accepts a fixed number of clients",
+        ));
+    }
+    let (max_ss, default_ss) = if a.udp {
+        (MAX_DATAGRAM, DEFAULT_DATAGRAM)
+    } else {
+        (MAX_SEND_SIZE, DEFAULT_SEND_SIZE)
+    };
+    let send_size = in_range::<usize>("--ss", &a.ss, 1, max_ss)?.unwrap_or(default_ss);
+    let udp_idle = seconds("--udp-idle", &a.udp_idle)?.unwrap_or(Duration::from_secs(60));
+    if udp_idle.is_zero() {
+        return Err(usage(
+            "invalid value '0' for --udp-idle (expected seconds above 0)",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let sndbuf = buffer_size("--sb", &a.sb, &mut warnings)?;
+    // 0.11's help says `-i fixed`'s block is `--sb` bytes (0.11 itself
+    // used --ss): without --ss, --sb sizes the block too (and still
+    // sets SO_SNDBUF), so scripts written from that help keep working.
+    let send_size = match sndbuf {
+        Some(n) if a.input == Some(InputMode::Fixed) && a.ss.is_none() => {
+            if n > max_ss {
+                warnings.push(format!(
+                    "-i fixed: the block is {max_ss} bytes, the largest send (--sb {n} sets SO_SNDBUF only)"
+                ));
+            }
+            n.min(max_ss)
+        }
+        _ if a.udp && a.input == Some(InputMode::Fixed) && a.ss.is_none() => DEFAULT_FIXED_DATAGRAM,
+        _ => send_size,
+    };
+    let rcvbuf = buffer_size("--rb", &a.rb, &mut warnings)?;
+    if a.udp && a.hub_wait.is_some() {
+        warnings.push(
+            "--hub-wait has no effect with -u: a UDP send never waits on its peer, so no peer can stall the hub"
+                .to_string(),
+        );
+    }
+    let udp_peers = in_range::<usize>("--udp-peers", &a.udp_peers, 1, 1_000_000)?.unwrap_or(1024);
+    let ttl = in_range::<u32>("--ttl", &a.ttl, 1, 255)?;
+    let source_port = number::<u16>("-p", &a.port)?;
+    if source_port.is_some() && targets.is_empty() {
+        return Err(usage(
+            "-p gives the local port of outbound connections; with -l write -l ADDR:PORT",
+        ));
+    }
+    let exec = exec_spec(a, mode, &mut warnings)?;
+    // As in the original: line mode unless `-i stdin` asks for
+    // character mode (which only applies at a terminal). `-e` replaces
+    // `-i` and `-o` (0.11 ignored them too).
+    let (input, output) = match exec {
+        Some(_) => (InputMode::StdinNochar, OutputMode::Stdout),
+        None => (
+            a.input.unwrap_or(InputMode::StdinNochar),
+            a.output.unwrap_or_default(),
+        ),
+    };
+    check_features(a, input)?;
+    if matches!(input, InputMode::PfQosCli | InputMode::PfQosSrv) && !a.udp {
+        return Err(usage(format!(
+            "-i {} is for UDP: add -u",
+            format!("{input:?}").to_ascii_lowercase()
+        )));
+    }
+    let stats_ms = in_range::<u64>("--stats-time", &a.stats_time, 0, 86_400_000)?;
+    // 0.11 took `--stats-time 0` where it had no use; a QoS ping
+    // period of 0 has no meaning.
+    let stats_ms = match stats_ms {
+        Some(0) if input == InputMode::PfQosCli => {
+            return Err(usage(
+                "invalid value '0' for --stats-time (-i pfqoscli pings every MS, 1 or more)",
+            ));
+        }
+        Some(0) => {
+            warnings.push("--stats-time 0 is ignored (no periodic report)".to_string());
+            None
+        }
+        ms => ms,
+    };
+    // `--stats` alone prints 0.11's line every second, as 0.11 did;
+    // `--stats-time` or `--stats-json` choose the fuller report.
+    let classic = a.stats && !a.stats_json && a.stats_time.is_none();
+    let stats = StatsSpec {
+        at_exit: a.stats || a.stats_json,
+        every: stats_ms
+            .filter(|_| input != InputMode::PfQosCli)
+            .or((classic && input != InputMode::PfQosCli).then_some(1000))
+            .map(Duration::from_millis),
+        json: a.stats_json,
+        classic,
+    };
+    let gen = gen_spec(a, input, max_ss, &mut warnings)?;
+    let faults = FaultSpec {
+        send_delay: delay_pair("--sdmin", &a.sdmin, "--sdmax", &a.sdmax)?,
+        recv_delay: delay_pair("--rdmin", &a.rdmin, "--rdmax", &a.rdmax)?,
+        send_drop: chance("--sdrop", &a.sdrop)?,
+        recv_drop: chance("--rdrop", &a.rdrop)?,
+    };
+    let mut cfg = Config {
+        targets,
+        unix_targets: unix.targets,
+        unix_source: unix.source,
+        listeners,
+        keep_listening,
+        max_inbound,
+        mode,
+        udp: a.udp,
+        broadcast: a.broadcast,
+        multicast: a.mc,
+        mc_no_loop: a.mc_no_loop,
+        mc_if: a.mc_if.clone(),
+        udp_idle,
+        udp_peers,
+        udp_flows: a.udp_flows,
+        zero_io: a.zero_io,
+        scan_parallel,
+        reconnect: a.reconnect,
+        reconnect_on_error: a.reconnect_on_error,
+        connect_timeout: seconds("-w", &a.wait)?,
+        quit_after: seconds("-q", &a.quit_after)?,
+        // OpenBSD nc's rule: through a proxy, the end of input sends no
+        // FIN unless -N (tinyproxy and microsocks drop the whole tunnel
+        // at the client's FIN, so the answer would never come).
+        shutdown_on_eof: !a.no_shutdown && (proxy.is_none() || a.shutdown),
+        fin_always: a.shutdown,
+        close_grace: if a.half_open {
+            None
+        } else {
+            Some(seconds("--close-grace", &a.close_grace)?.unwrap_or(Duration::from_secs(1)))
+        },
+        exit_after_input: a.exit_after_input,
+        send_size,
+        sndbuf,
+        rcvbuf,
+        ttl,
+        input,
+        output,
+        family,
+        numeric: a.numeric,
+        verbose: a.verbose,
+        source_port,
+        idle_timeout: seconds("--idle-timeout", &a.idle_timeout)?.filter(|d| !d.is_zero()),
+        hub_wait: seconds("--hub-wait", &a.hub_wait)?.unwrap_or(Duration::from_secs(1)),
+        acl: access_rules(a)?,
+        exec,
+        gen,
+        crlf: a.crlf,
+        stats,
+        stats_time: Duration::from_millis(stats_ms.unwrap_or(1000)),
+        faults,
+        hexdump: a.hexdump,
+        warnings,
+        proxy,
+        untouched: Default::default(),
+    };
+    cfg.untouched = crate::run::config::Untouched::of(&cfg);
+    Ok(cfg)
 }
 
 /// A flag of a feature this build leaves out is a usage error that names it.
 fn check_features(a: &Args, input: InputMode) -> Result<()> {
-    let wanted: &[(bool, &str, &str)] = &[
-        (a.exec.is_some(), "-e", "exec"),
-        (a.exec_each.is_some(), "--exec-each", "exec"),
-        (input == InputMode::Rand, "-i rand", "gen"),
-        (input == InputMode::Fixed, "-i fixed", "gen"),
-        (a.rsizemin.is_some(), "--rsizemin", "gen"),
-        (a.rsizemax.is_some(), "--rsizemax", "gen"),
-        (a.rvals.is_some(), "--rvals", "gen"),
-        (a.sdmin.is_some(), "--sdmin", "faults"),
-        (a.sdmax.is_some(), "--sdmax", "faults"),
-        (a.rdmin.is_some(), "--rdmin", "faults"),
-        (a.rdmax.is_some(), "--rdmax", "faults"),
-        (a.sdrop.is_some(), "--sdrop", "faults"),
-        (a.rdrop.is_some(), "--rdrop", "faults"),
-        (a.stats, "--stats", "stats"),
-        (a.stats_json, "--stats-json", "stats"),
-        (
-            a.stats_time.is_some() && input != InputMode::PfQosCli,
-            "--stats-time",
-            "stats",
-        ),
-        (input == InputMode::PfQosCli, "-i pfqoscli", "qos"),
-        (input == InputMode::PfQosSrv, "-i pfqossrv", "qos"),
-        (a.hexdump, "--hexdump", "hexdump"),
+    let wanted = [
+        a.exec.is_some(),
+        a.exec_each.is_some(),
+        input == InputMode::Rand,
+        input == InputMode::Fixed,
+        a.rsizemin.is_some(),
+        a.rsizemax.is_some(),
+        a.rvals.is_some(),
+        a.sdmin.is_some(),
+        a.sdmax.is_some(),
+        a.rdmin.is_some(),
+        a.rdmax.is_some(),
+        a.sdrop.is_some(),
+        a.rdrop.is_some(),
+        a.stats,
+        a.stats_json,
+        a.stats_time.is_some() && input != InputMode::PfQosCli,
+        input == InputMode::PfQosCli,
+        input == InputMode::PfQosSrv,
+        a.hexdump,
     ];
-    for (set, flag, feature) in wanted {
+    // Each flag of `wanted` and the feature it needs.
+    const NEEDS: [(&str, &str); 19] = [
+        ("-e", "exec"),
+        ("--exec-each", "exec"),
+        ("-i rand", "gen"),
+        ("-i fixed", "gen"),
+        ("--rsizemin", "gen"),
+        ("--rsizemax", "gen"),
+        ("--rvals", "gen"),
+        ("--sdmin", "faults"),
+        ("--sdmax", "faults"),
+        ("--rdmin", "faults"),
+        ("--rdmax", "faults"),
+        ("--sdrop", "faults"),
+        ("--rdrop", "faults"),
+        ("--stats", "stats"),
+        ("--stats-json", "stats"),
+        ("--stats-time", "stats"),
+        ("-i pfqoscli", "qos"),
+        ("-i pfqossrv", "qos"),
+        ("--hexdump", "hexdump"),
+    ];
+    for (set, (flag, feature)) in wanted.iter().zip(NEEDS) {
         if *set && !feature_enabled(feature) {
             return Err(usage(format!(
                 "{flag} needs the '{feature}' feature, which this build leaves out"
@@ -462,7 +482,7 @@ fn buffer_size(
     v: &Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<usize>> {
-    match in_range(flag, number::<usize>(flag, v)?, 0, 1 << 30)? {
+    match in_range::<usize>(flag, v, 0, 1 << 30)? {
         Some(0) => {
             warnings.push(format!(
                 "{flag} 0 is ignored (the system's default size is kept)"
@@ -554,18 +574,8 @@ fn gen_spec(
     } else {
         (1, max_ss)
     };
-    let min = in_range(
-        "--rsizemin",
-        number::<usize>("--rsizemin", rsizemin)?,
-        lo,
-        hi,
-    )?;
-    let max = in_range(
-        "--rsizemax",
-        number::<usize>("--rsizemax", rsizemax)?,
-        lo,
-        hi,
-    )?;
+    let min = in_range::<usize>("--rsizemin", rsizemin, lo, hi)?;
+    let max = in_range::<usize>("--rsizemax", rsizemax, lo, hi)?;
     let (min, max) = match (min, max) {
         (Some(a), Some(b)) => (a, b),
         (Some(a), None) => (a, a.max(1450.min(hi))),
@@ -593,8 +603,8 @@ fn delay_pair(
     max: &Option<String>,
 ) -> Result<(u64, u64)> {
     const LIMIT: u64 = 3_600_000;
-    let lo = in_range(min_flag, number::<u64>(min_flag, min)?, 0, LIMIT)?;
-    let hi = in_range(max_flag, number::<u64>(max_flag, max)?, 0, LIMIT)?;
+    let lo = in_range::<u64>(min_flag, min, 0, LIMIT)?;
+    let hi = in_range::<u64>(max_flag, max, 0, LIMIT)?;
     let pair = match (lo, hi) {
         (Some(a), Some(b)) => (a, b),
         (Some(a), None) => (a, a),
@@ -615,10 +625,11 @@ fn chance(flag: &str, v: &Option<String>) -> Result<Chance> {
     match decimal(flag, v)? {
         None => Ok(Chance::NEVER),
         Some(Ok(p)) if p <= Dbl::ratio(1, 1) => Ok(Chance::of(p)),
-        Some(_) => Err(usage(format!(
-            "invalid value '{}' for {flag} (expected a probability from 0 to 1)",
-            addr::clip(v.as_deref().unwrap_or(""))
-        ))),
+        Some(_) => Err(super::bad(
+            "invalid value ",
+            v.as_deref().unwrap_or(""),
+            &[" for ", flag, " (expected a probability from 0 to 1)"],
+        )),
     }
 }
 
@@ -626,13 +637,14 @@ fn chance(flag: &str, v: &Option<String>) -> Result<Chance> {
 fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -> Result<()> {
     if a.udp {
         let tcp_only = [
-            (a.max_clients.is_some(), "-m"),
-            (a.idle_timeout.is_some(), "--idle-timeout"),
-            (a.reconnect, "-r"),
-            (a.reconnect_on_error, "-R"),
+            a.max_clients.is_some(),
+            a.idle_timeout.is_some(),
+            a.reconnect,
+            a.reconnect_on_error,
         ];
-        if let Some((_, flag)) = tcp_only.iter().find(|(set, _)| *set) {
-            let hint = if *flag == "--idle-timeout" {
+        const TCP_ONLY: [&str; 4] = ["-m", "--idle-timeout", "-r", "-R"];
+        if let Some(flag) = super::no_effect::first_given(&[(&tcp_only, &TCP_ONLY)]) {
+            let hint = if flag == "--idle-timeout" {
                 " (UDP peers are forgotten after --udp-idle SECS of silence)"
             } else {
                 ""
@@ -649,15 +661,24 @@ fn check_udp_rules(a: &Args, targets: &[TargetSpec], listeners: &[ListenSpec]) -
         }
     } else {
         let udp_only = [
-            (a.broadcast, "-b"),
-            (a.mc, "--mc"),
-            (a.mc_no_loop, "--mc-no-loop"),
-            (a.mc_if.is_some(), "--mc-if"),
-            (a.udp_idle.is_some(), "--udp-idle"),
-            (a.udp_peers.is_some(), "--udp-peers"),
-            (a.udp_flows, "--udp-flows"),
+            a.broadcast,
+            a.mc,
+            a.mc_no_loop,
+            a.mc_if.is_some(),
+            a.udp_idle.is_some(),
+            a.udp_peers.is_some(),
+            a.udp_flows,
         ];
-        if let Some((_, flag)) = udp_only.iter().find(|(set, _)| *set) {
+        const UDP_ONLY: [&str; 7] = [
+            "-b",
+            "--mc",
+            "--mc-no-loop",
+            "--mc-if",
+            "--udp-idle",
+            "--udp-peers",
+            "--udp-flows",
+        ];
+        if let Some(flag) = super::no_effect::first_given(&[(&udp_only, &UDP_ONLY)]) {
             return Err(usage(format!("{flag} needs -u (UDP)")));
         }
     }

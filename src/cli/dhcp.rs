@@ -4,7 +4,6 @@
 use super::args::Args;
 #[cfg(feature = "dhcp")]
 use super::Command;
-use crate::addr;
 use crate::decimal::{self, Dbl};
 use crate::error::{usage, Result};
 use std::time::Duration;
@@ -23,10 +22,11 @@ fn check(a: &Args, iface: &str) -> Result<DhcpOpts> {
         ));
     }
     if iface.is_empty() || iface.contains(['\0', '/']) || iface.len() > 256 {
-        return Err(usage(format!(
-            "invalid interface name '{}' for --dhcp-probe",
-            addr::clip(iface)
-        )));
+        return Err(super::bad(
+            "invalid interface name ",
+            iface,
+            &[" for --dhcp-probe"],
+        ));
     }
     if a.probe.is_some() || a.probe_server.is_some() {
         return Err(usage(
@@ -53,10 +53,11 @@ fn check(a: &Args, iface: &str) -> Result<DhcpOpts> {
         Some(s) => match decimal::seconds_in(s.trim(), Dbl::ratio(1, 10), Dbl::ratio(3600, 1)) {
             Some(t) => t,
             None => {
-                return Err(usage(format!(
-                    "invalid -w '{}' for --dhcp-probe (expected seconds from 0.1 to 3600)",
-                    addr::clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid -w ",
+                    s,
+                    &[" for --dhcp-probe (expected seconds from 0.1 to 3600)"],
+                ))
             }
         },
     };

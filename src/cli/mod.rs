@@ -45,6 +45,21 @@ pub enum Command {
     Check(Box<check::CheckOpts>),
 }
 
+/// The usage error `BEFORE'S'AFTER...` for a bad value `s` (clipped as
+/// every quoted value is): one body for the many messages of this shape,
+/// where each `format!` site would build its own arguments.
+#[inline(never)]
+pub(crate) fn bad(before: &str, s: &str, after: &[&str]) -> crate::error::Error {
+    let mut m = String::from(before);
+    m.push('\'');
+    m.push_str(&crate::addr::clip(s));
+    m.push('\'');
+    for p in after {
+        m.push_str(p);
+    }
+    usage(m)
+}
+
 /// The help text shown by `-h` / `--help`.
 pub fn help_text() -> &'static str {
     help::text()
@@ -85,5 +100,5 @@ pub fn parse(argv: &[String]) -> Result<Command> {
     if let Some(cmd) = probe::command(&args) {
         return cmd;
     }
-    config::Config::try_from(args).map(|c| Command::Run(Box::new(c)))
+    config::config(&args).map(|c| Command::Run(Box::new(c)))
 }

@@ -5,65 +5,117 @@
 
 use super::args::Args;
 
-/// Whether a flag was given, and how the refusal names it.
-pub type Given = (bool, &'static str);
+/// A table of flags: whether each was given, and how a refusal names it
+/// (two arrays, so the names are constant data rather than code that
+/// builds them at each use).
+pub type Given<'a> = (&'a [bool], &'a [&'static str]);
 
-/// The data run's flags, in the order a refusal looks for them.
-pub fn data_run(a: &Args) -> [Given; 45] {
+/// The data run's flags, in the order a refusal looks for them; `data_run`
+/// says which were given.
+pub const DATA_RUN: [&str; 45] = [
+    "-z",
+    "-e",
+    "--exec-each",
+    "-i",
+    "-o",
+    "-r",
+    "-R",
+    "--hexdump",
+    "-C",
+    "-k",
+    "-m",
+    "--fm",
+    "-p",
+    "-b",
+    "--mc",
+    "--mc-no-loop",
+    "--mc-if",
+    "--udp-flows",
+    "--scan-parallel",
+    "-q",
+    "-N",
+    "--no-shutdown",
+    "--exit-after-input",
+    "--close-grace",
+    "--half-open",
+    "--ss",
+    "--sb",
+    "--rb",
+    "--ttl",
+    "--rsizemin",
+    "--rsizemax",
+    "--rvals",
+    "--stats",
+    "--stats-time",
+    "--stats-json",
+    "--sdmin",
+    "--sdmax",
+    "--rdmin",
+    "--rdmax",
+    "--sdrop",
+    "--rdrop",
+    "--idle-timeout",
+    "--hub-wait",
+    "-U",
+    "-s",
+];
+
+/// Whether each flag of [`DATA_RUN`] was given.
+pub fn data_run(a: &Args) -> [bool; 45] {
     [
-        (a.zero_io, "-z"),
-        (a.exec.is_some(), "-e"),
-        (a.exec_each.is_some(), "--exec-each"),
-        (a.input.is_some(), "-i"),
-        (a.output.is_some(), "-o"),
-        (a.reconnect, "-r"),
-        (a.reconnect_on_error, "-R"),
-        (a.hexdump, "--hexdump"),
-        (a.crlf, "-C"),
-        (a.keep_open, "-k"),
-        (a.max_clients.is_some(), "-m"),
-        (a.fm.is_some(), "--fm"),
-        (a.port.is_some(), "-p"),
-        (a.broadcast, "-b"),
-        (a.mc, "--mc"),
-        (a.mc_no_loop, "--mc-no-loop"),
-        (a.mc_if.is_some(), "--mc-if"),
-        (a.udp_flows, "--udp-flows"),
-        (a.scan_parallel.is_some(), "--scan-parallel"),
-        (a.quit_after.is_some(), "-q"),
-        (a.shutdown, "-N"),
-        (a.no_shutdown, "--no-shutdown"),
-        (a.exit_after_input, "--exit-after-input"),
-        (a.close_grace.is_some(), "--close-grace"),
-        (a.half_open, "--half-open"),
-        (a.ss.is_some(), "--ss"),
-        (a.sb.is_some(), "--sb"),
-        (a.rb.is_some(), "--rb"),
-        (a.ttl.is_some(), "--ttl"),
-        (a.rsizemin.is_some(), "--rsizemin"),
-        (a.rsizemax.is_some(), "--rsizemax"),
-        (a.rvals.is_some(), "--rvals"),
-        (a.stats, "--stats"),
-        (a.stats_time.is_some(), "--stats-time"),
-        (a.stats_json, "--stats-json"),
-        (a.sdmin.is_some(), "--sdmin"),
-        (a.sdmax.is_some(), "--sdmax"),
-        (a.rdmin.is_some(), "--rdmin"),
-        (a.rdmax.is_some(), "--rdmax"),
-        (a.sdrop.is_some(), "--sdrop"),
-        (a.rdrop.is_some(), "--rdrop"),
-        (a.idle_timeout.is_some(), "--idle-timeout"),
-        (a.hub_wait.is_some(), "--hub-wait"),
-        (a.unix, "-U"),
-        (a.source.is_some(), "-s"),
+        a.zero_io,
+        a.exec.is_some(),
+        a.exec_each.is_some(),
+        a.input.is_some(),
+        a.output.is_some(),
+        a.reconnect,
+        a.reconnect_on_error,
+        a.hexdump,
+        a.crlf,
+        a.keep_open,
+        a.max_clients.is_some(),
+        a.fm.is_some(),
+        a.port.is_some(),
+        a.broadcast,
+        a.mc,
+        a.mc_no_loop,
+        a.mc_if.is_some(),
+        a.udp_flows,
+        a.scan_parallel.is_some(),
+        a.quit_after.is_some(),
+        a.shutdown,
+        a.no_shutdown,
+        a.exit_after_input,
+        a.close_grace.is_some(),
+        a.half_open,
+        a.ss.is_some(),
+        a.sb.is_some(),
+        a.rb.is_some(),
+        a.ttl.is_some(),
+        a.rsizemin.is_some(),
+        a.rsizemax.is_some(),
+        a.rvals.is_some(),
+        a.stats,
+        a.stats_time.is_some(),
+        a.stats_json,
+        a.sdmin.is_some(),
+        a.sdmax.is_some(),
+        a.rdmin.is_some(),
+        a.rdmax.is_some(),
+        a.sdrop.is_some(),
+        a.rdrop.is_some(),
+        a.idle_timeout.is_some(),
+        a.hub_wait.is_some(),
+        a.unix,
+        a.source.is_some(),
     ]
 }
 
 /// The first flag given, looking through `tables` in order.
-pub fn first_given(tables: &[&[Given]]) -> Option<&'static str> {
+pub fn first_given(tables: &[Given]) -> Option<&'static str> {
     tables
         .iter()
-        .flat_map(|t| t.iter())
-        .find(|(set, _)| *set)
+        .flat_map(|(set, names)| set.iter().zip(names.iter()))
+        .find(|(set, _)| **set)
         .map(|(_, f)| *f)
 }

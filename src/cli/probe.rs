@@ -98,10 +98,11 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
         Some(s) => match decimal::seconds_in(s, Dbl::ratio(1, 20), Dbl::ratio(60, 1)) {
             Some(t) => t,
             None => {
-                return Err(usage(format!(
-                    "invalid --probe-time '{}' (expected seconds from 0.05 to 60)",
-                    addr::clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid --probe-time ",
+                    s,
+                    &[" (expected seconds from 0.05 to 60)"],
+                ))
             }
         },
     };
@@ -110,10 +111,11 @@ fn parse_probe(a: &Args) -> Result<Parsed> {
         Some(s) => match s.parse::<IpAddr>() {
             Ok(g) if g.is_multicast() => Some(g),
             _ => {
-                return Err(usage(format!(
-                    "invalid --probe-group '{}' (expected a multicast IP address)",
-                    addr::clip(s)
-                )))
+                return Err(super::bad(
+                    "invalid --probe-group ",
+                    s,
+                    &[" (expected a multicast IP address)"],
+                ))
             }
         },
     };

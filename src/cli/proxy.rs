@@ -31,9 +31,11 @@ fn either<'a>(
 }
 
 /// The proxy of a run, if one is asked for. `has_targets`: whether there are
-/// outbound connections for it to carry.
+/// outbound connections for it to carry; `udp`: whether they are UDP (the
+/// tunnel's inside end passes false: its `-u` is for the services, and the
+/// link to the relay is TCP).
 #[cfg(not(feature = "proxy"))]
-pub fn spec(a: &Args, _has_targets: bool) -> Result<Option<ProxySpec>> {
+pub fn spec(a: &Args, _has_targets: bool, _udp: bool) -> Result<Option<ProxySpec>> {
     let given = a.proxy_addr.is_some()
         || a.proxy.is_some()
         || a.proxy_proto.is_some()
@@ -52,26 +54,33 @@ pub fn spec(a: &Args, _has_targets: bool) -> Result<Option<ProxySpec>> {
 }
 
 #[cfg(feature = "proxy")]
-pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
+pub fn spec(a: &Args, has_targets: bool, udp: bool) -> Result<Option<ProxySpec>> {
     let addr = either(&a.proxy_addr, &a.proxy, "-x and --proxy")?;
     let proto = either(&a.proxy_proto, &a.proxy_type, "-X and --proxy-type")?;
     let user = either(&a.proxy_user, &a.proxy_auth, "-P and --proxy-auth")?;
     let Some(addr) = addr else {
         let companion = [
-            (proto.is_some(), "-X/--proxy-type"),
-            (user.is_some(), "-P/--proxy-auth"),
-            (a.proxy_dns.is_some(), "--proxy-dns"),
-            (a.proxy_pass_file.is_some(), "--proxy-pass-file"),
-            (!a.no_proxy.is_empty(), "--no-proxy"),
+            proto.is_some(),
+            user.is_some(),
+            a.proxy_dns.is_some(),
+            a.proxy_pass_file.is_some(),
+            !a.no_proxy.is_empty(),
         ];
-        return match companion.iter().find(|(set, _)| *set) {
-            Some((_, flag)) => Err(usage(format!(
+        const COMPANION: [&str; 5] = [
+            "-X/--proxy-type",
+            "-P/--proxy-auth",
+            "--proxy-dns",
+            "--proxy-pass-file",
+            "--no-proxy",
+        ];
+        return match super::no_effect::first_given(&[(&companion, &COMPANION)]) {
+            Some(flag) => Err(usage(format!(
                 "{flag} needs a proxy address: -x HOST[:PORT] or --proxy HOST[:PORT]"
             ))),
             None => Ok(None),
         };
     };
-    if a.udp {
+    if udp {
         return Err(usage(
             "a proxy carries TCP only: -x/--proxy cannot be used with -u",
         ));
@@ -83,10 +92,11 @@ pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
     }
     let kind = match proto {
         Some(p) => Kind::parse(p).ok_or_else(|| {
-            usage(format!(
-                "invalid proxy type '{}' (expected one of: connect or http, 5 or socks5, 4 or socks4, 4a or socks4a)",
-                clip(p)
-            ))
+            super::bad(
+                "invalid proxy type ",
+                p,
+                &[" (expected one of: connect or http, 5 or socks5, 4 or socks4, 4a or socks4a)"],
+            )
         })?,
         // OpenBSD nc's default is SOCKS5, ncat's HTTP.
         None if a.proxy_addr.is_some() => Kind::Socks5,
@@ -97,10 +107,11 @@ pub fn spec(a: &Args, has_targets: bool) -> Result<Option<ProxySpec>> {
         None if kind == Kind::Socks4 => Dns::Local,
         None => Dns::Remote,
         Some(d) => Dns::parse(d).ok_or_else(|| {
-            usage(format!(
-                "invalid value '{}' for --proxy-dns (expected one of: local, remote, both, none)",
-                clip(d)
-            ))
+            super::bad(
+                "invalid value ",
+                d,
+                &[" for --proxy-dns (expected one of: local, remote, both, none)"],
+            )
         })?,
     };
     if kind == Kind::Socks4 && matches!(dns, Dns::Remote | Dns::Both) {
@@ -143,10 +154,11 @@ fn bypass(lists: &[String]) -> Result<Vec<Bypass>> {
                 ..
             }) if !entry.contains('/') => out.push(Bypass::Name(n)),
             _ => {
-                return Err(usage(format!(
-                    "invalid --no-proxy entry '{}' (expected a name, an address or a CIDR block)",
-                    clip(entry)
-                )))
+                return Err(super::bad(
+                    "invalid --no-proxy entry ",
+                    entry,
+                    &[" (expected a name, an address or a CIDR block)"],
+                ))
             }
         }
     }
@@ -219,7 +231,7 @@ fn read_pass_file(f: &str) -> Result<String> {
         .and_then(|file| file.take(MAX_PASS_FILE).read_to_end(&mut bytes))
         .map_err(fail)?;
     let text = String::from_utf8(bytes)
-        .map_err(|_| usage(format!("--proxy-pass-file '{}' is not UTF-8 text", clip(f))))?;
+        .map_err(|_| super::bad("--proxy-pass-file ", f, &[" is not UTF-8 text"]))?;
     let line = text.lines().next().unwrap_or("");
     Ok(line.to_string())
 }

@@ -57,14 +57,21 @@ pub fn command(a: &Args) -> Option<Result<super::Command>> {
 #[cfg(feature = "tunnel")]
 fn parse_flags(a: &Args) -> Option<Result<Parsed>> {
     let companions = [
-        (!a.tunnel_public.is_empty(), "--tunnel-public"),
-        (a.tunnel_keepalive.is_some(), "--tunnel-keepalive"),
-        (a.tunnel_mux, "--tunnel-mux"),
-        (a.secret.is_some(), "--secret"),
-        (a.secret_file.is_some(), "--secret-file"),
+        !a.tunnel_public.is_empty(),
+        a.tunnel_keepalive.is_some(),
+        a.tunnel_mux,
+        a.secret.is_some(),
+        a.secret_file.is_some(),
+    ];
+    const COMPANIONS: [&str; 5] = [
+        "--tunnel-public",
+        "--tunnel-keepalive",
+        "--tunnel-mux",
+        "--secret",
+        "--secret-file",
     ];
     if a.tunnel_relay.is_none() && a.tunnel_inside.is_none() {
-        return companions.iter().find(|(set, _)| *set).map(|(_, f)| {
+        return super::no_effect::first_given(&[(&companions, &COMPANIONS)]).map(|f| {
             Err(usage(format!(
                 "{f} needs --tunnel-relay or --tunnel-inside"
             )))
@@ -153,10 +160,11 @@ fn parse(a: &Args) -> Result<Parsed> {
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=1_000_000).contains(&n) => n,
                 _ => {
-                    return Err(usage(format!(
-                        "invalid value '{}' for --udp-peers (expected 1 to 1000000)",
-                        addr::clip(v)
-                    )))
+                    return Err(super::bad(
+                        "invalid value ",
+                        v,
+                        &[" for --udp-peers (expected 1 to 1000000)"],
+                    ))
                 }
             },
         };
@@ -284,12 +292,10 @@ fn split_services(list: &[String], udp: bool) -> Result<Vec<(Proto, &str)>> {
 /// ignored.
 #[cfg(feature = "tunnel")]
 fn no_effect(a: &Args, flag: &str) -> Result<()> {
-    let own = [
-        (a.once, "--once"),
-        (a.json, "--json"),
-        (a.dhcp_probe.is_some(), "--dhcp-probe"),
-    ];
-    match super::no_effect::first_given(&[&super::no_effect::data_run(a), &own]) {
+    use super::no_effect::{data_run, first_given, DATA_RUN};
+    let own = [a.once, a.json, a.dhcp_probe.is_some()];
+    const OWN: [&str; 3] = ["--once", "--json", "--dhcp-probe"];
+    match first_given(&[(&data_run(a), &DATA_RUN), (&own, &OWN)]) {
         Some(f) => Err(usage(format!(
             "{f} has no effect with {flag} (tunnel mode carries bytes between its two ends only)"
         ))),
@@ -314,23 +320,7 @@ fn proxy_given(a: &Args) -> bool {
 /// (`-u` here makes the services UDP; the link to the relay is TCP).
 #[cfg(feature = "tunnel")]
 fn proxy(a: &Args) -> Result<Option<crate::net::proxy::ProxySpec>> {
-    if !proxy_given(a) {
-        return Ok(None);
-    }
-    let only = Args {
-        proxy_addr: a.proxy_addr.clone(),
-        proxy: a.proxy.clone(),
-        proxy_proto: a.proxy_proto.clone(),
-        proxy_type: a.proxy_type.clone(),
-        proxy_user: a.proxy_user.clone(),
-        proxy_auth: a.proxy_auth.clone(),
-        proxy_dns: a.proxy_dns.clone(),
-        proxy_pass_file: a.proxy_pass_file.clone(),
-        no_proxy: a.no_proxy.clone(),
-        numeric: a.numeric,
-        ..Args::default()
-    };
-    super::proxy::spec(&only, true)
+    super::proxy::spec(a, true, false)
 }
 
 /// `--secret S` or `--secret-file F` (one of them), when the build has them.

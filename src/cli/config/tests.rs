@@ -530,3 +530,247 @@ fn decimal_arguments_as_f64_read_them() {
         assert_eq!(e.as_deref(), Some("invalid value 'x' for --rdrop"));
     }
 }
+
+/// The integer flags: each type's parse (too large for the type is "invalid
+/// value"), then the flag's range; the values come through narrowed.
+#[test]
+fn integer_flags() {
+    let c = ok(&["-p", "65535", "--ttl", " 7 ", "--ss", "+9", T]);
+    assert_eq!(
+        (c.source_port, c.ttl, c.send_size),
+        (Some(65535), Some(7), 9)
+    );
+    let wide = if usize::BITS == 64 {
+        "invalid value '4294967296' for --ss (expected 1 to 16777216)"
+    } else {
+        "invalid value '4294967296' for --ss"
+    };
+    for (args, msg) in [
+        (&["-p", "65536", T][..], "invalid value '65536' for -p"),
+        (&["-p", "-0", T], "invalid value '-0' for -p"),
+        (&["-p", "", T], "invalid value '' for -p"),
+        (
+            &["--ttl", "0", T],
+            "invalid value '0' for --ttl (expected 1 to 255)",
+        ),
+        (
+            &["--ttl", "4294967296", T],
+            "invalid value '4294967296' for --ttl",
+        ),
+        (&["--ss", "4294967296", T], wide),
+        (
+            &["--ss", "0", T],
+            "invalid value '0' for --ss (expected 1 to 16777216)",
+        ),
+        (
+            &["--stats-time", "18446744073709551616", T],
+            "invalid value '18446744073709551616' for --stats-time",
+        ),
+        (
+            &["--stats-time", "86400001", T],
+            "invalid value '86400001' for --stats-time (expected 0 to 86400000)",
+        ),
+    ] {
+        let e = config(args).err().map(|e| e.to_string());
+        assert_eq!(e.as_deref(), Some(msg), "{args:?}");
+    }
+}
+
+/// Each enum flag's spellings, any case, and the line for an unknown one.
+#[test]
+fn choice_flags() {
+    use crate::cli::args::{FwdMode, InputMode, OutputMode, RandVals};
+    assert_eq!("LC".parse(), Ok(FwdMode::LingerChannels));
+    assert_eq!("h".parse(), Ok(FwdMode::Hub));
+    assert_eq!("snc".parse(), Ok(InputMode::StdinNochar));
+    assert_eq!("pfqossrv".parse(), Ok(InputMode::PfQosSrv));
+    assert_eq!("N".parse(), Ok(OutputMode::None));
+    assert_eq!("bin".parse(), Ok(RandVals::Binary));
+    assert_eq!("a".parse(), Ok(RandVals::Ascii));
+    assert_eq!(
+        "x".parse::<OutputMode>(),
+        Err("invalid output mode 'x' (expected one of: stdout, none)".to_string())
+    );
+    assert_eq!(
+        "hubb".parse::<FwdMode>(),
+        Err(
+            "invalid forwarding mode 'hubb' (expected one of: none, hub, channels, linger-channels)"
+                .to_string()
+        )
+    );
+}
+
+/// The inside end's proxy: its `-u` makes the services UDP, not the link to
+/// the relay, so a proxy is taken with it; the proxy flags' own rules hold.
+#[cfg(all(feature = "tunnel", feature = "proxy"))]
+#[test]
+fn tunnel_inside_proxy() {
+    let inside = |args: &[&str]| {
+        let mut argv = vec!["--tunnel-inside", "127.0.0.1:9"];
+        argv.extend_from_slice(args);
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        match parse(&argv) {
+            Ok(Command::TunnelInside(o)) => Ok(o.proxy.is_some()),
+            Ok(_) => panic!("{args:?}: not an inside end"),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    assert_eq!(inside(&["-u", "-x", "127.0.0.1:1080", T]), Ok(true));
+    assert_eq!(inside(&[T]), Ok(false));
+    assert_eq!(
+        inside(&["--proxy-dns", "local", T]),
+        Err("--proxy-dns needs a proxy address: -x HOST[:PORT] or --proxy HOST[:PORT]".to_string())
+    );
+    assert_eq!(
+        inside(&["-x", "127.0.0.1", "--proxy", "127.0.0.1", T]),
+        Err("-x and --proxy are two spellings of one setting: give one".to_string())
+    );
+}
+
+/// `--check` and tunnel mode refuse each data-run flag by its name (the
+/// flags and their names are two tables in the same order).
+#[test]
+fn no_effect_names() {
+    let err = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&argv).err().map(|e| e.to_string())
+    };
+    let check = [
+        (&["--check", "-z"][..], "-z"),
+        (&["--check", "-s", "1.2.3.4"], "-s"),
+        (&["--check", "-U"], "-U"),
+        (&["--check", "--hub-wait", "1"], "--hub-wait"),
+        (&["--check", "--rsizemax", "9"], "--rsizemax"),
+        (&["--check", "-v"], "-v"),
+        (&["--check", "--deny-file", "f"], "--deny-file"),
+        (&["--check", "--udp-peers", "3"], "--udp-peers"),
+        (&["--check", "-u"], "-u (write udp:HOST:PORT)"),
+        (&["--check", "--ifaces"], "--ifaces"),
+        (&["--check", "--once", "-z"], "--once"),
+    ];
+    for (args, f) in check {
+        let want = format!("{f} cannot be used with --check");
+        if cfg!(feature = "check") {
+            assert_eq!(err(args).as_deref(), Some(want.as_str()), "{args:?}");
+        }
+    }
+    #[cfg(feature = "tunnel")]
+    for (extra, f) in [
+        (&["--rdrop", "0.5"][..], "--rdrop"),
+        (&["-C"], "-C"),
+        (&["--json"], "--json"),
+        (&["-k", "--once"], "-k"),
+    ] {
+        let mut args = vec!["--tunnel-inside", "127.0.0.1:9", T];
+        args.extend_from_slice(extra);
+        let want = format!(
+            "{f} has no effect with --tunnel-inside (tunnel mode carries bytes between its two ends only)"
+        );
+        assert_eq!(err(&args).as_deref(), Some(want.as_str()), "{args:?}");
+    }
+}
+
+/// A companion flag without its mode, and a flag of the other protocol, are
+/// refused by name (the first in each table's order).
+#[test]
+fn companion_names() {
+    let err = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&argv).err().map(|e| e.to_string())
+    };
+    let mut rows = vec![
+        (
+            &["-u", "--idle-timeout", "5", "-R", T][..],
+            "--idle-timeout is for TCP and cannot be used with -u (UDP peers are forgotten after --udp-idle SECS of silence)",
+        ),
+        (&["-u", "-R", T], "-R is for TCP and cannot be used with -u"),
+        (&["--mc-if", "lo", "--udp-flows", T], "--mc-if needs -u (UDP)"),
+        (&["--udp-peers", "3", T], "--udp-peers needs -u (UDP)"),
+        (&["--check-skip", "dns", "--check-url", "x"], "--check-url needs --check"),
+        (&["--check-skip", "dns"], "--check-skip needs --check"),
+        (&["--secret-file", "f", T], "--secret-file needs --tunnel-relay or --tunnel-inside"),
+        (&["--tunnel-keepalive", "3", "--secret", "s", T], "--tunnel-keepalive needs --tunnel-relay or --tunnel-inside"),
+    ];
+    if cfg!(feature = "proxy") {
+        rows.push((
+            &["--no-proxy", "a", "--proxy-pass-file", "f", T],
+            "--proxy-pass-file needs a proxy address: -x HOST[:PORT] or --proxy HOST[:PORT]",
+        ));
+    }
+    for (args, want) in rows {
+        assert_eq!(err(args).as_deref(), Some(want), "{args:?}");
+    }
+}
+
+/// Messages that quote the bad value (clipped to 60 characters).
+#[test]
+fn quoted_values() {
+    let err = |args: &[&str]| {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&argv).err().map(|e| e.to_string())
+    };
+    let long = "y".repeat(70);
+    let clipped = format!("{}...", "y".repeat(60));
+    let mut rows = vec![
+        (vec!["-p", "x", T], "invalid value 'x' for -p".to_string()),
+        (
+            vec!["-w", long.as_str(), T],
+            format!("invalid value '{clipped}' for -w"),
+        ),
+    ];
+    if cfg!(feature = "faults") {
+        rows.push((
+            vec!["--sdrop", "2", T],
+            "invalid value '2' for --sdrop (expected a probability from 0 to 1)".to_string(),
+        ));
+    }
+    if cfg!(feature = "check") {
+        rows.push((
+            vec!["--check", "-w", "99"],
+            "invalid -w '99' for --check (expected seconds from 0.1 to 60)".to_string(),
+        ));
+        rows.push((
+            vec!["--check", "h:0"],
+            "invalid --check target 'h:0': port 0".to_string(),
+        ));
+    }
+    if cfg!(feature = "dhcp") {
+        rows.push((
+            vec!["--dhcp-probe", "a/b"],
+            "invalid interface name 'a/b' for --dhcp-probe".to_string(),
+        ));
+    }
+    if cfg!(feature = "probe") {
+        rows.push((
+            vec!["--probe", "h:1", "--probe-group", "1.2.3.4"],
+            "invalid --probe-group '1.2.3.4' (expected a multicast IP address)".to_string(),
+        ));
+    }
+    if cfg!(feature = "proxy") {
+        rows.push((
+            vec!["-x", "p", "-X", "9", T],
+            "invalid proxy type '9' (expected one of: connect or http, 5 or socks5, 4 or socks4, 4a or socks4a)".to_string(),
+        ));
+        rows.push((
+            vec!["-x", "p", "--no-proxy", "a/b", T],
+            "invalid --no-proxy entry 'a/b' (expected a name, an address or a CIDR block)"
+                .to_string(),
+        ));
+    }
+    if cfg!(feature = "tunnel") {
+        rows.push((
+            vec![
+                "--tunnel-relay",
+                ":1",
+                "--tunnel-public",
+                ":2",
+                "--udp-peers",
+                "0",
+            ],
+            "invalid value '0' for --udp-peers (expected 1 to 1000000)".to_string(),
+        ));
+    }
+    for (args, want) in rows {
+        assert_eq!(err(&args).as_deref(), Some(want.as_str()), "{args:?}");
+    }
+}
