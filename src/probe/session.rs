@@ -2,7 +2,7 @@
 //! until Bye. Every wait has a timeout; any protocol error ends the session.
 
 use super::clients::Clients;
-use super::proto::{read_msg, write_msg, write_raw, Msg, DATA_CHUNK, VERSION};
+use super::proto::{read_msg, write_raw, Msg, DATA_CHUNK, VERSION};
 use super::wire::{Dgram, Kind, HEADER};
 use super::{mcast, timeout};
 use crate::error::describe;
@@ -81,7 +81,14 @@ pub async fn serve(
 }
 
 async fn send(s: &mut TcpStream, m: &Msg) -> Result<(), String> {
-    timeout(DATA_WAIT, "the client to take a reply", write_msg(s, m)).await
+    // Every write of the probe is a `write_raw` of an encoded frame: one
+    // `timeout` instance for all of them.
+    timeout(
+        DATA_WAIT,
+        "the client to take a reply",
+        write_raw(s, &m.encode()),
+    )
+    .await
 }
 
 /// Count Data until UploadEnd; report bytes and time since the first Data.
