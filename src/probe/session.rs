@@ -8,7 +8,6 @@ use super::{mcast, timeout};
 use crate::error::describe;
 use crate::net::sockopt::SockOpts;
 use async_net::{TcpStream, UdpSocket};
-use futures_lite::io::AsyncWriteExt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -256,10 +255,12 @@ async fn reverse(peer: SocketAddr, port: u16, token: u64) -> (bool, String) {
         Ok(mut c) => {
             let mut hello = b"NCPR-REV".to_vec();
             hello.extend_from_slice(&token.to_be_bytes());
-            let sent = timeout(DATA_WAIT, "the reverse connection", async {
-                c.write_all(&hello).await.map_err(|e| describe(&e))?;
-                c.flush().await.map_err(|e| describe(&e))
-            })
+            // The control writes' future (a TCP stream's flush does nothing).
+            let sent = timeout(
+                DATA_WAIT,
+                "the reverse connection",
+                write_raw(&mut c, &hello),
+            )
             .await;
             match sent {
                 Ok(()) => (true, format!("server connected to {dest}")),
