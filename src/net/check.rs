@@ -126,6 +126,20 @@ pub fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
 
+/// A datagram on the connected `s` within `left`, `None` when the time
+/// passes first (the DNS and UDP target waits: one future type for both).
+pub async fn recv_within(
+    s: &async_net::UdpSocket,
+    buf: &mut [u8],
+    left: std::time::Duration,
+) -> Option<std::io::Result<usize>> {
+    smol::future::or(async { Some(s.recv(buf).await) }, async {
+        smol::Timer::after(left).await;
+        None
+    })
+    .await
+}
+
 /// A layer's job running beside the others (a gateway, a DNS server, a
 /// target): a `()` task that leaves its result in a slot, so it is spawned
 /// through `net::spawn_local` as every other local task is.

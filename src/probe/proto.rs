@@ -303,12 +303,7 @@ fn short(e: std::io::Error) -> String {
     }
 }
 
-/// Write one message.
-pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, m: &Msg) -> Result<(), String> {
-    write_raw(w, &m.encode()).await
-}
-
-/// Write an already encoded frame (the throughput runs reuse one).
+/// Write an encoded frame (`Msg::encode`; the throughput runs reuse one).
 pub async fn write_raw<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8]) -> Result<(), String> {
     w.write_all(frame)
         .await

@@ -4,7 +4,7 @@
 //! probes of known clients only.
 
 use super::clients::{Clients, Slot};
-use super::proto::{write_msg, Msg};
+use super::proto::{write_raw, Msg};
 use super::session;
 use super::wire::{set_kind, Dgram, Kind};
 use super::ProbeServerOpts;
@@ -122,10 +122,8 @@ async fn accept_loop(
 /// Tell a client over the limit that the server is busy, then close.
 async fn busy_reply(mut stream: TcpStream, _slot: Slot) {
     let busy = Msg::Error(format!("server busy ({MAX_SESSIONS} clients)"));
-    let _ = super::timeout(REPLY_WAIT, "the busy reply", async {
-        write_msg(&mut stream, &busy).await
-    })
-    .await;
+    let frame = busy.encode();
+    let _ = super::timeout(REPLY_WAIT, "the busy reply", write_raw(&mut stream, &frame)).await;
 }
 
 /// Serve one client; its slot is held from accept until the socket closes.
@@ -142,9 +140,12 @@ async fn session_task(
         Ok(()) => eprintln!("Probe client {peer} done"),
         Err(e) => {
             eprintln!("netcrab: probe client {peer}: {e}; connection closed");
-            let _ = super::timeout(REPLY_WAIT, "the error reply", async {
-                write_msg(&mut stream, &Msg::Error(e)).await
-            })
+            let frame = Msg::Error(e).encode();
+            let _ = super::timeout(
+                REPLY_WAIT,
+                "the error reply",
+                write_raw(&mut stream, &frame),
+            )
             .await;
         }
     }

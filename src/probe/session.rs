@@ -2,13 +2,12 @@
 //! until Bye. Every wait has a timeout; any protocol error ends the session.
 
 use super::clients::Clients;
-use super::proto::{read_msg, write_msg, write_raw, Msg, DATA_CHUNK, VERSION};
+use super::proto::{read_msg, write_raw, Msg, DATA_CHUNK, VERSION};
 use super::wire::{Dgram, Kind, HEADER};
 use super::{mcast, timeout};
 use crate::error::describe;
 use crate::net::sockopt::SockOpts;
 use async_net::{TcpStream, UdpSocket};
-use futures_lite::io::AsyncWriteExt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -50,42 +49,51 @@ pub async fn serve(
     }
     let token = shared.register();
     let _reg = Registered(shared, token);
-    let welcome = Msg::Welcome {
+    // Each request's reply is sent at the top of the loop, the Welcome
+    // first: one await of `send` for all of them.
+    let mut reply = Msg::Welcome {
         version: VERSION,
         token,
         udp_port: local.port(),
     };
-    send(s, &welcome).await?;
     loop {
+        send(s, &reply).await?;
         let m = timeout(IDLE_WAIT, "the next request", read_msg(s, &mut buf)).await?;
-        match m {
+        reply = match m {
             Msg::Upload => upload(s, &mut buf).await?,
             Msg::Download { millis } => download(s, millis).await?,
-            Msg::UdpStats => {
-                let pings = shared.pings(token);
-                send(s, &Msg::UdpStatsReply { pings }).await?
-            }
+            Msg::UdpStats => Msg::UdpStatsReply {
+                pings: shared.pings(token),
+            },
             Msg::Broadcast { port } => {
                 let (sent, detail) = broadcast(peer, port, token).await;
-                send(s, &Msg::BroadcastDone { sent, detail }).await?
+                Msg::BroadcastDone { sent, detail }
             }
             Msg::Multicast { group, port } => multicast(s, local, group, port, token).await?,
             Msg::Reverse { port } => {
                 let (ok, detail) = reverse(peer, port, token).await;
-                send(s, &Msg::ReverseResult { ok, detail }).await?
+                Msg::ReverseResult { ok, detail }
             }
             Msg::Bye => return Ok(()),
             m => return Err(format!("unexpected {} from the client", m.name())),
-        }
+        };
     }
 }
 
 async fn send(s: &mut TcpStream, m: &Msg) -> Result<(), String> {
-    timeout(DATA_WAIT, "the client to take a reply", write_msg(s, m)).await
+    // Every write of the probe is a `write_raw` of an encoded frame: one
+    // `timeout` instance for all of them.
+    timeout(
+        DATA_WAIT,
+        "the client to take a reply",
+        write_raw(s, &m.encode()),
+    )
+    .await
 }
 
-/// Count Data until UploadEnd; report bytes and time since the first Data.
-async fn upload(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+/// Count Data until UploadEnd; the report (bytes and time since the first
+/// Data) to send.
+async fn upload(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Msg, String> {
     let mut bytes = 0u64;
     let mut first: Option<Instant> = None;
     loop {
@@ -102,11 +110,11 @@ async fn upload(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
         }
     }
     let micros = first.map_or(0, |t| t.elapsed().as_micros() as u64);
-    send(s, &Msg::UploadResult { bytes, micros }).await
+    Ok(Msg::UploadResult { bytes, micros })
 }
 
-/// Send Data for `millis` (at most a minute), then DownloadEnd.
-async fn download(s: &mut TcpStream, millis: u32) -> Result<(), String> {
+/// Send Data for `millis` (at most a minute); then DownloadEnd, to send.
+async fn download(s: &mut TcpStream, millis: u32) -> Result<Msg, String> {
     let run = Duration::from_millis(u64::from(millis)).min(MAX_RUN);
     let frame = Msg::Data(DATA_CHUNK).encode();
     let start = Instant::now();
@@ -115,7 +123,7 @@ async fn download(s: &mut TcpStream, millis: u32) -> Result<(), String> {
         timeout(DATA_WAIT, "the client to read", write_raw(s, &frame)).await?;
         bytes += DATA_CHUNK as u64;
     }
-    send(s, &Msg::DownloadEnd { bytes }).await
+    Ok(Msg::DownloadEnd { bytes })
 }
 
 /// Send to the broadcast address of every local subnet the client is on.
@@ -206,14 +214,15 @@ fn bcast_socket() -> std::io::Result<UdpSocket> {
 }
 
 /// Join the group the client names, tell it we are ready, exchange
-/// datagrams, report how many of the client's arrived.
+/// datagrams; the reply to send: how many of the client's arrived (or
+/// why the group was not joined).
 async fn multicast(
     s: &mut TcpStream,
     local: SocketAddr,
     group: IpAddr,
     port: u16,
     token: u64,
-) -> Result<(), String> {
+) -> Result<Msg, String> {
     // Only a multicast group, and no privileged port to share.
     let sock = if !group.is_multicast() || port < 1024 {
         Err(format!(
@@ -229,7 +238,7 @@ async fn multicast(
         Ok(u) => u,
         Err(e) => {
             let detail = format!("server: {e}");
-            return send(s, &Msg::McReady { ok: false, detail }).await;
+            return Ok(Msg::McReady { ok: false, detail });
         }
     };
     let ready = Msg::McReady {
@@ -238,7 +247,7 @@ async fn multicast(
     };
     send(s, &ready).await?;
     let heard = mcast::exchange(&sock, group, port, token, Kind::McServer, Kind::McClient).await;
-    send(s, &Msg::McResult { heard }).await
+    Ok(Msg::McResult { heard })
 }
 
 /// Connect back to the client's own address at `port` and send the token.
@@ -249,10 +258,12 @@ async fn reverse(peer: SocketAddr, port: u16, token: u64) -> (bool, String) {
         Ok(mut c) => {
             let mut hello = b"NCPR-REV".to_vec();
             hello.extend_from_slice(&token.to_be_bytes());
-            let sent = timeout(DATA_WAIT, "the reverse connection", async {
-                c.write_all(&hello).await.map_err(|e| describe(&e))?;
-                c.flush().await.map_err(|e| describe(&e))
-            })
+            // The control writes' future (a TCP stream's flush does nothing).
+            let sent = timeout(
+                DATA_WAIT,
+                "the reverse connection",
+                write_raw(&mut c, &hello),
+            )
             .await;
             match sent {
                 Ok(()) => (true, format!("server connected to {dest}")),

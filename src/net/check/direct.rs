@@ -54,10 +54,13 @@ pub fn arp_reply_from(p: &[u8], target: Ipv4Addr) -> Option<String> {
     (p[..8] == [0, 1, 8, 0, 6, 4, 0, 2] && p[14..18] == target.octets()).then(|| mac_of(&p[8..14]))
 }
 
-/// One ARP exchange with `target` on interface `index`.
-pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: Duration) -> Direct {
+/// A socket, a request and where to send it: ARP's or NDP's, or why not.
+type Setup = Result<(smol::Async<OwnedFd>, Vec<u8>, socket2::SockAddr), Direct>;
+
+/// The ARP request for `target` on interface `index`, and its socket.
+fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr) -> Setup {
     let Some(mac) = parse_mac(mac) else {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     };
     // SAFETY: plain socket call; the descriptor is owned right below.
     let fd = unsafe {
@@ -69,11 +72,11 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
     };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
-        return if denied(&e) {
+        return Err(if denied(&e) {
             Direct::NoPrivilege
         } else {
             Direct::Unavailable
-        };
+        });
     }
     // SAFETY: a fresh descriptor nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -94,10 +97,10 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
         )
     };
     if r != 0 {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     }
     let Ok(a) = smol::Async::new(fd) else {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     };
     let req = arp_request(mac, src, target);
     // SAFETY: the storage is larger than a sockaddr_ll; `len` is its size.
@@ -109,9 +112,9 @@ pub async fn arp(target: Ipv4Addr, index: u32, mac: &str, src: Ipv4Addr, wait: D
         })
     };
     let Ok(((), to)) = to else {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     };
-    exchange(&a, &req, &to, &|p| arp_reply_from(p, target), wait).await
+    Ok((a, req.to_vec(), to))
 }
 
 /// Sends `req` to `to` on `a`, then waits up to `wait` for the first datagram
@@ -216,16 +219,16 @@ pub fn na_for(p: &[u8], target: Ipv6Addr) -> Option<String> {
     Some("no MAC".into())
 }
 
-/// One NDP exchange with `target` on interface `index`.
-pub async fn ndp(target: Ipv6Addr, index: u32, mac: &str, wait: Duration) -> Direct {
+/// The neighbour solicitation for `target` on interface `index`, and its socket.
+fn ndp(target: Ipv6Addr, index: u32, mac: &str) -> Setup {
     use socket2::{Domain, Protocol, Socket, Type};
     let Some(mac) = parse_mac(mac) else {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     };
     let s = match Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)) {
         Ok(s) => s,
-        Err(e) if denied(&e) => return Direct::NoPrivilege,
-        Err(_) => return Direct::Unavailable,
+        Err(e) if denied(&e) => return Err(Direct::NoPrivilege),
+        Err(_) => return Err(Direct::Unavailable),
     };
     // NDP messages must carry hop limit 255 (RFC 4861), to the
     // solicited-node group of the target, out of the route's interface.
@@ -246,15 +249,14 @@ pub async fn ndp(target: Ipv6Addr, index: u32, mac: &str, wait: Duration) -> Dir
         .and_then(|()| s.set_multicast_if_v6(index))
         .and_then(|()| s.set_nonblocking(true));
     if setup.is_err() {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     }
     let Ok(a) = smol::Async::new(OwnedFd::from(s)) else {
-        return Direct::Unavailable;
+        return Err(Direct::Unavailable);
     };
     let to: socket2::SockAddr = SocketAddr::V6(SocketAddrV6::new(group, 0, 0, index)).into();
     let req = ns_request(mac, target);
-    let answer = |p: &[u8]| na_for(p, target);
-    exchange(&a, &req, &to, &answer, wait).await
+    Ok((a, req, to))
 }
 
 /// ARP or NDP for `gw`, as the family says.
@@ -265,13 +267,23 @@ pub async fn ask(
     src: Option<Ipv4Addr>,
     wait: Duration,
 ) -> Direct {
-    match gw {
+    // The setups are plain functions and the exchange one await for both.
+    let setup = match gw {
         IpAddr::V4(v4) => match src {
-            Some(s) => arp(v4, index, mac, s, wait).await,
-            None => Direct::Unavailable,
+            Some(s) => arp(v4, index, mac, s),
+            None => Err(Direct::Unavailable),
         },
-        IpAddr::V6(v6) => ndp(v6, index, mac, wait).await,
-    }
+        IpAddr::V6(v6) => ndp(v6, index, mac),
+    };
+    let (a, req, to) = match setup {
+        Ok(s) => s,
+        Err(d) => return d,
+    };
+    let answer = |p: &[u8]| match gw {
+        IpAddr::V4(t) => arp_reply_from(p, t),
+        IpAddr::V6(t) => na_for(p, t),
+    };
+    exchange(&a, &req, &to, &answer, wait).await
 }
 
 #[cfg(test)]

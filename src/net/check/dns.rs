@@ -138,12 +138,7 @@ async fn ask(server: SocketAddr, name: &str, qtype: u16, wait: Duration) -> Resu
             if left.is_zero() {
                 break;
             }
-            let got = smol::future::or(async { Some(s.recv(&mut buf).await) }, async {
-                smol::Timer::after(left).await;
-                None
-            })
-            .await;
-            match got {
+            match super::recv_within(&s, &mut buf, left).await {
                 None => break,
                 Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     return Err(format!("refused (port 53 closed), {} ms", ms(start)))

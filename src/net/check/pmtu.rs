@@ -62,24 +62,32 @@ async fn measure(ctx: &Ctx, to: SocketAddr) -> Result<usize, String> {
             Ok(true)
         }
     };
-    // A full-size datagram first, then time for a router's "too big".
-    if fits(link).await? {
-        smol::Timer::after(Duration::from_millis(200).min(ctx.opts.wait / 4)).await;
-        if fits(link).await? {
-            return Ok(link);
-        }
-    }
+    // One await of `fits` for every size tried (each await of it would be
+    // its own copy in the layers' state machine): a full-size datagram,
+    // again after time for a router's "too big", then the floor and a
+    // binary search between it and the link's MTU.
     let (mut lo, mut hi) = (floor, link - 1);
-    if !fits(lo).await? {
-        return Err(format!("not even {lo} bytes leave with don't-fragment"));
-    }
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        if fits(mid).await? {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+    // 0: full size, 1: full size again, 2: the floor, 3: the search.
+    let mut step = 0u8;
+    loop {
+        let size = match step {
+            0 | 1 => link,
+            2 => lo,
+            _ if lo < hi => lo + (hi - lo).div_ceil(2),
+            _ => return Ok(lo),
+        };
+        let ok = fits(size).await?;
+        match (step, ok) {
+            (0, true) => {
+                smol::Timer::after(Duration::from_millis(200).min(ctx.opts.wait / 4)).await;
+                step = 1;
+            }
+            (1, true) => return Ok(link),
+            (0 | 1, false) => step = 2,
+            (2, false) => return Err(format!("not even {lo} bytes leave with don't-fragment")),
+            (2, true) => step = 3,
+            (_, true) => lo = size,
+            (_, false) => hi = size - 1,
         }
     }
-    Ok(lo)
 }

@@ -237,12 +237,7 @@ async fn udp(
         s.send(b"netcrab --check\n").await.map_err(err)?;
         let deadline = start + wait * (round + 1) / 2;
         let left = deadline.saturating_duration_since(Instant::now());
-        let got = smol::future::or(async { Some(s.recv(&mut buf).await) }, async {
-            smol::Timer::after(left).await;
-            None
-        })
-        .await;
-        match got {
+        match super::recv_within(&s, &mut buf, left).await {
             None => continue,
             Some(Ok(n)) => {
                 return Ok((

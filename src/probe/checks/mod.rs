@@ -9,7 +9,7 @@ pub mod reverse;
 pub mod tcp;
 pub mod udp;
 
-use super::proto::{read_msg, write_msg, Msg};
+use super::proto::{read_msg, write_raw, Msg};
 use super::timeout;
 use async_net::TcpStream;
 use std::net::SocketAddr;
@@ -41,7 +41,7 @@ impl Ctl {
         timeout(
             Duration::from_secs(10),
             "the server to take a request",
-            write_msg(&mut self.s, m),
+            write_raw(&mut self.s, &m.encode()),
         )
         .await
     }

@@ -28,20 +28,31 @@ pub async fn run(ctl: &mut Ctl, u: &UdpSocket, df: &Result<(), String>) -> Resul
         sent: 0,
         buf: vec![0u8; 65_536],
     };
+    // One await of `crosses` for every size: the header alone first
+    // (nothing crosses: `None`), then a binary search above it.
     let r = async {
-        if !p.crosses(HEADER).await? {
-            return Ok(None);
-        }
         let (mut lo, mut hi) = (HEADER, 65_535 - overhead);
-        while lo < hi {
-            let mid = lo + (hi - lo).div_ceil(2);
-            if p.crosses(mid).await? {
-                lo = mid;
+        let mut first = true;
+        loop {
+            let size = if first {
+                HEADER
+            } else if lo < hi {
+                lo + (hi - lo).div_ceil(2)
             } else {
-                hi = mid - 1;
+                return Ok::<_, String>(Some(lo));
+            };
+            let ok = p.crosses(size).await?;
+            if first {
+                if !ok {
+                    return Ok(None);
+                }
+                first = false;
+            } else if ok {
+                lo = size;
+            } else {
+                hi = size - 1;
             }
         }
-        Ok::<_, String>(Some(lo))
     }
     .await;
     let probes = u64::from(p.sent);
