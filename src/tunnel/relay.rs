@@ -6,7 +6,7 @@
 
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
-use super::mailbox::{mailbox, Mailbox, Post};
+use super::mailbox::{answer, mailbox, Answer, Mailbox, Post, Reply};
 use super::mux::{self, Mux};
 use super::opts::Proto;
 use super::proto::{
@@ -65,7 +65,7 @@ enum Outcome {
 struct Waiting {
     /// Its one answer (the first wins; one for a client that has gone is
     /// dropped).
-    reply: Post<Outcome>,
+    reply: Reply<Outcome>,
     service: u8,
     /// The challenge its data connection's Accept must answer.
     nonce: Nonce,
@@ -245,7 +245,7 @@ async fn accept_next(
 
 /// Register a waiting client (or flow) of service `k` and tell the inside
 /// end, when one is logged in. None when the OS has no random numbers.
-fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
+fn register(relay: &Relay, k: u8) -> Option<(u64, Answer<Outcome>)> {
     let mux = relay.control.borrow().as_ref().and_then(|c| c.mux.clone());
     if let Some(m) = mux {
         // A mux link: no data connection to wait for, so no nonce. The
@@ -253,7 +253,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
         // place among the clients waiting (MAX_PENDING).
         let id = relay.next_id.get();
         relay.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = mailbox(1);
+        let (tx, rx) = answer();
         let _ = tx.send(Outcome::Mux(m));
         return Some((id, rx));
     }
@@ -266,7 +266,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
     };
     let id = relay.next_id.get();
     relay.next_id.set(id.wrapping_add(1));
-    let (tx, rx) = mailbox(1);
+    let (tx, rx) = answer();
     relay.pending.borrow_mut().insert(
         id,
         Waiting {
@@ -333,7 +333,7 @@ enum Wait {
 async fn wait_for_data(
     relay: &Relay,
     id: u64,
-    rx: Mailbox<Outcome>,
+    rx: Answer<Outcome>,
     client: Option<&TcpStream>,
 ) -> Wait {
     // A mux link's answer is already there: no deadline timer (each costs
@@ -383,7 +383,7 @@ async fn client(
     k: u8,
     stream: TcpStream,
     peer: SocketAddr,
-    rx: Mailbox<Outcome>,
+    rx: Answer<Outcome>,
 ) {
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
@@ -533,7 +533,7 @@ async fn udp_flow(
     peer: SocketAddr,
     sock: Rc<UdpSocket>,
     rx: Mailbox<Vec<u8>>,
-    reply: Mailbox<Outcome>,
+    reply: Answer<Outcome>,
     flows: Flows,
 ) {
     if relay.verbose > 0 {
