@@ -371,9 +371,17 @@ fn short(e: std::io::Error) -> String {
     }
 }
 
-/// Write one message.
-pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, m: &Msg) -> Result<(), String> {
-    w.write_all(&m.encode())
+/// Write one message (encoded now, written when awaited).
+pub fn write_msg<'a, W: AsyncWrite + Unpin>(
+    w: &'a mut W,
+    m: &Msg,
+) -> impl std::future::Future<Output = Result<(), String>> + 'a {
+    write_frame(w, m.encode())
+}
+
+/// Write one encoded message ([`Msg::encode`]).
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: Vec<u8>) -> Result<(), String> {
+    w.write_all(&frame)
         .await
         .map_err(|e| crate::error::describe(&e))
 }

@@ -10,7 +10,8 @@ use super::mailbox::{answer, mailbox, Answer, Mailbox, Post, Reply};
 use super::mux::{self, Mux};
 use super::opts::Proto;
 use super::proto::{
-    read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
+    read_msg, read_msg_max, write_frame, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY,
+    VERSION,
 };
 use super::TunnelRelayOpts;
 use super::{within, Watch, HANDSHAKE};
@@ -74,7 +75,9 @@ struct Waiting {
 /// The logged-in inside end.
 struct Control {
     gen: u64,
-    out: Post<Msg>,
+    /// The writer's queue of encoded messages (`Vec<u8>`, the element type
+    /// the UDP flows' queues have: the mailbox's code exists once).
+    out: Post<Vec<u8>>,
     peer: SocketAddr,
     /// A mux link's streams (`--tunnel-mux` on the inside end).
     mux: Option<Rc<Mux>>,
@@ -277,11 +280,14 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Answer<Outcome>)> {
     );
     if let Some(c) = relay.control.borrow().as_ref() {
         // Full or closed: the next login announces every waiting client.
-        let _ = c.out.send(Msg::Conn {
-            id,
-            service: k,
-            nonce,
-        });
+        let _ = c.out.send(
+            Msg::Conn {
+                id,
+                service: k,
+                nonce,
+            }
+            .encode(),
+        );
     }
     Some((id, rx))
 }
@@ -793,13 +799,16 @@ async fn login(
     } else {
         // Room for a Conn per waiting client, the Welcome and a few Pings.
         (tx, rx) = mailbox(MAX_PENDING + 8);
-        let _ = tx.send(welcome);
+        let _ = tx.send(welcome.encode());
         for (id, w) in relay.pending.borrow().iter() {
-            let _ = tx.send(Msg::Conn {
-                id: *id,
-                service: w.service,
-                nonce: w.nonce,
-            });
+            let _ = tx.send(
+                Msg::Conn {
+                    id: *id,
+                    service: w.service,
+                    nonce: w.nonce,
+                }
+                .encode(),
+            );
         }
         (m, max, what) = (None, MAX_BODY, "the control connection");
     }
@@ -832,7 +841,7 @@ async fn login(
                     // Through the writer's queue (not held here: a replaced
                     // login's queue must close).
                     if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
-                        let _ = c.out.send(Msg::Pong);
+                        let _ = c.out.send(Msg::Pong.encode());
                     }
                 }
                 (Msg::Failed { id, reason }, None) => {
@@ -850,14 +859,14 @@ async fn login(
     let writer = async {
         let Some(m) = &m else {
             let mut w = s.clone();
-            while let Some(msg) = rx.recv().await {
-                watch.writing(write_msg(&mut w, &msg)).await?;
+            while let Some(frame) = rx.recv().await {
+                watch.writing(write_frame(&mut w, frame)).await?;
             }
             return Ok(());
         };
         let queue = async {
-            while let Some(msg) = rx.recv().await {
-                m.send(&msg);
+            while let Some(frame) = rx.recv().await {
+                m.send_frame(frame);
             }
             // Replaced: what is queued (the Error) goes out first.
             m.flush(s.clone()).await;
@@ -902,7 +911,9 @@ fn replaced(old: Option<Control>, peer: SocketAddr) {
                 old.peer
             );
             // Its writer sends this, then finds the queue closed and ends.
-            let _ = old.out.send(Msg::Error(format!("{REPLACED} ({peer})")));
+            let _ = old
+                .out
+                .send(Msg::Error(format!("{REPLACED} ({peer})")).encode());
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
     }
@@ -915,7 +926,7 @@ async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), Stri
         smol::Timer::after(relay.keepalive).await;
         match relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
             Some(c) => {
-                let _ = c.out.send(Msg::Ping);
+                let _ = c.out.send(Msg::Ping.encode());
             }
             None => return Ok(()),
         }
