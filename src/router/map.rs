@@ -65,6 +65,11 @@ impl<V> RouteMap<V> {
     pub fn keys(&self) -> impl Iterator<Item = &u64> {
         self.iter().map(|(id, _)| id)
     }
+
+    #[cfg_attr(not(feature = "tunnel"), allow(dead_code))]
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! is one `remove`. The rules here never look inside it.
 
 mod channels;
-mod map;
+pub mod map;
 
 use bytes::Bytes;
 use smol::channel::Sender;

@@ -20,6 +20,7 @@ use crate::net::sockopt::SockOpts;
 use crate::net::spawn_detached as spawn;
 use crate::net::udp::UdpOpts;
 use crate::net::{family_name, resolve, tcp};
+use crate::router::map::RouteMap;
 use async_net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
@@ -97,7 +98,8 @@ struct Relay {
     udp_idle: Duration,
     udp_peers: usize,
     control: RefCell<Option<Control>>,
-    pending: RefCell<HashMap<u64, Waiting>>,
+    /// By id (ids only grow: `next_id`), in the router's id map.
+    pending: RefCell<RouteMap<Waiting>>,
     next_id: Cell<u64>,
     logins: Cell<u64>,
     handshakes: Cell<usize>,
@@ -136,7 +138,7 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
         udp_idle: o.udp_idle,
         udp_peers: o.udp_peers,
         control: RefCell::new(None),
-        pending: RefCell::new(HashMap::new()),
+        pending: RefCell::new(RouteMap::new()),
         next_id: Cell::new(1),
         logins: Cell::new(0),
         handshakes: Cell::new(0),
