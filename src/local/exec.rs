@@ -15,7 +15,7 @@
 use bytes::Bytes;
 use smol::channel::{bounded, Receiver};
 use std::io::{self, Read, Write};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,8 +27,9 @@ const DEPTH: usize = 4;
 pub struct ChildIo {
     /// Chunks the child wrote to its stdout; closes at its EOF.
     pub output: Receiver<Bytes>,
-    /// Yields once the child has exited and been reaped.
-    pub exited: Receiver<Option<ExitStatus>>,
+    /// Yields once the child has exited and been reaped (its status is
+    /// reported on stderr; a `()` channel, the type other tasks use).
+    pub exited: Receiver<()>,
     /// Ends the child from outside.
     pub control: Control,
 }
@@ -201,7 +202,7 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
         return Err(e);
     }
     let (out_tx, output) = bounded::<Bytes>(DEPTH);
-    let (exit_tx, exited) = bounded::<Option<ExitStatus>>(1);
+    let (exit_tx, exited) = bounded::<()>(1);
     let control = Control {
         child: Arc::new(Mutex::new(child)),
     };
@@ -251,7 +252,7 @@ pub fn spawn(cmd: &str, block: usize, input: Receiver<Bytes>, verbose: u8) -> io
             Some(s) => eprintln!("Command (pid {pid}) exited: {s}"),
             None => eprintln!("Command (pid {pid}) ended; its status is unknown"),
         }
-        let _ = exit_tx.send_blocking(status);
+        let _ = exit_tx.send_blocking(());
     });
     if let Err(e) = reader {
         control.kill();

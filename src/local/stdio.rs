@@ -64,10 +64,26 @@ pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
 /// sent has been written and flushed, or stdout has closed.
 pub struct Stdout {
     pub tx: Sender<Bytes>,
-    pub done: Receiver<StdoutEnd>,
+    pub done: Done,
     /// Chunks written so far (a splice into stdout waits until every chunk
     /// sent has been written, so it never overtakes one).
     pub written: Arc<AtomicU64>,
+}
+
+/// Yields the stdout thread's `StdoutEnd` once. It travels as an `i32`,
+/// the element type of the signal channel, so async-channel's code for it
+/// is not compiled a second time.
+#[derive(Clone)]
+pub struct Done(Receiver<i32>);
+
+impl Done {
+    pub async fn recv(&self) -> Option<StdoutEnd> {
+        self.0.recv().await.ok().map(StdoutEnd::from_code)
+    }
+
+    pub fn recv_blocking(&self) -> Option<StdoutEnd> {
+        self.0.recv_blocking().ok().map(StdoutEnd::from_code)
+    }
 }
 
 /// How the stdout thread ended.
@@ -81,13 +97,31 @@ pub enum StdoutEnd {
     Failed,
 }
 
+impl StdoutEnd {
+    fn from_code(code: i32) -> StdoutEnd {
+        match code {
+            1 => StdoutEnd::Closed,
+            2 => StdoutEnd::Failed,
+            _ => StdoutEnd::Drained,
+        }
+    }
+
+    fn code(self) -> i32 {
+        match self {
+            StdoutEnd::Drained => 0,
+            StdoutEnd::Closed => 1,
+            StdoutEnd::Failed => 2,
+        }
+    }
+}
+
 /// `join_small`: small chunks already queued may share one write. False
 /// only for UDP into a stdout that keeps write boundaries (a datagram
 /// socket): there each datagram is its own write, so the reader gets them
 /// whole.
 pub fn spawn_stdout(join_small: bool) -> Stdout {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
-    let (done_tx, done) = bounded::<StdoutEnd>(1);
+    let (done_tx, done) = bounded::<i32>(1);
     let written = Arc::new(AtomicU64::new(0));
     let count = written.clone();
     // Duplicated here, not in the thread: the descriptor set is complete
@@ -121,12 +155,16 @@ pub fn spawn_stdout(join_small: bool) -> Stdout {
         }
         // Dropping `rx` here makes further sends fail: the sign that output is gone.
         drop(rx);
-        let _ = done_tx.send_blocking(end);
+        let _ = done_tx.send_blocking(end.code());
     });
     if let Err(e) = spawned {
         eprintln!("netcrab: cannot start the stdout writer: {e}");
     }
-    Stdout { tx, done, written }
+    Stdout {
+        tx,
+        done: Done(done),
+        written,
+    }
 }
 
 /// Whether a write failed because stdout's reader has gone (`| head`):

@@ -12,10 +12,10 @@
 //! is one `remove`. The rules here never look inside it.
 
 mod channels;
+pub mod map;
 
 use bytes::Bytes;
 use smol::channel::Sender;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -132,7 +132,7 @@ pub struct Dests {
 pub struct Router<C> {
     mode: FwdMode,
     echo: bool,
-    routes: BTreeMap<RouteId, Route<C>>,
+    routes: map::RouteMap<Route<C>>,
     /// Routes whose `read_open` is true, kept with it: hub mode asks
     /// "does any other socket still talk?" for every route on every event,
     /// and a scan there made closing n clients cost n³.
@@ -155,7 +155,7 @@ impl<C> Router<C> {
         Router {
             mode: o.mode,
             echo: o.echo,
-            routes: BTreeMap::new(),
+            routes: map::RouteMap::new(),
             open_readers: 0,
             next_id: 1,
             local_out: o.local_out,

@@ -21,7 +21,7 @@ pub struct Conn {
     /// drops a client stuck that long, and splice must not overtake it.
     pub writing_since: Cell<Option<Instant>>,
     /// How to end the route from outside its task (idle, slow in hub).
-    pub abort: Option<Sender<String>>,
+    pub abort: Option<Sender<bytes::Bytes>>,
     /// `--exec-each`: the connection's child, ended with it.
     #[cfg(feature = "exec")]
     pub child: Option<crate::local::exec::Control>,

@@ -190,7 +190,7 @@ pub fn run(cfg: Config) -> Result<u8> {
     }
     if let Some(done) = stdout_done {
         // A write that failed at the very end still loses data.
-        if done.recv_blocking() == Ok(StdoutEnd::Failed) && code == 0 {
+        if done.recv_blocking() == Some(StdoutEnd::Failed) && code == 0 {
             code = 1;
         }
     }
@@ -203,7 +203,7 @@ pub fn run(cfg: Config) -> Result<u8> {
 async fn supervise(
     shared: &Rc<Shared>,
     mut listeners: Vec<smol::Task<()>>,
-    mut stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
+    mut stdout_done: Option<stdio::Done>,
     mut interrupted: Option<smol::channel::Receiver<i32>>,
 ) -> u8 {
     let life = &shared.life;
@@ -227,7 +227,7 @@ async fn supervise(
         };
         let stdout_closed = async {
             match &stdout_done {
-                Some(d) => Wake::Stdout(d.recv().await.ok()),
+                Some(d) => Wake::Stdout(d.recv().await),
                 None => future::pending().await,
             }
         };
@@ -277,7 +277,7 @@ enum Wake {
 /// Where local input comes from and received data goes.
 struct LocalEnd {
     /// Yields once the stdout thread has written everything (or stdout closed).
-    stdout_done: Option<smol::channel::Receiver<StdoutEnd>>,
+    stdout_done: Option<stdio::Done>,
     output: Option<smol::channel::Sender<bytes::Bytes>>,
     input: LocalInput,
     source: Option<input::Source>,

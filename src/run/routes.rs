@@ -74,8 +74,8 @@ impl Drop for WriterCount<'_> {
 }
 
 /// Give route `id` a way to be ended from outside its task.
-pub fn on_abort(shared: &Shared, id: RouteId) -> Receiver<String> {
-    let (abort_tx, abort_rx) = bounded::<String>(1);
+pub fn on_abort(shared: &Shared, id: RouteId) -> Receiver<Bytes> {
+    let (abort_tx, abort_rx) = bounded::<Bytes>(1);
     if let Some(c) = shared.router.borrow_mut().conn_mut(id) {
         c.abort = Some(abort_tx);
     }
@@ -89,9 +89,21 @@ pub fn active(shared: &Shared, id: RouteId) {
     }
 }
 
+/// Resolves when route `id` is ended from outside (`Shared::abort`, or
+/// `--idle-timeout`), with the reason.
+pub async fn ended_from_outside(shared: &Shared, id: RouteId, abort_rx: Receiver<Bytes>) -> String {
+    let aborted = async {
+        match abort_rx.recv().await {
+            Ok(why) => String::from_utf8_lossy(&why).into_owned(),
+            Err(_) => String::new(),
+        }
+    };
+    futures_lite::future::or(aborted, idle_watch(shared, id)).await
+}
+
 /// Resolves when route `id` has seen no data either way for
 /// `--idle-timeout` (never without it).
-pub async fn idle_watch(shared: &Shared, id: RouteId) -> String {
+async fn idle_watch(shared: &Shared, id: RouteId) -> String {
     let Some(limit) = shared.cfg.idle_timeout else {
         return futures_lite::future::pending().await;
     };
@@ -176,7 +188,7 @@ pub async fn deliver(shared: &Shared, from: RouteId, chunk: Bytes) {
                         "Dropping a hub client that stopped reading (stuck for {} s, --hub-wait)",
                         crate::decimal::secs_fixed(wait, 1)
                     );
-                    shared.abort(id, "stopped reading (--hub-wait)".into());
+                    shared.abort(id, "stopped reading (--hub-wait)");
                     break;
                 }
                 Some(t) => check_at = t + wait,

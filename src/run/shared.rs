@@ -5,6 +5,7 @@ use super::conn::Conn;
 use super::lifecycle::Lifecycle;
 use crate::net::sockopt::SockOpts;
 use crate::router::{RouteId, Router};
+use bytes::Bytes;
 use smol::LocalExecutor;
 use std::cell::RefCell;
 use std::future::Future;
@@ -96,9 +97,11 @@ impl Shared {
     }
 
     /// End route `id` now (its socket is closed), saying why.
-    pub fn abort(&self, id: RouteId, why: String) {
+    pub fn abort(&self, id: RouteId, why: &'static str) {
         if let Some(tx) = self.router.borrow().conn(id).and_then(|c| c.abort.as_ref()) {
-            let _ = tx.try_send(why);
+            // The reason travels as `Bytes`: the channel type routes
+            // already use, so async-channel's code is not compiled again.
+            let _ = tx.try_send(Bytes::from_static(why.as_bytes()));
         }
     }
 

@@ -85,3 +85,59 @@ impl<T> Clone for Mailbox<T> {
         }
     }
 }
+
+/// The sending half of a one-answer slot: a [`mailbox`] of one without the
+/// queue (a waiting client's answer; less code for its type).
+pub struct Reply<T> {
+    slot: Rc<RefCell<Option<T>>>,
+    bell: Sender<()>,
+}
+
+/// The receiving half: the answer, or None once the [`Reply`] has gone.
+pub struct Answer<T> {
+    slot: Rc<RefCell<Option<T>>>,
+    bell: Receiver<()>,
+}
+
+pub fn answer<T>() -> (Reply<T>, Answer<T>) {
+    let slot = Rc::new(RefCell::new(None));
+    let (tx, rx) = smol::channel::bounded(1);
+    (
+        Reply {
+            slot: slot.clone(),
+            bell: tx,
+        },
+        Answer { slot, bell: rx },
+    )
+}
+
+impl<T> Reply<T> {
+    /// Answer with `m`; false (and `m` dropped) when an answer is already
+    /// there or the [`Answer`] has gone.
+    pub fn send(&self, m: T) -> bool {
+        let mut slot = self.slot.borrow_mut();
+        if slot.is_some() || self.bell.is_closed() {
+            return false;
+        }
+        *slot = Some(m);
+        let _ = self.bell.try_send(());
+        true
+    }
+}
+
+impl<T> Answer<T> {
+    pub fn try_recv(&self) -> Option<T> {
+        self.slot.borrow_mut().take()
+    }
+
+    pub async fn recv(&self) -> Option<T> {
+        loop {
+            if let Some(m) = self.try_recv() {
+                return Some(m);
+            }
+            if self.bell.recv().await.is_err() {
+                return self.try_recv();
+            }
+        }
+    }
+}

@@ -162,10 +162,15 @@ impl Mux {
 
     /// Queue a small frame (ahead of data).
     pub fn send(&self, m: &Msg) {
+        self.send_frame(m.encode());
+    }
+
+    /// [`Mux::send`] of a message already encoded.
+    pub fn send_frame(&self, frame: Vec<u8>) {
         if self.is_closed() {
             return;
         }
-        self.control.borrow_mut().push_back(m.encode());
+        self.control.borrow_mut().push_back(frame);
         self.wake.ring();
     }
 

@@ -313,12 +313,23 @@ pub const CLOSED: &str = "connection closed";
 
 /// Read one frame (never more than its own bytes: what follows a Paired is
 /// raw data) and decode it.
-pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, String> {
-    read_msg_max(r, MAX_BODY).await
+pub fn read_msg<R: AsyncRead + Unpin>(
+    r: &mut R,
+) -> impl std::future::Future<Output = Result<Msg, String>> + '_ {
+    read_frame(r, MAX_BODY)
 }
 
 /// [`read_msg`] with a larger bound (a mux link's data frames).
-pub async fn read_msg_max<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Msg, String> {
+pub fn read_msg_max<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> impl std::future::Future<Output = Result<Msg, String>> + '_ {
+    read_frame(r, max)
+}
+
+/// Both readers' one body: a reader of any type is read through `dyn`, so
+/// the frame's state machine is compiled once, not per stream type.
+async fn read_frame(r: &mut (dyn AsyncRead + Unpin), max: usize) -> Result<Msg, String> {
     // The length usually comes whole in one read; a first read of nothing
     // is a clean close, anything short of 4 bytes later a truncation.
     let mut len = [0u8; 4];
@@ -360,9 +371,17 @@ fn short(e: std::io::Error) -> String {
     }
 }
 
-/// Write one message.
-pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, m: &Msg) -> Result<(), String> {
-    w.write_all(&m.encode())
+/// Write one message (encoded now, written when awaited).
+pub fn write_msg<'a, W: AsyncWrite + Unpin>(
+    w: &'a mut W,
+    m: &Msg,
+) -> impl std::future::Future<Output = Result<(), String>> + 'a {
+    write_frame(w, m.encode())
+}
+
+/// Write one encoded message ([`Msg::encode`]).
+pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, frame: Vec<u8>) -> Result<(), String> {
+    w.write_all(&frame)
         .await
         .map_err(|e| crate::error::describe(&e))
 }

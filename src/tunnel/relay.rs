@@ -6,11 +6,12 @@
 
 use super::auth::{self, Role, Secret};
 use super::data::{self, Dest};
-use super::mailbox::{mailbox, Mailbox, Post};
+use super::mailbox::{answer, mailbox, Answer, Mailbox, Post, Reply};
 use super::mux::{self, Mux};
 use super::opts::Proto;
 use super::proto::{
-    read_msg, read_msg_max, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY, VERSION,
+    read_msg, read_msg_max, write_frame, write_msg, Mac, Msg, Nonce, MAX_BODY, MAX_MUX_BODY,
+    VERSION,
 };
 use super::TunnelRelayOpts;
 use super::{within, Watch, HANDSHAKE};
@@ -19,6 +20,7 @@ use crate::net::sockopt::SockOpts;
 use crate::net::spawn_detached as spawn;
 use crate::net::udp::UdpOpts;
 use crate::net::{family_name, resolve, tcp};
+use crate::router::map::RouteMap;
 use async_net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use smol::LocalExecutor;
 use std::cell::{Cell, RefCell};
@@ -65,7 +67,7 @@ enum Outcome {
 struct Waiting {
     /// Its one answer (the first wins; one for a client that has gone is
     /// dropped).
-    reply: Post<Outcome>,
+    reply: Reply<Outcome>,
     service: u8,
     /// The challenge its data connection's Accept must answer.
     nonce: Nonce,
@@ -74,7 +76,9 @@ struct Waiting {
 /// The logged-in inside end.
 struct Control {
     gen: u64,
-    out: Post<Msg>,
+    /// The writer's queue of encoded messages (`Vec<u8>`, the element type
+    /// the UDP flows' queues have: the mailbox's code exists once).
+    out: Post<Vec<u8>>,
     peer: SocketAddr,
     /// A mux link's streams (`--tunnel-mux` on the inside end).
     mux: Option<Rc<Mux>>,
@@ -94,7 +98,8 @@ struct Relay {
     udp_idle: Duration,
     udp_peers: usize,
     control: RefCell<Option<Control>>,
-    pending: RefCell<HashMap<u64, Waiting>>,
+    /// By id (ids only grow: `next_id`), in the router's id map.
+    pending: RefCell<RouteMap<Waiting>>,
     next_id: Cell<u64>,
     logins: Cell<u64>,
     handshakes: Cell<usize>,
@@ -133,7 +138,7 @@ pub fn run(o: TunnelRelayOpts) -> Result<u8> {
         udp_idle: o.udp_idle,
         udp_peers: o.udp_peers,
         control: RefCell::new(None),
-        pending: RefCell::new(HashMap::new()),
+        pending: RefCell::new(RouteMap::new()),
         next_id: Cell::new(1),
         logins: Cell::new(0),
         handshakes: Cell::new(0),
@@ -245,7 +250,7 @@ async fn accept_next(
 
 /// Register a waiting client (or flow) of service `k` and tell the inside
 /// end, when one is logged in. None when the OS has no random numbers.
-fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
+fn register(relay: &Relay, k: u8) -> Option<(u64, Answer<Outcome>)> {
     let mux = relay.control.borrow().as_ref().and_then(|c| c.mux.clone());
     if let Some(m) = mux {
         // A mux link: no data connection to wait for, so no nonce. The
@@ -253,7 +258,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
         // place among the clients waiting (MAX_PENDING).
         let id = relay.next_id.get();
         relay.next_id.set(id.wrapping_add(1));
-        let (tx, rx) = mailbox(1);
+        let (tx, rx) = answer();
         let _ = tx.send(Outcome::Mux(m));
         return Some((id, rx));
     }
@@ -266,7 +271,7 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
     };
     let id = relay.next_id.get();
     relay.next_id.set(id.wrapping_add(1));
-    let (tx, rx) = mailbox(1);
+    let (tx, rx) = answer();
     relay.pending.borrow_mut().insert(
         id,
         Waiting {
@@ -277,11 +282,14 @@ fn register(relay: &Relay, k: u8) -> Option<(u64, Mailbox<Outcome>)> {
     );
     if let Some(c) = relay.control.borrow().as_ref() {
         // Full or closed: the next login announces every waiting client.
-        let _ = c.out.send(Msg::Conn {
-            id,
-            service: k,
-            nonce,
-        });
+        let _ = c.out.send(
+            Msg::Conn {
+                id,
+                service: k,
+                nonce,
+            }
+            .encode(),
+        );
     }
     Some((id, rx))
 }
@@ -333,7 +341,7 @@ enum Wait {
 async fn wait_for_data(
     relay: &Relay,
     id: u64,
-    rx: Mailbox<Outcome>,
+    rx: Answer<Outcome>,
     client: Option<&TcpStream>,
 ) -> Wait {
     // A mux link's answer is already there: no deadline timer (each costs
@@ -383,7 +391,7 @@ async fn client(
     k: u8,
     stream: TcpStream,
     peer: SocketAddr,
-    rx: Mailbox<Outcome>,
+    rx: Answer<Outcome>,
 ) {
     if relay.verbose > 0 {
         eprintln!("Tunnel client {peer} connected (id {id})");
@@ -533,7 +541,7 @@ async fn udp_flow(
     peer: SocketAddr,
     sock: Rc<UdpSocket>,
     rx: Mailbox<Vec<u8>>,
-    reply: Mailbox<Outcome>,
+    reply: Answer<Outcome>,
     flows: Flows,
 ) {
     if relay.verbose > 0 {
@@ -793,13 +801,16 @@ async fn login(
     } else {
         // Room for a Conn per waiting client, the Welcome and a few Pings.
         (tx, rx) = mailbox(MAX_PENDING + 8);
-        let _ = tx.send(welcome);
+        let _ = tx.send(welcome.encode());
         for (id, w) in relay.pending.borrow().iter() {
-            let _ = tx.send(Msg::Conn {
-                id: *id,
-                service: w.service,
-                nonce: w.nonce,
-            });
+            let _ = tx.send(
+                Msg::Conn {
+                    id: *id,
+                    service: w.service,
+                    nonce: w.nonce,
+                }
+                .encode(),
+            );
         }
         (m, max, what) = (None, MAX_BODY, "the control connection");
     }
@@ -832,7 +843,7 @@ async fn login(
                     // Through the writer's queue (not held here: a replaced
                     // login's queue must close).
                     if let Some(c) = relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
-                        let _ = c.out.send(Msg::Pong);
+                        let _ = c.out.send(Msg::Pong.encode());
                     }
                 }
                 (Msg::Failed { id, reason }, None) => {
@@ -850,14 +861,14 @@ async fn login(
     let writer = async {
         let Some(m) = &m else {
             let mut w = s.clone();
-            while let Some(msg) = rx.recv().await {
-                watch.writing(write_msg(&mut w, &msg)).await?;
+            while let Some(frame) = rx.recv().await {
+                watch.writing(write_frame(&mut w, frame)).await?;
             }
             return Ok(());
         };
         let queue = async {
-            while let Some(msg) = rx.recv().await {
-                m.send(&msg);
+            while let Some(frame) = rx.recv().await {
+                m.send_frame(frame);
             }
             // Replaced: what is queued (the Error) goes out first.
             m.flush(s.clone()).await;
@@ -902,7 +913,9 @@ fn replaced(old: Option<Control>, peer: SocketAddr) {
                 old.peer
             );
             // Its writer sends this, then finds the queue closed and ends.
-            let _ = old.out.send(Msg::Error(format!("{REPLACED} ({peer})")));
+            let _ = old
+                .out
+                .send(Msg::Error(format!("{REPLACED} ({peer})")).encode());
         }
         None => eprintln!("Tunnel inside end {peer} logged in"),
     }
@@ -915,7 +928,7 @@ async fn control_pinger(relay: &Relay, gen: u64) -> std::result::Result<(), Stri
         smol::Timer::after(relay.keepalive).await;
         match relay.control.borrow().as_ref().filter(|c| c.gen == gen) {
             Some(c) => {
-                let _ = c.out.send(Msg::Ping);
+                let _ = c.out.send(Msg::Ping.encode());
             }
             None => return Ok(()),
         }

@@ -14,7 +14,7 @@ use crate::local::exec;
 use crate::net::stream::Stream;
 use crate::router::RouteId;
 use crate::run::crlf::Crlf;
-use crate::run::routes::{active, idle_watch, on_abort, unregister, Ended, WriterCount};
+use crate::run::routes::{active, ended_from_outside, on_abort, unregister, Ended, WriterCount};
 use crate::run::shared::Shared;
 use bytes::Bytes;
 use futures_lite::{future, AsyncWriteExt};
@@ -77,14 +77,7 @@ pub async fn serve(shared: Rc<Shared>, stream: Stream, id: RouteId, cmd: &str) -
     let writer = write_side(&shared, id, &stream, child.output, &last_out);
     let both = async { Ok(future::zip(reader, writer).await) };
     let stop = async {
-        let aborted = async {
-            let why = future::or(
-                async { abort_rx.recv().await.unwrap_or_default() },
-                idle_watch(&shared, id),
-            )
-            .await;
-            Stop::Aborted(why)
-        };
+        let aborted = async { Stop::Aborted(ended_from_outside(&shared, id, abort_rx).await) };
         let quiet = async {
             silent_after_peer_eof(shared.cfg.close_grace, &peer_done, &last_out).await;
             Stop::Quiet

@@ -11,7 +11,9 @@ mod read;
 mod write;
 
 use super::conn::Conn;
-use super::routes::{idle_watch, on_abort, register, unregister, Ended, WriterCount, QUEUE_DEPTH};
+use super::routes::{
+    ended_from_outside, on_abort, register, unregister, Ended, WriterCount, QUEUE_DEPTH,
+};
 use super::shared::Shared;
 use crate::net::stream::Stream;
 use crate::router::{Origin, RouteId};
@@ -108,14 +110,7 @@ async fn plain(shared: Rc<Shared>, stream: Stream, id: RouteId, rx: Receiver<Byt
         write::write_loop(&shared, id, &stream, rx).await
     };
     let both = async { Ok(futures_lite::future::zip(reader, writer).await) };
-    let stop = async {
-        let why = futures_lite::future::or(
-            async { abort_rx.recv().await.unwrap_or_default() },
-            idle_watch(&shared, id),
-        )
-        .await;
-        Err(why)
-    };
+    let stop = async { Err(ended_from_outside(&shared, id, abort_rx).await) };
     let (r, w) = match futures_lite::future::or(both, stop).await {
         Ok(rw) => rw,
         Err(why) => {
