@@ -117,7 +117,18 @@ pub(crate) fn wait_fds(p: &mut Proc, base: Option<usize>) {
             return;
         }
         if Instant::now() > deadline {
-            p.fail(&format!("fd leak: {now} open, {base} before the clients"));
+            let open: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", p.pid()))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| {
+                    let to = std::fs::read_link(e.path()).unwrap_or_default();
+                    format!("{} -> {}", e.file_name().to_string_lossy(), to.display())
+                })
+                .collect();
+            p.fail(&format!(
+                "fd leak: {now} open, {base} before the clients: {open:?}"
+            ));
         }
         thread::sleep(Duration::from_millis(20));
     }

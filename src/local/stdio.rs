@@ -22,8 +22,10 @@ const DEPTH: usize = 32;
 pub fn spawn_stdin(block: usize, char_mode: bool) -> Receiver<Bytes> {
     let (tx, rx) = bounded::<Bytes>(DEPTH);
     let char_mode = char_mode && super::terminal::enter_char_mode();
+    // Duplicated here, not in the thread (as stdout's): the descriptor set
+    // is complete when the run starts, however late the thread runs.
+    let mut lock = raw_stdin();
     let spawned = super::thread("stdin", move || {
-        let mut lock = raw_stdin();
         loop {
             let mut buf = pool::take_at_least(block);
             match lock.read(&mut buf[..block]) {
