@@ -105,11 +105,12 @@ const DROP_EH_FRAME: &str = "/* Written by cargo xtask (drop-eh-frame): no unwin
     SECTIONS { /DISCARD/ : { *(.eh_frame) *(.eh_frame_hdr) } } INSERT AFTER .text;\n";
 const DROP_EH_FRAME_FILE: &str = "drop-eh-frame.ld";
 
-/// Writes the linker script for `t` (rustc's linker must be one program) and returns its path.
-/// Rewritten on every build, so it always names the pinned zig.
+/// Writes the linker wrapper for `t`, a shell script (rustc's linker must be one program), and
+/// returns its path. Rewritten on every build, so it always names the pinned zig.
 ///
-/// Without `zig-lld` or `drop-eh-frame` the script is one `exec zig cc ARGS "$@"`. With it (lld's `--icf`, which
-/// `zig cc` refuses as an unsupported linker argument), `zig cc` links as usual with
+/// Without `zig-lld` or `drop-eh-frame` the wrapper is one `exec zig cc ARGS "$@"`. With
+/// either (lld arguments such as `--icf`, which `zig cc` refuses as unsupported linker
+/// arguments, or the `drop-eh-frame` linker script), `zig cc` links as usual with
 /// `ZIG_VERBOSE_LINK=1`, which makes it print the ld.lld command it ran (its CRT objects,
 /// libc.a, libzigc.a, libunwind.a and compiler-rt, all in zig's cache); the script then runs
 /// that same command again through `zig ld.lld` with the extra arguments appended, overwriting
